@@ -1,0 +1,297 @@
+"""The `faceaug` command line: parse flags, resolve the config, call one function per command. No logic here."""
+
+from __future__ import annotations
+
+import functools
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Callable, Optional
+
+import typer
+from rich.console import Console
+
+from faceaug import __version__
+from faceaug.aus import parse_au_spec
+from faceaug.config import Config, resolve_config
+from faceaug.console import set_verbosity
+from faceaug.errors import UserError
+
+app = typer.Typer(
+    name="faceaug",
+    help="Enlarge facial-expression datasets for FER training: GANimation edits faces to target Action Units, "
+    "a single-image SinGAN per edited face samples more variants, a Parquet manifest lists them all.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_show_locals=False,
+)
+_errors = Console(stderr=True, highlight=False)
+
+
+def _user_errors(fn: Callable) -> Callable:
+    """Turn a UserError into one red sentence and exit code 2; anything else keeps its traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except UserError as exc:
+            _errors.print(f"[bold red]error:[/bold red] {exc}", soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper
+
+
+def command(name: str | None = None, **kwargs) -> Callable:
+    """`app.command` with user-error handling."""
+
+    def decorate(fn: Callable) -> Callable:
+        return app.command(name, **kwargs)(_user_errors(fn))
+
+    return decorate
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"faceaug {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and final output paths.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More detail.")] = False,
+) -> None:
+    set_verbosity(-1 if quiet else (1 if verbose else 0))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Options shared by several commands (one definition each).
+
+
+class Profile(str, Enum):
+    fast = "fast"
+    paper = "paper"
+
+
+ProfileOpt = Annotated[
+    Optional[Profile],
+    typer.Option("--profile", help="Hyperparameter profile: 'fast' (CPU-feasible, default) or 'paper' (GPU)."),
+]
+ConfigOpt = Annotated[
+    Optional[Path],
+    typer.Option("--config", help="TOML file overriding the profile (sections: preprocess, ganimation, singan, "
+                 "expand). Flags override the file."),
+]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto (CUDA if present), cpu, cuda or cuda:N.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for every random draw.")]
+
+
+def _config(profile: Optional[Profile], config: Optional[Path], seed: int, device: str, **overrides) -> Config:
+    return resolve_config(profile.value if profile else None, config, overrides, seed=seed, device=device)
+
+
+def _positive(name: str, value: Optional[float]) -> None:
+    if value is not None and value <= 0:
+        raise UserError(f"{name} must be positive, got {value}.")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Commands. Each resolves its config and calls exactly one function of the library.
+
+
+@command()
+def synth(
+    out_dir: Annotated[Path, typer.Argument(help="Folder to write the synthetic dataset into.")],
+    subjects: Annotated[int, typer.Option(help="Number of synthetic people.")] = 40,
+    per_class: Annotated[int, typer.Option(help="Images per subject and class.")] = 10,
+    size: Annotated[int, typer.Option(help="Image side in pixels.")] = 128,
+    classes: Annotated[str, typer.Option(help="Classes: preset names, 'all', or custom AU specs.")] = "all",
+    seed: SeedOpt = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing dataset in OUT_DIR.")] = False,
+) -> None:
+    """Make a synthetic face world with known AUs and landmarks (the layout `preprocess` reads)."""
+    for name, value in (("--subjects", subjects), ("--per-class", per_class), ("--size", size)):
+        _positive(name, value)
+    target_classes = parse_au_spec(classes)
+    from faceaug.synth.run import run_synth
+
+    run_synth(out_dir, subjects=subjects, per_class=per_class, size=size, classes=target_classes,
+              seed=seed, overwrite=overwrite)
+
+
+class SplitBy(str, Enum):
+    subject = "subject"
+    image = "image"
+
+
+@command()
+def preprocess(
+    data_dir: Annotated[Path, typer.Argument(help="Folder of labelled face images (+ OpenFace CSVs).")],
+    out: Annotated[Path, typer.Option("--out", help="Work folder to write faces/ and faces.parquet into.")],
+    au_dir: Annotated[Optional[Path], typer.Option(help="Folder of OpenFace CSVs (OpenFace's processed/).")] = None,
+    labels: Annotated[Optional[Path], typer.Option(help="CSV with columns path,label[,subject][,split].")] = None,
+    size: Annotated[Optional[int], typer.Option(help="Side of the aligned crop in pixels [default: 128].")] = None,
+    aus_from_labels: Annotated[bool, typer.Option(help="Use the label's preset AUs when a face has no CSV.")] = False,
+    test_fraction: Annotated[Optional[float], typer.Option(help="Share of subjects for the test split.")] = None,
+    split_by: Annotated[Optional[SplitBy], typer.Option(help="Assign splits by subject or by image.")] = None,
+    subject_regex: Annotated[Optional[str], typer.Option(help="Regex with one group extracting the subject id "
+                                                         "from the file name.")] = None,
+    face_id: Annotated[Optional[int], typer.Option(help="Take this OpenFace face_id instead of the most "
+                                                   "confident face.")] = None,
+    min_confidence: Annotated[Optional[float], typer.Option(help="Reject OpenFace rows below this.")] = None,
+    assume_cropped: Annotated[bool, typer.Option(help="Use the whole image when no face is found.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Start over instead of reusing unchanged faces.")] = False,
+    workers: Annotated[Optional[int], typer.Option(help="Worker processes [default: CPU cores].")] = None,
+    seed: SeedOpt = 0,
+    profile: ProfileOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Align labelled faces and their OpenFace AUs into WORK_DIR/faces.parquet (+ rejects.parquet)."""
+    _positive("--size", size)
+    if test_fraction is not None and not 0.0 <= test_fraction < 1.0:
+        raise UserError(f"--test-fraction must be in [0, 1), got {test_fraction}.")
+    cfg = _config(profile, config, seed, "cpu", **{
+        "preprocess.size": size, "preprocess.test_fraction": test_fraction,
+        "preprocess.split_by": split_by.value if split_by else None, "preprocess.min_confidence": min_confidence,
+        "preprocess.workers": workers})
+    from faceaug.preprocess.run import run_preprocess
+
+    run_preprocess(data_dir, out, cfg, au_dir=au_dir, labels=labels, aus_from_labels=aus_from_labels,
+                   subject_regex=subject_regex, face_id=face_id, assume_cropped=assume_cropped, overwrite=overwrite)
+
+
+@command()
+def train(
+    work_dir: Annotated[Path, typer.Argument(help="Work folder made by `faceaug preprocess`.")],
+    epochs: Annotated[Optional[int], typer.Option(help="Epochs at constant learning rate.")] = None,
+    epochs_decay: Annotated[Optional[int], typer.Option(help="Epochs of linear learning-rate decay.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Batch size.")] = None,
+    image_size: Annotated[Optional[int], typer.Option(help="Training image side in pixels.")] = None,
+    max_minutes: Annotated[Optional[float], typer.Option(help="Stop (and save) after this many minutes.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint.")] = False,
+    device: DeviceOpt = "auto",
+    seed: SeedOpt = 0,
+    profile: ProfileOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Train GANimation (AU-conditioned expression editing) on the train split of WORK_DIR."""
+    for name, value in (("--epochs", epochs), ("--batch-size", batch_size), ("--image-size", image_size),
+                        ("--max-minutes", max_minutes)):
+        _positive(name, value)
+    cfg = _config(profile, config, seed, device, **{
+        "ganimation.epochs": epochs, "ganimation.epochs_decay": epochs_decay, "ganimation.batch_size": batch_size,
+        "ganimation.image_size": image_size, "ganimation.max_minutes": max_minutes})
+    from faceaug.training.ganimation import run_train
+
+    run_train(work_dir, cfg, resume=resume)
+
+
+@command("import-ganimation")
+def import_ganimation(
+    checkpoint: Annotated[Path, typer.Argument(help="Generator weights published by ganimation_replicate.")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the faceaug model, e.g. "
+                                      "WORK_DIR/models/ganimation.pt.")],
+    image_size: Annotated[int, typer.Option(help="Image size the weights were trained at.")] = 128,
+) -> None:
+    """Convert published GANimation generator weights into a faceaug model file."""
+    _positive("--image-size", image_size)
+    from faceaug.training.ganimation_import import import_ganimation as do_import
+
+    do_import(checkpoint, out, image_size=image_size)
+
+
+class SinganMode(str, Enum):
+    reconstruct = "reconstruct"
+    inject = "inject"
+
+
+SinganModeOpt = Annotated[
+    Optional[SinganMode],
+    typer.Option("--mode", help="reconstruct: coarse scales replay the training image; inject: the downsampled "
+                 "image enters at the start scale."),
+]
+
+
+@command()
+def singan(
+    image: Annotated[Path, typer.Argument(help="One face image.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the samples and the model file.")],
+    samples: Annotated[int, typer.Option(help="Number of samples to draw.")] = 8,
+    start_scale: Annotated[int, typer.Option(help="0 = N (pure generation), 1 = N-1, 2 = N-2, ...")] = 2,
+    mode: SinganModeOpt = None,
+    iters: Annotated[Optional[int], typer.Option(help="Training iterations per scale.")] = None,
+    device: DeviceOpt = "auto",
+    seed: SeedOpt = 0,
+    profile: ProfileOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Train a single-image SinGAN on one face and sample variants that keep its structure."""
+    _positive("--samples", samples)
+    if start_scale < 0:
+        raise UserError(f"--start-scale must be 0 or more, got {start_scale}.")
+    _positive("--iters", iters)
+    cfg = _config(profile, config, seed, device, **{
+        "singan.iters_per_scale": iters, "expand.start_scale": start_scale,
+        "expand.singan_mode": mode.value if mode else None})
+    from faceaug.training.singan import run_singan_command
+
+    run_singan_command(image, out, cfg, samples=samples)
+
+
+class ExpandMode(str, Enum):
+    discrete = "discrete"
+    single_au = "single-au"
+    continuous = "continuous"
+
+
+class Executor(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
+@command()
+def expand(
+    work_dir: Annotated[Path, typer.Argument(help="Work folder with faces.parquet (and models/ganimation.pt).")],
+    au_preset: Annotated[str, typer.Option(help="Target classes: preset name(s), 'all', or custom "
+                                           "'name:AU06=0.8,AU12=1'.")] = "all",
+    per_class: Annotated[int, typer.Option(help="New images per target class (edits + SinGAN samples).")] = 10,
+    mode: Annotated[ExpandMode, typer.Option(help="discrete classes, single-AU sweeps, or continuous "
+                                             "interpolation.")] = ExpandMode.discrete,
+    aus: Annotated[Optional[str], typer.Option(help="single-au mode: comma list of AUs [default: all 17].")] = None,
+    samples_per_edit: Annotated[Optional[int], typer.Option(help="M: SinGAN samples per edited face.")] = None,
+    start_scale: Annotated[Optional[int], typer.Option(help="SinGAN start scale: 0 = N, 1 = N-1, 2 = N-2.")] = None,
+    singan_mode: Annotated[Optional[SinganMode], typer.Option(help="reconstruct or inject.")] = None,
+    sources_label: Annotated[Optional[str], typer.Option(help="Only use source faces with this label.")] = None,
+    sources_split: Annotated[str, typer.Option(help="Split the source faces come from.")] = "train",
+    model: Annotated[Optional[Path], typer.Option(help="GANimation model [default: WORK_DIR/models/"
+                                                  "ganimation.pt].")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Output folder [default: WORK_DIR/expanded].")] = None,
+    executor: Annotated[Executor, typer.Option(help="local, or ray (pip install 'faceaug[ray]').")] = Executor.local,
+    ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster address [default: a local Ray].")] = None,
+    workers: Annotated[int, typer.Option(help="Parallel shard workers (0 = auto).")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing, different expansion in OUT.")] = False,
+    device: DeviceOpt = "auto",
+    seed: SeedOpt = 0,
+    profile: ProfileOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Edit source faces to target expressions and sample SinGAN variants: N expressions x M samples."""
+    if per_class <= 0:
+        raise UserError(f"--per-class must be positive, got {per_class}.")
+    _positive("--samples-per-edit", samples_per_edit)
+    if start_scale is not None and start_scale < 0:
+        raise UserError(f"--start-scale must be 0 or more, got {start_scale}.")
+    cfg = _config(profile, config, seed, device, **{
+        "expand.samples_per_edit": samples_per_edit, "expand.start_scale": start_scale,
+        "expand.singan_mode": singan_mode.value if singan_mode else None})
+    from faceaug.pipeline.expand import ExpandRequest, run_expand
+
+    request = ExpandRequest(
+        work_dir=work_dir, au_preset=au_preset, per_class=per_class, mode=mode.value, aus=aus,
+        sources_label=sources_label, sources_split=sources_split, model=model,
+        out_dir=out or work_dir / "expanded", executor=executor.value, ray_address=ray_address, workers=workers,
+        overwrite=overwrite)
+    run_expand(request, cfg)

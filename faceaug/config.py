@@ -1,0 +1,236 @@
+"""Configuration: named profiles (`fast`, `paper`), TOML overrides, flags, and the resolved-config JSON.
+
+Precedence, lowest first: the profile's values < the TOML file given with `--config` < command-line flags.
+A TOML file has one table per section, e.g.::
+
+    [ganimation]
+    image_size = 64
+    lambda_au = 160.0
+
+    [singan]
+    iters_per_scale = 500
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from faceaug import __version__
+from faceaug.errors import UserError
+
+
+@dataclass
+class PreprocessConfig:
+    size: int = 128  # side of the aligned face crop (px)
+    min_confidence: float = 0.8  # OpenFace rows below this are rejected
+    test_fraction: float = 0.2
+    split_by: str = "subject"  # subject | image
+    min_source_side: int = 48  # smaller sources are upscaled and counted in the summary
+    workers: int = 0  # process-pool size; 0 = number of CPU cores
+
+
+@dataclass
+class GanimationConfig:
+    image_size: int = 128
+    conv_dim: int = 64  # generator base channels
+    critic_dim: int = 64  # critic base channels
+    repeat_num: int = 6  # residual blocks
+    critic_layers: int = 6  # stride-2 convs in the critic
+    batch_size: int = 25
+    epochs: int = 20  # epochs at constant learning rate
+    epochs_decay: int = 10  # then linear decay to 0 over this many epochs
+    max_minutes: float = 0.0  # stop after this wall-clock budget (0 = no limit)
+    lr: float = 1e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    n_critic: int = 5  # critic updates per generator update
+    lambda_gp: float = 10.0
+    lambda_au: float = 160.0  # effective AU weight (paper 4000 / batch 25 on a mean-reduced MSE)
+    lambda_cyc: float = 10.0
+    lambda_mask: float = 0.1
+    lambda_tv: float = 1e-5
+    target_noise: float = 0.1  # U(-x, x) added to the target AUs during training
+    checkpoint_every: int = 500  # steps
+    sample_every_epoch: bool = True
+    amp: bool = True  # bf16 autocast on CUDA
+    channels_last: bool = True  # on CUDA
+    compile: bool = False  # torch.compile on CUDA
+    num_workers: int = 0
+
+
+@dataclass
+class SinganConfig:
+    architecture: str = "singan"  # singan | consingan
+    scale_factor: float = 0.75
+    min_size: int = 25  # coarsest short side
+    max_size: int = 250  # finest long side
+    nfc: int = 32  # channels at the coarsest scale, doubled every 4 scales
+    max_nfc: int = 128
+    num_layers: int = 5  # conv blocks per generator / critic
+    iters_per_scale: int = 2000
+    d_steps: int = 3
+    g_steps: int = 3
+    lr: float = 5e-4
+    lr_decay_at: float = 0.8  # fraction of iters_per_scale at which lr is multiplied by 0.1
+    beta1: float = 0.5
+    beta2: float = 0.999
+    lambda_gp: float = 0.1
+    alpha: float = 10.0  # reconstruction weight
+    noise_amp: float = 0.1  # noise amplitude = noise_amp * RMSE
+    train_stages: int = 3  # ConSinGAN: stages trained jointly
+    lr_scale: float = 0.1  # ConSinGAN: lr factor per older stage
+    num_stages: int = 6  # ConSinGAN: number of stages
+
+
+@dataclass
+class ExpandConfig:
+    samples_per_edit: int = 4  # M: SinGAN samples per GANimation edit
+    start_scale: int = 2  # SinGAN gen_start_scale (0 = N, 1 = N-1, 2 = N-2)
+    singan_mode: str = "reconstruct"  # reconstruct | inject
+    shard_size: int = 4  # edit jobs per shard
+    continuous_steps: int = 5
+    continuous_label_threshold: float = 0.5  # alpha >= this → target label, else source label
+
+
+@dataclass
+class Config:
+    profile: str = "fast"
+    seed: int = 0
+    device: str = "auto"
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    ganimation: GanimationConfig = field(default_factory=GanimationConfig)
+    singan: SinganConfig = field(default_factory=SinganConfig)
+    expand: ExpandConfig = field(default_factory=ExpandConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+SECTIONS = ("preprocess", "ganimation", "singan", "expand")
+
+#: `paper` = the published hyperparameters (for GPUs); `fast` = CPU-feasible. Only differences from the
+#: dataclass defaults (which are the paper's) are listed.
+PROFILES: dict[str, dict[str, dict[str, Any]]] = {
+    "paper": {},
+    "fast": {
+        "ganimation": {
+            "image_size": 64,
+            "conv_dim": 32,
+            "critic_dim": 32,
+            "repeat_num": 3,
+            "critic_layers": 5,
+            "batch_size": 16,
+            "epochs": 30,
+            "epochs_decay": 10,
+            "n_critic": 2,
+            "lr": 2e-4,
+            "checkpoint_every": 200,
+        },
+        "singan": {
+            "architecture": "singan",
+            "iters_per_scale": 150,
+            "max_size": 128,
+        },
+        "expand": {"samples_per_edit": 4, "shard_size": 4},
+    },
+}
+PROFILE_NAMES = tuple(PROFILES)
+DEFAULT_PROFILE = "fast"
+
+
+def _apply(cfg: Config, section: str, values: dict[str, Any], origin: str) -> None:
+    target = getattr(cfg, section)
+    known = {f.name: f for f in dataclasses.fields(target)}
+    for key, value in values.items():
+        if key not in known:
+            raise UserError(f"Unknown setting '{section}.{key}' in {origin}. Known: {', '.join(sorted(known))}.")
+        current = getattr(target, key)
+        setattr(target, key, _coerce(value, type(current), f"{section}.{key}", origin))
+
+
+def _coerce(value: Any, kind: type, name: str, origin: str) -> Any:
+    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return value
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    raise UserError(f"Setting '{name}' in {origin} must be {kind.__name__}, got {value!r}.")
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    """Read a TOML config file; unreadable or malformed files are a UserError."""
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise UserError(f"Config file {path} does not exist.") from None
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise UserError(f"Config file {path} could not be read: {exc}.") from None
+
+
+def resolve_config(
+    profile: str | None = None,
+    config_file: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    *,
+    seed: int | None = None,
+    device: str | None = None,
+) -> Config:
+    """Build the effective config: profile < TOML file < flags.
+
+    `overrides` maps "section.field" to a value; None values (flags not given) are ignored.
+    """
+    file_values = load_toml(config_file) if config_file is not None else {}
+    file_profile = file_values.pop("profile", None)
+    profile = profile or file_profile or DEFAULT_PROFILE
+    if profile not in PROFILES:
+        raise UserError(f"Unknown profile {profile!r}. Valid profiles: {', '.join(PROFILE_NAMES)}.")
+    cfg = Config(profile=profile)
+    for section, values in PROFILES[profile].items():
+        _apply(cfg, section, values, f"profile '{profile}'")
+    origin = str(config_file)
+    for key, value in file_values.items():
+        if key in SECTIONS:
+            if not isinstance(value, dict):
+                raise UserError(f"'{key}' in {origin} must be a table ([{key}]).")
+            _apply(cfg, key, value, origin)
+        elif key in ("seed", "device"):
+            setattr(cfg, key, _coerce(value, type(getattr(cfg, key)), key, origin))
+        elif key != "profile":
+            raise UserError(f"Unknown top-level key '{key}' in {origin}. Known: seed, device, {', '.join(SECTIONS)}.")
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        section, key = dotted.split(".", 1)
+        _apply(cfg, section, {key: value}, "the command line")
+    if seed is not None:
+        cfg.seed = seed
+    if device is not None:
+        cfg.device = device
+    return cfg
+
+
+def config_from_dict(data: dict[str, Any]) -> Config:
+    """Rebuild a Config from `Config.to_dict()` output (e.g. stored in a checkpoint)."""
+    cfg = Config(profile=data.get("profile", "fast"), seed=data.get("seed", 0), device=data.get("device", "auto"))
+    for section in SECTIONS:
+        if section in data:
+            _apply(cfg, section, data[section], "a stored config")
+    return cfg
+
+
+def write_resolved_config(cfg: Config, path: Path, **extra: Any) -> Path:
+    """Write the resolved config (plus e.g. counts, timings) as JSON, atomically."""
+    from faceaug.schema import write_json_atomic
+
+    payload = {"faceaug_version": __version__, "config": cfg.to_dict(), **extra}
+    write_json_atomic(payload, path)
+    return path
+
+
+def dumps(cfg: Config) -> str:
+    return json.dumps(cfg.to_dict(), indent=2)
