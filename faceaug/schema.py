@@ -67,6 +67,7 @@ MANIFEST_SCHEMA = pa.schema(
         pa.field("source_id", pa.string(), nullable=False),
         pa.field("source_label", pa.string(), nullable=False),
         pa.field("subject", pa.string(), nullable=False),
+        pa.field("target", pa.string(), nullable=False),  # target class / AU sweep step ("original" for originals)
         *_AU_FIELDS,  # target AU intensities (the source's own AUs for originals)
         pa.field("alpha", pa.float32(), nullable=True),
         pa.field("gen_start_scale", pa.int32(), nullable=True),

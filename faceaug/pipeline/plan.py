@@ -1,0 +1,185 @@
+"""Planning an expansion: which source face is edited to which AU target, how many SinGAN samples each edit
+yields, and how the jobs are cut into deterministic shards. Pure functions of the inputs — no I/O, no torch.
+
+Counting rule (`discrete`, `single-au`, `continuous` alike): every target gets exactly `per_class` new images.
+One edit job produces 1 GANimation edit + up to M SinGAN samples, so a target needs ceil(P / (M + 1)) jobs and
+the last one draws only the samples still missing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from faceaug.aus import AU_INDEX, AU_NAMES, TargetClass
+from faceaug.errors import UserError
+
+#: Intensities of a single-AU sweep (seed thesis §5.4.1).
+SINGLE_AU_LEVELS: tuple[float, ...] = (0.0, 0.33, 0.66, 1.0)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One expansion target: a name, how its AU vector is formed, and how its rows are labelled."""
+
+    name: str  # e.g. "happy", "AU12=0.66", "happy@0.40"
+    aus: tuple[float, ...]  # target AUs (discrete/continuous) or the single AU level (single-au)
+    kind: str  # discrete | single-au | continuous
+    au: str | None = None  # single-au: which AU is set
+    alpha: float | None = None  # continuous: interpolation weight of the target
+    class_name: str | None = None  # continuous: the class the target belongs to
+
+
+@dataclass(frozen=True)
+class EditJob:
+    """One GANimation edit of one source face, followed by `n_samples` SinGAN samples."""
+
+    index: int  # global, stable job number
+    source_id: str
+    source_image: str  # relative to WORK_DIR
+    source_label: str
+    source_split: str
+    subject: str
+    target: str
+    label: str  # the FER label of every image this job produces
+    aus: tuple[float, ...]  # the 17 target AU intensities
+    alpha: float | None
+    n_samples: int
+    seed: int
+
+    @property
+    def stem(self) -> str:
+        """Stable id stem of this job's images: <target-slug>_<job index>."""
+        slug = "".join(c if c.isalnum() or c in "-_" else "-" for c in self.target)
+        return f"{slug}_{self.index:05d}"
+
+    def edit_id(self) -> str:
+        return f"{self.stem}_edit"
+
+    def sample_id(self, k: int) -> str:
+        return f"{self.stem}_s{k:02d}"
+
+
+def discrete_targets(classes: list[TargetClass]) -> list[Target]:
+    return [Target(c.name, c.aus, "discrete") for c in classes]
+
+
+def single_au_targets(aus: list[str]) -> list[Target]:
+    return [
+        Target(f"{au}={level:.2f}", tuple([level]), "single-au", au=au) for au in aus for level in SINGLE_AU_LEVELS
+    ]
+
+
+def continuous_targets(classes: list[TargetClass], steps: int) -> list[Target]:
+    if steps < 1:
+        raise UserError(f"continuous mode needs at least 1 step, got {steps}.")
+    alphas = [round((k + 1) / steps, 4) for k in range(steps)]
+    return [
+        Target(f"{c.name}@{a:.2f}", c.aus, "continuous", alpha=a, class_name=c.name) for c in classes for a in alphas
+    ]
+
+
+def parse_au_list(spec: str | None) -> list[str]:
+    """`--aus` for single-au mode: comma list (AU12, au6, 12) → catalogue names; default all 17."""
+    if not spec:
+        return list(AU_NAMES)
+    names = []
+    for raw in spec.split(","):
+        raw = raw.strip().upper()
+        digits = raw[2:] if raw.startswith("AU") else raw
+        name = f"AU{int(digits):02d}" if digits.isdigit() else raw
+        if name not in AU_INDEX:
+            raise UserError(f"Unknown action unit {raw!r} in --aus. Valid AUs: {', '.join(AU_NAMES)}.")
+        names.append(name)
+    return names
+
+
+def _target_vector(target: Target, source_aus: np.ndarray) -> tuple[float, ...]:
+    if target.kind == "single-au":
+        vec = source_aus.copy()
+        vec[AU_INDEX[target.au]] = target.aus[0]
+    elif target.kind == "continuous":
+        vec = target.alpha * np.asarray(target.aus, np.float32) + (1.0 - target.alpha) * source_aus
+    else:
+        vec = np.asarray(target.aus, np.float32)
+    return tuple(float(v) for v in np.clip(vec, 0.0, 1.0).astype(np.float32))
+
+
+def _label(target: Target, source_label: str, threshold: float) -> str:
+    if target.kind == "discrete":
+        return target.name
+    if target.kind == "continuous":
+        return target.class_name if target.alpha >= threshold else source_label
+    return source_label  # single-AU edits keep the source's expression label
+
+
+def round_robin_sources(sources: pd.DataFrame) -> list[int]:
+    """Row positions of `sources` in round-robin order over subjects (subject order and faces within a subject
+    sorted by id), so consecutive jobs use different people."""
+    order = sources.sort_values(["subject", "face_id"], kind="stable")
+    queues = [list(group.index) for _, group in order.groupby("subject", sort=True)]
+    rotation: list[int] = []
+    depth = 0
+    while len(rotation) < len(order):
+        for queue in queues:
+            if depth < len(queue):
+                rotation.append(queue[depth])
+        depth += 1
+    return [sources.index.get_loc(i) for i in rotation]
+
+
+def plan_jobs(
+    sources: pd.DataFrame,
+    targets: list[Target],
+    *,
+    per_class: int,
+    samples_per_edit: int,
+    seed: int,
+    label_threshold: float = 0.5,
+) -> list[EditJob]:
+    """Every target gets exactly `per_class` images (edits + SinGAN samples), sources spread over subjects."""
+    if per_class <= 0:
+        raise UserError(f"--per-class must be positive, got {per_class}.")
+    if sources.empty:
+        raise UserError("There are no source faces to expand.")
+    order = round_robin_sources(sources)
+    au_matrix = sources[list(AU_NAMES)].to_numpy(np.float32)
+    seeds = np.random.SeedSequence(seed).generate_state(1)[0]
+    jobs: list[EditJob] = []
+    cursor = 0
+    per_job = samples_per_edit + 1
+    for target in targets:
+        remaining = per_class
+        for _ in range(math.ceil(per_class / per_job)):
+            pos = order[cursor % len(order)]
+            cursor += 1
+            row = sources.iloc[pos]
+            n_samples = min(samples_per_edit, remaining - 1)
+            remaining -= n_samples + 1
+            index = len(jobs)
+            jobs.append(
+                EditJob(
+                    index=index,
+                    source_id=str(row["face_id"]),
+                    source_image=str(row["image_path"]),
+                    source_label=str(row["label"]),
+                    source_split=str(row["split"]),
+                    subject=str(row["subject"]),
+                    target=target.name,
+                    label=_label(target, str(row["label"]), label_threshold),
+                    aus=_target_vector(target, au_matrix[pos]),
+                    alpha=target.alpha,
+                    n_samples=n_samples,
+                    seed=int((int(seeds) + 1_000_003 * index) % (2**31 - 1)),
+                )
+            )
+    return jobs
+
+
+def cut_shards(jobs: list[EditJob], shard_size: int) -> list[list[EditJob]]:
+    """Deterministic shards of consecutive jobs."""
+    shard_size = max(1, int(shard_size))
+    return [jobs[i : i + shard_size] for i in range(0, len(jobs), shard_size)]

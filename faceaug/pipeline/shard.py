@@ -1,0 +1,146 @@
+"""Running one shard of an expansion: GANimation edits → SinGAN per edit (batched) → images + a part file.
+
+A shard is finished exactly when its part file exists. Images are written first (each atomically), the part file
+last, so a crash anywhere leaves either a finished shard or one that is redone from scratch. Image ids are a pure
+function of the plan, so a redone shard overwrites its own earlier images instead of leaving orphans.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from faceaug.aus import AU_NAMES
+from faceaug.pipeline.plan import EditJob
+from faceaug.schema import write_table_atomic
+
+PARTS_DIR = "parts"
+IMAGES_DIR = "images"
+
+
+@dataclass(frozen=True)
+class ShardContext:
+    """Everything a worker process needs to run shards (plain data, picklable for process pools and Ray)."""
+
+    work_dir: str
+    out_dir: str
+    model_path: str
+    device: str
+    singan: dict[str, Any]  # SinganConfig as a dict
+    start_scale: int
+    singan_mode: str
+    torch_threads: int = 0  # 0 = leave torch's default
+
+
+@dataclass
+class ShardResult:
+    index: int
+    rows: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def part_path(out_dir: Path, index: int) -> Path:
+    return Path(out_dir) / PARTS_DIR / f"shard_{index:05d}.parquet"
+
+
+def image_relpath(label: str, image_id: str) -> str:
+    return f"{IMAGES_DIR}/{label}/{image_id}.png"
+
+
+_EDITORS: dict[tuple[str, str], Any] = {}
+
+
+def _editor(ctx: ShardContext):
+    """The GANimation editor, loaded once per process."""
+    from faceaug.device import resolve_device
+    from faceaug.editing import GanimationEditor
+
+    key = (ctx.model_path, ctx.device)
+    if key not in _EDITORS:
+        _EDITORS[key] = GanimationEditor.load(Path(ctx.model_path), resolve_device(ctx.device))
+    return _EDITORS[key]
+
+
+def _row(job: EditJob, image_id: str, stage: str, **extra: Any) -> dict[str, Any]:
+    row = {
+        "id": image_id,
+        "path": image_relpath(job.label, image_id),
+        "label": job.label,
+        "split": job.source_split,
+        "is_generated": True,
+        "stage": stage,
+        "source_id": job.source_id,
+        "source_label": job.source_label,
+        "subject": job.subject,
+        "target": job.target,
+        "alpha": job.alpha,
+        "seed": job.seed,
+        "gen_start_scale": None,
+        "singan_mode": None,
+        "sample_index": None,
+        "singan_model_id": None,
+    }
+    row.update(zip(AU_NAMES, job.aus))
+    row.update(extra)
+    return row
+
+
+def run_shard(index: int, jobs: list[EditJob], ctx: ShardContext) -> ShardResult:
+    """Edit, train SinGAN, sample and write one shard; returns its row count and stage timings."""
+    import torch
+
+    from faceaug.config import SinganConfig
+    from faceaug.device import resolve_device
+    from faceaug.io.images import read_image, write_png_atomic
+    from faceaug.training.singan import sample_singan, train_singan_batch
+
+    if ctx.torch_threads:
+        torch.set_num_threads(ctx.torch_threads)
+    device = resolve_device(ctx.device)
+    out_dir, work_dir = Path(ctx.out_dir), Path(ctx.work_dir)
+    timings: dict[str, float] = {}
+
+    t = time.perf_counter()
+    editor = _editor(ctx)
+    faces = np.stack([read_image(work_dir / job.source_image) for job in jobs])
+    targets = np.asarray([job.aus for job in jobs], dtype=np.float32)
+    edited, _attention = editor.edit(faces, targets)
+    timings["ganimation_s"] = time.perf_counter() - t
+
+    rows: list[dict[str, Any]] = []
+    for job, image in zip(jobs, edited):
+        write_png_atomic(out_dir / image_relpath(job.label, job.edit_id()), image)
+        rows.append(_row(job, job.edit_id(), "ganimation", ganimation_model_id=editor.model_id))
+
+    with_samples = [(job, image) for job, image in zip(jobs, edited) if job.n_samples > 0]
+    if with_samples:
+        t = time.perf_counter()
+        models = train_singan_batch(
+            [image for _, image in with_samples],
+            SinganConfig(**ctx.singan),
+            seeds=[job.seed for job, _ in with_samples],
+            device=device,
+            start_scale=ctx.start_scale,
+            mode=ctx.singan_mode,
+        )
+        timings["singan_train_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        for (job, _), model in zip(with_samples, models):
+            samples = sample_singan(
+                model, job.n_samples, start_scale=ctx.start_scale, mode=ctx.singan_mode, seed=job.seed, device=device
+            )
+            for k, sample in enumerate(samples):
+                write_png_atomic(out_dir / image_relpath(job.label, job.sample_id(k)), sample)
+                rows.append(
+                    _row(job, job.sample_id(k), "singan", ganimation_model_id=editor.model_id,
+                         gen_start_scale=ctx.start_scale, singan_mode=ctx.singan_mode, sample_index=k,
+                         singan_model_id=model.model_id)
+                )
+        timings["singan_sample_s"] = time.perf_counter() - t
+
+    write_table_atomic(rows, part_path(out_dir, index), "manifest")
+    return ShardResult(index=index, rows=len(rows), timings=timings)
