@@ -2,28 +2,56 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from faceaug.schema import write_bytes_atomic
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 
 
 class ImageDecodeError(ValueError):
-    """The file is not a decodable image (corrupt, truncated, empty or another format)."""
+    """The file is not a decodable image (corrupt, truncated, empty or another format).
+
+    `reason` is a stable code: "empty_file", "not_an_image" (no known image signature) or "corrupt_image".
+    """
+
+    def __init__(self, message: str, reason: str = "corrupt_image"):
+        super().__init__(message)
+        self.reason = reason
+
+
+#: Leading bytes of the formats OpenCV decodes for us (JPEG, PNG, BMP, TIFF little/big endian, WebP).
+_SIGNATURES = {b"\xff\xd8\xff": "jpeg", b"\x89PNG\r\n\x1a\n": "png", b"BM": "bmp", b"II*\x00": "tiff",
+               b"MM\x00*": "tiff", b"RIFF": "webp"}
+
+
+def sniff_image_format(data: bytes) -> str | None:
+    """The image format named by the file's leading bytes ("jpeg", "png", ...), or None."""
+    for signature, name in _SIGNATURES.items():
+        if data.startswith(signature):
+            return name
+    return None
 
 
 def decode_image(data: bytes) -> np.ndarray:
-    """Bytes of an image file → RGB uint8 (H, W, 3). Grayscale and alpha inputs become 3-channel RGB."""
+    """Bytes of an image file → RGB uint8 (H, W, 3). Grayscale and alpha inputs become 3-channel RGB.
+
+    Truncated JPEGs (no end-of-image marker) are refused rather than decoded with a grey lower part.
+    """
     if not data:
-        raise ImageDecodeError("the file is empty")
+        raise ImageDecodeError("the file is empty", "empty_file")
+    kind = sniff_image_format(data)
+    if kind is None:
+        raise ImageDecodeError("the file is not an image (its first bytes match no image format)", "not_an_image")
+    if kind == "jpeg" and b"\xff\xd9" not in data[-4096:]:
+        raise ImageDecodeError("the JPEG file is truncated (no end-of-image marker)")
     buf = np.frombuffer(data, dtype=np.uint8)
     img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     if img is None or img.size == 0:
-        raise ImageDecodeError("the file could not be decoded as an image")
+        raise ImageDecodeError(f"the {kind.upper()} file is corrupt or truncated and could not be decoded")
     if img.dtype != np.uint8:  # 16-bit PNG/TIFF
         img = cv2.convertScaleAbs(img, alpha=255.0 / max(float(img.max()), 1.0))
     if img.ndim == 2:
@@ -50,6 +78,22 @@ def encode_png(rgb: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-def write_png_atomic(path: Path, rgb: np.ndarray) -> Path:
-    """Write an RGB uint8 image as PNG, atomically (temp file + rename)."""
-    return write_bytes_atomic(encode_png(rgb), path)
+def write_png_atomic(path: Path, rgb: np.ndarray, *, durable: bool = True) -> Path:
+    """Write an RGB uint8 image as PNG, atomically (temp file + rename).
+
+    `durable=False` skips the per-file fsync (still never half-written after a crash of the process): for
+    writers of many files that flush them together (`os.sync()`) before writing the table that lists them.
+    """
+    if durable:
+        from faceaug.schema import write_bytes_atomic  # lazy: keeps pandas/pyarrow out of image-only workers
+
+        return write_bytes_atomic(encode_png(rgb), path)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(encode_png(rgb))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

@@ -1,0 +1,301 @@
+"""`faceaug preprocess`: labelled images + OpenFace AUs → WORK_DIR/faces/*.png, faces.parquet, rejects.parquet.
+
+Order of work: discover the inputs (faceaug.io.layout), decide subjects, process every source in a process pool
+(faceaug.preprocess.worker), drop byte-identical duplicates, assign splits by subject, then write the tables
+atomically and print a summary. Re-runs reuse faces whose source bytes, AU source and settings are unchanged
+(tracked in preprocess_cache.parquet); `overwrite` starts over.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import re
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import cv2
+import pyarrow as pa
+import pyarrow.parquet as pq
+from rich.table import Table
+
+from faceaug.config import Config, write_resolved_config
+from faceaug.console import console, info, progress, warn
+from faceaug.errors import UserError
+from faceaug.io.images import IMAGE_EXTENSIONS
+from faceaug.io.layout import Discovery, discover_dataset
+from faceaug.preprocess.splits import assign_splits
+from faceaug.preprocess.worker import FACES_SUBDIR, PreprocessSettings, SourceTask, make_face_id, process_source
+from faceaug.schema import atomic_path, read_table, write_table_atomic
+
+CACHE_FILE = "preprocess_cache.parquet"
+_CACHE_SCHEMA = pa.schema([("source_path", pa.string()), ("face_id", pa.string()), ("source_sha256", pa.string()),
+                           ("au_key", pa.string()), ("settings_key", pa.string()), ("method", pa.string()),
+                           ("upscaled", pa.bool_())])
+_SERIAL_BELOW = 24  # fewer sources than this: no process pool (its start-up costs more than it saves)
+
+
+def _subject_pattern(subject_regex: str | None) -> re.Pattern | None:
+    if subject_regex is None:
+        return None
+    try:
+        pattern = re.compile(subject_regex)
+    except re.error as exc:
+        raise UserError(f"--subject-regex {subject_regex!r} is not a valid regular expression: {exc}.") from None
+    if pattern.groups > 1:
+        raise UserError(f"--subject-regex {subject_regex!r} must have at most one group (the subject id).")
+    return pattern
+
+
+def _worker_count(requested: int, n_tasks: int) -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    workers = requested if requested > 0 else cores
+    return 1 if n_tasks < _SERIAL_BELOW else max(1, min(workers, n_tasks))
+
+
+def _init_worker() -> None:
+    cv2.setNumThreads(1)  # one image per process; OpenCV's own threads would only oversubscribe the cores
+
+
+def _indexed(pair: tuple[int, SourceTask]) -> tuple[int, dict]:
+    return pair[0], process_source(pair[1])
+
+
+def _run_tasks(tasks: list[SourceTask], workers: int) -> Iterator[tuple[int, dict]]:
+    """(task index, result) pairs in completion order."""
+    if workers <= 1:
+        yield from map(_indexed, enumerate(tasks))
+        return
+    # forkserver: workers fork from a fresh server process, never from this one, whose OpenCV / torch thread
+    # pools can deadlock a forked child. The server imports the worker module once, so workers start fast.
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if "forkserver" in methods:
+        ctx.set_forkserver_preload(["faceaug.preprocess.worker"])
+    chunk = max(1, min(16, len(tasks) // (workers * 8)))
+    with ctx.Pool(workers, initializer=_init_worker) as pool:
+        yield from pool.imap_unordered(_indexed, enumerate(tasks), chunksize=chunk)
+
+
+def _load_previous(work_dir: Path, settings_key: str) -> tuple[dict[str, dict], dict[str, dict]]:
+    """Rows of the previous faces.parquet and cache entries made with the same settings, by source_path."""
+    faces_path, cache_path = work_dir / "faces.parquet", work_dir / CACHE_FILE
+    if not faces_path.is_file() or not cache_path.is_file():
+        return {}, {}
+    try:
+        faces = read_table(faces_path, "faces")
+        cache = pq.read_table(cache_path).to_pandas()
+    except (UserError, OSError, pa.ArrowInvalid):
+        return {}, {}  # unreadable previous state: everything is redone
+    old_rows = {r["source_path"]: r for r in faces.to_dict("records")}
+    entries = {r["source_path"]: r for r in cache.to_dict("records") if r["settings_key"] == settings_key}
+    return old_rows, entries
+
+
+def _clear_faces(work_dir: Path) -> None:
+    faces_dir = work_dir / FACES_SUBDIR
+    if faces_dir.is_dir():
+        for png in faces_dir.glob("*.png"):
+            png.unlink()
+
+
+def run_preprocess(data_dir: Path, work_dir: Path, cfg: Config, *, au_dir: Path | None = None,
+                   labels: Path | None = None, aus_from_labels: bool = False, subject_regex: str | None = None,
+                   face_id: int | None = None, assume_cropped: bool = False, overwrite: bool = False) -> dict:
+    """Preprocess DATA_DIR into WORK_DIR; returns the summary counts (also written to preprocess.json)."""
+    pcfg = cfg.preprocess
+    if pcfg.split_by not in ("subject", "image"):
+        raise UserError(f"preprocess.split_by must be 'subject' or 'image', got {pcfg.split_by!r}.")
+    if pcfg.size < 8 or not 0.0 <= pcfg.test_fraction < 1.0:
+        raise UserError(f"preprocess.size must be ≥ 8 and test_fraction in [0, 1) (got {pcfg.size}, "
+                        f"{pcfg.test_fraction}).")
+    pattern = _subject_pattern(subject_regex)
+    data_dir, work_dir = Path(data_dir), Path(work_dir)
+    if work_dir.exists() and not work_dir.is_dir():
+        raise UserError(f"--out {work_dir} exists and is not a folder.")
+    found = discover_dataset(data_dir, labels=labels, au_dir=au_dir, exclude=(work_dir,))
+    if not found.items and not found.rejects:
+        raise UserError(
+            f"DATA_DIR {data_dir} holds no images ({', '.join(IMAGE_EXTENSIONS)}): expected class folders "
+            "DATA_DIR/<label>/<image>, a flat folder with --labels FILE.csv, or GANimation's imgs/ + aus_openface.pkl.")
+    settings = PreprocessSettings(size=pcfg.size, min_confidence=pcfg.min_confidence, face_id=face_id,
+                                  assume_cropped=assume_cropped, aus_from_labels=aus_from_labels,
+                                  min_source_side=pcfg.min_source_side)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    if overwrite:
+        _clear_faces(work_dir)
+        old_rows, cache = {}, {}
+    else:
+        old_rows, cache = _load_previous(work_dir, settings.key())
+
+    rejects = list(found.rejects)
+    tasks, subjects = [], {}
+    subject_sources = Counter()
+    for item in found.items:
+        fid = make_face_id(item.rel)
+        subject = item.subject
+        if subject is None and pattern is not None:
+            match = pattern.search(Path(item.rel).name)
+            if not match:
+                rejects.append({"source_path": item.rel, "reason": "no_subject_match",
+                                "message": f"--subject-regex {pattern.pattern!r} does not match the file name."})
+                continue
+            subject = match.group(1) if pattern.groups else match.group(0)
+        subject_sources["labels file" if item.subject else ("--subject-regex" if subject else "none")] += 1
+        subjects[item.rel] = subject or fid
+        entry = cache.get(item.rel)
+        cached = None
+        if entry is not None and entry["face_id"] == fid and item.rel in old_rows:
+            cached = (entry["source_sha256"], entry["au_key"])
+        tasks.append(SourceTask(item=item, face_id=fid, work_dir=work_dir, settings=settings, cached=cached))
+
+    results = _process_all(tasks, _worker_count(pcfg.workers, len(tasks)))
+    faces, cache_rows, stats = [], [], Counter()
+    for task, res in zip(tasks, results):
+        if res["status"] == "reject":
+            rejects.append(res["reject"])
+            continue
+        if res["status"] == "reused":
+            row, entry = dict(old_rows[task.item.rel]), cache[task.item.rel]
+            method, upscaled = entry["method"], bool(entry["upscaled"])
+            stats["reused"] += 1
+        else:
+            row, method, upscaled = res["row"], res["method"], res["upscaled"]
+            stats["new"] += 1
+        row["label"] = task.item.label
+        faces.append((task, row))
+        cache_rows.append({"source_path": task.item.rel, "face_id": task.face_id, "source_sha256": res["sha"],
+                           "au_key": res["au_key"], "settings_key": settings.key(), "method": method,
+                           "upscaled": upscaled})
+
+    faces, cache_rows = _drop_duplicates(faces, cache_rows, rejects, work_dir)
+    units = [subjects[t.item.rel] if pcfg.split_by == "subject" else t.face_id for t, _ in faces]
+    splits = assign_splits(units, [t.item.split for t, _ in faces], pcfg.test_fraction, cfg.seed)
+    rows = []
+    for (task, row), split in zip(faces, splits):
+        row.update(subject=subjects[task.item.rel], split=split)
+        rows.append(row)
+
+    if stats["new"]:
+        os.sync()  # the face PNGs were written without per-file fsync: make them durable before the tables
+    write_table_atomic(rows, work_dir / "faces.parquet", "faces")
+    write_table_atomic(rejects, work_dir / "rejects.parquet", "rejects")
+    with atomic_path(work_dir / CACHE_FILE) as tmp:
+        pq.write_table(pa.Table.from_pylist(cache_rows, schema=_CACHE_SCHEMA), tmp)
+    _remove_orphans(work_dir, old_rows, {r["face_id"] for r in rows})
+    counts = _counts(found, rows, rejects, cache_rows, stats)
+    counts["subject_source"] = dict(subject_sources)
+    write_resolved_config(cfg, work_dir / "preprocess.json", counts=counts,
+                          options={"data_dir": str(data_dir), "au_dir": str(au_dir) if au_dir else None,
+                                   "labels": str(labels) if labels else None, "aus_from_labels": aus_from_labels,
+                                   "subject_regex": subject_regex, "face_id": face_id,
+                                   "assume_cropped": assume_cropped, "overwrite": overwrite})
+    _print_summary(counts, rejects, work_dir, warn_no_subject=pcfg.split_by == "subject")
+    if not rows:
+        raise UserError(f"None of the {counts['inputs']} inputs became a face; the reasons are in "
+                        f"{work_dir / 'rejects.parquet'}.")
+    return counts
+
+
+def _process_all(tasks: list[SourceTask], workers: int) -> list[dict]:
+    """Results in task order, with a progress bar."""
+    results: list[dict | None] = [None] * len(tasks)
+    with progress() as bar:
+        job = bar.add_task(f"Aligning faces ({workers} process{'es' if workers > 1 else ''})", total=len(tasks))
+        for index, res in _run_tasks(tasks, workers):
+            results[index] = res
+            bar.advance(job)
+    return results  # type: ignore[return-value]
+
+
+def _drop_duplicates(faces: list, cache_rows: list[dict], rejects: list[dict], work_dir: Path):
+    """Byte-identical sources would leak across splits: keep the first (by path), reject the others."""
+    first: dict[str, str] = {}
+    keep_faces, keep_cache = [], []
+    for (task, row), entry in sorted(zip(faces, cache_rows), key=lambda x: x[0][0].item.rel):
+        sha = row["source_sha256"]
+        if sha in first:
+            rejects.append({"source_path": task.item.rel, "reason": "duplicate_image",
+                            "message": f"the file is byte-identical to {first[sha]}; kept only that one."})
+            (work_dir / row["image_path"]).unlink(missing_ok=True)
+            continue
+        first[sha] = task.item.rel
+        keep_faces.append((task, row))
+        keep_cache.append(entry)
+    return keep_faces, keep_cache
+
+
+def _remove_orphans(work_dir: Path, old_rows: dict[str, dict], keep: set[str]) -> None:
+    for row in old_rows.values():
+        if row["face_id"] not in keep:
+            (work_dir / FACES_SUBDIR / f"{row['face_id']}.png").unlink(missing_ok=True)
+
+
+def _counts(found: Discovery, rows: list[dict], rejects: list[dict], cache_rows: list[dict],
+            stats: Counter) -> dict:
+    by_label_split: dict[str, dict[str, int]] = defaultdict(lambda: {"train": 0, "test": 0})
+    subject_splits: dict[str, set[str]] = defaultdict(set)
+    for row in rows:
+        by_label_split[row["label"]][row["split"]] += 1
+        subject_splits[row["subject"]].add(row["split"])
+    return {
+        "layout": found.layout,
+        "inputs": len(rows) + len(rejects),
+        "faces": len(rows),
+        "new": stats["new"],
+        "reused": stats["reused"],
+        "rejected": len(rejects),
+        "subjects": len(subject_splits),
+        "subjects_in_both_splits": sum(len(s) > 1 for s in subject_splits.values()),
+        "by_split": dict(Counter(r["split"] for r in rows)),
+        "by_label": dict(sorted(Counter(r["label"] for r in rows).items())),
+        "by_label_split": {k: by_label_split[k] for k in sorted(by_label_split)},
+        "rejects_by_reason": dict(Counter(r["reason"] for r in rejects).most_common()),
+        "au_source": dict(Counter(r["au_source"] for r in rows)),
+        "alignment": dict(Counter(c["method"] for c in cache_rows)),
+        "upscaled": sum(bool(c["upscaled"]) for c in cache_rows),
+    }
+
+
+def _print_summary(counts: dict, rejects: Iterable[dict], work_dir: Path, *, warn_no_subject: bool) -> None:
+    info(f"[bold]faceaug preprocess[/bold]: {counts['faces']} faces from {counts['inputs']} inputs "
+         f"({counts['layout'].replace('_', ' ')} layout), {counts['rejected']} rejected.")
+    table = Table()
+    table.add_column("label")
+    table.add_column("train", justify="right")
+    table.add_column("test", justify="right")
+    for label, split in counts["by_label_split"].items():
+        table.add_row(label, str(split["train"]), str(split["test"]))
+    console.print(table)
+    if counts["rejected"]:
+        examples = {}
+        for r in rejects:
+            examples.setdefault(r["reason"], r)
+        rt = Table(title=f"rejected inputs (all listed in {work_dir / 'rejects.parquet'})", title_justify="left")
+        rt.add_column("reason")
+        rt.add_column("count", justify="right")
+        rt.add_column("example")
+        for reason, n in counts["rejects_by_reason"].items():
+            ex = examples[reason]
+            rt.add_row(reason, str(n), f"{ex['source_path']}: {ex['message']}")
+        console.print(rt)
+    sources = ", ".join(f"{n} {k}" for k, n in counts["au_source"].items()) or "none"
+    methods = ", ".join(f"{n} {k}" for k, n in counts["alignment"].items()) or "none"
+    info(f"AUs from: {sources}. Alignment: {methods}. Reused from the last run: {counts['reused']}. "
+         f"Subjects: {counts['subjects']}.")
+    if counts["au_source"].get("label_prototype"):
+        warn(f"{counts['au_source']['label_prototype']} faces got their AUs from the label's preset prototype "
+             "(au_source = label_prototype), not from OpenFace.")
+    if counts["upscaled"]:
+        warn(f"{counts['upscaled']} sources were smaller than preprocess.min_source_side and were upscaled; "
+             "expect blurry crops.")
+    if counts["subjects_in_both_splits"]:
+        warn(f"{counts['subjects_in_both_splits']} subjects have faces in both splits (explicit splits in the "
+             "input said so).")
+    if warn_no_subject and counts["subject_source"].get("none"):
+        warn(f"{counts['subject_source']['none']} images have no subject id (no labels-file subject column, no "
+             "--subject-regex): each counts as its own person, so one person's images may land in both splits.")
+    print(f"wrote {work_dir / FACES_SUBDIR}{os.sep} ({counts['faces']} aligned faces)")
+    for name in ("faces.parquet", "rejects.parquet", "preprocess.json"):
+        print(f"wrote {work_dir / name}")

@@ -1,0 +1,165 @@
+"""Turn one source image (+ its AUs) into an aligned face PNG and a faces.parquet row, or a reject.
+
+`process_source` is what the process pool runs: it reads the file, hashes it, finds its AUs (OpenFace CSV,
+GANimation pickle or the label's preset prototype), aligns the face with the shared `align_face`, and writes
+`faces/<face_id>.png` atomically. Every user-data problem becomes a reject with a reason code and a sentence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from faceaug.aus import AU_NAMES, AU_PRESENT_NAMES, PRESETS, preset_vector
+from faceaug.io.images import ImageDecodeError, decode_image, write_png_atomic
+from faceaug.io.layout import SourceItem
+from faceaug.io.openface import OpenFaceError, parse_openface_csv, select_face
+from faceaug.preprocess.align import CROP_TEMPLATE, HAAR_BOX_ANCHORS, AlignmentError, align_face, anchor_points
+
+FACES_SUBDIR = "faces"
+
+
+@dataclass(frozen=True)
+class PreprocessSettings:
+    """Everything besides the input files that changes a face's crop or AUs (part of the reuse key)."""
+
+    size: int
+    min_confidence: float
+    face_id: int | None
+    assume_cropped: bool
+    aus_from_labels: bool
+    min_source_side: int
+
+    def key(self) -> str:
+        payload = {**asdict(self), "template": asdict(CROP_TEMPLATE), "haar": HAAR_BOX_ANCHORS.tolist(), "v": 1}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass
+class SourceTask:
+    item: SourceItem
+    face_id: str
+    work_dir: Path
+    settings: PreprocessSettings
+    cached: tuple[str, str] | None = None  # (source_sha256, au_key) of a previous run's face; None = no reuse
+
+
+def make_face_id(rel: str) -> str:
+    """A readable, unique, ASCII id from the source path: `<name slug>-<10 hex of the path's sha256>`."""
+    stem = unicodedata.normalize("NFKD", Path(rel).stem).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_")[:40] or "face"
+    return f"{slug}-{hashlib.sha256(rel.encode('utf-8')).hexdigest()[:10]}"
+
+
+def _reject(task: SourceTask, reason: str, message: str, sha: str | None = None) -> dict:
+    return {"status": "reject", "sha": sha,
+            "reject": {"source_path": task.item.rel, "reason": reason, "message": message}}
+
+
+def _landmarks_problem(landmarks: np.ndarray, height: int, width: int) -> str | None:
+    """Landmarks that cannot belong to this image (e.g. a CSV made from another resolution)."""
+    anchors = anchor_points(landmarks)
+    if (anchors < 0).any() or (anchors[:, 0] > width).any() or (anchors[:, 1] > height).any():
+        return (f"the CSV's eye/mouth landmarks lie outside the {width}×{height} image "
+                "(was the CSV made from another resolution or another image?).")
+    margin = 0.5 * max(height, width)
+    if (landmarks < -margin).any() or (landmarks[:, 0] > width + margin).any() \
+            or (landmarks[:, 1] > height + margin).any():
+        return f"some of the CSV's landmarks lie far outside the {width}×{height} image."
+    return None
+
+
+def _au_source(task: SourceTask) -> tuple[str, str, bytes | None] | dict:
+    """(au_source, au_key, CSV bytes or None) — or a reject dict when the image has no usable AU source."""
+    item = task.item
+    if item.aus is not None:
+        return "ganimation_pickle", "pkl:" + hashlib.sha256(item.aus.tobytes()).hexdigest()[:16], None
+    if item.csv_path is not None:
+        try:
+            csv_bytes = item.csv_path.read_bytes()
+        except OSError as exc:
+            return _reject(task, "csv_unreadable", f"the OpenFace CSV could not be read: {exc.strerror or exc}.")
+        return "openface", "csv:" + hashlib.sha256(csv_bytes).hexdigest()[:16], csv_bytes
+    if task.settings.aus_from_labels:
+        if item.label.lower() not in PRESETS:
+            return _reject(task, "unknown_label", f"label {item.label!r} has no AU prototype for --aus-from-labels "
+                           f"(known: {', '.join(PRESETS)}).")
+        return "label_prototype", "label:" + item.label.lower(), None
+    return _reject(task, "missing_csv", f"no OpenFace CSV {Path(item.rel).stem}.csv beside the image or in --au-dir "
+                   "(run OpenFace FaceLandmarkImg, or pass --aus-from-labels).")
+
+
+def process_source(task: SourceTask) -> dict:
+    """One source → {"status": "face" | "reused" | "reject", ...}; writes faces/<face_id>.png for new faces."""
+    item, settings = task.item, task.settings
+    try:
+        data = item.path.read_bytes()
+    except OSError as exc:
+        return _reject(task, "unreadable", f"the file could not be read: {exc.strerror or exc}.")
+    sha = hashlib.sha256(data).hexdigest()
+    source = _au_source(task)
+    if isinstance(source, dict):
+        source["sha"] = sha
+        return source
+    au_source, au_key, csv_bytes = source
+    png = task.work_dir / FACES_SUBDIR / f"{task.face_id}.png"
+    if task.cached == (sha, au_key) and png.is_file():
+        return {"status": "reused", "sha": sha, "au_key": au_key}
+    try:
+        image = decode_image(data)
+    except ImageDecodeError as exc:
+        return _reject(task, exc.reason, f"{exc}.", sha)
+    height, width = image.shape[:2]
+
+    landmarks, confidence = None, None
+    if au_source == "openface":
+        try:
+            faces = parse_openface_csv(csv_bytes, item.csv_path.name)
+            face = select_face(faces, settings.face_id, settings.min_confidence)
+        except OpenFaceError as exc:
+            return _reject(task, exc.reason, f"{item.csv_path.name}: {exc.message}", sha)
+        aus, presence, confidence, landmarks = face.aus, face.presence, face.confidence, face.landmarks
+        if landmarks is not None:
+            problem = _landmarks_problem(landmarks, height, width)
+            if problem:
+                return _reject(task, "landmarks_outside_image", problem, sha)
+    elif au_source == "ganimation_pickle":
+        aus = item.aus.astype(np.float32)
+        presence = aus > 0
+    else:
+        aus = preset_vector(item.label.lower())
+        presence = aus > 0
+
+    try:
+        aligned = align_face(image, landmarks, settings.size, assume_cropped=settings.assume_cropped)
+    except AlignmentError as exc:
+        return _reject(task, exc.reason, exc.message, sha)
+    except cv2.error as exc:
+        return _reject(task, "image_error", f"OpenCV could not process the image: {str(exc).strip()[:200]}.", sha)
+    write_png_atomic(png, aligned.crop, durable=False)  # run_preprocess flushes all faces before the tables
+
+    row = {
+        "face_id": task.face_id,
+        "image_path": f"{FACES_SUBDIR}/{task.face_id}.png",
+        "source_path": item.rel,
+        "source_sha256": sha,
+        "label": item.label,
+        "au_source": au_source,
+        **{name: np.float32(v) for name, v in zip(AU_NAMES, aus)},
+        **{name: bool(v) for name, v in zip(AU_PRESENT_NAMES, presence)},
+        "confidence": None if confidence is None else np.float32(confidence),
+        "landmarks": None if landmarks is None else np.concatenate([landmarks[:, 0], landmarks[:, 1]]).astype(
+            np.float32).tolist(),
+        "crop_transform": aligned.transform.reshape(-1).astype(np.float32).tolist(),
+        "source_width": int(width),
+        "source_height": int(height),
+    }
+    return {"status": "face", "sha": sha, "au_key": au_key, "row": row, "method": aligned.method,
+            "upscaled": min(height, width) < settings.min_source_side}
