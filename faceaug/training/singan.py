@@ -1,0 +1,432 @@
+"""SinGAN training (single and batched), sampling from a start scale, model files, and the `faceaug singan` command.
+
+Scale indices run from 0 (coarsest, the paper's N) to S-1 (finest). `start_scale = s` means: scales < s replay the
+training image's reconstruction (fixed noise z* at the coarsest, zero elsewhere), random noise from scale s on —
+so 0 = pure generation from N, 1 = from N-1, 2 = from N-2, and s = S reproduces the reconstruction. In `inject`
+mode the training image, downsampled to scale s-1 and upsampled, enters scale s directly; scales < s are never
+used, so `train_singan(..., mode="inject", start_scale=s)` does not train them.
+
+Batched training stacks K independent models along the channel axis (grouped convolutions; every random draw of
+model k comes from its own seeded generator in the same order as a lone run), so K=1 and K>1 give the same
+models up to float rounding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from faceaug.config import SinganConfig
+from faceaug.device import torch_generator
+from faceaug.errors import UserError
+from faceaug.models.singan import (
+    ScaleCritic, ScaleGenerator, ScaleSpec, init_weights, scale_channels, stack_modules, unstack_module,
+)
+from faceaug.training.singan_pyramid import (
+    coarser_size, pyramid_sizes, real_pyramid, resize, tensor_to_images,
+)
+
+MODES = ("reconstruct", "inject")
+FORMAT = "faceaug-singan-1"
+Progress = Callable[[int, int], None]  # (iterations done so far, total iterations)
+
+
+@dataclass
+class SinganModel:
+    """A trained single-image SinGAN: frozen generators for scales first_scale … S-1, ready to sample."""
+
+    image: np.ndarray  # the training image, RGB uint8
+    config: SinganConfig
+    sizes: list[tuple[int, int]]  # all pyramid sizes, coarse → fine
+    scale_factor: float  # effective r between pyramid levels
+    first_scale: int  # coarsest trained scale (> 0 only for inject-mode training)
+    generators: list[ScaleGenerator]  # for scales first_scale … S-1, eval mode
+    noise_amps: list[float]  # per trained scale
+    z_rec: torch.Tensor | None  # fixed reconstruction noise at scale 0, (1, 1, h0, w0); None if scale 0 untrained
+    seed: int = 0
+    mode: str = "reconstruct"
+    losses: list[dict[str, float]] = field(default_factory=list)  # last iteration's losses per trained scale
+
+    @property
+    def num_scales(self) -> int:
+        return len(self.sizes)
+
+    @property
+    def model_id(self) -> str:
+        """A short stable id: hash of the generator weights and the reconstruction noise."""
+        h = hashlib.sha256()
+        for g in self.generators:
+            for name, t in g.state_dict().items():
+                h.update(name.encode())
+                h.update(t.detach().cpu().contiguous().numpy().tobytes())
+        if self.z_rec is not None:
+            h.update(self.z_rec.cpu().numpy().tobytes())
+        return "sg-" + h.hexdigest()[:12]
+
+    def generator(self, scale: int) -> ScaleGenerator:
+        return self.generators[scale - self.first_scale]
+
+    def noise_amp(self, scale: int) -> float:
+        return self.noise_amps[scale - self.first_scale]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Random draws: each model owns a CPU generator; draws are moved to the device (same numbers on CPU and GPU).
+
+
+def _noise(gens: list[torch.Generator], size: tuple[int, int], channels: int, device, batch: int = 1) -> torch.Tensor:
+    """Per-model N(0,1) noise stacked on channels: (batch, 3K, h, w); 1-channel noise is broadcast to 3."""
+    parts = [torch.randn((batch, channels, *size), generator=g).expand(batch, 3, *size) for g in gens]
+    return torch.cat(parts, dim=1).to(device)
+
+
+def _per_model(values: list[float] | torch.Tensor, device) -> torch.Tensor:
+    """K scalars → (1, 3K, 1, 1), each repeated over its model's 3 channels."""
+    v = torch.as_tensor(values, dtype=torch.get_default_dtype()).reshape(-1)
+    return v.repeat_interleave(3).reshape(1, -1, 1, 1).to(device)
+
+
+def _model_means(x: torch.Tensor, k: int) -> torch.Tensor:
+    """(1, C·K, h, w) → (K,) per-model means."""
+    return x.reshape(k, -1).mean(dim=1)
+
+
+def _gradient_penalty(critic, real, fake, gens, lambda_gp: float) -> torch.Tensor:
+    """WGAN-GP as in SinGAN: per-pixel gradient norm over each model's 3 channels; returns (K,)."""
+    k = len(gens)
+    alpha = _per_model(torch.cat([torch.rand(1, generator=g) for g in gens]), real.device)
+    mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
+    norms = grad.reshape(k, 3, *grad.shape[-2:]).norm(2, dim=1)
+    return lambda_gp * ((norms - 1) ** 2).reshape(k, -1).mean(dim=1)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Training.
+
+
+def _train_group(images, cfg: SinganConfig, seeds, device, first: int, mode: str, progress: Progress | None):
+    """Train K same-pyramid models at once (K = len(images)); returns K SinganModels."""
+    k = len(images)
+    sizes, r = pyramid_sizes(*images[0].shape[:2], cfg)
+    n_scales = len(sizes)
+    gens = [torch_generator(s) for s in seeds]
+    pyramids = [real_pyramid(im, sizes) for im in images]
+    reals = [torch.cat([p[n] for p in pyramids], dim=1).to(device) for n in range(n_scales)]
+    z_rec = [torch.randn((1, 1, *sizes[0]), generator=g) for g in gens] if mode == "reconstruct" else None
+    if mode == "inject":
+        below = coarser_size(sizes[first], r) if first == 0 else sizes[first - 1]
+        base = torch.cat([resize(real_pyramid(im, [below])[0], sizes[first]) for im in images], dim=1).to(device)
+    else:
+        base = torch.zeros_like(reals[0])
+    total = (n_scales - first) * cfg.iters_per_scale
+    frozen: list[tuple[ScaleGenerator, torch.Tensor]] = []  # (grouped generator, amp (1,3K,1,1)) per scale
+    per_model_g: list[list[ScaleGenerator]] = [[] for _ in range(k)]
+    amps: list[list[float]] = [[] for _ in range(k)]
+    losses: list[list[dict]] = [[] for _ in range(k)]
+    prev_plain: tuple[list, list] | None = None
+    rec = None
+    for n in range(first, n_scales):
+        spec = ScaleSpec(scale_channels(n, cfg.nfc, cfg.max_nfc), cfg.num_layers)
+        g_plain, d_plain = [], []
+        for gen in gens:
+            g_plain.append(init_weights(ScaleGenerator(spec), gen))
+            d_plain.append(init_weights(ScaleCritic(spec), gen))
+        if prev_plain is not None and prev_plain[0][0].spec == spec:  # same width: continue from the coarser scale
+            for dst, src in zip(g_plain + d_plain, prev_plain[0] + prev_plain[1]):
+                dst.load_state_dict(src.state_dict())
+        netG = stack_modules(g_plain, lambda gr: ScaleGenerator(spec, gr)).to(device).train()
+        netD = stack_modules(d_plain, lambda gr: ScaleCritic(spec, gr)).to(device).train()
+        real = reals[n]
+        rec_prev = base if n == first else resize(rec, sizes[n])
+        if n == 0 and mode == "reconstruct":
+            amp = torch.ones(k)
+            rec_noise = torch.cat([z.expand(1, 3, *sizes[0]) for z in z_rec], dim=1).to(device)
+        else:
+            amp = cfg.noise_amp * ((real - rec_prev) ** 2).reshape(k, -1).mean(dim=1).sqrt().cpu()
+            rec_noise = torch.zeros_like(real)
+        amp_t = _per_model(amp, device)
+
+        def random_prev() -> torch.Tensor:
+            x = base
+            with torch.no_grad():
+                for j, (g_j, a_j) in enumerate(frozen):
+                    scale = first + j
+                    z = _noise(gens, sizes[scale], 1 if scale == 0 else 3, device)
+                    x = resize(g_j(a_j * z, x), sizes[scale + 1])
+            return x
+
+        opt_g = torch.optim.Adam(netG.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+        opt_d = torch.optim.Adam(netD.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+        milestone = [max(int(cfg.lr_decay_at * cfg.iters_per_scale), 1)]
+        sched_g = torch.optim.lr_scheduler.MultiStepLR(opt_g, milestone, gamma=0.1)
+        sched_d = torch.optim.lr_scheduler.MultiStepLR(opt_d, milestone, gamma=0.1)
+        for it in range(cfg.iters_per_scale):
+            noise = amp_t * _noise(gens, sizes[n], 1 if n == 0 else 3, device)
+            prev = None if cfg.d_steps else random_prev()
+            for _ in range(cfg.d_steps):
+                prev = random_prev()
+                with torch.no_grad():
+                    fake = netG(noise, prev)
+                d_real = -_model_means(netD(real), k)
+                d_fake = _model_means(netD(fake), k)
+                gp = _gradient_penalty(netD, real, fake, gens, cfg.lambda_gp)
+                loss_d = d_real + d_fake + gp
+                opt_d.zero_grad(set_to_none=True)
+                loss_d.sum().backward()
+                opt_d.step()
+            for _ in range(cfg.g_steps):  # fresh fake every step (the official loop reuses a stale one)
+                adv = -_model_means(netD(netG(noise, prev)), k)
+                rec_out = netG(rec_noise, rec_prev)
+                rec_loss = cfg.alpha * ((rec_out - real) ** 2).reshape(k, -1).mean(dim=1)
+                loss_g = adv + rec_loss
+                opt_g.zero_grad(set_to_none=True)
+                loss_g.sum().backward()
+                opt_g.step()
+            if cfg.g_steps:
+                sched_g.step()
+            if cfg.d_steps:
+                sched_d.step()
+            if progress is not None:
+                progress((n - first) * cfg.iters_per_scale + it + 1, total)
+        for p in list(netG.parameters()) + list(netD.parameters()):
+            p.requires_grad_(False)
+        netG.eval()
+        netD.eval()
+        with torch.no_grad():
+            rec = netG(rec_noise, rec_prev)
+        frozen.append((netG, amp_t))
+        prev_plain = (unstack_module(netG, lambda gr: ScaleGenerator(spec, gr)),
+                      unstack_module(netD, lambda gr: ScaleCritic(spec, gr)))
+        for i in range(k):
+            per_model_g[i].append(prev_plain[0][i].eval())
+            amps[i].append(float(amp[i]))
+            if cfg.d_steps and cfg.g_steps and cfg.iters_per_scale:
+                losses[i].append({"scale": n, "loss_d": loss_d[i].item(), "loss_g": loss_g[i].item(),
+                                  "rec": rec_loss[i].item()})
+    return [
+        SinganModel(image=images[i], config=cfg, sizes=sizes, scale_factor=r, first_scale=first,
+                    generators=per_model_g[i], noise_amps=amps[i], z_rec=None if z_rec is None else z_rec[i],
+                    seed=int(seeds[i]), mode=mode, losses=losses[i])
+        for i in range(k)
+    ]
+
+
+def _check(cfg: SinganConfig, mode: str, start_scale: int) -> None:
+    if cfg.architecture != "singan":
+        raise UserError(f"SinGAN architecture {cfg.architecture!r} is not implemented; use 'singan'.")
+    if mode not in MODES:
+        raise UserError(f"Unknown SinGAN mode {mode!r}: use reconstruct or inject.")
+    if start_scale < 0:
+        raise UserError(f"SinGAN start scale must be 0 or more, got {start_scale}.")
+
+
+def _first_trained(image: np.ndarray, cfg: SinganConfig, start_scale: int, mode: str) -> int:
+    if mode != "inject":
+        return 0
+    n_scales = len(pyramid_sizes(*image.shape[:2], cfg)[0])
+    if start_scale >= n_scales:
+        raise UserError(f"Start scale {start_scale} is beyond this image's {n_scales} SinGAN scales; "
+                        f"inject mode needs a start scale below {n_scales}.")
+    return start_scale
+
+
+def train_singan(image: np.ndarray, cfg: SinganConfig, *, seed: int, device: torch.device, start_scale: int = 0,
+                 mode: str = "reconstruct", progress: Progress | None = None) -> SinganModel:
+    """Train one single-image SinGAN on an RGB uint8 image (inject mode skips scales coarser than start_scale)."""
+    _check(cfg, mode, start_scale)
+    first = _first_trained(image, cfg, start_scale, mode)
+    return _train_group([image], cfg, [seed], torch.device(device), first, mode, progress)[0]
+
+
+def train_singan_batch(images: list[np.ndarray], cfg: SinganConfig, *, seeds: list[int], device: torch.device,
+                       start_scale: int = 0, mode: str = "reconstruct", strategy: str = "auto",
+                       progress: Progress | None = None) -> list[SinganModel]:
+    """Train K independent SinGANs, one per image; same models as K `train_singan` calls with these seeds.
+
+    Images are grouped by (pyramid shape, first trained scale). `strategy`: "grouped" stacks each group into
+    grouped convolutions; "sequential" trains one model after another; "auto" = grouped on CUDA, sequential on
+    CPU (where grouped convolutions measured slower, see benchmarks/bench_singan.py).
+    """
+    if len(images) != len(seeds):
+        raise ValueError(f"{len(images)} images but {len(seeds)} seeds")
+    _check(cfg, mode, start_scale)
+    device = torch.device(device)
+    if strategy == "auto":
+        strategy = "grouped" if device.type == "cuda" else "sequential"
+    if strategy not in ("grouped", "sequential"):
+        raise ValueError(f"unknown strategy {strategy!r}")
+    groups: dict[tuple, list[int]] = {}
+    for i, image in enumerate(images):
+        key = (tuple(pyramid_sizes(*image.shape[:2], cfg)[0]), _first_trained(image, cfg, start_scale, mode))
+        groups.setdefault(key, []).append(i)
+    models: list[SinganModel | None] = [None] * len(images)
+    total = sum((len(key[0]) - key[1]) * cfg.iters_per_scale * len(idx) for key, idx in groups.items())
+    done = 0
+    for (_, first), idx in groups.items():
+        chunks = [idx] if strategy == "grouped" else [[i] for i in idx]
+        for chunk in chunks:
+            def report(d, t, _base=done, _w=len(chunk)):
+                if progress is not None:
+                    progress(_base + d * _w, total)
+            trained = _train_group([images[i] for i in chunk], cfg, [seeds[i] for i in chunk], device, first, mode,
+                                   report)
+            done += (len(trained[0].sizes) - first) * cfg.iters_per_scale * len(chunk)
+            for i, m in zip(chunk, trained):
+                models[i] = m
+    return models  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Sampling.
+
+
+@torch.no_grad()
+def sample_singan(model: SinganModel, n: int, *, start_scale: int, mode: str, seed: int, device,
+                  chunk: int = 16) -> np.ndarray:
+    """n samples, RGB uint8 (n, H, W, 3), reproducible for a seed. See the module docstring for start_scale."""
+    _check(model.config, mode, start_scale)
+    device = torch.device(device)
+    s_count = model.num_scales
+    start = min(start_scale, s_count)
+    if mode == "inject" and start >= s_count:
+        raise UserError(f"Inject mode needs a start scale below the model's {s_count} scales, got {start_scale}.")
+    if mode == "inject" and start < model.first_scale:
+        raise UserError(f"This model was trained from scale {model.first_scale} (inject mode); "
+                        f"it cannot sample from start scale {start_scale}.")
+    if mode == "reconstruct" and model.first_scale > 0:
+        raise UserError("This model was trained in inject mode without its coarse scales; sample it with "
+                        "mode 'inject'.")
+    gen = torch_generator(seed)
+    gens = [model.generator(j).to(device).eval() for j in range(model.first_scale, s_count)]
+    out = []
+    for lo in range(0, n, chunk):
+        b = min(chunk, n - lo)
+        if mode == "inject":
+            below = coarser_size(model.sizes[0], model.scale_factor) if start == 0 else model.sizes[start - 1]
+            x = resize(real_pyramid(model.image, [below])[0], model.sizes[start]).to(device).expand(b, -1, -1, -1)
+            first = start
+        else:
+            x = torch.zeros((b, 3, *model.sizes[0]), device=device)
+            first = 0
+        for scale in range(first, s_count):
+            size = model.sizes[scale]
+            if scale >= start:
+                z = torch.randn((b, 1 if scale == 0 else 3, *size), generator=gen).expand(b, 3, *size).to(device)
+            elif scale == 0:
+                z = model.z_rec.to(device).expand(b, 3, *size)
+            else:
+                z = torch.zeros((b, 3, *size), device=device)
+            x = gens[scale - model.first_scale](model.noise_amp(scale) * z, x)
+            if scale + 1 < s_count:
+                x = resize(x, model.sizes[scale + 1])
+        out.append(tensor_to_images(x))
+    return np.concatenate(out, axis=0)
+
+
+def reconstruct_singan(model: SinganModel, device="cpu") -> np.ndarray:
+    """The model's reconstruction of its training image (RGB uint8, H, W, 3)."""
+    return sample_singan(model, 1, start_scale=model.num_scales, mode="reconstruct", seed=0, device=device)[0]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Model files (torch.save of tensors and plain values; load with weights_only=True).
+
+
+def save_singan(model: SinganModel, path: Path) -> Path:
+    from faceaug.schema import atomic_path
+
+    payload = {
+        "format": FORMAT,
+        "config": json.dumps(asdict(model.config)),
+        "image": torch.from_numpy(np.ascontiguousarray(model.image)),
+        "sizes": [list(s) for s in model.sizes],
+        "scale_factor": float(model.scale_factor),
+        "first_scale": int(model.first_scale),
+        "channels": [g.spec.channels for g in model.generators],
+        "generators": [{k: v.detach().cpu() for k, v in g.state_dict().items()} for g in model.generators],
+        "noise_amps": [float(a) for a in model.noise_amps],
+        "z_rec": None if model.z_rec is None else model.z_rec.detach().cpu(),
+        "seed": int(model.seed),
+        "mode": model.mode,
+        "losses": json.dumps(model.losses),
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return path
+
+
+def load_singan(path: Path, device="cpu") -> SinganModel:
+    try:
+        data = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise UserError(f"SinGAN model file {path} does not exist.") from None
+    except Exception as exc:  # corrupt or foreign file
+        raise UserError(f"SinGAN model file {path} could not be read: {exc}.") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise UserError(f"{path} is not a faceaug SinGAN model file.")
+    cfg = SinganConfig(**json.loads(data["config"]))
+    generators = []
+    for channels, state in zip(data["channels"], data["generators"]):
+        g = ScaleGenerator(ScaleSpec(channels, cfg.num_layers))
+        g.load_state_dict(state)
+        generators.append(g.to(device).eval().requires_grad_(False))
+    return SinganModel(
+        image=data["image"].numpy(), config=cfg, sizes=[tuple(s) for s in data["sizes"]],
+        scale_factor=data["scale_factor"], first_scale=data["first_scale"], generators=generators,
+        noise_amps=list(data["noise_amps"]), z_rec=data["z_rec"], seed=data["seed"], mode=data["mode"],
+        losses=json.loads(data["losses"]),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The `faceaug singan` command.
+
+
+def run_singan_command(image: Path, out_dir: Path, cfg, *, samples: int) -> Path:
+    """Train on one face image, write `samples` PNGs, the model file and the resolved config to out_dir."""
+    from faceaug.config import write_resolved_config
+    from faceaug.console import console, info, progress
+    from faceaug.device import resolve_device
+    from faceaug.io.images import ImageDecodeError, read_image, write_png_atomic
+
+    image, out_dir = Path(image), Path(out_dir)
+    try:
+        rgb = read_image(image)
+    except FileNotFoundError:
+        raise UserError(f"Image {image} does not exist.") from None
+    except (ImageDecodeError, OSError) as exc:
+        raise UserError(f"Image {image} could not be read: {exc}.") from None
+    device = resolve_device(cfg.device)
+    start, mode = cfg.expand.start_scale, cfg.expand.singan_mode
+    _check(cfg.singan, mode, start)
+    sizes = pyramid_sizes(*rgb.shape[:2], cfg.singan)[0]
+    info(f"SinGAN on {image.name}: {len(sizes)} scales {sizes[0][1]}×{sizes[0][0]} → {sizes[-1][1]}×{sizes[-1][0]} "
+         f"px, {cfg.singan.iters_per_scale} iterations per scale, profile {cfg.profile}, device {device}.")
+    t0 = time.perf_counter()
+    with progress() as bar:
+        task = bar.add_task("training SinGAN", total=None)
+        model = train_singan(rgb, cfg.singan, seed=cfg.seed, device=device, start_scale=start, mode=mode,
+                             progress=lambda done, total: bar.update(task, completed=done, total=total))
+    train_s = time.perf_counter() - t0
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model_path = save_singan(model, out_dir / "singan.pt")
+    images = sample_singan(model, samples, start_scale=start, mode=mode, seed=cfg.seed, device=device)
+    paths = [write_png_atomic(out_dir / f"sample_{i:03d}.png", im) for i, im in enumerate(images)]
+    if mode == "reconstruct":
+        write_png_atomic(out_dir / "reconstruction.png", reconstruct_singan(model, device))
+    write_resolved_config(cfg, out_dir / "singan.json", image=str(image), samples=len(paths),
+                          model_id=model.model_id, train_seconds=round(train_s, 2),
+                          pyramid=[list(s) for s in sizes], noise_amps=model.noise_amps)
+    console.print(f"Wrote {len(paths)} samples, the model ({model_path.name}, id {model.model_id}) and "
+                  f"singan.json to {out_dir}")
+    return out_dir

@@ -1,0 +1,166 @@
+"""SinGAN engine: pyramid rule, start-scale semantics, batched == sequential, reproducibility, model files, CLI."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from faceaug.cli import app
+from faceaug.config import SinganConfig
+from faceaug.errors import UserError
+from faceaug.io.images import read_image, write_png_atomic
+from faceaug.training.singan import (
+    load_singan, reconstruct_singan, sample_singan, save_singan, train_singan, train_singan_batch,
+)
+from faceaug.training.singan_pyramid import pyramid_sizes
+
+CPU = torch.device("cpu")
+
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+TINY = SinganConfig(iters_per_scale=2, nfc=8, max_nfc=16)
+
+
+def _face(size: int, seed: int = 0) -> np.ndarray:
+    """A smooth face-like test image (not random noise, so reconstructions are meaningful)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:size, 0:size] / size
+    img = np.stack([0.5 + 0.4 * np.sin(6 * x + rng.uniform(0, 3)), 0.5 + 0.3 * np.cos(5 * y), 0.4 + 0.2 * x], -1)
+    img[(x - 0.5) ** 2 / 0.12 + (y - 0.5) ** 2 / 0.2 < 1] *= 0.6
+    return (np.clip(img, 0, 1) * 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("size, expected", [
+    (48, [25, 29, 35, 41, 48]),
+    (64, [25, 30, 36, 44, 53, 64]),
+    (128, [25, 32, 40, 50, 64, 80, 101, 128]),
+    (250, [25, 31, 40, 50, 63, 79, 100, 125, 158, 199, 250]),
+])
+def test_pyramid_sizes_follow_the_official_rule(size, expected):
+    sizes, r = pyramid_sizes(size, size, SinganConfig())
+    assert [h for h, _ in sizes] == expected
+    assert all(h == w for h, w in sizes)
+    assert 0.75 <= r < 0.85
+
+
+def test_pyramid_limits_the_long_side_and_keeps_aspect():
+    sizes, _ = pyramid_sizes(600, 400, SinganConfig())
+    assert max(sizes[-1]) == 250 and min(sizes[0]) == 25
+    assert sizes[-1] == (250, 167)
+    with pytest.raises(UserError, match="too small"):
+        pyramid_sizes(20, 30, SinganConfig())
+
+
+def test_start_scale_past_finest_reproduces_the_reconstruction_and_start_zero_varies():
+    face = _face(40)
+    model = train_singan(face, TINY, seed=1, device=CPU)
+    n = model.num_scales
+    rec = reconstruct_singan(model)
+    for seed in (0, 5):  # the noise seed is irrelevant when every scale replays the reconstruction
+        same = sample_singan(model, 2, start_scale=n, mode="reconstruct", seed=seed, device=CPU)
+        assert np.array_equal(same[0], rec) and np.array_equal(same[1], rec)
+    fine = sample_singan(model, 2, start_scale=n - 1, mode="reconstruct", seed=0, device=CPU)
+    assert not np.array_equal(fine[0], fine[1])  # the finest scale adds random noise
+    coarse = sample_singan(model, 4, start_scale=0, mode="reconstruct", seed=0, device=CPU)
+    late = sample_singan(model, 4, start_scale=n - 1, mode="reconstruct", seed=0, device=CPU)
+    # starting earlier lets more scales vary: samples spread further from the reconstruction
+    assert np.abs(coarse.astype(float) - rec).mean() > np.abs(late.astype(float) - rec).mean()
+
+
+def test_samples_are_reproducible_from_a_seed():
+    model = train_singan(_face(36), TINY, seed=3, device=CPU)
+    a = sample_singan(model, 3, start_scale=1, mode="reconstruct", seed=7, device=CPU)
+    b = sample_singan(model, 3, start_scale=1, mode="reconstruct", seed=7, device=CPU)
+    c = sample_singan(model, 3, start_scale=1, mode="reconstruct", seed=8, device=CPU)
+    assert a.shape == (3, 36, 36, 3) and a.dtype == np.uint8
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    again = train_singan(_face(36), TINY, seed=3, device=CPU)  # training is reproducible too
+    assert again.model_id == model.model_id
+    assert train_singan(_face(36), TINY, seed=4, device=CPU).model_id != model.model_id
+
+
+def test_inject_mode_trains_only_from_the_start_scale_and_feeds_the_image():
+    face = _face(48)
+    model = train_singan(face, TINY, seed=0, device=CPU, start_scale=2, mode="inject")
+    assert model.first_scale == 2 and len(model.generators) == model.num_scales - 2
+    out = sample_singan(model, 2, start_scale=2, mode="inject", seed=0, device=CPU)
+    assert out.shape == (2, 48, 48, 3)
+    with pytest.raises(UserError, match="trained from scale 2"):
+        sample_singan(model, 1, start_scale=1, mode="inject", seed=0, device=CPU)
+    with pytest.raises(UserError, match="inject mode"):
+        sample_singan(model, 1, start_scale=2, mode="reconstruct", seed=0, device=CPU)
+
+
+def test_batched_training_equals_sequential_training():
+    """K=3 models stacked into grouped convolutions == 3 lone runs with the same seeds (float64: exact maths,
+    no rounding noise for Adam to amplify)."""
+    cfg = dataclasses.replace(TINY, iters_per_scale=3)
+    images = [_face(40, 0), _face(40, 1), _face(40, 2), _face(48, 3)]  # the 48-px one is its own pyramid group
+    seeds = [11, 12, 13, 14]
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        sequential = [train_singan(im, cfg, seed=s, device=CPU) for im, s in zip(images, seeds)]
+        batched = train_singan_batch(images, cfg, seeds=seeds, device=CPU, strategy="grouped")
+    finally:
+        torch.set_default_dtype(old)
+    assert len({m.model_id for m in batched}) == 4
+    for a, b in zip(sequential, batched):
+        assert a.sizes == b.sizes
+        np.testing.assert_allclose(a.noise_amps, b.noise_amps, rtol=1e-9)
+        for la, lb in zip(a.losses, b.losses):
+            for key in ("loss_d", "loss_g", "rec"):
+                assert la[key] == pytest.approx(lb[key], abs=1e-7)
+        for ga, gb in zip(a.generators, b.generators):
+            for (name, ta), tb in zip(ga.state_dict().items(), gb.state_dict().values()):
+                if ta.dtype.is_floating_point:
+                    torch.testing.assert_close(ta, tb, atol=1e-7, rtol=0, msg=name)
+
+
+def test_model_file_round_trip_with_weights_only(tmp_path):
+    model = train_singan(_face(36), TINY, seed=2, device=CPU)
+    path = save_singan(model, tmp_path / "m.pt")
+    torch.load(path, weights_only=True)  # nothing but tensors and plain values
+    loaded = load_singan(path, CPU)
+    assert loaded.model_id == model.model_id and loaded.sizes == model.sizes
+    assert loaded.noise_amps == model.noise_amps and np.array_equal(loaded.image, model.image)
+    for start in (0, 2):
+        np.testing.assert_array_equal(
+            sample_singan(loaded, 2, start_scale=start, mode="reconstruct", seed=4, device=CPU),
+            sample_singan(model, 2, start_scale=start, mode="reconstruct", seed=4, device=CPU))
+    (tmp_path / "bad.pt").write_bytes(b"not a model")
+    with pytest.raises(UserError, match="could not be read"):
+        load_singan(tmp_path / "bad.pt")
+
+
+def test_singan_command_writes_samples_model_and_config(runner, tmp_path):
+    image = write_png_atomic(tmp_path / "face.png", _face(40))
+    toml = tmp_path / "tiny.toml"
+    toml.write_text("[singan]\nnfc = 8\nmax_nfc = 16\n")
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["singan", str(image), "--out", str(out), "--samples", "3", "--start-scale", "2",
+                                 "--iters", "1", "--config", str(toml), "--device", "cpu", "--seed", "5"])
+    assert result.exit_code == 0, result.output
+    samples = sorted(out.glob("sample_*.png"))
+    assert len(samples) == 3 and read_image(samples[0]).shape == (40, 40, 3)
+    model = load_singan(out / "singan.pt")
+    assert model.config.iters_per_scale == 1 and model.config.nfc == 8
+    assert (out / "singan.json").exists() and (out / "reconstruction.png").exists()
+    assert str(out) in result.output.replace("\n", "")
+
+    inject = runner.invoke(app, ["singan", str(image), "--out", str(tmp_path / "inj"), "--samples", "1",
+                                 "--mode", "inject", "--iters", "1", "--config", str(toml), "--device", "cpu"])
+    assert inject.exit_code == 0, inject.output
+    assert load_singan(tmp_path / "inj" / "singan.pt").first_scale == 2
+
+
+def test_singan_command_unreadable_image_is_a_user_error(runner, tmp_path):
+    bad = tmp_path / "face.png"
+    bad.write_bytes(b"garbage")
+    result = runner.invoke(app, ["singan", str(bad), "--out", str(tmp_path / "o"), "--iters", "1"])
+    assert result.exit_code == 2 and "could not be read" in result.output
+    missing = runner.invoke(app, ["singan", str(tmp_path / "nope.png"), "--out", str(tmp_path / "o")])
+    assert missing.exit_code == 2 and "does not exist" in missing.output
