@@ -30,7 +30,7 @@ class PreprocessConfig:
     min_confidence: float = 0.8  # OpenFace rows below this are rejected
     test_fraction: float = 0.2
     split_by: str = "subject"  # subject | image
-    min_source_side: int = 48  # smaller sources are upscaled and counted in the summary
+    min_source_side: int = 64  # sources with a shorter side are counted as upscaled in the summary (e.g. 48-px FER)
     workers: int = 0  # process-pool size; 0 = number of CPU cores
 
 
@@ -118,23 +118,30 @@ SECTIONS = ("preprocess", "ganimation", "singan", "expand")
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "paper": {},
     "fast": {
+        # CPU: 64 px, 16/16 channels, 2 residual blocks, a generator update on every critic update and a doubled
+        # learning rate, so a 15-minute budget gives hundreds of generator updates (the paper schedule on a light
+        # model gave ~215, too few to learn the AU conditioning). See benchmarks/bench_ganimation.py.
         "ganimation": {
             "image_size": 64,
-            "conv_dim": 32,
-            "critic_dim": 32,
-            "repeat_num": 3,
+            "conv_dim": 16,
+            "critic_dim": 16,
+            "repeat_num": 2,
             "critic_layers": 5,
             "batch_size": 16,
-            "epochs": 30,
-            "epochs_decay": 10,
-            "n_critic": 2,
+            "epochs": 10,
+            "epochs_decay": 5,
+            "n_critic": 1,
             "lr": 2e-4,
-            "checkpoint_every": 200,
+            "checkpoint_every": 100,
         },
-        "singan": {
+        "singan": {  # chosen by measurement, see benchmarks/bench_singan.py
             "architecture": "singan",
-            "iters_per_scale": 150,
+            "iters_per_scale": 100,
             "max_size": 128,
+            "nfc": 16,
+            "max_nfc": 64,
+            "d_steps": 2,
+            "g_steps": 2,
         },
         "expand": {"samples_per_edit": 4, "shard_size": 4},
     },

@@ -36,7 +36,7 @@ from faceaug.pipeline.plan import (
     single_au_targets,
 )
 from faceaug.pipeline.shard import PARTS_DIR, ShardContext, ShardResult, image_relpath, part_path
-from faceaug.schema import read_table, write_json_atomic, write_table_atomic
+from faceaug.schema import file_sha256, read_table, write_json_atomic, write_table_atomic
 
 MANIFEST = "manifest.parquet"
 SUMMARY = "expand.json"
@@ -58,14 +58,6 @@ class ExpandRequest:
     ray_address: str | None = None
     workers: int = 0
     overwrite: bool = False
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _targets(request: ExpandRequest, cfg: Config):

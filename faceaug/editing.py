@@ -1,0 +1,85 @@
+"""The inference API `faceaug expand` uses: batched GANimation edits of face crops to target AU vectors.
+
+    editor = GanimationEditor.load(Path("work/models/ganimation.pt"), torch.device("cpu"))
+    edited, attention = editor.edit(faces_uint8_bhw3, target_aus_b17)
+
+Faces must be crops made by `faceaug preprocess` (the model was trained on that framing); other sizes are resized
+to the model size, grayscale images (2-D or single-channel) are expanded to RGB.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from faceaug.errors import UserError
+from faceaug.models.ganimation import Generator
+from faceaug.schema import file_sha256
+from faceaug.training.ganimation_checkpoint import config_from_model, load_model_file
+from faceaug.training.ganimation_data import resize_face, to_model_range, to_uint8
+
+_MAX_BATCH = 64  # faces per forward pass (bounds memory for large shards)
+
+
+@dataclass
+class GanimationEditor:
+    """A loaded GANimation generator. `model_id` is a short hash of the model file."""
+
+    generator: Generator
+    device: torch.device
+    image_size: int
+    au_names: tuple[str, ...]
+    model_id: str
+    crop_template: str
+
+    @classmethod
+    def load(cls, path: Path, device: torch.device) -> "GanimationEditor":
+        """Load a model file written by `faceaug train` or `faceaug import-ganimation` (weights_only)."""
+        path = Path(path)
+        payload = load_model_file(path)
+        g = config_from_model(payload)
+        au_names = tuple(payload["au_names"])
+        generator = Generator(g, n_aus=len(au_names))
+        try:
+            generator.load_state_dict(payload["generator"])
+        except RuntimeError as exc:
+            raise UserError(f"{path} holds generator weights that don't match its own settings ({exc}).") from None
+        generator.to(device).eval().requires_grad_(False)
+        return cls(generator=generator, device=torch.device(device), image_size=int(payload["image_size"]),
+                   au_names=au_names, model_id=file_sha256(path)[:12], crop_template=str(payload["crop_template"]))
+
+    def _prepare(self, faces: np.ndarray) -> torch.Tensor:
+        faces = np.asarray(faces)
+        if faces.ndim == 3:  # (B, H, W) grayscale
+            faces = faces[..., None]
+        if faces.ndim != 4 or faces.shape[-1] not in (1, 3):
+            raise ValueError(f"faces must be uint8 (B, H, W, 3), got shape {faces.shape}")
+        if faces.shape[-1] == 1:
+            faces = np.repeat(faces, 3, axis=-1)
+        faces = np.stack([resize_face(np.ascontiguousarray(f, dtype=np.uint8), self.image_size) for f in faces])
+        return torch.from_numpy(faces).permute(0, 3, 1, 2)
+
+    @torch.no_grad()
+    def edit(self, faces: np.ndarray, aus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Edit B faces to B target AU vectors (0–1). Returns edited faces uint8 (B, S, S, 3) and attention masks
+        float32 (B, S, S) in [0, 1] (1 = pixel kept from the input), S = `image_size`."""
+        aus = np.asarray(aus, dtype=np.float32)
+        if aus.ndim != 2 or aus.shape[1] != len(self.au_names):
+            raise ValueError(f"aus must be (B, {len(self.au_names)}), got shape {aus.shape}")
+        if len(faces) != len(aus):
+            raise ValueError(f"{len(faces)} faces but {len(aus)} AU vectors")
+        if len(aus) == 0:
+            s = self.image_size
+            return np.zeros((0, s, s, 3), np.uint8), np.zeros((0, s, s), np.float32)
+        images = self._prepare(faces)
+        edited, masks = [], []
+        for start in range(0, len(images), _MAX_BATCH):
+            x = to_model_range(images[start:start + _MAX_BATCH]).to(self.device)
+            y = torch.from_numpy(np.clip(aus[start:start + _MAX_BATCH], 0.0, 1.0)).to(self.device)
+            out, attention = self.generator.edit(x, y)
+            edited.append(to_uint8(out))
+            masks.append(attention[:, 0].float().cpu().numpy())
+        return np.concatenate(edited), np.concatenate(masks).astype(np.float32)

@@ -1,0 +1,133 @@
+"""GANimation networks (Pumarola et al., ECCV 2018) — nn.Modules only, no training loops, no file I/O.
+
+Generator: image (3) + AU map (the AU vector tiled spatially) → 7×7 conv → InstanceNorm → ReLU, two stride-2 4×4
+convs (×2 channels each), `repeat_num` residual blocks, two stride-2 4×4 transposed convs, then two 7×7 heads:
+colour map C (tanh, 3 channels) and attention mask A (sigmoid, 1 channel). The edited face is
+
+    out = A · input + (1 − A) · C          (`blend`; A → 1 keeps the input pixel, as in the public code)
+
+Critic: `critic_layers` stride-2 4×4 convs with LeakyReLU(0.01) and no normalisation (so the gradient penalty is
+per sample), then a 3×3 patch head (realism map) and an AU-regression head whose kernel covers the whole final
+feature map (17 values per image).
+
+Images are float tensors in [−1, 1], (B, 3, S, S); AU vectors are (B, n_aus) on the 0–1 scale.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from faceaug.aus import N_AUS
+from faceaug.config import GanimationConfig
+
+IMAGE_CHANNELS = 3
+_DOWNSAMPLINGS = 2  # stride-2 stages in the generator
+
+
+def check_sizes(cfg: GanimationConfig) -> str | None:
+    """Why `cfg` cannot build the networks (one sentence), or None when the sizes fit."""
+    side = cfg.image_size
+    if side < 2**cfg.critic_layers or side % 2**cfg.critic_layers:
+        return (f"image size {side} must be a positive multiple of {2**cfg.critic_layers} "
+                f"(the critic halves it {cfg.critic_layers} times).")
+    if side % 2**_DOWNSAMPLINGS:
+        return f"image size {side} must be a multiple of {2**_DOWNSAMPLINGS}."
+    if min(cfg.conv_dim, cfg.critic_dim, cfg.critic_layers) < 1 or cfg.repeat_num < 0:
+        return "channel counts and layer counts must be positive."
+    return None
+
+
+def blend(image: torch.Tensor, color: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
+    """The GANimation composition: attention · image + (1 − attention) · colour (attention 1 keeps the input)."""
+    return attention * image + (1.0 - attention) * color
+
+
+def init_weights(module: nn.Module, generator: torch.Generator | None = None) -> None:
+    """Conv weights N(0, 0.02) drawn from `generator`, biases 0, InstanceNorm scale 1 / shift 0 (as in the public
+    implementations)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(m.weight, 0.0, 0.02, generator=generator)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.InstanceNorm2d) and m.affine:
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+def _norm(channels: int) -> nn.InstanceNorm2d:
+    return nn.InstanceNorm2d(channels, affine=True)
+
+
+class ResidualBlock(nn.Module):
+    """x + (3×3 conv → IN → ReLU → 3×3 conv → IN)(x)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False), _norm(channels), nn.ReLU(inplace=True),
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False), _norm(channels),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class Generator(nn.Module):
+    """G(image, AUs) → (colour map C in [−1, 1], attention mask A in [0, 1]).
+
+    Convolutions that feed an InstanceNorm carry no bias (the norm would cancel it); the norms are affine.
+    """
+
+    def __init__(self, cfg: GanimationConfig, n_aus: int = N_AUS, *, init_generator: torch.Generator | None = None):
+        super().__init__()
+        self.n_aus = n_aus
+        dim = cfg.conv_dim
+        layers: list[nn.Module] = [
+            nn.Conv2d(IMAGE_CHANNELS + n_aus, dim, 7, padding=3, bias=False), _norm(dim), nn.ReLU(inplace=True)]
+        for _ in range(_DOWNSAMPLINGS):
+            layers += [nn.Conv2d(dim, dim * 2, 4, stride=2, padding=1, bias=False), _norm(dim * 2),
+                       nn.ReLU(inplace=True)]
+            dim *= 2
+        layers += [ResidualBlock(dim) for _ in range(cfg.repeat_num)]
+        for _ in range(_DOWNSAMPLINGS):
+            layers += [nn.ConvTranspose2d(dim, dim // 2, 4, stride=2, padding=1, bias=False), _norm(dim // 2),
+                       nn.ReLU(inplace=True)]
+            dim //= 2
+        self.body = nn.Sequential(*layers)
+        self.color_head = nn.Sequential(nn.Conv2d(dim, IMAGE_CHANNELS, 7, padding=3, bias=False), nn.Tanh())
+        self.attention_head = nn.Sequential(nn.Conv2d(dim, 1, 7, padding=3, bias=False), nn.Sigmoid())
+        init_weights(self, init_generator)
+
+    def forward(self, image: torch.Tensor, aus: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        b, _, h, w = image.shape
+        au_map = aus.to(image.dtype).view(b, self.n_aus, 1, 1).expand(b, self.n_aus, h, w)
+        features = self.body(torch.cat([image, au_map], dim=1))
+        return self.color_head(features), self.attention_head(features)
+
+    def edit(self, image: torch.Tensor, aus: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The edited image (blend of input and colour map) and the attention mask."""
+        color, attention = self(image, aus)
+        return blend(image, color, attention), attention
+
+
+class Critic(nn.Module):
+    """D(image) → (patch realism scores (B, 1, s, s), AU regression (B, n_aus)), s = size / 2**critic_layers."""
+
+    def __init__(self, cfg: GanimationConfig, n_aus: int = N_AUS, *, init_generator: torch.Generator | None = None):
+        super().__init__()
+        dim = cfg.critic_dim
+        layers: list[nn.Module] = [nn.Conv2d(IMAGE_CHANNELS, dim, 4, stride=2, padding=1), nn.LeakyReLU(0.01)]
+        for _ in range(1, cfg.critic_layers):
+            layers += [nn.Conv2d(dim, dim * 2, 4, stride=2, padding=1), nn.LeakyReLU(0.01)]
+            dim *= 2
+        self.body = nn.Sequential(*layers)
+        final_side = cfg.image_size // 2**cfg.critic_layers
+        self.realism_head = nn.Conv2d(dim, 1, 3, padding=1, bias=False)
+        self.au_head = nn.Conv2d(dim, n_aus, final_side, bias=False)
+        init_weights(self, init_generator)
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.body(image)
+        return self.realism_head(features), self.au_head(features).flatten(1)

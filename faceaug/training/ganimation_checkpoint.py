@@ -1,0 +1,99 @@
+"""GANimation files: the model file expand reads (models/ganimation.pt) and the resumable training checkpoints.
+
+Both are written atomically with `torch.save` and hold only tensors, numbers, strings, lists and dicts, so they
+load with `torch.load(weights_only=True)` — a file carrying pickled code is refused, never executed.
+
+Model file: {"format": MODEL_FORMAT, "version", "generator": state dict, "ganimation": GanimationConfig as a dict,
+"au_names": [...], "image_size": int, "crop_template": id of the crop framing, "origin": "trained" | "imported"}.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from faceaug.aus import AU_NAMES
+from faceaug.config import GanimationConfig
+from faceaug.errors import UserError
+from faceaug.schema import atomic_path
+
+MODEL_FORMAT = "faceaug-ganimation"
+MODEL_VERSION = 1
+CHECKPOINT_FORMAT = "faceaug-ganimation-checkpoint"
+
+
+def crop_template_id() -> str:
+    """A short id of the face framing (faceaug.preprocess.align.CROP_TEMPLATE) models are trained on."""
+    from faceaug.preprocess.align import CROP_TEMPLATE
+
+    blob = json.dumps(dataclasses.asdict(CROP_TEMPLATE), sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def _save(payload: dict[str, Any], path: Path) -> Path:
+    with atomic_path(Path(path)) as tmp:
+        torch.save(payload, tmp)
+    return Path(path)
+
+
+def _load(path: Path, what: str) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{what} {path} does not exist.")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 — any unreadable or unsafe file is the user's to fix
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"{path} is not a faceaug {what.lower()} (it cannot be loaded safely: {first}).") from None
+    if not isinstance(payload, dict):
+        raise UserError(f"{path} is not a faceaug {what.lower()}.")
+    return payload
+
+
+def save_model_file(path: Path, generator_state: dict[str, torch.Tensor], cfg: GanimationConfig, *,
+                    origin: str = "trained", au_names: tuple[str, ...] = AU_NAMES) -> Path:
+    """Write the inference model (generator weights + what expand must check), atomically."""
+    payload = {
+        "format": MODEL_FORMAT,
+        "version": MODEL_VERSION,
+        "generator": {k: v.detach().cpu().clone() for k, v in generator_state.items()},
+        "ganimation": dataclasses.asdict(cfg),
+        "au_names": list(au_names),
+        "image_size": int(cfg.image_size),
+        "crop_template": crop_template_id(),
+        "origin": origin,
+    }
+    return _save(payload, path)
+
+
+def load_model_file(path: Path) -> dict[str, Any]:
+    """Read a model file written by `save_model_file`; anything else is a UserError."""
+    payload = _load(path, "GANimation model")
+    if payload.get("format") != MODEL_FORMAT or "generator" not in payload:
+        raise UserError(f"{path} is not a faceaug GANimation model (train one with `faceaug train` or convert "
+                        "published weights with `faceaug import-ganimation`).")
+    if int(payload.get("version", 0)) > MODEL_VERSION:
+        raise UserError(f"{path} was written by a newer faceaug (model format {payload['version']}).")
+    return payload
+
+
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> Path:
+    return _save({"format": CHECKPOINT_FORMAT, **payload}, path)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    payload = _load(path, "Checkpoint")
+    if payload.get("format") != CHECKPOINT_FORMAT:
+        raise UserError(f"{path} is not a faceaug GANimation training checkpoint.")
+    return payload
+
+
+def config_from_model(payload: dict[str, Any]) -> GanimationConfig:
+    """The GanimationConfig stored in a model file or checkpoint (unknown keys from other versions ignored)."""
+    known = {f.name for f in dataclasses.fields(GanimationConfig)}
+    return GanimationConfig(**{k: v for k, v in payload["ganimation"].items() if k in known})

@@ -1,0 +1,101 @@
+"""GANimation training data: the train split of faces.parquet, decoded once and cached in memory.
+
+Faces are small (64–128 px crops), so the whole split lives in one uint8 tensor (N, 3, S, S); a batch is an index
+lookup plus a random horizontal flip (the AU vector is unchanged by a flip — faceaug's AUs are symmetric).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from faceaug.aus import AU_NAMES
+from faceaug.errors import UserError
+from faceaug.io.images import ImageDecodeError, read_image
+from faceaug.schema import read_table
+
+
+def resize_face(image: np.ndarray, size: int) -> np.ndarray:
+    """An RGB uint8 face crop at `size`×`size` (area interpolation when shrinking, cubic when enlarging)."""
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    if image.shape[0] == size and image.shape[1] == size:
+        return np.ascontiguousarray(image)
+    shrink = image.shape[0] > size
+    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+
+
+def to_model_range(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (B, 3, S, S) → float32 in [−1, 1]."""
+    return images.float().div(127.5).sub(1.0)
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """float in [−1, 1], (B, 3, S, S) → RGB uint8 (B, S, S, 3)."""
+    x = images.detach().float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
+    return x.permute(0, 2, 3, 1).cpu().numpy()
+
+
+@dataclass
+class FaceCache:
+    """Decoded training faces: images uint8 (N, 3, S, S), AUs float32 (N, 17), ids and subjects."""
+
+    images: torch.Tensor
+    aus: torch.Tensor
+    face_ids: list[str]
+    subjects: list[str]
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def batch(self, index: torch.Tensor, flip: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images in [−1, 1] (flipped where `flip` is True) and their AU vectors, for row indices `index`."""
+        images = to_model_range(self.images[index])
+        images = torch.where(flip.view(-1, 1, 1, 1), images.flip(3), images)
+        return images, self.aus[index]
+
+
+def load_faces(work_dir: Path, image_size: int, split: str = "train") -> FaceCache:
+    """Read WORK_DIR/faces.parquet and decode the faces of `split`, resized to `image_size`."""
+    work_dir = Path(work_dir)
+    faces_path = work_dir / "faces.parquet"
+    if not faces_path.is_file():
+        raise UserError(f"{faces_path} does not exist. Run `faceaug preprocess DATA --out {work_dir}` first.")
+    table = read_table(faces_path, "faces")
+    rows = table[table["split"] == split]
+    if rows.empty:
+        splits = ", ".join(sorted(set(table["split"]))) or "none"
+        raise UserError(f"{faces_path} has no faces in the '{split}' split (splits present: {splits}).")
+    images = np.empty((len(rows), image_size, image_size, 3), dtype=np.uint8)
+    for i, rel in enumerate(rows["image_path"]):
+        path = work_dir / rel
+        try:
+            images[i] = resize_face(read_image(path), image_size)
+        except FileNotFoundError:
+            raise UserError(f"Face image {path} listed in {faces_path} is missing; re-run preprocess.") from None
+        except ImageDecodeError as exc:
+            raise UserError(f"Face image {path} cannot be decoded ({exc}); re-run preprocess.") from None
+    aus = rows[list(AU_NAMES)].to_numpy(dtype=np.float32).clip(0.0, 1.0)
+    return FaceCache(
+        images=torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(),
+        aus=torch.from_numpy(np.ascontiguousarray(aus)),
+        face_ids=list(rows["face_id"]),
+        subjects=list(rows["subject"]),
+    )
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The shuffled row order of one epoch — a function of (seed, epoch) only, so a resumed run sees it again."""
+    gen = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(epoch))
+    return torch.randperm(n, generator=gen)
+
+
+def random_targets(cache: FaceCache, batch: int, noise: float, gen: torch.Generator) -> torch.Tensor:
+    """Training targets: the AUs of random training faces plus U(−noise, noise), clipped to 0–1."""
+    pick = torch.randint(len(cache), (batch,), generator=gen)
+    jitter = (torch.rand(batch, cache.aus.shape[1], generator=gen) * 2.0 - 1.0) * noise
+    return (cache.aus[pick] + jitter).clamp(0.0, 1.0)

@@ -1,0 +1,147 @@
+"""GANimation model files: weights_only loading, the editor API, and importing ganimation_replicate weights."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from faceaug.aus import AU_NAMES, N_AUS
+from faceaug.cli import app
+from faceaug.config import GanimationConfig
+from faceaug.editing import GanimationEditor
+from faceaug.errors import UserError
+from faceaug.models.ganimation import Generator
+from faceaug.training.ganimation_checkpoint import crop_template_id, load_model_file, save_model_file
+from faceaug.training.ganimation_import import import_ganimation
+
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+CPU = torch.device("cpu")
+SMALL = GanimationConfig(image_size=32, conv_dim=8, repeat_num=2)
+
+
+class _RunsCode:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("echo pwned > /dev/null",))
+
+
+def test_model_file_with_pickled_code_is_refused(tmp_path):
+    path = tmp_path / "evil.pt"
+    with open(path, "wb") as fh:
+        pickle.dump({"format": "faceaug-ganimation", "generator": _RunsCode()}, fh)
+    with pytest.raises(UserError, match="cannot be loaded safely"):
+        GanimationEditor.load(path, CPU)
+    torch.save({"format": "faceaug-ganimation", "generator": {}, "payload": _RunsCode()}, tmp_path / "evil2.pt")
+    with pytest.raises(UserError, match="cannot be loaded safely"):
+        load_model_file(tmp_path / "evil2.pt")
+
+
+def test_missing_or_foreign_model_files_are_user_errors(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        GanimationEditor.load(tmp_path / "none.pt", CPU)
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
+    with pytest.raises(UserError, match="not a faceaug GANimation model"):
+        GanimationEditor.load(tmp_path / "other.pt", CPU)
+    (tmp_path / "text.pt").write_text("hello")
+    with pytest.raises(UserError):
+        GanimationEditor.load(tmp_path / "text.pt", CPU)
+
+
+def test_editor_resizes_inputs_and_returns_model_size(tmp_path):
+    path = save_model_file(tmp_path / "g.pt", Generator(SMALL).state_dict(), SMALL)
+    editor = GanimationEditor.load(path, CPU)
+    assert editor.image_size == 32 and editor.au_names == AU_NAMES and editor.crop_template == crop_template_id()
+    rgb = np.random.default_rng(0).integers(0, 256, (3, 48, 48, 3), dtype=np.uint8)
+    out, attention = editor.edit(rgb, np.zeros((3, N_AUS), np.float32))
+    assert out.shape == (3, 32, 32, 3) and out.dtype == np.uint8
+    assert attention.shape == (3, 32, 32) and attention.dtype == np.float32
+    assert 0 <= attention.min() and attention.max() <= 1
+    gray = rgb[..., :1].repeat(3, axis=3)  # grayscale stored as RGB, and plain 2-D grayscale
+    assert editor.edit(gray, np.zeros((3, N_AUS), np.float32))[0].shape == (3, 32, 32, 3)
+    assert editor.edit(rgb[..., 0], np.zeros((3, N_AUS), np.float32))[0].shape == (3, 32, 32, 3)
+    # a batch edits each face independently: same result alone or in a batch
+    alone = editor.edit(rgb[1:2], np.full((1, N_AUS), 0.5, np.float32))[0]
+    batched = editor.edit(rgb, np.full((3, N_AUS), 0.5, np.float32))[0]
+    assert np.array_equal(alone[0], batched[1])
+    with pytest.raises(ValueError):
+        editor.edit(rgb, np.zeros((3, 5), np.float32))
+
+
+# --- ganimation_replicate import -----------------------------------------------------------------------------
+
+
+def _replicate_state(ngf: int, blocks: int, seed: int = 0) -> dict:
+    """A state dict with the names and shapes of ganimation_replicate's SplitGenerator (InstanceNorm without
+    affine, conv biases, zero-padded residual blocks), as saved from nn.DataParallel."""
+    g = torch.Generator().manual_seed(seed)
+    rnd = lambda *shape: torch.randn(*shape, generator=g) * 0.05  # noqa: E731
+    sd = {"model.0.weight": rnd(ngf, 3 + N_AUS, 7, 7), "model.0.bias": rnd(ngf)}
+    sd.update({"model.3.weight": rnd(2 * ngf, ngf, 4, 4), "model.3.bias": rnd(2 * ngf),
+               "model.6.weight": rnd(4 * ngf, 2 * ngf, 4, 4), "model.6.bias": rnd(4 * ngf)})
+    for i in range(blocks):
+        for j in (0, 3):
+            sd[f"model.{9 + i}.conv_block.{j}.weight"] = rnd(4 * ngf, 4 * ngf, 3, 3)
+            sd[f"model.{9 + i}.conv_block.{j}.bias"] = rnd(4 * ngf)
+    up = 9 + blocks
+    sd.update({f"model.{up}.weight": rnd(4 * ngf, 2 * ngf, 4, 4), f"model.{up}.bias": rnd(2 * ngf),
+               f"model.{up + 3}.weight": rnd(2 * ngf, ngf, 4, 4), f"model.{up + 3}.bias": rnd(ngf),
+               "color_top.0.weight": rnd(3, ngf, 7, 7), "au_top.0.weight": rnd(1, ngf, 7, 7)})
+    return {f"module.{k}": v for k, v in sd.items()}
+
+
+def _replicate_forward(sd: dict, img: torch.Tensor, aus: torch.Tensor, blocks: int) -> torch.Tensor:
+    """Their forward pass written out functionally (independent of faceaug's modules)."""
+    sd = {k.removeprefix("module."): v for k, v in sd.items()}
+    norm = lambda x: F.instance_norm(x)  # noqa: E731  (affine=False, no running stats)
+    x = torch.cat([img, aus[:, :, None, None].expand(-1, -1, *img.shape[2:])], 1)
+    x = F.relu(norm(F.conv2d(x, sd["model.0.weight"], sd["model.0.bias"], padding=3)))
+    for i in (3, 6):
+        x = F.relu(norm(F.conv2d(x, sd[f"model.{i}.weight"], sd[f"model.{i}.bias"], stride=2, padding=1)))
+    for i in range(9, 9 + blocks):
+        y = F.relu(norm(F.conv2d(x, sd[f"model.{i}.conv_block.0.weight"], sd[f"model.{i}.conv_block.0.bias"],
+                                 padding=1)))
+        x = x + norm(F.conv2d(y, sd[f"model.{i}.conv_block.3.weight"], sd[f"model.{i}.conv_block.3.bias"], padding=1))
+    for i in (9 + blocks, 12 + blocks):
+        x = F.relu(norm(F.conv_transpose2d(x, sd[f"model.{i}.weight"], sd[f"model.{i}.bias"], stride=2, padding=1)))
+    color = torch.tanh(F.conv2d(x, sd["color_top.0.weight"], padding=3))
+    attention = torch.sigmoid(F.conv2d(x, sd["au_top.0.weight"], padding=3))
+    return attention * img + (1 - attention) * color
+
+
+def test_import_replicate_weights_reproduces_their_generator(tmp_path, runner):
+    blocks = 2
+    theirs = _replicate_state(ngf=8, blocks=blocks)
+    ckpt = tmp_path / "30_net_gen.pth"
+    torch.save(theirs, ckpt)
+    out = tmp_path / "models" / "ganimation.pt"
+    result = runner.invoke(app, ["import-ganimation", str(ckpt), "--out", str(out), "--image-size", "32"])
+    assert result.exit_code == 0, result.output
+    editor = GanimationEditor.load(out, CPU)
+    assert editor.image_size == 32 and editor.generator.n_aus == N_AUS
+    assert load_model_file(out)["origin"] == "imported"
+    rng = np.random.default_rng(1)
+    faces = rng.integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    aus = rng.uniform(0, 1, (2, N_AUS)).astype(np.float32)
+    ours, _ = editor.edit(faces, aus)
+    img = torch.from_numpy(faces).permute(0, 3, 1, 2).float() / 127.5 - 1
+    reference = _replicate_forward(theirs, img, torch.from_numpy(aus), blocks)
+    reference = ((reference.clamp(-1, 1) + 1) * 127.5).round().permute(0, 2, 3, 1).numpy()
+    assert np.abs(ours.astype(int) - reference.astype(int)).max() <= 1
+
+
+def test_import_refuses_other_files(tmp_path):
+    torch.save({"conv.weight": torch.zeros(2, 2)}, tmp_path / "x.pth")
+    with pytest.raises(UserError, match="ganimation_replicate generator"):
+        import_ganimation(tmp_path / "x.pth", tmp_path / "o.pt", image_size=128)
+    bad = _replicate_state(ngf=8, blocks=1)
+    bad["module.model.0.weight"] = torch.zeros(8, 3 + 5, 7, 7)
+    torch.save(bad, tmp_path / "y.pth")
+    with pytest.raises(UserError, match="5 AUs"):
+        import_ganimation(tmp_path / "y.pth", tmp_path / "o.pt", image_size=128)
+    assert not (tmp_path / "o.pt").exists()

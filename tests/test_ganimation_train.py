@@ -1,0 +1,165 @@
+"""`faceaug train`: outputs, resume equivalence, Ctrl-C, user errors, CLI; a slow check that training learns."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from ganimation_fixtures import draw_face, make_work_dir
+
+from faceaug.aus import AU_INDEX, N_AUS, PRESET_NAMES
+from faceaug.cli import app
+from faceaug.config import resolve_config
+from faceaug.editing import GanimationEditor
+from faceaug.errors import UserError
+from faceaug.io.images import read_image
+from faceaug.schema import read_table, write_table_atomic
+from faceaug.training.ganimation import GanimationTrainer, run_train
+from faceaug.training.ganimation_checkpoint import load_checkpoint
+
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+TINY = {"ganimation.image_size": 32, "ganimation.batch_size": 4, "ganimation.conv_dim": 8,
+        "ganimation.critic_dim": 8, "ganimation.repeat_num": 1, "ganimation.critic_layers": 4,
+        "ganimation.n_critic": 2, "ganimation.epochs": 1, "ganimation.epochs_decay": 1,
+        "ganimation.checkpoint_every": 2}
+
+
+def _cfg(**extra):
+    return resolve_config("fast", None, {**TINY, **extra}, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    return make_work_dir(tmp_path_factory.mktemp("gan_work"), n=24, size=40)
+
+
+def _copy(work, tmp_path, name):
+    dst = tmp_path / name
+    shutil.copytree(work, dst)
+    return dst
+
+
+def test_training_writes_model_checkpoint_metrics_samples_and_config(work, tmp_path):
+    wd = _copy(work, tmp_path, "w")
+    model = run_train(wd, _cfg(), resume=False)  # 20 train faces / batch 4 = 5 steps per epoch, 2 epochs
+    assert model == wd / "models" / "ganimation.pt" and model.is_file()
+    ckpt = load_checkpoint(wd / "models" / "checkpoints" / "last.pt")
+    assert ckpt["step"] == 10 and ckpt["image_size"] == 32 and len(ckpt["au_names"]) == N_AUS
+    records = [json.loads(line) for line in (wd / "models" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == list(range(10))
+    g_records = [r for r in records if "g_loss" in r]
+    assert len(g_records) == 5  # n_critic = 2
+    for key in ("d_adv", "d_gp", "d_au", "g_adv", "g_au", "g_cyc", "g_mask", "g_tv", "attention_mean", "lr"):
+        assert all(np.isfinite(r[key]) for r in g_records), key
+    assert records[-1]["lr"] < records[0]["lr"]  # second epoch decays linearly
+    grid = read_image(wd / "models" / "samples" / "epoch_002.png")
+    # 4 sources; columns: source + one edit and one attention mask per preset
+    assert grid.shape == (4 * 32, (1 + 2 * len(PRESET_NAMES)) * 32, 3)
+    assert json.loads((wd / "models" / "train_config.json").read_text())["config"]["ganimation"]["image_size"] == 32
+    editor = GanimationEditor.load(model, torch.device("cpu"))
+    assert editor.image_size == 32 and len(editor.model_id) == 12
+
+
+def test_resume_continues_exactly(work, tmp_path):
+    straight, split = _copy(work, tmp_path, "a"), _copy(work, tmp_path, "b")
+    run_train(straight, _cfg(), resume=False, max_steps=6)
+    run_train(split, _cfg(), resume=False, max_steps=3)
+    run_train(split, _cfg(), resume=True, max_steps=6)
+    a = load_checkpoint(straight / "models" / "checkpoints" / "last.pt")
+    b = load_checkpoint(split / "models" / "checkpoints" / "last.pt")
+    assert a["step"] == b["step"] == 6
+    for part in ("generator", "critic"):
+        for key, value in a[part].items():
+            assert torch.equal(value, b[part][key]), f"{part}.{key} differs after resume"
+    steps = [json.loads(line)["step"] for line in (split / "models" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(6))
+
+
+def test_resume_refuses_other_architecture(work, tmp_path):
+    wd = _copy(work, tmp_path, "w")
+    run_train(wd, _cfg(), resume=False, max_steps=2)
+    with pytest.raises(UserError, match="conv_dim"):
+        run_train(wd, _cfg(**{"ganimation.conv_dim": 16}), resume=True)
+
+
+def test_ctrl_c_saves_a_checkpoint(work, tmp_path, monkeypatch):
+    wd = _copy(work, tmp_path, "w")
+    original = GanimationTrainer.train_step
+
+    def interrupted(self):
+        if self.step == 3:
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(GanimationTrainer, "train_step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_train(wd, _cfg(**{"ganimation.checkpoint_every": 100}), resume=False)
+    assert load_checkpoint(wd / "models" / "checkpoints" / "last.pt")["step"] == 3
+    assert not (wd / "models" / "ganimation.pt").exists()
+
+
+def test_missing_faces_and_empty_train_split_are_user_errors(work, tmp_path):
+    with pytest.raises(UserError, match="faceaug preprocess"):
+        run_train(tmp_path / "nowhere", _cfg(), resume=False)
+    wd = _copy(work, tmp_path, "w")
+    faces = read_table(wd / "faces.parquet", "faces")
+    faces["split"] = "test"
+    write_table_atomic(faces, wd / "faces.parquet", "faces")
+    with pytest.raises(UserError, match="no faces in the 'train' split"):
+        run_train(wd, _cfg(), resume=False)
+    with pytest.raises(UserError, match="Nothing to resume"):
+        run_train(wd, _cfg(), resume=True)
+
+
+def test_cli_train_on_a_tiny_dataset(work, tmp_path, runner):
+    wd = _copy(work, tmp_path, "w")
+    toml = tmp_path / "tiny.toml"
+    toml.write_text("[ganimation]\n" + "".join(f"{k.split('.')[1]} = {v}\n" for k, v in TINY.items()
+                                              if k.split('.')[1] not in ("epochs", "batch_size", "image_size")))
+    result = runner.invoke(app, ["train", str(wd), "--config", str(toml), "--epochs", "1", "--epochs-decay", "0",
+                                 "--batch-size", "5", "--image-size", "32", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert (wd / "models" / "ganimation.pt").is_file()
+    assert (wd / "models" / "samples" / "epoch_001.png").is_file()
+    bad = runner.invoke(app, ["train", str(wd), "--image-size", "50", "--device", "cpu"])
+    assert bad.exit_code == 2 and "multiple of" in bad.output and "Traceback" not in bad.output
+
+
+def _mouth_darkness(images: np.ndarray) -> np.ndarray:
+    """Fraction of dark-red mouth pixels in the fixture faces' mouth box."""
+    s = images.shape[1]
+    box = images[:, int(s * 0.55):int(s * 0.85), int(s * 0.3):int(s * 0.7)].astype(np.int32)
+    mouthish = (box[..., 0] < 140) & (box[..., 1] < 90) & (box[..., 0] > box[..., 1] + 20)
+    return mouthish.reshape(len(images), -1).mean(1)
+
+
+def _open_closed_gap(editor: GanimationEditor, faces: np.ndarray) -> float:
+    open_ = np.zeros((len(faces), N_AUS), np.float32)
+    open_[:, AU_INDEX["AU25"]], open_[:, AU_INDEX["AU26"]] = 1.0, 0.8
+    edited_open, _ = editor.edit(faces, open_)
+    edited_closed, attention = editor.edit(faces, np.zeros_like(open_))
+    assert 0.02 < attention.mean() < 0.98
+    return float((_mouth_darkness(edited_open) - _mouth_darkness(edited_closed)).mean())
+
+
+@pytest.mark.slow
+def test_short_training_learns_au_conditioning(tmp_path):
+    """~40 s on 2 cores: edits toward 'mouth open' must open the mouth more than edits toward 'closed'.
+
+    An untrained generator (or one that ignores the AU input) gives no gap; the trained one must."""
+    wd = make_work_dir(tmp_path / "w", n=240, size=32, test_every=1000)
+    cfg = resolve_config("fast", None, {"ganimation.image_size": 32, "ganimation.critic_layers": 4,
+                                        "ganimation.epochs": 6, "ganimation.epochs_decay": 0,
+                                        "ganimation.checkpoint_every": 10_000}, device="cpu")
+    rng = np.random.default_rng(5)
+    faces = np.stack([draw_face(32, 0.5, rng) for _ in range(12)])
+    untrained = GanimationEditor.load(run_train(wd, cfg, resume=False, max_steps=1), torch.device("cpu"))
+    gap_untrained = _open_closed_gap(untrained, faces)
+    trained = GanimationEditor.load(run_train(wd, cfg, resume=True), torch.device("cpu"))
+    gap_trained = _open_closed_gap(trained, faces)
+    assert abs(gap_untrained) < 0.03
+    assert gap_trained > 0.08, (gap_trained, gap_untrained)
