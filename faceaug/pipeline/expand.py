@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from faceaug.aus import AU_NAMES, parse_au_spec
 from faceaug.config import Config, write_resolved_config
-from faceaug.console import info, progress
+from faceaug.console import info, progress, warn
 from faceaug.device import resolve_device
 from faceaug.errors import UserError
 from faceaug.pipeline import executors
@@ -37,6 +37,8 @@ from faceaug.pipeline.plan import (
 )
 from faceaug.pipeline.shard import PARTS_DIR, ShardContext, ShardResult, image_relpath, part_path
 from faceaug.schema import file_sha256, read_table, write_json_atomic, write_table_atomic
+from faceaug.training.ganimation_checkpoint import crop_template_id
+from faceaug.training.singan import check_singan_setup
 
 MANIFEST = "manifest.parquet"
 SUMMARY = "expand.json"
@@ -208,8 +210,11 @@ def run_expand(request: ExpandRequest, cfg: Config) -> dict[str, Any]:
     editor = GanimationEditor.load(model_path, device)
     if tuple(editor.au_names) != AU_NAMES:
         raise UserError(f"{model_path} was trained for another AU list ({', '.join(editor.au_names)}).")
-    if cfg.expand.singan_mode not in ("reconstruct", "inject"):
-        raise UserError(f"Unknown SinGAN mode {cfg.expand.singan_mode!r}: use reconstruct or inject.")
+    if editor.crop_template != crop_template_id():
+        warn(f"{model_path} was trained on faces framed differently from `faceaug preprocess` crops (crop template "
+             f"{editor.crop_template}, ours {crop_template_id()}): edits may be poorer.")
+    size = editor.image_size
+    check_singan_setup(size, size, cfg.singan, start_scale=cfg.expand.start_scale, mode=cfg.expand.singan_mode)
     sources = select_sources(faces, request.sources_split, request.sources_label)
     jobs = plan_jobs(
         sources, _targets(request, cfg), per_class=request.per_class,

@@ -13,10 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from faceaug.aus import AU_NAMES
+from faceaug.config import SinganConfig
+from faceaug.device import resolve_device
+from faceaug.io.images import read_image, write_png_atomic
 from faceaug.pipeline.plan import EditJob
 from faceaug.schema import write_table_atomic
+from faceaug.training.singan import sample_singan, train_singan_batch
 
 PARTS_DIR = "parts"
 IMAGES_DIR = "images"
@@ -56,7 +61,6 @@ _EDITORS: dict[tuple[str, str], Any] = {}
 
 def _editor(ctx: ShardContext):
     """The GANimation editor, loaded once per process."""
-    from faceaug.device import resolve_device
     from faceaug.editing import GanimationEditor
 
     key = (ctx.model_path, ctx.device)
@@ -91,13 +95,6 @@ def _row(job: EditJob, image_id: str, stage: str, **extra: Any) -> dict[str, Any
 
 def run_shard(index: int, jobs: list[EditJob], ctx: ShardContext) -> ShardResult:
     """Edit, train SinGAN, sample and write one shard; returns its row count and stage timings."""
-    import torch
-
-    from faceaug.config import SinganConfig
-    from faceaug.device import resolve_device
-    from faceaug.io.images import read_image, write_png_atomic
-    from faceaug.training.singan import sample_singan, train_singan_batch
-
     if ctx.torch_threads:
         torch.set_num_threads(ctx.torch_threads)
     device = resolve_device(ctx.device)

@@ -1,0 +1,269 @@
+"""`faceaug expand` end to end on a tiny work folder: counts, manifest, crash safety, determinism, bad input.
+
+A 32-px blob-face work folder (tests/ganimation_fixtures.py), an untrained small GANimation generator (expand's
+mechanics don't depend on edit quality) and a few SinGAN iterations per scale keep each expansion to seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from faceaug.aus import AU_NAMES, PRESETS, preset_vector
+from faceaug.cli import app
+from faceaug.config import GanimationConfig, resolve_config
+from faceaug.errors import UserError
+from faceaug.models.ganimation import Generator
+from faceaug.pipeline import expand as expand_mod
+from faceaug.pipeline import shard as shard_mod
+from faceaug.pipeline.expand import ExpandRequest, run_expand
+from faceaug.training.ganimation_checkpoint import save_model_file
+from tests.ganimation_fixtures import make_work_dir
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+TINY = {"singan.iters_per_scale": 2, "singan.nfc": 8, "singan.max_nfc": 8, "singan.min_size": 12,
+        "expand.samples_per_edit": 3, "expand.shard_size": 2}
+
+
+def _toml(path: Path, values: dict) -> Path:
+    """A --config file holding dotted overrides."""
+    sections: dict[str, list[str]] = {}
+    for key, value in values.items():
+        section, field = key.split(".")
+        sections.setdefault(section, []).append(f"{field} = {value!r}".replace("'", '"'))
+    path.write_text("".join(f"[{s}]\n" + "\n".join(lines) + "\n" for s, lines in sections.items()))
+    return path
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory) -> Path:
+    root = make_work_dir(tmp_path_factory.mktemp("expand") / "work", n=24, size=32)
+    torch.manual_seed(0)
+    small = GanimationConfig(image_size=32, conv_dim=8, repeat_num=2)
+    save_model_file(root / "models" / "ganimation.pt", Generator(small).state_dict(), small)
+    return root
+
+
+def _cfg(**overrides):
+    return resolve_config("fast", None, {**TINY, **overrides}, seed=0, device="cpu")
+
+
+def _expand(work: Path, out: Path, preset: str = "happy", per_class: int = 7, cfg=None, **kw) -> pd.DataFrame:
+    run_expand(ExpandRequest(work_dir=work, au_preset=preset, per_class=per_class, out_dir=out, **kw), cfg or _cfg())
+    return pd.read_parquet(out / "manifest.parquet")
+
+
+def _pixels(out: Path) -> dict[str, str]:
+    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted((out / "images").rglob("*.png"))}
+
+
+def _check_invariants(out: Path, manifest: pd.DataFrame) -> None:
+    """No duplicate ids, every row has its file, no image outside the manifest, no leftovers."""
+    assert not manifest["id"].duplicated().any()
+    listed = set(manifest["path"])
+    assert all((out / p).is_file() for p in listed)
+    on_disk = {str(p.relative_to(out)) for p in (out / "images").rglob("*") if p.is_file()}
+    assert on_disk == listed
+    assert not (out / "parts").exists()
+    assert not list(out.rglob("*.tmp")) and not list(out.rglob(".*.tmp"))
+
+
+def test_happy_gives_exactly_per_class_rows_plus_the_originals(work, tmp_path):
+    out = tmp_path / "out"
+    manifest = _expand(work, out, "happy", per_class=7)
+    faces = pd.read_parquet(work / "faces.parquet")
+    generated = manifest[manifest["is_generated"]]
+    assert len(generated) == 7 and set(generated["label"]) == {"happy"}
+    # 7 images = 2 edit jobs with M=3: 2 GANimation edits + 5 SinGAN samples, every row says which
+    assert generated["stage"].value_counts().to_dict() == {"singan": 5, "ganimation": 2}
+    originals = manifest[~manifest["is_generated"]]
+    assert len(originals) == len(faces) and set(originals["stage"]) == {"original"}
+    # sources come from the train split only, and generated rows inherit the source's split and subject
+    train = faces[faces["split"] == "train"].set_index("face_id")
+    assert set(generated["source_id"]) <= set(train.index) and set(generated["split"]) == {"train"}
+    assert (generated["subject"].to_numpy() == train.loc[generated["source_id"], "subject"].to_numpy()).all()
+    # target AUs are the preset's, as float32 columns; SinGAN rows carry start scale and mode
+    assert all(manifest[au].dtype == np.float32 for au in AU_NAMES)
+    np.testing.assert_allclose(generated[list(AU_NAMES)].to_numpy()[0], preset_vector("happy"), atol=1e-6)
+    singan = generated[generated["stage"] == "singan"]
+    assert set(singan["gen_start_scale"]) == {2} and set(singan["singan_mode"]) == {"reconstruct"}
+    _check_invariants(out, manifest)
+    # the manifest is readable by pyarrow with our schema metadata, images at the model size
+    meta = pq.read_schema(out / "manifest.parquet").metadata
+    assert meta[b"faceaug_version"] and meta[b"faceaug_schema"].startswith(b"manifest/")
+    from faceaug.io.images import read_image
+    assert read_image(out / singan["path"].iloc[0]).shape == (32, 32, 3)
+
+
+def test_all_classes_get_per_class_each(work, tmp_path):
+    manifest = _expand(work, tmp_path / "out", "all", per_class=3)
+    counts = manifest[manifest["is_generated"]]["label"].value_counts().to_dict()
+    assert counts == {name: 3 for name in PRESETS}
+
+
+def test_single_au_and_continuous_modes(work, tmp_path):
+    sweep = _expand(work, tmp_path / "a", "all", per_class=1, mode="single-au", aus="AU12,AU25")
+    gen = sweep[sweep["is_generated"]]
+    assert len(gen) == 8 and gen.groupby("target").size().eq(1).all()  # 2 AUs × 4 levels × 1
+    row = gen[gen["target"] == "AU12=0.66"].iloc[0]
+    assert row["AU12"] == pytest.approx(0.66)
+    cont = _expand(work, tmp_path / "c", "surprise", per_class=1, mode="continuous",
+                   cfg=_cfg(**{"expand.continuous_steps": 4}))
+    gen = cont[cont["is_generated"]]
+    assert sorted(gen["alpha"]) == pytest.approx([0.25, 0.5, 0.75, 1.0])
+    assert set(gen.loc[gen["alpha"] >= 0.5, "label"]) == {"surprise"}
+
+
+def test_same_command_and_seed_give_the_same_manifest_and_pixels(work, tmp_path):
+    a = _expand(work, tmp_path / "a", "happy,sad", per_class=5)
+    b = _expand(work, tmp_path / "b", "happy,sad", per_class=5)
+    pd.testing.assert_frame_equal(a, b)
+    assert _pixels(tmp_path / "a") == _pixels(tmp_path / "b")
+    c = _expand(work, tmp_path / "c", "happy,sad", per_class=5, cfg=resolve_config("fast", None, TINY, seed=1,
+                                                                                    device="cpu"))
+    assert _pixels(tmp_path / "c") != _pixels(tmp_path / "a")
+
+
+def test_process_pool_gives_the_same_result_as_in_process(work, tmp_path):
+    a = _expand(work, tmp_path / "a", "happy", per_class=8)
+    b = _expand(work, tmp_path / "b", "happy", per_class=8, workers=2)
+    pd.testing.assert_frame_equal(a, b)
+    assert _pixels(tmp_path / "a") == _pixels(tmp_path / "b")
+
+
+class _Crash(Exception):
+    pass
+
+
+def _crash_on_call(monkeypatch, module, name: str, n: int) -> None:
+    """Make module.name raise on its n-th call (a simulated power cut at that point)."""
+    real = getattr(module, name)
+    calls = {"n": 0}
+
+    def wrapper(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise _Crash(f"{name} call {n}")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, wrapper)
+
+
+@pytest.mark.parametrize("where", [
+    ("write_png_atomic", 3),  # inside the first shard, between images
+    ("write_png_atomic", 11),  # inside a later shard, after earlier shards finished
+    ("write_table_atomic", 2),  # all images of shard 2 written, its part file not yet
+    ("write_resolved_config", 1),  # manifest written, expand.json not yet
+])
+def test_interrupted_run_resumes_to_exactly_the_uninterrupted_result(work, tmp_path, monkeypatch, where):
+    reference = _expand(work, tmp_path / "ref", "happy,sad", per_class=9)
+    out = tmp_path / "out"
+    module = expand_mod if where[0] == "write_resolved_config" else shard_mod
+    with monkeypatch.context() as m:
+        _crash_on_call(m, module, *where)
+        with pytest.raises(_Crash):
+            _expand(work, out, "happy,sad", per_class=9)
+    manifest = _expand(work, out, "happy,sad", per_class=9)
+    pd.testing.assert_frame_equal(manifest, reference)
+    assert _pixels(out) == _pixels(tmp_path / "ref")
+    _check_invariants(out, manifest)
+
+
+def _wait_for(predicate, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.slow
+def test_kill_9_at_several_points_then_rerun(work, tmp_path):
+    """A real `kill -9` of the CLI process: once images exist, once after the first finished shard."""
+    out = tmp_path / "out"
+    args = [sys.executable, "-m", "faceaug", "expand", str(work), "--au-preset", "happy,sad,fear", "--per-class",
+            "12", "--out", str(out), "--device", "cpu", "--workers", "1"]
+    args += ["--config", str(_toml(tmp_path / "tiny.toml", TINY))]
+    stages = [lambda: any((out / "images").rglob("*_edit.png")), lambda: any((out / "parts").glob("shard_*"))]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # tiny models: one thread is fastest on shared cores
+    for stage in stages:
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        reached = _wait_for(stage, 120)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert reached
+        assert not (out / "manifest.parquet").exists()
+    done = subprocess.run(args, capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    manifest = pd.read_parquet(out / "manifest.parquet")
+    assert manifest[manifest["is_generated"]]["label"].value_counts().to_dict() == {"happy": 12, "sad": 12,
+                                                                                    "fear": 12}
+    _check_invariants(out, manifest)
+
+
+def test_a_different_command_into_the_same_folder_is_refused(work, tmp_path):
+    out = tmp_path / "out"
+    _expand(work, out, "happy", per_class=4)
+    before = _pixels(out)
+    with pytest.raises(UserError, match="--overwrite"):
+        _expand(work, out, "sad", per_class=4)
+    assert _pixels(out) == before
+    _expand(work, out, "happy", per_class=4)  # the same command again: nothing to do, still fine
+    manifest = _expand(work, out, "sad", per_class=4, overwrite=True)
+    assert set(manifest.loc[manifest["is_generated"], "label"]) == {"sad"}
+    _check_invariants(out, manifest)
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing_model", "No GANimation model"),
+    ("other_aus", "another AU list"),
+    ("empty_label", "No train faces with label"),
+    ("zero", "--per-class must be positive"),
+    ("too_small", "too small for SinGAN"),
+])
+def test_bad_input_exits_2_and_writes_nothing(work, tmp_path, runner, case, message):
+    out = tmp_path / "out"
+    args = ["expand", str(work), "--au-preset", "happy", "--per-class", "4", "--out", str(out), "--device", "cpu"]
+    values = dict(TINY)
+    if case == "missing_model":
+        args += ["--model", str(tmp_path / "nope.pt")]
+    elif case == "other_aus":
+        small = GanimationConfig(image_size=32, conv_dim=8, repeat_num=2)
+        other = save_model_file(tmp_path / "other.pt", Generator(small, n_aus=3).state_dict(), small,
+                                au_names=("AU01", "AU02", "AU04"))
+        args += ["--model", str(other)]
+    elif case == "empty_label":
+        args += ["--sources-label", "angry"]
+    elif case == "zero":
+        args[args.index("4")] = "0"
+    elif case == "too_small":
+        values["singan.min_size"] = 40
+    args += ["--config", str(_toml(tmp_path / "tiny.toml", values))]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split())
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_ray_executor_on_a_local_ray_gives_the_same_manifest_as_local(work, tmp_path):
+    pytest.importorskip("ray", reason="the [ray] extra is part of [dev]; CI installs it")
+    local = _expand(work, tmp_path / "local", "happy,sad", per_class=6)
+    ray_run = _expand(work, tmp_path / "ray", "happy,sad", per_class=6, executor="ray", workers=2)
+    pd.testing.assert_frame_equal(local, ray_run)
+    assert _pixels(tmp_path / "local") == _pixels(tmp_path / "ray")
+    _check_invariants(tmp_path / "ray", ray_run)
