@@ -430,3 +430,12 @@ def run_singan_command(image: Path, out_dir: Path, cfg, *, samples: int) -> Path
     console.print(f"Wrote {len(paths)} samples, the model ({model_path.name}, id {model.model_id}) and "
                   f"singan.json to {out_dir}")
     return out_dir
+
+
+def check_singan_setup(height: int, width: int, cfg: SinganConfig, *, start_scale: int, mode: str) -> int:
+    """Validate a SinGAN request for images of this size before any work starts (UserError on a bad one).
+
+    Returns the number of pyramid scales."""
+    _check(cfg, mode, start_scale)
+    _first_trained(np.zeros((height, width, 3), np.uint8), cfg, start_scale, mode)
+    return len(pyramid_sizes(height, width, cfg)[0])
