@@ -8,7 +8,7 @@ TORCH_PIN ?= torch==2.13.0
 export NO_ALBUMENTATIONS_UPDATE := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install demo test test-fast bench clean
+.PHONY: install demo test test-fast bench bench-gpu clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,12 @@ test: install
 test-fast: install
 	$(PY) -m pytest -q -ra -m "not slow"
 
+# Performance numbers (not tests): one JSON per benchmark in bench-out/.
 bench: install
 	$(PY) -m benchmarks.run --out bench-out
 
+bench-gpu: install
+	$(PY) -m benchmarks.run --out bench-out-gpu --device cuda
+
 clean:
-	rm -rf $(DEMO) bench-out .pytest_cache
+	rm -rf $(DEMO) bench-out bench-out-gpu .pytest_cache
