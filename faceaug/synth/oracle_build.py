@@ -202,6 +202,7 @@ def main(argv: list[str] | None = None) -> dict:
     report = build_oracles(data, args.out, identities=identities, extra_random=args.extra_random,
                            epochs=args.epochs, emotion_epochs=args.emotion_epochs, seed=args.seed)
     au, emo = report["au_oracle"], report["emotion_oracle"]
+    info(f"Emotion oracle: held-out accuracy {emo['held_out_dataset']['accuracy']:.4f}")
     info(f"AU oracle: held-out MAE {au['held_out_dataset']['mae']:.4f} "
          f"(baseline {au['held_out_dataset']['baseline_mae_train_mean']:.4f})"
          + (f", random AUs {au['held_out_random_aus']['mae']:.4f}" if "held_out_random_aus" in au else ""))
