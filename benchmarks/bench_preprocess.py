@@ -10,6 +10,8 @@ with `--workers` processes, and a warm re-run (everything reused: hashing only).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -47,7 +49,8 @@ def make_dataset(root: Path, n: int, size: int, source: str, seed: int = 0) -> P
 def timed_run(data: Path, work: Path, workers: int, size: int) -> tuple[float, dict]:
     cfg = resolve_config(overrides={"preprocess.workers": workers, "preprocess.size": size})
     start, cpu = time.perf_counter(), time.process_time()
-    counts = run_preprocess(data, work, cfg)
+    with contextlib.redirect_stdout(io.StringIO()):  # the command's "wrote ..." lines
+        counts = run_preprocess(data, work, cfg)
     counts["cpu_s_main_process"] = time.process_time() - cpu
     return time.perf_counter() - start, counts
 
@@ -81,8 +84,8 @@ def main() -> None:
               f"{r['cpu_ms_per_image_main']:>18.2f}")
     print("(1 process: CPU ms/img is the whole per-image cost; 2 cores at that cost give 2000/ms images/s)")
     payload = {"benchmark": "preprocess", "n": args.n, "size": args.size, "source": args.source,
-               "cpu_count": len(os.sched_getaffinity(0)), "results": results,
-               "note": "shared 2-core machine: timings are pessimistic"}
+               "cpu_count": len(os.sched_getaffinity(0)), "load_average_1min": round(os.getloadavg()[0], 2),
+               "results": results, "note": "shared 2-core machine: timings are pessimistic"}
     args.out.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"wrote {args.out}")
 

@@ -1,4 +1,5 @@
-"""The evaluator oracles: save/load, any input size, and (slow) that a briefly trained one beats a trivial guess."""
+"""The evaluator oracles: save/load, any input size, joint heads, and that a briefly trained one beats a trivial
+guess."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from faceaug.aus import N_AUS, PRESET_NAMES, preset_vector
+from faceaug.aus import AU_NAMES, N_AUS, PRESET_NAMES, preset_vector
 from faceaug.errors import UserError
 from faceaug.preprocess.align import align_face
 from faceaug.synth.oracle import (
@@ -14,10 +15,11 @@ from faceaug.synth.oracle import (
     EmotionOracle,
     OracleNet,
     OracleNetConfig,
+    prepare_images,
     train_au_oracle,
     train_emotion_oracle,
 )
-from faceaug.synth.oracle_build import split_subjects
+from faceaug.synth.oracle_build import FaceSet, build_oracles, load_oracles, split_subjects
 from faceaug.synth.render import render_face, sample_identity
 from faceaug.synth.run import sample_pose, vary_class_aus
 
@@ -62,24 +64,72 @@ def test_save_load_round_trip_and_any_input_size(tmp_path):
         AuOracle.load(tmp_path / "missing.safetensors")
 
 
+def test_joint_heads_are_sliced_and_survive_save_load(tmp_path):
+    """A multi-task net has [17 AU logits][class logits]: each oracle reads its own part, also after loading."""
+    torch.manual_seed(0)
+    net = OracleNet(OracleNetConfig(outputs=N_AUS + 3, width=8, hidden=16))
+    images = np.random.default_rng(1).integers(0, 255, (5, 64, 64, 3), dtype=np.uint8)
+    with torch.no_grad():
+        raw = net.eval()(prepare_images(images))
+    au, emo = AuOracle(net), EmotionOracle(net, {"classes": ["a", "b", "c"]})
+    np.testing.assert_allclose(au.predict(images), torch.sigmoid(raw[:, :N_AUS]).numpy(), atol=1e-6)
+    np.testing.assert_allclose(emo.predict_proba(images), torch.softmax(raw[:, N_AUS:], 1).numpy(), atol=1e-6)
+    loaded = EmotionOracle.load(emo.save(tmp_path / "emo.safetensors"))
+    assert loaded.predict_proba(images).shape == (5, 3)
+    assert list(loaded.predict(images)) == list(np.array(["a", "b", "c"])[raw[:, N_AUS:].argmax(1).numpy()])
+
+
 def test_training_rejects_mismatched_inputs():
     images = np.zeros((3, 64, 64, 3), np.uint8)
     with pytest.raises(ValueError):
         train_au_oracle(images, np.zeros((2, N_AUS)), epochs=1, cfg=TINY)
     with pytest.raises(ValueError):
         train_emotion_oracle(images, ["a", "b"], epochs=1, cfg=TINY)
+    with pytest.raises(ValueError, match="needs a class label"):
+        train_emotion_oracle(images, ["a", None, "b"], epochs=1, cfg=TINY)
+    with pytest.raises(ValueError):
+        train_emotion_oracle(images, ["a", "b", "a"], aus=np.zeros((3, 5)), epochs=1, cfg=TINY)
 
 
-@pytest.mark.slow
-def test_briefly_trained_oracles_beat_trivial_baselines():
-    images, aus, labels, subjects = _faces(subjects=8, per_class=2)
+@pytest.fixture(scope="module")
+def faces():
+    return _faces(subjects=8, per_class=2)
+
+
+def test_briefly_trained_oracles_beat_trivial_baselines(faces, one_torch_thread):
+    """The training code learns: held-out subjects' AUs beat the train-mean guess, classes beat chance.
+
+    The AU regressor is trained jointly with the class head (as oracle_build does), the classifier alone, so both
+    paths of the loss are exercised. ~10 s on one shared core (one torch thread: tiny nets are slower on two)."""
+    images, aus, labels, subjects = faces
     test = split_subjects(subjects, 0.25, seed=0)
-    au = train_au_oracle(images[~test], aus[~test], seed=0, epochs=20, batch_size=16, cfg=TINY)
+    au = train_au_oracle(images[~test], aus[~test], labels=list(labels[~test]), seed=0, epochs=20, batch_size=16,
+                         cfg=TINY)
+    assert au.net.cfg.outputs == N_AUS + len(PRESET_NAMES) and au.meta["aux_classes"] == sorted(PRESET_NAMES)
     baseline = np.abs(aus[~test].mean(0) - aus[test]).mean()
     mae = np.abs(au.predict(images[test]) - aus[test]).mean()
     assert mae < 0.85 * baseline, (mae, baseline)  # the train-mean guess; a broken loop gives ≈ 1.0×
     easy = np.isin(labels, ["neutral", "happy", "sad", "surprise"])  # 4 well-separated classes: chance is 1/4
     emo = train_emotion_oracle(images[~test & easy], list(labels[~test & easy]), seed=0, epochs=40, batch_size=16,
-                               cfg=OracleNetConfig(outputs=4, width=8, hidden=32, image_size=32))
+                               cfg=OracleNetConfig(width=8, hidden=32, image_size=32))
     accuracy = (emo.predict(images[test & easy]) == labels[test & easy]).mean()
     assert accuracy >= 0.6, accuracy
+
+
+def test_build_writes_both_oracles_and_a_report_and_can_retrain_the_au_oracle_alone(tmp_path, faces,
+                                                                                    one_torch_thread):
+    first_four = np.isin(faces[3], ["s000", "s001", "s002", "s003"])
+    first_four[1::2] = False  # one image per subject and class: 32 faces
+    images, aus, labels, subjects = (a[first_four] for a in faces)
+    data = FaceSet(images, aus, labels, subjects)
+    report = build_oracles(data, tmp_path, epochs=1, emotion_epochs=1, seed=0)
+    assert report["test_subjects"] == ["s002"] and report["test_images"] == len(PRESET_NAMES)
+    assert set(report["au_oracle"]["held_out_dataset"]["per_au_mae"]) == set(AU_NAMES)
+    assert 0 <= report["emotion_oracle"]["held_out_dataset"]["accuracy"] <= 1
+    au, emo = load_oracles(tmp_path)
+    assert emo.classes == sorted(PRESET_NAMES) and au.predict(images[:2]).shape == (2, N_AUS)
+    emotion_file = tmp_path / "emotion_oracle.safetensors"
+    before = emotion_file.read_bytes()
+    again = build_oracles(data, tmp_path, epochs=2, emotion_epochs=0, seed=0)
+    assert emotion_file.read_bytes() == before and again["emotion_oracle"] == report["emotion_oracle"]
+    assert AuOracle.load(tmp_path / "au_oracle.safetensors").meta["epochs"] == 2

@@ -290,3 +290,22 @@ def test_cli_preprocess(tmp_path, runner):
     (tmp_path / "empty").mkdir()
     result = runner.invoke(app, ["preprocess", str(tmp_path / "empty"), "--out", str(tmp_path / "w2")])
     assert result.exit_code == 2 and "holds no images" in result.output
+
+
+def test_cli_summary_counts_upscaled_sources_and_label_prototypes(tmp_path, runner):
+    from faceaug.cli import app
+
+    data = tmp_path / "data"
+    rng = np.random.default_rng(7)
+    for label in ("happy", "sad"):
+        (data / label).mkdir(parents=True)
+        for i in range(3):  # FER2013-style: 48×48 grayscale crops, no CSVs
+            (data / label / f"{i}.png").write_bytes(encode_png(rng.integers(0, 255, (48, 48), dtype=np.uint8)))
+    result = runner.invoke(app, ["preprocess", str(data), "--out", str(tmp_path / "work"), "--size", "64",
+                                 "--aus-from-labels", "--assume-cropped"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())  # rich wraps long lines
+    assert "6 label_prototype" in text and "6 faces got their AUs from the label's preset prototype" in text
+    assert "6 sources were smaller than preprocess.min_source_side and were upscaled" in text
+    counts = json.loads((tmp_path / "work" / "preprocess.json").read_text())["counts"]
+    assert counts["upscaled"] == 6 and counts["au_source"] == {"label_prototype": 6}

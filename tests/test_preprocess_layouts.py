@@ -130,6 +130,11 @@ def test_ganimation_importer(tmp_path):
     data = tmp_path / "ganimation"
     aus = _ganimation_dataset(data)
     write_drawn_face(data / "imgs", "orphan", np.random.default_rng(4), ext=".jpg", csv=False)
+    for name, bad in (("nan", np.nan), ("negative", -0.5)):
+        write_drawn_face(data / "imgs", name, np.random.default_rng(5), ext=".jpg", csv=False)
+        aus[name] = np.where(np.arange(17) == 4, bad, 1.0)
+    with open(data / "aus_openface.pkl", "wb") as fh:
+        pickle.dump(aus, fh)
     work = tmp_path / "work"
     counts = run_preprocess(data, work, _cfg(), assume_cropped=True)
     faces, rejects = _read(work)
@@ -138,7 +143,8 @@ def test_ganimation_importer(tmp_path):
     assert row.split == "test" and row.label == "unlabelled"
     assert row.AU01 == pytest.approx(aus["N_0000003_00001"][0] / 5, abs=1e-6)
     assert set(faces.drop("imgs/N_0000003_00001.jpg").split) == {"train"}
-    assert rejects == {"imgs/orphan.jpg": "missing_aus"}
+    assert rejects == {"imgs/orphan.jpg": "missing_aus", "imgs/nan.jpg": "invalid_au_values",
+                       "imgs/negative.jpg": "invalid_au_values"}
 
 
 class _Boom:
@@ -151,6 +157,10 @@ class _Boom:
     ([1, 2, 3], "not a dict"),
     ({"x": np.zeros(5)}, "expected 17"),
     ({3: np.zeros(17)}, "non-text key"),
+    ({"x": ["1.0"] * 17}, "not an array of numbers"),
+    ({"x": {"AU01": 1.0}}, "not an array of numbers"),
+    ({"x": np.zeros(17, complex)}, "not an array of numbers"),
+    ({"x": [np.zeros(17), "a"]}, "not an array of numbers"),
 ])
 def test_unsafe_or_wrong_pickles_are_refused(tmp_path, capsys, payload, match):
     path = tmp_path / "aus_openface.pkl"

@@ -309,9 +309,12 @@ def load_ganimation_aus(path: Path) -> dict[str, np.ndarray]:
         if not isinstance(key, str):
             raise UserError(f"{path} has a non-text key {key!r}; expected image names.")
         try:
-            arr = np.asarray(value, dtype=np.float32).reshape(-1)
+            arr = np.asarray(value)
         except (TypeError, ValueError):
-            raise UserError(f"{path}: the value of {key!r} is not a numeric array.") from None
+            arr = np.asarray(None)
+        if arr.dtype.kind not in "fiu":  # text, objects, booleans, complex numbers: not AU intensities
+            raise UserError(f"{path}: the value of {key!r} is not an array of numbers.")
+        arr = arr.astype(np.float32).reshape(-1)
         if arr.shape != (N_AUS,):
             raise UserError(f"{path}: {key!r} has {arr.size} values, expected {N_AUS} AU intensities.")
         out[Path(key).stem if is_image_name(key) else key] = arr

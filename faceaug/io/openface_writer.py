@@ -15,6 +15,7 @@ faceaug's 0–1 scale.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +70,21 @@ def openface_csv_text(rows: list[OpenFaceRow]) -> str:
     return "\n".join([", ".join(openface_2x_columns()), *(format_openface_row(r) for r in rows)]) + "\n"
 
 
-def write_openface_csv(path: Path, rows: list[OpenFaceRow]) -> Path:
-    """Write rows as an OpenFace 2.x FeatureExtraction CSV, atomically."""
-    return write_bytes_atomic(openface_csv_text(rows).encode(), path)
+def write_openface_csv(path: Path, rows: list[OpenFaceRow], *, durable: bool = True) -> Path:
+    """Write rows as an OpenFace 2.x FeatureExtraction CSV, atomically (temp file + rename).
+
+    `durable=False` skips the per-file fsync, like `faceaug.io.images.write_png_atomic`: for writers of many files
+    that flush them together (`os.sync()`) before writing the table that lists them.
+    """
+    data = openface_csv_text(rows).encode()
+    if durable:
+        return write_bytes_atomic(data, path)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

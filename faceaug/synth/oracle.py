@@ -4,9 +4,15 @@ Both are small CNNs on 64-px aligned face crops (the crops `faceaug preprocess` 
 `faceaug.preprocess.align.align_face`). Trained on synthetic faces with exact AUs, they later score GANimation edits:
 "does the edited face show the target AUs / the target class?".
 
-    au = train_au_oracle(crops, aus, seed=0, epochs=30)        # crops (N, H, W, 3) uint8, aus (N, 17) in 0–1
+Each is trained multi-task when both kinds of target are at hand: the AU regressor also predicts the class of the
+images that have one, and the classifier also regresses the AUs. The second head is dropped at prediction time; it
+is there because small training sets learn much faster with it (synth world, 1,536 training crops, held-out
+subjects: the classifier alone reached 79% after an 8-epoch schedule; trained jointly with the AU head, 90% after 9
+and 97% after 21 epochs of a 30-epoch schedule — not a controlled comparison).
+
+    au = train_au_oracle(crops, aus, labels=labels, seed=0)    # crops (N, H, W, 3) uint8, aus (N, 17) in 0–1
     au.predict(crops) -> (N, 17) float32 in 0–1
-    emo = train_emotion_oracle(crops, labels, seed=0, epochs=30)
+    emo = train_emotion_oracle(crops, labels, aus=aus, seed=0)
     emo.predict(crops) -> (N,) class names; emo.predict_proba(crops) -> (N, C)
     au.save(path); AuOracle.load(path)                        # safetensors + JSON metadata
 
@@ -16,7 +22,7 @@ Training data and the measured quality: `python -m faceaug.synth.oracle_build --
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -33,6 +39,7 @@ from faceaug.errors import UserError
 from faceaug.schema import atomic_path
 
 ORACLE_SIZE = 64  # input side in pixels; predict() resizes anything else to this
+AUX_WEIGHT = 0.5  # weight of the class loss next to the AU loss in joint training
 
 
 @dataclass
@@ -53,7 +60,7 @@ def _block(cin: int, cout: int, kernel: int = 3, stride: int = 1) -> list[nn.Mod
 
 
 class OracleNet(nn.Module):
-    """64 px RGB → `outputs` raw scores (logits)."""
+    """64 px RGB → `outputs` raw scores: [17 AU logits][class logits] (either part may be absent)."""
 
     def __init__(self, cfg: OracleNetConfig):
         super().__init__()
@@ -100,8 +107,22 @@ def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return x * gain + bias
 
 
-def _train(net: OracleNet, x: torch.Tensor, loss_fn, targets: torch.Tensor, *, seed: int, epochs: int,
-           batch_size: int, lr: float, device: torch.device, desc: str) -> list[float]:
+def _joint_loss(out: torch.Tensor, aus: torch.Tensor | None, classes: torch.Tensor | None) -> torch.Tensor:
+    """AU loss (smooth L1 on sigmoid outputs, first 17 outputs) + AUX_WEIGHT × cross-entropy (the rest) on the rows
+    with a class (index ≥ 0). A missing target contributes nothing."""
+    loss = out.new_zeros(())
+    if aus is not None:
+        loss = loss + F.smooth_l1_loss(torch.sigmoid(out[:, :N_AUS]), aus, beta=0.05)
+    if classes is not None:
+        known = classes >= 0
+        if known.any():
+            logits = out[known, N_AUS:] if aus is not None else out[known]
+            loss = loss + AUX_WEIGHT * F.cross_entropy(logits, classes[known], label_smoothing=0.05)
+    return loss
+
+
+def _train(net: OracleNet, x: torch.Tensor, aus: torch.Tensor | None, classes: torch.Tensor | None, *, seed: int,
+           epochs: int, batch_size: int, lr: float, device: torch.device, desc: str) -> list[float]:
     gen = torch_generator(seed)
     net.to(device).train()
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
@@ -118,7 +139,8 @@ def _train(net: OracleNet, x: torch.Tensor, loss_fn, targets: torch.Tensor, *, s
                 if len(idx) < 2:
                     continue
                 xb = _augment(x[idx], gen).to(device)
-                loss = loss_fn(net(xb), targets[idx].to(device))
+                loss = _joint_loss(net(xb), None if aus is None else aus[idx].to(device),
+                                   None if classes is None else classes[idx].to(device))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -174,7 +196,7 @@ class AuOracle(_Oracle):
     kind = "au_oracle"
 
     def predict(self, images) -> np.ndarray:
-        return torch.sigmoid(self._scores(images)).numpy().astype(np.float32)
+        return torch.sigmoid(self._scores(images)[:, :N_AUS]).numpy().astype(np.float32)
 
 
 class EmotionOracle(_Oracle):
@@ -187,46 +209,63 @@ class EmotionOracle(_Oracle):
         return list(self.meta["classes"])
 
     def predict_proba(self, images) -> np.ndarray:
-        return torch.softmax(self._scores(images), dim=1).numpy().astype(np.float32)
+        """(N, len(classes)) class probabilities (the class logits are the last outputs of the net)."""
+        return torch.softmax(self._scores(images)[:, -len(self.classes):], dim=1).numpy().astype(np.float32)
 
     def predict(self, images) -> np.ndarray:
         return np.asarray(self.classes, dtype=object)[self.predict_proba(images).argmax(1)]
 
 
-def train_au_oracle(images: np.ndarray, aus: np.ndarray, *, seed: int = 0, epochs: int = 30, device: str = "cpu",
-                    batch_size: int = 64, lr: float = 3e-3, cfg: OracleNetConfig | None = None) -> AuOracle:
-    """Fit the AU regressor (L1-smooth loss on sigmoid outputs) to aligned crops and their AUs (N, 17) in 0–1."""
+def _class_indices(labels, n: int) -> tuple[list[str], torch.Tensor]:
+    """Sorted class names and (n,) long indices; None / "" entries (unlabelled images) get -1."""
+    if len(labels) != n:
+        raise ValueError(f"{n} images but {len(labels)} labels")
+    names = [None if c is None or str(c) == "" else str(c) for c in labels]
+    classes = sorted({c for c in names if c is not None})
+    index = {c: i for i, c in enumerate(classes)}
+    return classes, torch.tensor([-1 if c is None else index[c] for c in names], dtype=torch.long)
+
+
+def _check_aus(aus, n: int) -> np.ndarray:
     aus = np.asarray(aus, dtype=np.float32)
-    if aus.ndim != 2 or aus.shape[1] != N_AUS or len(aus) != len(images):
-        raise ValueError(f"expected aus of shape ({len(images)}, {N_AUS}), got {aus.shape}")
+    if aus.ndim != 2 or aus.shape[1] != N_AUS or len(aus) != n:
+        raise ValueError(f"expected aus of shape ({n}, {N_AUS}), got {aus.shape}")
+    return aus
+
+
+def _fit(images, aus: np.ndarray | None, labels, *, seed: int, epochs: int, device: str, batch_size: int, lr: float,
+         cfg: OracleNetConfig | None, desc: str) -> tuple[OracleNet, list[str], list[float]]:
+    n = len(images)
+    aus_t = None if aus is None else torch.from_numpy(_check_aus(aus, n))
+    classes, cls_t = ([], None) if labels is None else _class_indices(labels, n)
+    outputs = (N_AUS if aus is not None else 0) + len(classes)
     with torch.random.fork_rng(devices=[]):  # init and dropout draw from the global generator: seed a private copy
         torch.manual_seed(seed)
-        net = OracleNet(cfg or OracleNetConfig(outputs=N_AUS))
-        history = _train(net, prepare_images(images, net.cfg.image_size),
-                         lambda out, y: F.smooth_l1_loss(torch.sigmoid(out), y, beta=0.05), torch.from_numpy(aus),
-                         seed=seed, epochs=epochs, batch_size=batch_size, lr=lr, device=resolve_device(device),
-                         desc="AU oracle")
-    return AuOracle(net, {"aus": list(AU_NAMES), "train_images": len(aus), "epochs": epochs, "seed": seed,
-                          "final_loss": history[-1] if history else None})
+        net = OracleNet(replace(cfg or OracleNetConfig(), outputs=outputs))
+        history = _train(net, prepare_images(images, net.cfg.image_size), aus_t, cls_t, seed=seed, epochs=epochs,
+                         batch_size=batch_size, lr=lr, device=resolve_device(device), desc=desc)
+    return net, classes, history
 
 
-def train_emotion_oracle(images: np.ndarray, labels: list[str], *, seed: int = 0, epochs: int = 30,
-                         device: str = "cpu", batch_size: int = 64, lr: float = 3e-3,
+def train_au_oracle(images: np.ndarray, aus: np.ndarray, *, labels=None, seed: int = 0, epochs: int = 30,
+                    device: str = "cpu", batch_size: int = 64, lr: float = 3e-3,
+                    cfg: OracleNetConfig | None = None) -> AuOracle:
+    """Fit the AU regressor to aligned crops and their AUs (N, 17) in 0–1. With `labels` (class names, None for
+    images without one) a class head is trained beside it as an auxiliary task (`cfg.outputs` is set from the data)."""
+    net, classes, history = _fit(images, aus, labels, seed=seed, epochs=epochs, device=device, batch_size=batch_size,
+                                 lr=lr, cfg=cfg, desc="AU oracle")
+    return AuOracle(net, {"aus": list(AU_NAMES), "aux_classes": classes, "train_images": len(images),
+                          "epochs": epochs, "seed": seed, "final_loss": history[-1] if history else None})
+
+
+def train_emotion_oracle(images: np.ndarray, labels: list[str], *, aus: np.ndarray | None = None, seed: int = 0,
+                         epochs: int = 30, device: str = "cpu", batch_size: int = 64, lr: float = 3e-3,
                          cfg: OracleNetConfig | None = None) -> EmotionOracle:
-    """Fit the expression classifier (cross-entropy, light label smoothing) to aligned crops and class names."""
-    if len(labels) != len(images):
-        raise ValueError(f"{len(images)} images but {len(labels)} labels")
-    classes = sorted({str(c) for c in labels})
-    labels = [str(c) for c in labels]
-    index = {c: i for i, c in enumerate(classes)}
-    y = torch.tensor([index[c] for c in labels], dtype=torch.long)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        net = OracleNet(cfg or OracleNetConfig(outputs=len(classes)))
-        if net.cfg.outputs != len(classes):
-            raise ValueError(f"cfg.outputs={net.cfg.outputs} but there are {len(classes)} classes")
-        history = _train(net, prepare_images(images, net.cfg.image_size),
-                         lambda out, t: F.cross_entropy(out, t, label_smoothing=0.05), y, seed=seed, epochs=epochs,
-                         batch_size=batch_size, lr=lr, device=resolve_device(device), desc="emotion oracle")
-    return EmotionOracle(net, {"classes": classes, "train_images": len(labels), "epochs": epochs, "seed": seed,
-                               "final_loss": history[-1] if history else None})
+    """Fit the expression classifier (cross-entropy, light label smoothing) to aligned crops and class names. With
+    `aus` (N, 17) an AU head is trained beside it as an auxiliary task (`cfg.outputs` is set from the data)."""
+    if labels is None or any(c is None or str(c) == "" for c in labels):
+        raise ValueError("every image of the emotion oracle needs a class label")
+    net, classes, history = _fit(images, aus, labels, seed=seed, epochs=epochs, device=device, batch_size=batch_size,
+                                 lr=lr, cfg=cfg, desc="emotion oracle")
+    return EmotionOracle(net, {"classes": classes, "aux_aus": aus is not None, "train_images": len(images),
+                               "epochs": epochs, "seed": seed, "final_loss": history[-1] if history else None})

@@ -16,7 +16,7 @@ import numpy as np
 from faceaug.aus import N_AUS
 from faceaug.synth.geometry import CX, FaceShape, face_shape, spline
 from faceaug.synth.identity import Identity, Pose, sample_identity  # noqa: F401  (re-exported API)
-from faceaug.synth.textures import background, hair_texture, skin_texture
+from faceaug.synth.textures import background, hair_texture, lighting, skin_texture
 
 __all__ = ["Identity", "Pose", "sample_identity", "render_face", "SUPERSAMPLE"]
 
@@ -290,9 +290,7 @@ def render_face(identity: Identity, aus: np.ndarray, size: int, pose: Pose | Non
     _draw_hair_front(cv, identity)
     _draw_glasses(cv, identity)
 
-    yy, xx = np.mgrid[0:res, 0:res].astype(np.float32) / res
-    light = 1.0 + identity.light_strength * 2 * ((0.5 - xx) * np.cos(identity.light_angle)
-                                                 + (0.5 - yy) * np.sin(identity.light_angle))
+    light = lighting(identity, res)
     texture = skin_texture(identity, res) * (1 - cv.hair) + hair_texture(identity, res) * cv.hair
     layer = np.dstack([np.clip(cv.rgb * (texture * light)[..., None], 0, 1), cv.alpha])
 

@@ -89,8 +89,9 @@ def _render_subject_class(out_dir: str, seed: int, subject: int, identity: Ident
         pose = sample_pose(rng)
         rgb, landmarks = render_face(identity, aus, size, pose, rng=rng)
         rel = f"{target.name}/{name}_{k}"
-        write_png_atomic(Path(out_dir) / f"{rel}.png", rgb)
-        write_openface_csv(Path(out_dir) / f"{rel}.csv", [OpenFaceRow(aus=aus, landmarks=landmarks)])
+        # No per-file fsync: run_synth flushes all of them at once before writing the tables that list them.
+        write_png_atomic(Path(out_dir) / f"{rel}.png", rgb, durable=False)
+        write_openface_csv(Path(out_dir) / f"{rel}.csv", [OpenFaceRow(aus=aus, landmarks=landmarks)], durable=False)
         rows.append({"path": f"{rel}.png", "label": target.name, "subject": name, "k": k,
                      **{au: float(v) for au, v in zip(AU_NAMES, aus)},
                      "roll": pose.roll, "skew": pose.skew, "scale": pose.scale, "dx": pose.dx, "dy": pose.dy})
@@ -150,6 +151,7 @@ def run_synth(out_dir: Path, *, subjects: int, per_class: int, size: int, classe
                 for future in futures:
                     rows.extend(future.result())
                     bar.advance(task, per_class)
+    os.sync()  # make the images and CSVs durable before the tables that list them
     images = pd.DataFrame(rows).sort_values(["label", "subject", "k"], kind="stable").reset_index(drop=True)
     images[list(AU_NAMES)] = images[list(AU_NAMES)].astype(np.float32)
     with atomic_path(out_dir / "images.parquet") as tmp:

@@ -1,15 +1,30 @@
 """Procedural textures for the synthetic world: smooth value noise, skin grain, hair streaks and backgrounds.
 
 Everything is seeded from the identity's `texture_seed` (never from the expression), so textures are identical
-across all images of a person and an AU change never alters pixels outside its own region.
+across all images of a person and an AU change never alters pixels outside its own region. For the same reason they
+are cached per (identity, size): a dataset renders each person many times. Cached arrays are read-only.
 """
 
 from __future__ import annotations
+
+import functools
 
 import cv2
 import numpy as np
 
 from faceaug.synth.identity import Identity
+
+
+def _cached(fn):
+    """Memoise a per-identity texture (a few recent identities per process) and hand out read-only arrays."""
+
+    @functools.lru_cache(maxsize=8)
+    def cached(identity: Identity, size: int) -> np.ndarray:
+        out = fn(identity, size)
+        out.setflags(write=False)
+        return out
+
+    return functools.wraps(fn)(cached)
 
 
 def value_noise(rng: np.random.Generator, size: int, cells: int | tuple[int, int]) -> np.ndarray:
@@ -19,6 +34,7 @@ def value_noise(rng: np.random.Generator, size: int, cells: int | tuple[int, int
     return cv2.resize(grid, (size, size), interpolation=cv2.INTER_CUBIC)
 
 
+@_cached
 def skin_texture(identity: Identity, size: int) -> np.ndarray:
     """Multiplicative skin/face-layer texture (size, size) around 1: blotches + pores."""
     rng = np.random.default_rng([identity.texture_seed, 1])
@@ -28,6 +44,7 @@ def skin_texture(identity: Identity, size: int) -> np.ndarray:
     return 1.0 + 0.05 * blotch + 0.035 * pores / max(float(pores.std()), 1e-6)
 
 
+@_cached
 def hair_texture(identity: Identity, size: int) -> np.ndarray:
     """Multiplicative hair texture (size, size): fine vertical-ish streaks."""
     rng = np.random.default_rng([identity.texture_seed, 2])
@@ -38,6 +55,7 @@ def hair_texture(identity: Identity, size: int) -> np.ndarray:
     return 1.0 + 0.22 * streaks + 0.08 * value_noise(rng, size, 5)
 
 
+@_cached
 def background(identity: Identity, size: int) -> np.ndarray:
     """Background image (size, size, 3) float32 in 0–1, in output pixels."""
     rng = np.random.default_rng([identity.texture_seed, 3])
@@ -62,3 +80,11 @@ def background(identity: Identity, size: int) -> np.ndarray:
     grain = value_noise(rng, size, max(8, size // 4))[..., None]
     shade = 1.0 - 0.25 * ((xx - 0.5) ** 2 + (yy - 0.5) ** 2)[..., None]
     return np.clip(img * shade * (1 + 0.06 * grain), 0, 1).astype(np.float32)
+
+
+@_cached
+def lighting(identity: Identity, size: int) -> np.ndarray:
+    """Multiplicative lighting gradient (size, size) across the canonical canvas."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    return 1.0 + identity.light_strength * 2 * ((0.5 - xx) * np.cos(identity.light_angle)
+                                                + (0.5 - yy) * np.sin(identity.light_angle))
