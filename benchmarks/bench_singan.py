@@ -1,11 +1,20 @@
-"""SinGAN benchmark: training speed (single, batched vs sequential) and the structure acceptance check.
+"""SinGAN benchmark: training speed, batched vs sequential vs a process pool, and the structure acceptance check.
 
-    .venv/bin/python -m benchmarks.bench_singan speed --out singan_speed.json
-    .venv/bin/python -m benchmarks.bench_singan structure --out singan_structure.json [--iters N] [--size 64]
+    .venv/bin/python -m benchmarks.bench_singan --out singan_speed.json              # speed, < 3 min
+    .venv/bin/python -m benchmarks.bench_singan --quality --out singan_quality.json  # acceptance (slow)
+    .venv/bin/python -m benchmarks.bench_singan --sweep --out singan_sweep.json      # fast-profile table (slow)
 
-`speed` trains a few iterations per scale and extrapolates linearly to the profile's iterations per scale (the
-per-iteration cost is constant within a scale). `structure` trains real models (astronaut face crop + synthetic
-faces) and reports Haar face-detection rate and SSIM of 50 samples per start scale / mode.
+Speed: every timing trains a bounded number of iterations per scale (`--probe-iters`) and extrapolates linearly to
+the profile's iterations per scale (within a scale every iteration costs the same). Wall time and process CPU time
+are both reported; on the shared 2-core machines wall times are pessimistic, and CPU time measured on one thread is
+the steadier number (one core's work per face).
+
+Quality (`--quality`): trains real models on scikit-image's astronaut face (cropped by faceaug.preprocess.align)
+and on synthetic faces (faceaug.synth), draws 50 samples per (mode, start scale) and reports the Haar
+face-detection rate and SSIM to the training image (faceaug.metrics.structure.singan_structure_check).
+
+Sweep (`--sweep`): the speed/quality table behind the `fast` profile: candidate settings trained in inject mode
+from start scale 2, seconds per face vs detection rate and SSIM of start-scale-2 samples.
 """
 
 from __future__ import annotations
@@ -14,6 +23,8 @@ import argparse
 import dataclasses
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
@@ -21,12 +32,38 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from faceaug.config import resolve_config  # noqa: E402
+from faceaug.config import SinganConfig, resolve_config  # noqa: E402
+from faceaug.metrics.structure import singan_structure_check  # noqa: E402
 from faceaug.training.singan import sample_singan, train_singan, train_singan_batch  # noqa: E402
 from faceaug.training.singan_pyramid import pyramid_sizes  # noqa: E402
 
+CPU = torch.device("cpu")
+NOTE = ("2 CPU cores shared with other agents: wall times are pessimistic; cpu_s is process CPU time "
+        "(one thread's work unless threads > 1)")
+
+#: Candidates for the `fast` profile (differences from the paper defaults), measured by `--sweep`.
+SWEEP: dict[str, dict] = {
+    "paper-ch, 3+3 steps, r=.75, 100 it": dict(iters_per_scale=100),
+    "16ch, 2+2, r=.75, 100 it": dict(nfc=16, max_nfc=64, d_steps=2, g_steps=2, iters_per_scale=100),
+    "16ch, 1+1, r=.75, 100 it": dict(nfc=16, max_nfc=64, d_steps=1, g_steps=1, iters_per_scale=100),
+    "16ch, 1+1, r=.75, 40 it": dict(nfc=16, max_nfc=64, d_steps=1, g_steps=1, iters_per_scale=40),
+    "16ch, 1+1, r=.6, 150 it": dict(nfc=16, max_nfc=64, d_steps=1, g_steps=1, scale_factor=0.6, iters_per_scale=150),
+    "16ch, 1+1, r=.6, 60 it": dict(nfc=16, max_nfc=64, d_steps=1, g_steps=1, scale_factor=0.6, iters_per_scale=60),
+    "8ch, 1+1, r=.6, 150 it": dict(nfc=8, max_nfc=32, d_steps=1, g_steps=1, scale_factor=0.6, iters_per_scale=150),
+    "16ch, 1+1, r=.75, 100 it, amp .3": dict(nfc=16, max_nfc=64, d_steps=1, g_steps=1, noise_amp=0.3,
+                                            iters_per_scale=100),
+    "16ch, 1+1, r=.75, 100 it, amp .6": dict(nfc=16, max_nfc=64, d_steps=1, g_steps=1, noise_amp=0.6,
+                                            iters_per_scale=100),
+    "16ch, 1+1, r=.6, 150 it, amp .3": dict(nfc=16, max_nfc=64, d_steps=1, g_steps=1, scale_factor=0.6,
+                                           noise_amp=0.3, iters_per_scale=150),
+    "16ch, 1+1, r=.75, 250 it": dict(nfc=16, max_nfc=64, d_steps=1, g_steps=1, iters_per_scale=250),
+    "16ch, 4 layers, 1+1, r=.6, 100 it": dict(nfc=16, max_nfc=64, d_steps=1, g_steps=1, num_layers=4,
+                                            scale_factor=0.6, iters_per_scale=100),
+}
+
 
 def astronaut_face(size: int) -> np.ndarray:
+    """scikit-image's public-domain astronaut portrait, face cropped as `faceaug preprocess` crops it."""
     import skimage.data
 
     from faceaug.preprocess.align import align_face
@@ -35,115 +72,216 @@ def astronaut_face(size: int) -> np.ndarray:
 
 
 def synthetic_faces(size: int, n: int, seed: int = 0) -> list[np.ndarray]:
+    """n neutral synthetic faces (faceaug.synth) whose clean render the Haar detector finds (so a miss on a
+    sample is the model's doing, not the renderer's)."""
+    from faceaug.metrics.structure import face_detected
     from faceaug.synth.identity import sample_identity
     from faceaug.synth.render import render_face
 
     rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(n):
+    out: list[np.ndarray] = []
+    if n == 0:
+        return out
+    for _ in range(20 * n):
         identity = sample_identity(rng)
-        aus = np.zeros(17, dtype=np.float32)
-        image, _ = render_face(identity, aus, size, rng=rng)
-        out.append(image)
-    return out
+        image, _ = render_face(identity, np.zeros(17, dtype=np.float32), size, rng=rng)
+        if face_detected(image):
+            out.append(image)
+        if len(out) == n:
+            return out
+    raise RuntimeError(f"the Haar detector found fewer than {n} synthetic faces at {size} px")
 
 
-def _timed_train(images, cfg, strategy):
-    t = time.perf_counter()
-    if len(images) == 1 and strategy == "single":
-        train_singan(images[0], cfg, seed=0, device=torch.device("cpu"))
-    else:
-        train_singan_batch(images, cfg, seeds=list(range(len(images))), device=torch.device("cpu"), strategy=strategy)
-    return time.perf_counter() - t
+def _singan_cfg(profile: str, threads: int) -> SinganConfig:
+    """The profile's SinGAN settings, trained with `threads` torch threads (SinganConfig.cpu_threads)."""
+    return dataclasses.replace(resolve_config(profile).singan, cpu_threads=threads)
+
+
+def _timed(fn, *args, **kwargs):
+    t, c = time.perf_counter(), time.process_time()
+    result = fn(*args, **kwargs)
+    return result, time.perf_counter() - t, time.process_time() - c
+
+
+def _probe_train_s(face: np.ndarray, cfg: SinganConfig, probe: int, **kw) -> dict:
+    """Train `probe` iterations per scale; extrapolate wall and CPU seconds to cfg.iters_per_scale."""
+    short = dataclasses.replace(cfg, iters_per_scale=probe)
+    _, wall, cpu = _timed(train_singan, face, short, seed=0, device=CPU, **kw)
+    f = cfg.iters_per_scale / probe
+    return {"probe_iters": probe, "probe_wall_s": round(wall, 2), "train_wall_s": round(wall * f, 1),
+            "train_cpu_s": round(cpu * f, 1)}
+
+
+def _train_one(args) -> None:  # process-pool worker
+    face, cfg, seed, kw = args
+    torch.set_num_threads(1)
+    train_singan(face, cfg, seed=seed, device=CPU, **kw)
 
 
 def speed(args) -> dict:
-    results: dict = {"note": "2 shared CPU cores; times are pessimistic", "threads": torch.get_num_threads()}
+    results: dict = {"note": NOTE, "threads": torch.get_num_threads(), "probe_iters": args.probe_iters}
     probe = args.probe_iters
+    train_singan(synthetic_faces(32, 1)[0], dataclasses.replace(_singan_cfg("fast", args.threads), iters_per_scale=1),
+                 seed=0, device=CPU)  # warm-up: one-time kernel and allocator set-up stays out of the timings
     rows = []
-    for size in args.sizes:
+    for size, profile, mode in ((128, "paper", "reconstruct"), (128, "fast", "reconstruct"), (128, "fast", "inject"),
+                                (64, "fast", "reconstruct"), (64, "fast", "inject")):
+        cfg = _singan_cfg(profile, args.threads)
         face = astronaut_face(size)
-        for profile in ("paper", "fast"):
-            cfg = resolve_config(profile).singan
-            n_scales = len(pyramid_sizes(size, size, cfg)[0])
-            short = dataclasses.replace(cfg, iters_per_scale=probe)
-            _timed_train([face], dataclasses.replace(cfg, iters_per_scale=1), "single")  # warm-up
-            seconds = _timed_train([face], short, "single")
-            full = seconds * cfg.iters_per_scale / probe
-            rows.append({"size": size, "profile": profile, "scales": n_scales, "iters_per_scale": cfg.iters_per_scale,
-                         "probe_iters": probe, "probe_s": round(seconds, 2), "extrapolated_train_s": round(full, 1)})
-            print(f"{size:4d}px {profile:6s} {n_scales} scales × {cfg.iters_per_scale} it: "
-                  f"{seconds:.2f} s for {probe} it/scale → {full:.0f} s per face (extrapolated)")
+        kw = {"mode": mode, "start_scale": 2}
+        # paper at 128 px: 8 scales x 2,000 iterations; one probe iteration per scale is plenty to extrapolate
+        row = {"size": size, "profile": profile, "mode": mode, "scales": len(pyramid_sizes(size, size, cfg)[0]),
+               "iters_per_scale": cfg.iters_per_scale,
+               **_probe_train_s(face, cfg, 1 if profile == "paper" else probe, **kw)}
+        rows.append(row)
+        print(f"train one {size}px face, {profile:5s} {mode:11s}: {row['scales']} scales x {cfg.iters_per_scale} it "
+              f"-> {row['train_wall_s']:8.1f} s wall, {row['train_cpu_s']:8.1f} s CPU (extrapolated from "
+              f"{row['probe_iters']} it/scale)", flush=True)
     results["single"] = rows
+
+    cfg = _singan_cfg("fast", args.threads)
+    short = dataclasses.replace(cfg, iters_per_scale=args.batch_probe_iters)
+    factor = cfg.iters_per_scale / args.batch_probe_iters
+    faces = synthetic_faces(args.batch_size, 4)
+    kw = {"mode": "inject", "start_scale": 2}
     batch_rows = []
-    cfg = resolve_config("fast").singan
-    short = dataclasses.replace(cfg, iters_per_scale=probe)
-    faces = synthetic_faces(args.batch_size, max(args.ks))
     for k in args.ks:
+        images = [faces[i % len(faces)] for i in range(k)]
         for strategy in ("sequential", "grouped"):
-            seconds = _timed_train(faces[:k], short, strategy)
-            per_face = seconds * cfg.iters_per_scale / probe / k
-            batch_rows.append({"k": k, "strategy": strategy, "size": args.batch_size, "probe_s": round(seconds, 2),
-                               "images_per_hour_fast": round(3600 / per_face, 1)})
-            print(f"K={k:3d} {strategy:10s} {args.batch_size}px fast: {seconds:.2f} s for {probe} it/scale → "
-                  f"{3600 / per_face:.1f} images/hour")
+            _, wall, cpu = _timed(train_singan_batch, images, short, seeds=list(range(k)), device=CPU,
+                                  strategy=strategy, **kw)
+            row = {"k": k, "strategy": strategy, "size": args.batch_size, "probe_wall_s": round(wall, 2),
+                   "images_per_hour": round(3600 * k / (wall * factor), 1),
+                   "images_per_cpu_hour": round(3600 * k / (cpu * factor), 1)}
+            batch_rows.append(row)
+            print(f"K={k:3d} {strategy:10s} {args.batch_size}px fast inject: {wall:6.2f} s for "
+                  f"{args.batch_probe_iters} it/scale -> {row['images_per_hour']:7.1f} images/hour "
+                  f"({row['images_per_cpu_hour']:.1f} per CPU-hour)", flush=True)
     results["batched"] = batch_rows
+
+    k = args.pool_k
+    images = [faces[i % len(faces)] for i in range(k)]
+    threads = args.threads
+    short = dataclasses.replace(cfg, iters_per_scale=probe)
+    _, in_process, _ = _timed(train_singan_batch, images, short, seeds=list(range(k)), device=CPU,
+                              strategy="sequential", **kw)
+    # two torch threads in one process: on shared cores far slower, so timed on 1 model x 1 it/scale, scaled up
+    two = dataclasses.replace(short, cpu_threads=2, iters_per_scale=1)
+    _, two_threads, _ = _timed(train_singan, images[0], two, seed=0, device=CPU, **kw)
+    two_threads *= k * probe
+    ctx = get_context("spawn")
+    with ProcessPoolExecutor(max_workers=args.pool_workers, mp_context=ctx) as pool:
+        list(pool.map(_train_one, [(faces[0], dataclasses.replace(short, iters_per_scale=1), 0, kw)] *
+                      args.pool_workers))  # start the workers and import torch before timing
+        t = time.perf_counter()
+        list(pool.map(_train_one, [(im, short, i, kw) for i, im in enumerate(images)]))
+        pooled = time.perf_counter() - t
+    results["pool"] = {"k": k, "probe_iters": probe, "in_process_threads": threads,
+                       "in_process_wall_s": round(in_process, 2), "in_process_2_threads_wall_s": round(two_threads, 2),
+                       "pool_workers": args.pool_workers, "threads_per_worker": 1, "pool_wall_s": round(pooled, 2),
+                       "pool_speedup": round(in_process / pooled, 2)}
+    print(f"K={k} sequential in-process ({threads} threads): {in_process:.2f} s; with 2 threads: {two_threads:.2f} s "
+          f"(from 1 model, 1 it/scale); process pool "
+          f"({args.pool_workers} workers x 1 thread): {pooled:.2f} s -> pool is {in_process / pooled:.2f}x",
+          flush=True)
     return results
 
 
-def structure(args) -> dict:
-    cfg_all = resolve_config("fast")
-    cfg = dataclasses.replace(cfg_all.singan, **({"iters_per_scale": args.iters} if args.iters else {}))
-    faces = {"astronaut": astronaut_face(args.size)}
-    for i, face in enumerate(synthetic_faces(args.size, args.synthetic)):
+def _faces(size: int, synthetic: int) -> dict[str, np.ndarray]:
+    faces = {"astronaut": astronaut_face(size)}
+    for i, face in enumerate(synthetic_faces(size, synthetic)):
         faces[f"synthetic{i}"] = face
-    from faceaug.metrics.structure import structure_report
+    return faces
 
+
+def _print_row(row: dict) -> None:
+    print(f"{row['face']:11s} {row['trained']:11s} sample {row['mode']:11s} start {row['start_scale']}: "
+          f"face {row['face_detected']:4.0%}  SSIM {row['ssim_mean']:.3f} [{row['ssim_min']:.3f}, "
+          f"{row['ssim_max']:.3f}] in 0.5-0.95 {row['ssim_in_range']:4.0%}  variety {row['variety']:4.1f}  "
+          f"between samples {row['ssim_between_samples']:.3f}  pass {row['passes']} varied {row['varied']}  "
+          f"(train {row['train_wall_s']:.0f} s wall)", flush=True)
+
+
+def quality(args) -> dict:
+    """Acceptance: models trained in both modes; samples from start scales 2 and 0 (and 1)."""
+    cfg = _singan_cfg(args.profile, args.threads)
+    if args.iters:
+        cfg = dataclasses.replace(cfg, iters_per_scale=args.iters)
     rows = []
-    for name, face in faces.items():
-        t = time.perf_counter()
-        rec_model = train_singan(face, cfg, seed=0, device=torch.device("cpu"))
-        t_rec = time.perf_counter() - t
-        t = time.perf_counter()
-        inj_model = train_singan(face, cfg, seed=0, device=torch.device("cpu"), start_scale=2, mode="inject")
-        t_inj = time.perf_counter() - t
-        for mode, model, train_s in (("reconstruct", rec_model, t_rec), ("inject", inj_model, t_inj)):
-            for start in ((0, 1, 2) if mode == "reconstruct" else (2, 3)):
-                samples = sample_singan(model, args.samples, start_scale=start, mode=mode, seed=1, device="cpu")
-                rep = structure_report(samples, face)
-                row = {"face": name, "mode": mode, "start_scale": start, "train_s": round(train_s, 1), **rep}
-                rows.append(row)
-                print(f"{name:11s} {mode:11s} start {start}: face {rep['face_detected']:.0%}  SSIM "
-                      f"{rep['ssim_mean']:.3f} [{rep['ssim_min']:.3f}, {rep['ssim_max']:.3f}]  variety "
-                      f"{rep['variety']:.1f}  (train {train_s:.0f} s)")
-                if args.save_dir:
-                    from faceaug.io.images import write_png_atomic
+    for name, face in _faces(args.size, args.synthetic).items():
+        rec_model, rec_s, _ = _timed(train_singan, face, cfg, seed=0, device=CPU)
+        inj_model, inj_s, _ = _timed(train_singan, face, cfg, seed=0, device=CPU, start_scale=2, mode="inject")
+        plans = [("reconstruct", rec_model, rec_s, "reconstruct", s) for s in (0, 1, 2)]
+        plans += [("reconstruct", rec_model, rec_s, "inject", s) for s in (0, 2)]
+        plans += [("inject@2", inj_model, inj_s, "inject", 2)]
+        for trained, model, train_s, mode, start in plans:
+            samples = sample_singan(model, args.samples, start_scale=start, mode=mode, seed=1, device=CPU)
+            row = {"face": name, "trained": trained, "mode": mode, "start_scale": start,
+                   "train_wall_s": round(train_s, 1), **singan_structure_check(samples, face)}
+            rows.append(row)
+            _print_row(row)
+            if args.save_dir:
+                from faceaug.io.images import write_png_atomic
 
-                    grid = np.concatenate([face] + list(samples[:7]), axis=1)
-                    write_png_atomic(Path(args.save_dir) / f"{name}_{mode}_s{start}.png", grid)
-    return {"note": "2 shared CPU cores", "size": args.size, "config": dataclasses.asdict(cfg), "rows": rows}
+                grid = np.concatenate([face] + list(samples[:7]), axis=1)
+                write_png_atomic(Path(args.save_dir) / f"{name}_{trained}_{mode}_s{start}.png", grid)
+    return {"note": NOTE, "profile": args.profile, "size": args.size, "config": dataclasses.asdict(cfg), "rows": rows}
+
+
+def sweep(args) -> dict:
+    """Speed/quality table of the `fast` candidates: inject mode, trained and sampled from start scale 2."""
+    rows = []
+    faces = _faces(args.size, args.synthetic)
+    base = dataclasses.replace(SinganConfig(), max_size=128, cpu_threads=args.threads)
+    for label, overrides in SWEEP.items():
+        if args.only and not any(o in label for o in args.only):
+            continue
+        cfg = dataclasses.replace(base, **overrides)
+        for name, face in faces.items():
+            model, wall, cpu = _timed(train_singan, face, cfg, seed=0, device=CPU, start_scale=2, mode="inject")
+            samples = sample_singan(model, args.samples, start_scale=2, mode="inject", seed=1, device=CPU)
+            row = {"candidate": label, "face": name, "trained_scales": len(model.generators),
+                   "train_wall_s": round(wall, 1), "train_cpu_s": round(cpu, 1),
+                   **singan_structure_check(samples, face)}
+            rows.append(row)
+            print(f"{label:34s} {name:11s} {row['trained_scales']} scales  {wall:6.1f} s wall {cpu:6.1f} s CPU  "
+                  f"face {row['face_detected']:4.0%}  SSIM {row['ssim_mean']:.3f} [{row['ssim_min']:.3f}, "
+                  f"{row['ssim_max']:.3f}]  variety {row['variety']:4.1f}", flush=True)
+            if args.save_dir:
+                from faceaug.io.images import write_png_atomic
+
+                grid = np.concatenate([face] + list(samples[:7]), axis=1)
+                safe = "".join(c if c.isalnum() else "_" for c in label)
+                write_png_atomic(Path(args.save_dir) / f"sweep_{safe}_{name}.png", grid)
+    return {"note": NOTE, "size": args.size, "threads": torch.get_num_threads(), "rows": rows}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="what", required=True)
-    sp = sub.add_parser("speed")
-    sp.add_argument("--sizes", type=int, nargs="+", default=[64, 128])
-    sp.add_argument("--ks", type=int, nargs="+", default=[1, 4, 16])
-    sp.add_argument("--batch-size", type=int, default=64)
-    sp.add_argument("--probe-iters", type=int, default=4)
-    st = sub.add_parser("structure")
-    st.add_argument("--size", type=int, default=64)
-    st.add_argument("--iters", type=int, default=0, help="override iters_per_scale (0 = fast profile)")
-    st.add_argument("--samples", type=int, default=50)
-    st.add_argument("--synthetic", type=int, default=2)
-    st.add_argument("--save-dir", type=str, default="")
-    for p in (sp, st):
-        p.add_argument("--out", type=Path, default=None)
-        p.add_argument("--threads", type=int, default=2)
+    what = parser.add_mutually_exclusive_group()
+    what.add_argument("--quality", action="store_true", help="structure acceptance (Haar rate, SSIM); slow")
+    what.add_argument("--sweep", action="store_true", help="speed/quality table of fast-profile candidates; slow")
+    parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads for SinGAN (cpu_threads; on shared cores 2 measured far slower than 1)")
+    speed_opts = parser.add_argument_group("speed (default)")
+    speed_opts.add_argument("--probe-iters", type=int, default=4)
+    speed_opts.add_argument("--batch-probe-iters", type=int, default=2)
+    speed_opts.add_argument("--ks", type=int, nargs="+", default=[1, 4, 16, 64])
+    speed_opts.add_argument("--batch-size", type=int, default=64, help="face size (px) for the batched runs")
+    speed_opts.add_argument("--pool-k", type=int, default=8)
+    speed_opts.add_argument("--pool-workers", type=int, default=2)
+    q = parser.add_argument_group("quality / sweep")
+    q.add_argument("--profile", default="fast", choices=("fast", "paper"))
+    q.add_argument("--size", type=int, default=64)
+    q.add_argument("--iters", type=int, default=0, help="override iters_per_scale (0 = the profile's)")
+    q.add_argument("--samples", type=int, default=50)
+    q.add_argument("--synthetic", type=int, default=2)
+    q.add_argument("--only", nargs="*", default=[], help="sweep: candidates whose label contains one of these")
+    q.add_argument("--save-dir", type=str, default="", help="write sample grids (PNG) here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    result = speed(args) if args.what == "speed" else structure(args)
+    result = quality(args) if args.quality else sweep(args) if args.sweep else speed(args)
     if args.out:
         from faceaug.schema import write_json_atomic
 

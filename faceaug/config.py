@@ -49,11 +49,12 @@ class GanimationConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     n_critic: int = 5  # critic updates per generator update
+    critic_warmup_steps: int = 0  # critic-only steps before the first generator update (0 = paper)
     lambda_gp: float = 10.0
     lambda_au: float = 160.0  # effective AU weight (paper 4000 / batch 25 on a mean-reduced MSE)
     lambda_cyc: float = 10.0
     lambda_mask: float = 0.1
-    lambda_tv: float = 1e-5
+    lambda_tv: float = 4.1  # on the per-pixel mean TV; = official 1e-5 on a batch sum at batch 25, 128 px
     target_noise: float = 0.1  # U(-x, x) added to the target AUs during training
     checkpoint_every: int = 500  # steps
     sample_every_epoch: bool = True
@@ -85,6 +86,9 @@ class SinganConfig:
     train_stages: int = 3  # ConSinGAN: stages trained jointly
     lr_scale: float = 0.1  # ConSinGAN: lr factor per older stage
     num_stages: int = 6  # ConSinGAN: number of stages
+    # torch threads while SinGAN trains/samples on CPU (0 = leave torch's setting). Its ops are tiny, and on 2
+    # shared cores 2 threads measured 20-40x slower than 1 (benchmarks/bench_singan.py); use processes for cores.
+    cpu_threads: int = 1
 
 
 @dataclass
@@ -118,32 +122,48 @@ SECTIONS = ("preprocess", "ganimation", "singan", "expand")
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "paper": {},
     "fast": {
-        # CPU: 64 px, 16/16 channels, 2 residual blocks, a generator update on every critic update and a doubled
-        # learning rate, so a 15-minute budget gives hundreds of generator updates (the paper schedule on a light
-        # model gave ~215, too few to learn the AU conditioning). See benchmarks/bench_ganimation.py.
+        # CPU, chosen by measurement (toy world of tests/test_ganimation_train.py, then 64-px synthetic faces;
+        # see benchmarks/bench_ganimation.py): 64 px, 16/16 channels, 2 residual blocks, batch 8. With the paper's
+        # schedule a short run never learns the AU conditioning: the cycle loss drives the attention mask to "copy
+        # the input" (A → 1, where the sigmoid stalls) before the critic's AU head has learned anything. So the
+        # critic first trains alone (warm-up), then a generator update on every critic update; lr 1e-3; AU weight
+        # 1000 (the paper's effective 160) and attention-mean weight 0.5 (paper 0.1).
         "ganimation": {
             "image_size": 64,
             "conv_dim": 16,
             "critic_dim": 16,
             "repeat_num": 2,
             "critic_layers": 5,
-            "batch_size": 16,
+            "batch_size": 8,
             "epochs": 10,
             "epochs_decay": 5,
             "n_critic": 1,
-            "lr": 2e-4,
+            "critic_warmup_steps": 15,
+            "lr": 1e-3,
+            "lambda_au": 1000.0,
+            "lambda_mask": 0.5,
             "checkpoint_every": 100,
         },
-        "singan": {  # chosen by measurement, see benchmarks/bench_singan.py
+        # SinGAN on CPU, chosen by measurement (`python -m benchmarks.bench_singan --sweep`, 64-px faces, inject
+        # mode from start scale 2): 16 channels, 1 critic + 1 generator step, r = 0.6 (a 64-px face has 4 scales
+        # 25/34/47/64, 6 at 128 px, ConSinGAN's count) and 150 iterations per scale: ~12 CPU-s per 64-px face,
+        # faces kept in 100% of samples. Fewer iterations (40-60) or 8 channels lost the face in 10-24% of
+        # synthetic-face samples; 2+2 steps cost twice as much for no gain; a larger noise amplitude (0.3, 0.6)
+        # added variety but lost faces.
+        "singan": {
             "architecture": "singan",
-            "iters_per_scale": 100,
+            "iters_per_scale": 150,
+            "scale_factor": 0.6,
             "max_size": 128,
             "nfc": 16,
             "max_nfc": 64,
-            "d_steps": 2,
-            "g_steps": 2,
+            "d_steps": 1,
+            "g_steps": 1,
         },
-        "expand": {"samples_per_edit": 4, "shard_size": 4},
+        # inject mode: with the fast SinGAN the coarse scales don't learn to rebuild a face from noise, so they are
+        # not trained and the downsampled edit enters at the start scale (benchmarks/bench_singan.py --quality);
+        # small shards keep both CPU workers busy on small runs.
+        "expand": {"samples_per_edit": 4, "shard_size": 2, "singan_mode": "inject"},
     },
 }
 PROFILE_NAMES = tuple(PROFILES)

@@ -1,4 +1,9 @@
-"""Does a generated face keep the training face's structure? Haar detection rate, SSIM and sample variety."""
+"""Does a generated face keep the training face's structure? Haar detection rate, SSIM and sample variety.
+
+The SinGAN acceptance rule (issue 6): samples from start scale 2 must still be detected as a face by OpenCV's Haar
+frontal-face detector in ≥ 95% of cases, with a mean SSIM to the training image between 0.5 (still that face) and
+0.95 (not a copy). `singan_structure_check` measures it; `benchmarks/bench_singan.py --quality` applies it.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,9 @@ import numpy as np
 from skimage.metrics import structural_similarity
 
 from faceaug.preprocess.align import detect_face_haar
+
+MIN_FACE_RATE = 0.95
+SSIM_RANGE = (0.5, 0.95)
 
 
 def ssim_rgb(a: np.ndarray, b: np.ndarray) -> float:
@@ -20,19 +28,41 @@ def face_detected(image: np.ndarray) -> bool:
     return detect_face_haar(image) is not None
 
 
-def structure_report(samples: np.ndarray, reference: np.ndarray) -> dict[str, float]:
+def structure_report(samples: np.ndarray, reference: np.ndarray,
+                     ssim_range: tuple[float, float] = SSIM_RANGE) -> dict[str, float]:
     """Summary over samples (n, H, W, 3) vs the training image: detection rate, SSIM stats, variety.
 
-    `variety` is the mean over pixels of the per-pixel standard deviation across samples (grey levels).
+    `ssim_in_range` is the share of samples whose SSIM lies in `ssim_range`; `variety` is the mean over pixels of
+    the per-pixel standard deviation across samples (grey levels); `ssim_between_samples` is the mean SSIM of
+    consecutive samples (1.0 = all samples identical, so an SSIM below 0.95 to the training image can still be
+    one copy repeated: read it with `variety`).
     """
+    if len(samples) == 0:
+        raise ValueError("structure_report needs at least one sample")
     ssims = np.array([ssim_rgb(s, reference) for s in samples])
     detected = np.array([face_detected(s) for s in samples])
+    lo, hi = ssim_range
     return {
         "n": int(len(samples)),
         "face_detected": float(detected.mean()),
         "ssim_mean": float(ssims.mean()),
         "ssim_min": float(ssims.min()),
         "ssim_max": float(ssims.max()),
-        "ssim_in_0.5_0.95": float(((ssims >= 0.5) & (ssims <= 0.95)).mean()),
+        "ssim_in_range": float(((ssims >= lo) & (ssims <= hi)).mean()),
         "variety": float(samples.astype(np.float32).std(axis=0).mean()) if len(samples) > 1 else 0.0,
+        "ssim_between_samples": float(np.mean([ssim_rgb(a, b) for a, b in zip(samples[:-1], samples[1:])]))
+        if len(samples) > 1 else 1.0,
     }
+
+
+def singan_structure_check(samples: np.ndarray, reference: np.ndarray, *, min_face_rate: float = MIN_FACE_RATE,
+                           ssim_range: tuple[float, float] = SSIM_RANGE) -> dict[str, float | bool]:
+    """`structure_report` plus two verdicts. `passes` is the issue's rule: a face found in ≥ `min_face_rate` of
+    the samples and the mean SSIM to the training image inside `ssim_range`. It cannot tell a blurred copy from a
+    varied sample (an untrained model that returns the blurred input passes), so `varied` adds: the samples are not
+    copies of each other either (mean SSIM between consecutive samples ≤ the range's upper bound)."""
+    rep: dict[str, float | bool] = dict(structure_report(samples, reference, ssim_range))
+    lo, hi = ssim_range
+    rep["passes"] = bool(rep["face_detected"] >= min_face_rate and lo <= rep["ssim_mean"] <= hi)
+    rep["varied"] = bool(rep["ssim_between_samples"] <= hi)
+    return rep

@@ -25,9 +25,20 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
+def auto_workers(device: str, n_pending: int) -> int:
+    """`--workers 0`: one in-process worker on a GPU (SinGANs train batched there); on a CPU one process per core,
+    each on one thread — measured faster than in-process threads for SinGAN's small convolutions
+    (benchmarks/bench_singan.py)."""
+    if device.startswith("cuda"):
+        return 1
+    return max(1, min(cpu_count(), n_pending))
+
+
 def run_local(pending: Pending, ctx: ShardContext, *, workers: int, on_done: OnDone) -> None:
-    """workers ≤ 1: shards run one after another in this process (batched SinGAN uses every core or the GPU).
-    workers > 1: a spawn-based process pool, each worker limited to its share of the CPU threads."""
+    """workers 1: shards run one after another in this process (batched SinGAN uses the GPU). workers > 1: a
+    spawn-based process pool, each worker limited to its share of the CPU threads. workers 0: `auto_workers`."""
+    if workers <= 0:
+        workers = auto_workers(ctx.device, len(pending))
     if workers <= 1 or len(pending) <= 1:
         for index, jobs in pending:
             on_done(run_shard(index, jobs, ctx))

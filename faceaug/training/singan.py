@@ -4,7 +4,13 @@ Scale indices run from 0 (coarsest, the paper's N) to S-1 (finest). `start_scale
 training image's reconstruction (fixed noise z* at the coarsest, zero elsewhere), random noise from scale s on —
 so 0 = pure generation from N, 1 = from N-1, 2 = from N-2, and s = S reproduces the reconstruction. In `inject`
 mode the training image, downsampled to scale s-1 and upsampled, enters scale s directly; scales < s are never
-used, so `train_singan(..., mode="inject", start_scale=s)` does not train them.
+used, so `train_singan(..., mode="inject", start_scale=s)` does not train them. What that saves is the coarse
+scales' share of the work, small because they are small: measured on one CPU thread (benchmarks/bench_singan.py),
+`fast` 64-px face 12-14 vs 19-22 CPU-s (2 of 4 scales trained), 128 px 96-101 vs 106-114 CPU-s; at `paper`
+(channels double at the fine scales) about 1% by a pixels x channels² estimate. The larger gain is quality at
+short schedules: with `fast` the coarse scales do not learn to reconstruct the face from noise in 150 iterations,
+so reconstruct-mode samples are distorted (SSIM to the image 0.64-0.77) while inject-mode samples keep it (SSIM
+0.94-0.95 at 64 px, 0.87 at 128 px, face found in 100%).
 
 Batched training stacks K independent models along the channel axis (grouped convolutions; every random draw of
 model k comes from its own seeded generator in the same order as a lone run), so K=1 and K>1 give the same
@@ -16,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -108,12 +115,32 @@ def _gradient_penalty(critic, real, fake, gens, lambda_gp: float) -> torch.Tenso
     return lambda_gp * ((norms - 1) ** 2).reshape(k, -1).mean(dim=1)
 
 
+@contextmanager
+def _cpu_threads(device: torch.device, threads: int):
+    """Run with `threads` torch threads on CPU (SinganConfig.cpu_threads; 0 = unchanged), restored afterwards."""
+    before = torch.get_num_threads()
+    change = device.type == "cpu" and threads > 0 and threads != before
+    if change:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        if change:
+            torch.set_num_threads(before)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Training.
 
 
 def _train_group(images, cfg: SinganConfig, seeds, device, first: int, mode: str, progress: Progress | None):
     """Train K same-pyramid models at once (K = len(images)); returns K SinganModels."""
+    with _cpu_threads(device, cfg.cpu_threads):
+        return _train_group_impl(images, cfg, seeds, device, first, mode, progress)
+
+
+def _train_group_impl(images, cfg: SinganConfig, seeds, device, first: int, mode: str,
+                      progress: Progress | None):
     k = len(images)
     sizes, r = pyramid_sizes(*images[0].shape[:2], cfg)
     n_scales = len(sizes)
@@ -253,7 +280,7 @@ def train_singan_batch(images: list[np.ndarray], cfg: SinganConfig, *, seeds: li
 
     Images are grouped by (pyramid shape, first trained scale). `strategy`: "grouped" stacks each group into
     grouped convolutions; "sequential" trains one model after another; "auto" = grouped on CUDA, sequential on
-    CPU (where grouped convolutions measured slower, see benchmarks/bench_singan.py).
+    CPU (where grouped convolutions measured 0.85-1.2x a loop for K = 4-64, see benchmarks/bench_singan.py).
     """
     if len(images) != len(seeds):
         raise ValueError(f"{len(images)} images but {len(seeds)} seeds")
@@ -304,6 +331,12 @@ def sample_singan(model: SinganModel, n: int, *, start_scale: int, mode: str, se
     if mode == "reconstruct" and model.first_scale > 0:
         raise UserError("This model was trained in inject mode without its coarse scales; sample it with "
                         "mode 'inject'.")
+    with _cpu_threads(device, model.config.cpu_threads):
+        return _sample(model, n, start, mode, seed, device, chunk)
+
+
+def _sample(model: SinganModel, n: int, start: int, mode: str, seed: int, device, chunk: int) -> np.ndarray:
+    s_count = model.num_scales
     gen = torch_generator(seed)
     gens = [model.generator(j).to(device).eval() for j in range(model.first_scale, s_count)]
     out = []
