@@ -17,16 +17,16 @@ def test_profiles_differ_where_cpu_needs_it():
 
 def test_precedence_profile_then_file_then_flags(tmp_path):
     toml = tmp_path / "c.toml"
-    toml.write_text('profile = "paper"\nseed = 7\n[ganimation]\nbatch_size = 8\nepochs = 3\n[singan]\nlr = 0.001\n')
+    toml.write_text('profile = "paper"\nseed = 7\n[ganimation]\nbatch_size = 6\nepochs = 3\n[singan]\nlr = 0.001\n')
     cfg = resolve_config(None, toml, {"ganimation.epochs": 5, "ganimation.image_size": None})
     assert cfg.profile == "paper"  # from the file
-    assert cfg.ganimation.batch_size == 8  # file beats profile
+    assert cfg.ganimation.batch_size == 6  # file beats profile
     assert cfg.ganimation.epochs == 5  # flag beats file
     assert cfg.ganimation.image_size == 128  # unset flag leaves the profile value
     assert cfg.singan.lr == pytest.approx(0.001) and cfg.seed == 7
     # An explicit --profile beats the file's profile key, the file's sections still apply on top.
     cfg = resolve_config("fast", toml)
-    assert cfg.profile == "fast" and cfg.ganimation.batch_size == 8
+    assert cfg.profile == "fast" and cfg.ganimation.batch_size == 6
 
 
 @pytest.mark.parametrize(

@@ -116,6 +116,10 @@ def test_loss_terms_are_finite_and_signed_as_documented():
     flat = torch.full((2, 1, 5, 5), 0.3)
     assert L.attention_tv_loss(flat).item() == 0.0
     step = torch.zeros(1, 1, 2, 2)
-    step[..., 1] = 1.0  # one vertical edge of height 2
-    assert L.attention_tv_loss(step).item() == 2.0
+    step[..., 1] = 1.0  # one vertical edge of height 2: every horizontal neighbour pair differs by 1
+    assert L.attention_tv_loss(step).item() == 1.0
+    # a mean over pixels: the same edge in a larger mask or a larger batch gives the same value per pixel
+    big = torch.zeros(3, 1, 8, 9)
+    big[..., 4:] = 1.0  # 1 of 8 horizontal pairs per row differs
+    assert abs(L.attention_tv_loss(big).item() - 1 / 8) < 1e-6
     assert L.au_regression_loss(torch.ones(2, 17), torch.zeros(2, 17)).item() == 1.0

@@ -1,7 +1,9 @@
 """`faceaug train`: the GANimation training loop (WGAN-GP critic, AU regression, cycle and attention losses).
 
 One *step* is one critic update; the generator is updated on every `n_critic`-th step (step % n_critic == 0),
-reusing that step's generated batch, as in the public code. The learning rate is constant for `epochs` epochs,
+reusing that step's generated batch, as in the public code. `critic_warmup_steps` (0 in the paper profile) lets
+the critic train alone first, counting the n_critic cycle from the end of the warm-up: short runs need the critic's
+AU head to say something before the cycle loss pushes the attention mask to "copy the input". The learning rate is constant for `epochs` epochs,
 then decays linearly to 0 over `epochs_decay` epochs (computed from the step, so resuming needs no scheduler
 object). Every random draw of a step (flips, targets, target noise, gradient-penalty mixing) comes from a generator
 seeded by (seed, rank, step) and the batch order from (seed, epoch): `--resume` continues exactly, and on CPU
@@ -109,7 +111,7 @@ class GanimationTrainer:
         for opt in (self.opt_g, self.opt_d):
             for group in opt.param_groups:
                 group["lr"] = g.lr * factor
-        train_g = step % g.n_critic == 0
+        train_g = step >= g.critic_warmup_steps and (step - g.critic_warmup_steps) % g.n_critic == 0
 
         with torch.set_grad_enabled(train_g), self._autocast():
             color, attention = self.G(real, target)

@@ -1,0 +1,92 @@
+"""faceaug.metrics.edit_quality: the numbers an editor gets from the oracles, with stand-in editors and oracles."""
+
+import numpy as np
+import pytest
+
+from faceaug.aus import N_AUS, PRESET_NAMES, preset_vector
+from faceaug.metrics.edit_quality import SourceFaces, evaluate_edits, face_region_masks, format_table
+
+SIZE = 16
+
+
+class PaintOracle:
+    """Reads the 'expression' a stand-in editor paints into the top-left pixel (index into PRESET_NAMES)."""
+
+    classes = list(PRESET_NAMES)
+
+    def _index(self, images):
+        return np.asarray(images)[:, 0, 0, 0].astype(int) % 32
+
+    def predict(self, images):  # AU oracle interface
+        idx = self._index(images)
+        return np.stack([preset_vector(PRESET_NAMES[i]) if i < len(PRESET_NAMES) else np.zeros(N_AUS, np.float32)
+                         for i in idx]).astype(np.float32)
+
+    def predict_emotion(self, images):
+        idx = self._index(images)
+        return np.asarray([PRESET_NAMES[i] if i < len(PRESET_NAMES) else "?" for i in idx], dtype=object)
+
+
+class EmotionView:
+    def __init__(self, oracle):
+        self.classes, self.predict = oracle.classes, oracle.predict_emotion
+
+
+class IdentityEditor:
+    image_size = SIZE
+
+    def edit(self, faces, aus):
+        return faces.copy(), np.ones(faces.shape[:3], np.float32)
+
+
+class PerfectEditor:
+    """Writes the target preset's index into the top-left pixel; changes nothing else."""
+
+    image_size = SIZE
+
+    def edit(self, faces, aus):
+        out = faces.copy()
+        for i, a in enumerate(aus):
+            out[i, 0, 0, :] = [j for j, n in enumerate(PRESET_NAMES) if np.allclose(preset_vector(n), a)][0]
+        attention = np.ones(faces.shape[:3], np.float32)
+        attention[:, 0, 0] = 0.0
+        return out, attention * 0.5
+
+
+@pytest.fixture
+def sources():
+    faces = np.full((4, SIZE, SIZE, 3), 200, np.uint8)
+    faces[:, 0, 0, :] = 31  # an index no preset has: the unedited faces read as "?" / all-zero AUs
+    masks = np.zeros((4, SIZE, SIZE), bool)
+    masks[:, 4:12, 4:12] = True
+    return SourceFaces(images=faces, aus=np.zeros((4, N_AUS), np.float32), labels=["neutral"] * 4,
+                       subjects=["a", "a", "b", "b"], face_masks=masks)
+
+
+def test_identity_editor_scores_like_the_unedited_faces_and_misses_the_bars(sources):
+    oracle = PaintOracle()
+    r = evaluate_edits(IdentityEditor(), sources, oracle, EmotionView(oracle))
+    assert r["edits"] == 4 * len(PRESET_NAMES)
+    assert r["au_error"] == pytest.approx(r["au_error_unedited"]) and r["au_error"] > 0.1
+    assert r["recognition"] == 0.0 and r["change_inside_face"] == 0.0 and r["change_outside_face"] == 0.0
+    assert r["attention_mean"] == 1.0
+    assert r["passes"] == {"au_error": False, "recognition": False, "attention": False}
+
+
+def test_perfect_editor_passes_and_its_change_is_counted_outside_the_face(sources):
+    oracle = PaintOracle()
+    r = evaluate_edits(PerfectEditor(), sources, oracle, EmotionView(oracle))
+    assert r["au_error"] == pytest.approx(0.0, abs=1e-6) and r["recognition"] == 1.0
+    assert r["passes"] == {"au_error": True, "recognition": True, "attention": True}
+    assert r["change_inside_face"] == 0.0 and r["change_outside_face"] > 0.0  # pixel (0, 0) lies outside
+    assert set(r["per_preset"]) == set(PRESET_NAMES)
+    assert "recognition ≥ 85%: ok" in format_table(r)
+
+
+def test_face_region_masks_follow_landmarks_and_transform():
+    xs = [10.0 + 20.0 * np.cos(t) for t in np.linspace(0, 2 * np.pi, 68, endpoint=False)]
+    ys = [30.0 + 20.0 * np.sin(t) for t in np.linspace(0, 2 * np.pi, 68, endpoint=False)]
+    shift = [1, 0, 22, 0, 1, 2]  # source → crop: x + 22, y + 2 → circle centred at (32, 32) in a 64 px crop
+    mask = face_region_masks([xs + ys, None], [shift, shift], 64)
+    assert mask[0, 32, 32] and not mask[0, 2, 2] and mask[0].mean() == pytest.approx(np.pi * 400 / 4096, rel=0.1)
+    assert mask[1].all()  # no landmarks: everything counts as face
