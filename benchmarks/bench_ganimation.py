@@ -102,7 +102,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    from faceaug.schema import write_json_atomic
+    from faceaug.io.atomic import write_json_atomic
 
     device = torch.device(args.device)
     runs = []

@@ -283,7 +283,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     result = quality(args) if args.quality else sweep(args) if args.sweep else speed(args)
     if args.out:
-        from faceaug.schema import write_json_atomic
+        from faceaug.io.atomic import write_json_atomic
 
         write_json_atomic(result, args.out)
         print(f"wrote {args.out}")

@@ -252,7 +252,7 @@ def config_from_dict(data: dict[str, Any]) -> Config:
 
 def write_resolved_config(cfg: Config, path: Path, **extra: Any) -> Path:
     """Write the resolved config (plus e.g. counts, timings) as JSON, atomically."""
-    from faceaug.schema import write_json_atomic
+    from faceaug.io.atomic import write_json_atomic
 
     payload = {"faceaug_version": __version__, "config": cfg.to_dict(), **extra}
     write_json_atomic(payload, path)

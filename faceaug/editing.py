@@ -17,7 +17,7 @@ import torch
 
 from faceaug.errors import UserError
 from faceaug.models.ganimation import Generator
-from faceaug.schema import file_sha256
+from faceaug.io.atomic import file_sha256
 from faceaug.training.ganimation_checkpoint import config_from_model, load_model_file
 from faceaug.training.ganimation_data import resize_face, to_model_range, to_uint8
 

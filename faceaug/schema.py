@@ -1,18 +1,12 @@
-"""Arrow schemas of the tables faceaug writes, and atomic writers (temp file + rename).
+"""Arrow schemas of the tables faceaug writes, and their atomic writer and checked reader.
 
-Anything a later stage reads is either complete or absent: every writer here writes to a temporary file in the
-target folder, flushes it to disk and renames it into place.
+Files are written with faceaug.io.atomic (temp file + fsync + rename): a table is complete or absent.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -21,6 +15,7 @@ import pyarrow.parquet as pq
 from faceaug import __version__
 from faceaug.aus import AU_NAMES, AU_PRESENT_NAMES
 from faceaug.errors import UserError
+from faceaug.io.atomic import atomic_path
 
 SCHEMA_VERSION = "1"
 
@@ -81,43 +76,6 @@ MANIFEST_SCHEMA = pa.schema(
 )
 
 SCHEMAS: dict[str, pa.Schema] = {"faces": FACES_SCHEMA, "rejects": REJECTS_SCHEMA, "manifest": MANIFEST_SCHEMA}
-
-
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success it is fsynced and renamed onto `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        with open(tmp_path, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp_path, path)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
-
-
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks (models, tables: the ids recorded in outputs)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def write_bytes_atomic(data: bytes, path: Path) -> Path:
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-    return Path(path)
-
-
-def write_json_atomic(payload: Any, path: Path) -> Path:
-    return write_bytes_atomic((json.dumps(payload, indent=2, default=str) + "\n").encode(), path)
 
 
 def to_table(rows: pd.DataFrame | list[dict[str, Any]], name: str) -> pa.Table:

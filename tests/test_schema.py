@@ -2,7 +2,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from faceaug.errors import UserError
-from faceaug.schema import atomic_path, read_table, write_table_atomic
+from faceaug.io.atomic import atomic_path
+from faceaug.schema import read_table, write_table_atomic
 
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from faceaug.io.atomic import write_bytes_atomic
 
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
@@ -84,16 +85,4 @@ def write_png_atomic(path: Path, rgb: np.ndarray, *, durable: bool = True) -> Pa
     `durable=False` skips the per-file fsync (still never half-written after a crash of the process): for
     writers of many files that flush them together (`os.sync()`) before writing the table that lists them.
     """
-    if durable:
-        from faceaug.schema import write_bytes_atomic  # lazy: keeps pandas/pyarrow out of image-only workers
-
-        return write_bytes_atomic(encode_png(rgb), path)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(encode_png(rgb))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_bytes_atomic(encode_png(rgb), path, durable=durable)

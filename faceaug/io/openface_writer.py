@@ -15,14 +15,13 @@ faceaug's 0–1 scale.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from faceaug.aus import AU_INTENSITY_COLUMNS, AU_NAMES, N_AUS, unit_to_openface
-from faceaug.schema import write_bytes_atomic
+from faceaug.io.atomic import write_bytes_atomic
 
 N_LANDMARKS = 68
 LEADING_COLUMNS = ("frame", "face_id", "timestamp", "confidence", "success")
@@ -76,15 +75,4 @@ def write_openface_csv(path: Path, rows: list[OpenFaceRow], *, durable: bool = T
     `durable=False` skips the per-file fsync, like `faceaug.io.images.write_png_atomic`: for writers of many files
     that flush them together (`os.sync()`) before writing the table that lists them.
     """
-    data = openface_csv_text(rows).encode()
-    if durable:
-        return write_bytes_atomic(data, path)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_bytes_atomic(openface_csv_text(rows).encode(), path, durable=durable)

@@ -32,6 +32,7 @@ import torch
 
 from faceaug.aus import AU_NAMES, PRESET_NAMES, preset_vector
 from faceaug.errors import UserError
+from faceaug.training.ganimation_data import resize_face
 
 #: Acceptance bars of issue 5 (fast profile, CPU, ≤ 15 min on ~2,000 synthetic faces at 64 px).
 MAX_AU_ERROR = 0.10
@@ -94,13 +95,6 @@ def load_source_faces(work_dir: Path, split: str = "test", max_faces: int = 0) -
                        subjects=list(table["subject"]), face_masks=masks)
 
 
-def _resize(images: np.ndarray, size: int) -> np.ndarray:
-    if images.shape[1] == size:
-        return images
-    interp = cv2.INTER_AREA if images.shape[1] > size else cv2.INTER_CUBIC
-    return np.stack([cv2.resize(im, (size, size), interpolation=interp) for im in images])
-
-
 def _resize_masks(masks: np.ndarray, size: int) -> np.ndarray:
     if masks.shape[1] == size:
         return masks
@@ -116,7 +110,7 @@ def evaluate_edits(editor, sources: SourceFaces, au_oracle, emotion_oracle,
     if len(sources.images) == 0:
         raise ValueError("no source faces to edit")
     size = editor.image_size
-    small = _resize(sources.images, size)
+    small = np.stack([resize_face(image, size) for image in sources.images])
     masks = None if sources.face_masks is None else _resize_masks(sources.face_masks, size)
     unedited_aus = au_oracle.predict(small)
     unedited_class = emotion_oracle.predict(small)
@@ -233,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     from faceaug.editing import GanimationEditor
-    from faceaug.schema import write_json_atomic
+    from faceaug.io.atomic import write_json_atomic
 
     editor = GanimationEditor.load(args.model or args.work / "models" / "ganimation.pt", torch.device("cpu"))
     au_oracle, emotion_oracle = find_oracles(args.oracles)

@@ -35,8 +35,9 @@ from faceaug.pipeline.plan import (
     plan_jobs,
     single_au_targets,
 )
-from faceaug.pipeline.shard import PARTS_DIR, ShardContext, ShardResult, image_relpath, part_path
-from faceaug.schema import file_sha256, read_table, write_json_atomic, write_table_atomic
+from faceaug.pipeline.shard import PARTS_DIR, ShardContext, ShardResult, image_relpath, load_editor, part_path
+from faceaug.io.atomic import atomic_path, file_sha256, write_json_atomic
+from faceaug.schema import read_table, write_table_atomic
 from faceaug.training.ganimation_checkpoint import crop_template_id
 from faceaug.training.singan import check_singan_setup
 
@@ -109,10 +110,8 @@ def _copy_originals(faces: pd.DataFrame, work_dir: Path, out_dir: Path) -> None:
         dest = out_dir / image_relpath(face.label, f"orig_{face.face_id}")
         if dest.exists():
             continue
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.tmp")
-        shutil.copyfile(work_dir / face.image_path, tmp)
-        tmp.replace(dest)
+        with atomic_path(dest) as tmp:
+            shutil.copyfile(work_dir / face.image_path, tmp)
 
 
 def _fingerprint(request: ExpandRequest, cfg: Config, faces_sha: str, model_sha: str) -> str:
@@ -191,8 +190,6 @@ def _print_summary(manifest: pd.DataFrame, out_dir: Path, seconds: float) -> Non
 
 def run_expand(request: ExpandRequest, cfg: Config) -> dict[str, Any]:
     """Run (or resume) an expansion; returns the summary written to expand.json."""
-    from faceaug.editing import GanimationEditor
-
     started = time.perf_counter()
     work_dir = Path(request.work_dir)
     if not work_dir.is_dir():
@@ -207,7 +204,7 @@ def run_expand(request: ExpandRequest, cfg: Config) -> dict[str, Any]:
             f"No GANimation model at {model_path}. Train one with `faceaug train {work_dir}` or pass --model PATH."
         )
     device = resolve_device(cfg.device)
-    editor = GanimationEditor.load(model_path, device)
+    editor = load_editor(model_path, str(device))  # validated here, reused by in-process shards
     if tuple(editor.au_names) != AU_NAMES:
         raise UserError(f"{model_path} was trained for another AU list ({', '.join(editor.au_names)}).")
     if editor.crop_template != crop_template_id():

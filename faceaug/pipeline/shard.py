@@ -56,16 +56,18 @@ def image_relpath(label: str, image_id: str) -> str:
     return f"{IMAGES_DIR}/{label}/{image_id}.png"
 
 
-_EDITORS: dict[tuple[str, str], Any] = {}
+_EDITORS: dict[tuple[str, int, int, str], Any] = {}
 
 
-def _editor(ctx: ShardContext):
-    """The GANimation editor, loaded once per process."""
+def load_editor(model_path: str | Path, device: str):
+    """The GANimation editor, loaded once per process (and again only if the model file changes)."""
     from faceaug.editing import GanimationEditor
 
-    key = (ctx.model_path, ctx.device)
+    stat = Path(model_path).stat()
+    key = (str(model_path), stat.st_mtime_ns, stat.st_size, str(device))
     if key not in _EDITORS:
-        _EDITORS[key] = GanimationEditor.load(Path(ctx.model_path), resolve_device(ctx.device))
+        _EDITORS.clear()
+        _EDITORS[key] = GanimationEditor.load(Path(model_path), resolve_device(str(device)))
     return _EDITORS[key]
 
 
@@ -102,7 +104,7 @@ def run_shard(index: int, jobs: list[EditJob], ctx: ShardContext) -> ShardResult
     timings: dict[str, float] = {}
 
     t = time.perf_counter()
-    editor = _editor(ctx)
+    editor = load_editor(ctx.model_path, ctx.device)
     faces = np.stack([read_image(work_dir / job.source_image) for job in jobs])
     targets = np.asarray([job.aus for job in jobs], dtype=np.float32)
     edited, _attention = editor.edit(faces, targets)

@@ -27,7 +27,8 @@ from faceaug.io.images import IMAGE_EXTENSIONS
 from faceaug.io.layout import Discovery, discover_dataset
 from faceaug.preprocess.splits import assign_splits
 from faceaug.preprocess.worker import FACES_SUBDIR, PreprocessSettings, SourceTask, make_face_id, process_source
-from faceaug.schema import atomic_path, read_table, write_table_atomic
+from faceaug.io.atomic import atomic_path
+from faceaug.schema import read_table, write_table_atomic
 
 CACHE_FILE = "preprocess_cache.parquet"
 _CACHE_SCHEMA = pa.schema([("source_path", pa.string()), ("face_id", pa.string()), ("source_sha256", pa.string()),

@@ -36,7 +36,7 @@ from faceaug.aus import AU_NAMES, N_AUS
 from faceaug.console import progress
 from faceaug.device import resolve_device, torch_generator
 from faceaug.errors import UserError
-from faceaug.schema import atomic_path
+from faceaug.io.atomic import atomic_path
 
 ORACLE_SIZE = 64  # input side in pixels; predict() resizes anything else to this
 AUX_WEIGHT = 0.5  # weight of the class loss next to the AU loss in joint training

@@ -34,7 +34,7 @@ from faceaug.errors import UserError
 from faceaug.io.images import read_image
 from faceaug.io.openface import read_openface_csv
 from faceaug.preprocess.align import align_face
-from faceaug.schema import write_json_atomic
+from faceaug.io.atomic import write_json_atomic
 from faceaug.synth.identity import Identity
 from faceaug.synth.oracle import AuOracle, EmotionOracle, train_au_oracle, train_emotion_oracle
 from faceaug.synth.render import render_face

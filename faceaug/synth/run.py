@@ -33,7 +33,7 @@ from faceaug.console import info, progress
 from faceaug.errors import UserError
 from faceaug.io.images import write_png_atomic
 from faceaug.io.openface_writer import OpenFaceRow, write_openface_csv
-from faceaug.schema import atomic_path, write_bytes_atomic, write_json_atomic
+from faceaug.io.atomic import atomic_path, write_bytes_atomic, write_json_atomic
 from faceaug.synth.render import Identity, Pose, render_face, sample_identity
 
 #: Per-image variation around a class vector (0–1 scale) and the pose jitter: data, documented in synth.json.

@@ -317,7 +317,7 @@ def _trim_metrics(path: Path, step: int) -> None:
     """Drop records at or after `step` (written after the checkpoint a resumed run starts from)."""
     if not path.is_file():
         return
-    from faceaug.schema import write_bytes_atomic
+    from faceaug.io.atomic import write_bytes_atomic
 
     keep = [line for line in path.read_text(encoding="utf-8").splitlines()
             if line.strip() and json.loads(line).get("step", 0) < step]

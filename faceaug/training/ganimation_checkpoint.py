@@ -20,7 +20,7 @@ import torch
 from faceaug.aus import AU_NAMES
 from faceaug.config import GanimationConfig
 from faceaug.errors import UserError
-from faceaug.schema import atomic_path
+from faceaug.io.atomic import atomic_path
 
 MODEL_FORMAT = "faceaug-ganimation"
 MODEL_VERSION = 1

@@ -374,7 +374,7 @@ def reconstruct_singan(model: SinganModel, device="cpu") -> np.ndarray:
 
 
 def save_singan(model: SinganModel, path: Path) -> Path:
-    from faceaug.schema import atomic_path
+    from faceaug.io.atomic import atomic_path
 
     payload = {
         "format": FORMAT,
