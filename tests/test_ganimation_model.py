@@ -19,9 +19,10 @@ def _small(size: int, critic_layers: int = 4) -> GanimationConfig:
                                critic_layers=critic_layers)
 
 
+@pytest.mark.parametrize("upsample", ["transpose", "resize"])
 @pytest.mark.parametrize("size,layers", [(32, 4), (64, 5), (128, 6), (96, 5)])
-def test_generator_and_critic_shapes(size, layers):
-    cfg = _small(size, layers)
+def test_generator_and_critic_shapes(size, layers, upsample):
+    cfg = dataclasses.replace(_small(size, layers), upsample=upsample)
     assert check_sizes(cfg) is None
     x = torch.rand(2, 3, size, size) * 2 - 1
     aus = torch.rand(2, N_AUS)
@@ -41,6 +42,15 @@ def test_profiles_build_networks():
 
 def test_sizes_that_do_not_fit_are_explained():
     assert "multiple of 64" in check_sizes(dataclasses.replace(GanimationConfig(), image_size=100))
+    assert "transpose, resize" in check_sizes(dataclasses.replace(GanimationConfig(), upsample="bilinear"))
+
+
+def test_paper_generator_upsamples_with_transposed_convolutions():
+    """The paper profile keeps the published layer layout (the ganimation_replicate importer relies on it)."""
+    kinds = {type(m).__name__ for m in Generator(_small(32)).modules()}
+    assert "ConvTranspose2d" in kinds and "Upsample" not in kinds
+    kinds = {type(m).__name__ for m in Generator(dataclasses.replace(_small(32), upsample="resize")).modules()}
+    assert "ConvTranspose2d" not in kinds and "Upsample" in kinds
 
 
 def test_generator_depends_on_the_au_vector():

@@ -23,6 +23,7 @@ from faceaug.config import GanimationConfig
 
 IMAGE_CHANNELS = 3
 _DOWNSAMPLINGS = 2  # stride-2 stages in the generator
+UPSAMPLINGS = ("transpose", "resize")
 
 
 def check_sizes(cfg: GanimationConfig) -> str | None:
@@ -33,6 +34,8 @@ def check_sizes(cfg: GanimationConfig) -> str | None:
                 f"(the critic halves it {cfg.critic_layers} times).")
     if side % 2**_DOWNSAMPLINGS:
         return f"image size {side} must be a multiple of {2**_DOWNSAMPLINGS}."
+    if cfg.upsample not in UPSAMPLINGS:
+        return f"upsample must be one of {', '.join(UPSAMPLINGS)}, not {cfg.upsample!r}."
     if min(cfg.conv_dim, cfg.critic_dim, cfg.critic_layers) < 1 or cfg.repeat_num < 0:
         return "channel counts and layer counts must be positive."
     return None
@@ -58,6 +61,16 @@ def init_weights(module: nn.Module, generator: torch.Generator | None = None) ->
 
 def _norm(channels: int) -> nn.InstanceNorm2d:
     return nn.InstanceNorm2d(channels, affine=True)
+
+
+def _upsampling(kind: str, c_in: int, c_out: int) -> list[nn.Module]:
+    """×2 upsampling: the paper's 4×4 stride-2 transposed conv, or nearest-neighbour resize + 3×3 conv ("resize"),
+    which cannot make the checkerboard pattern transposed convs produce early in training."""
+    if kind == "transpose":
+        return [nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1, bias=False)]
+    if kind == "resize":
+        return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)]
+    raise ValueError(f"unknown upsampling {kind!r} (transpose or resize)")
 
 
 class ResidualBlock(nn.Module):
@@ -92,8 +105,7 @@ class Generator(nn.Module):
             dim *= 2
         layers += [ResidualBlock(dim) for _ in range(cfg.repeat_num)]
         for _ in range(_DOWNSAMPLINGS):
-            layers += [nn.ConvTranspose2d(dim, dim // 2, 4, stride=2, padding=1, bias=False), _norm(dim // 2),
-                       nn.ReLU(inplace=True)]
+            layers += [*_upsampling(cfg.upsample, dim, dim // 2), _norm(dim // 2), nn.ReLU(inplace=True)]
             dim //= 2
         self.body = nn.Sequential(*layers)
         self.color_head = nn.Sequential(nn.Conv2d(dim, IMAGE_CHANNELS, 7, padding=3, bias=False), nn.Tanh())

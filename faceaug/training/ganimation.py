@@ -2,8 +2,9 @@
 
 One *step* is one critic update; the generator is updated on every `n_critic`-th step (step % n_critic == 0),
 reusing that step's generated batch, as in the public code. `critic_warmup_steps` (0 in the paper profile) lets
-the critic train alone first, counting the n_critic cycle from the end of the warm-up: short runs need the critic's
-AU head to say something before the cycle loss pushes the attention mask to "copy the input". The learning rate is constant for `epochs` epochs,
+the critic train alone first, counting the n_critic cycle from the end of the warm-up, and `au_pretrain_steps` (0 in
+the paper profile) trains the critic's AU head on real faces alone before that: short runs need an AU head that
+reads AUs, or the generator learns to fool it instead of editing. The learning rate is constant for `epochs` epochs,
 then decays linearly to 0 over `epochs_decay` epochs (computed from the step, so resuming needs no scheduler
 object). Every random draw of a step (flips, targets, target noise, gradient-penalty mixing) comes from a generator
 seeded by (seed, rank, step) and the batch order from (seed, epoch): `--resume` continues exactly, and on CPU
@@ -32,6 +33,7 @@ from faceaug.config import Config, GanimationConfig, write_resolved_config
 from faceaug.console import info, progress, warn
 from faceaug.device import resolve_device
 from faceaug.errors import UserError
+from faceaug.io.atomic import write_json_atomic
 from faceaug.io.images import write_png_atomic
 from faceaug.models.ganimation import Critic, Generator, blend, check_sizes
 from faceaug.training import ganimation_losses as L
@@ -86,6 +88,7 @@ class GanimationTrainer:
                             f"{f' per GPU × {world}' if world > 1 else ''}; lower --batch-size.")
         self.total_steps = self.steps_per_epoch * (self.g.epochs + self.g.epochs_decay)
         self.step = 0
+        self.au_pretrained = False
 
     def _autocast(self):
         return torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else nullcontext()
@@ -100,6 +103,31 @@ class GanimationTrainer:
         targets = random_targets(self.cache, b, self.g.target_noise, gen)
         to = dict(device=self.device, non_blocking=True)
         return (images.to(**to).contiguous(memory_format=self.memory_format), aus.to(**to), targets.to(**to))
+
+    def pretrain_au_head(self, steps: int, on_step=None) -> list[float]:
+        """Train the critic on AU regression alone (real faces, batch `au_pretrain_batch`, no generator): the
+        generator's AU loss is read through this head, and until it reads AUs the generator can only learn to
+        fool it. Costs little: the critic is far smaller than the generator and no fake is made. Returns the
+        loss per step. Draws come from (seed, "pretrain", step), so a run is reproducible."""
+        g, losses = self.g, []
+        n = len(self.cache)
+        batch = min(g.au_pretrain_batch, n)
+        self.critic.requires_grad_(True)
+        for step in range(steps):
+            gen = step_generator(self.cfg.seed, self.rank + 7_777, step)
+            index = torch.randint(n, (batch,), generator=gen)
+            real, aus = self.cache.batch(index, torch.rand(batch, generator=gen) < 0.5)
+            with self._autocast():
+                _, predicted = self.D(real.to(self.device).contiguous(memory_format=self.memory_format))
+            loss = L.au_regression_loss(predicted, aus.to(self.device))
+            self.opt_d.zero_grad(set_to_none=True)
+            (g.lambda_au * loss).backward()
+            self.opt_d.step()
+            losses.append(float(loss.detach()))
+            if on_step is not None:
+                on_step(step + 1, losses[-1])
+        self.au_pretrained = True
+        return losses
 
     def train_step(self) -> dict[str, torch.Tensor]:
         """One critic update (+ one generator update every n_critic steps); returns detached loss terms."""
@@ -154,6 +182,7 @@ class GanimationTrainer:
     def state_dict(self) -> dict[str, Any]:
         return {
             "step": self.step,
+            "au_pretrained": self.au_pretrained,
             "generator": self.generator.state_dict(),
             "critic": self.critic.state_dict(),
             "opt_g": self.opt_g.state_dict(),
@@ -174,6 +203,7 @@ class GanimationTrainer:
         self.opt_d.load_state_dict(state["opt_d"])
         torch.set_rng_state(state["rng"]["torch"])
         self.step = int(state["step"])
+        self.au_pretrained = bool(state.get("au_pretrained", self.step > 0))
 
     @torch.no_grad()
     def sample_grid(self, n_sources: int = 4) -> np.ndarray:
@@ -246,6 +276,17 @@ def run_train(work_dir: Path, cfg: Config, *, resume: bool, max_steps: int | Non
     end_step = trainer.total_steps if max_steps is None else min(trainer.total_steps, max_steps)
     budget_s = cfg.ganimation.max_minutes * 60.0
     started = time.monotonic()
+    if not trainer.au_pretrained and cfg.ganimation.au_pretrain_steps > 0:
+        with progress(TextColumn("AU MSE {task.fields[mse]}")) as bar:
+            task = bar.add_task("pre-train critic AU head", total=cfg.ganimation.au_pretrain_steps, mse="")
+            au_losses = trainer.pretrain_au_head(
+                cfg.ganimation.au_pretrain_steps,
+                on_step=lambda done, mse: bar.update(task, completed=done, mse=f"{mse:.4f}"))
+        if writer:
+            write_json_atomic({"steps": len(au_losses), "batch": cfg.ganimation.au_pretrain_batch,
+                               "au_mse": au_losses}, models_dir / "au_pretrain.json")
+            info(f"AU head pre-trained: {len(au_losses)} steps, AU MSE {au_losses[0]:.4f} → "
+                 f"{float(np.mean(au_losses[-20:])):.4f} ({time.monotonic() - started:.0f} s).")
     pending: list[dict[str, Any]] = []
     stopped_early = False
 
