@@ -87,9 +87,12 @@ ConfigOpt = Annotated[
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto (CUDA if present), cpu, cuda or cuda:N.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for every random draw.")]
+ConfigSeedOpt = Annotated[Optional[int], typer.Option(
+    "--seed", help="Seed for every random draw [default: the config file's `seed`, else 0].")]
 
 
-def _config(profile: Optional[Profile], config: Optional[Path], seed: int, device: str, **overrides) -> Config:
+def _config(profile: Optional[Profile], config: Optional[Path], seed: Optional[int], device: str,
+            **overrides) -> Config:
     return resolve_config(profile.value if profile else None, config, overrides, seed=seed, device=device)
 
 
@@ -145,7 +148,7 @@ def preprocess(
     assume_cropped: Annotated[bool, typer.Option(help="Use the whole image when no face is found.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Start over instead of reusing unchanged faces.")] = False,
     workers: Annotated[Optional[int], typer.Option(help="Worker processes [default: CPU cores].")] = None,
-    seed: SeedOpt = 0,
+    seed: ConfigSeedOpt = None,
     profile: ProfileOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -173,7 +176,7 @@ def train(
     max_minutes: Annotated[Optional[float], typer.Option(help="Stop (and save) after this many minutes.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint.")] = False,
     device: DeviceOpt = "auto",
-    seed: SeedOpt = 0,
+    seed: ConfigSeedOpt = None,
     profile: ProfileOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -224,7 +227,7 @@ def singan(
     mode: SinganModeOpt = None,
     iters: Annotated[Optional[int], typer.Option(help="Training iterations per scale.")] = None,
     device: DeviceOpt = "auto",
-    seed: SeedOpt = 0,
+    seed: ConfigSeedOpt = None,
     profile: ProfileOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -274,7 +277,7 @@ def expand(
     workers: Annotated[int, typer.Option(help="Parallel shard workers (0 = auto).")] = 0,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing, different expansion in OUT.")] = False,
     device: DeviceOpt = "auto",
-    seed: SeedOpt = 0,
+    seed: ConfigSeedOpt = None,
     profile: ProfileOpt = None,
     config: ConfigOpt = None,
 ) -> None:
