@@ -17,6 +17,7 @@ from faceaug.io.images import read_image
 from faceaug.schema import read_table, write_table_atomic
 from faceaug.training.ganimation import GanimationTrainer, run_train
 from faceaug.training.ganimation_checkpoint import load_checkpoint
+from faceaug.training.ganimation_data import load_faces
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -75,8 +76,6 @@ def test_critic_warmup_delays_generator_updates(work, tmp_path):
 def test_au_pretraining_teaches_the_critic_to_read_aus_once(work, tmp_path):
     """Before the GAN starts, the critic's AU head learns from real faces alone (so the generator's AU loss means
     something from its first step); a resumed run does not pre-train again."""
-    from faceaug.training.ganimation_data import load_faces
-
     wd = _copy(work, tmp_path, "w")
     cfg = _cfg(**{"ganimation.au_pretrain_steps": 60, "ganimation.au_pretrain_batch": 16})
     cache = load_faces(wd, 32)

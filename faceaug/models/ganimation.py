@@ -23,7 +23,6 @@ from faceaug.config import GanimationConfig
 
 IMAGE_CHANNELS = 3
 _DOWNSAMPLINGS = 2  # stride-2 stages in the generator
-UPSAMPLINGS = ("transpose", "resize")
 
 
 def check_sizes(cfg: GanimationConfig) -> str | None:
@@ -63,14 +62,14 @@ def _norm(channels: int) -> nn.InstanceNorm2d:
     return nn.InstanceNorm2d(channels, affine=True)
 
 
-def _upsampling(kind: str, c_in: int, c_out: int) -> list[nn.Module]:
-    """×2 upsampling: the paper's 4×4 stride-2 transposed conv, or nearest-neighbour resize + 3×3 conv ("resize"),
-    which cannot make the checkerboard pattern transposed convs produce early in training."""
-    if kind == "transpose":
-        return [nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1, bias=False)]
-    if kind == "resize":
-        return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)]
-    raise ValueError(f"unknown upsampling {kind!r} (transpose or resize)")
+#: ×2 upsampling layers by `GanimationConfig.upsample`, (c_in, c_out) → layers: the paper's 4×4 stride-2 transposed
+#: conv, or nearest-neighbour resize + 3×3 conv, which cannot make the checkerboards transposed convs paint early on.
+_UPSAMPLERS = {
+    "transpose": lambda c_in, c_out: [nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1, bias=False)],
+    "resize": lambda c_in, c_out: [nn.Upsample(scale_factor=2, mode="nearest"),
+                                   nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)],
+}
+UPSAMPLINGS = tuple(_UPSAMPLERS)
 
 
 class ResidualBlock(nn.Module):
@@ -105,7 +104,7 @@ class Generator(nn.Module):
             dim *= 2
         layers += [ResidualBlock(dim) for _ in range(cfg.repeat_num)]
         for _ in range(_DOWNSAMPLINGS):
-            layers += [*_upsampling(cfg.upsample, dim, dim // 2), _norm(dim // 2), nn.ReLU(inplace=True)]
+            layers += [*_UPSAMPLERS[cfg.upsample](dim, dim // 2), _norm(dim // 2), nn.ReLU(inplace=True)]
             dim //= 2
         self.body = nn.Sequential(*layers)
         self.color_head = nn.Sequential(nn.Conv2d(dim, IMAGE_CHANNELS, 7, padding=3, bias=False), nn.Tanh())

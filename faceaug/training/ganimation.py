@@ -53,6 +53,10 @@ def lr_factor(step: int, steps_per_epoch: int, g: GanimationConfig) -> float:
     return max(0.0, 1.0 - (progress_epochs - g.epochs) / g.epochs_decay)
 
 
+#: Offset of the AU pre-training draws in `step_generator`'s rank slot, so they never meet a training step's draws.
+_PRETRAIN_STREAM = 7_777
+
+
 def step_generator(seed: int, rank: int, step: int) -> torch.Generator:
     return torch.Generator().manual_seed((int(seed) * 7919 + rank) * 1_000_003 + int(step))
 
@@ -108,13 +112,13 @@ class GanimationTrainer:
         """Train the critic on AU regression alone (real faces, batch `au_pretrain_batch`, no generator): the
         generator's AU loss is read through this head, and until it reads AUs the generator can only learn to
         fool it. Costs little: the critic is far smaller than the generator and no fake is made. Returns the
-        loss per step. Draws come from (seed, "pretrain", step), so a run is reproducible."""
+        loss per step. Draws come from (seed, rank + _PRETRAIN_STREAM, step), so a run is reproducible."""
         g, losses = self.g, []
         n = len(self.cache)
         batch = min(g.au_pretrain_batch, n)
         self.critic.requires_grad_(True)
         for step in range(steps):
-            gen = step_generator(self.cfg.seed, self.rank + 7_777, step)
+            gen = step_generator(self.cfg.seed, self.rank + _PRETRAIN_STREAM, step)
             index = torch.randint(n, (batch,), generator=gen)
             real, aus = self.cache.batch(index, torch.rand(batch, generator=gen) < 0.5)
             with self._autocast():
