@@ -12,6 +12,9 @@ def test_profiles_differ_where_cpu_needs_it():
     assert paper.singan.iters_per_scale == 2000 and paper.singan.lambda_gp == pytest.approx(0.1)
     assert fast.ganimation.image_size < paper.ganimation.image_size
     assert fast.singan.iters_per_scale < paper.singan.iters_per_scale
+    assert paper.ganimation.n_critic == 5 and paper.ganimation.lambda_au == 160  # the published setup
+    assert paper.ganimation.ema_decay == 0 and paper.ganimation.au_pretrain_steps == 0  # fast-only additions
+    assert 0 < fast.ganimation.ema_decay < 1
     assert resolve_config().profile == "fast"
 
 

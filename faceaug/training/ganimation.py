@@ -6,7 +6,8 @@ the critic train alone first, counting the n_critic cycle from the end of the wa
 the paper profile) trains the critic's AU head on real faces alone before that: short runs need an AU head that
 reads AUs, or the generator learns to fool it instead of editing. The learning rate is constant for `epochs` epochs,
 then decays linearly to 0 over `epochs_decay` epochs (computed from the step, so resuming needs no scheduler
-object). Every random draw of a step (flips, targets, target noise, gradient-penalty mixing) comes from a generator
+object). With `ema_decay` > 0 (the fast profile) the model file holds a running average of the generator's
+weights. Every random draw of a step (flips, targets, target noise, gradient-penalty mixing) comes from a generator
 seeded by (seed, rank, step) and the batch order from (seed, epoch): `--resume` continues exactly, and on CPU
 k steps + resume + k steps give the same weights as 2k steps.
 
@@ -16,6 +17,7 @@ epoch's batches under DistributedDataParallel and rank 0 writes all files.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import os
@@ -78,6 +80,11 @@ class GanimationTrainer:
         betas = (self.g.beta1, self.g.beta2)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=self.g.lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.critic.parameters(), lr=self.g.lr, betas=betas)
+        # Exponential moving average of the generator's weights (`ema_decay` > 0): what the model file, the
+        # samples and expand get. It follows the oscillating adversarial game smoothly, like the averaged
+        # generators of ProGAN / StyleGAN.
+        self.generator_ema = (copy.deepcopy(self.generator).requires_grad_(False).eval()
+                              if self.g.ema_decay > 0 else None)
         self.G, self.D = self.generator, self.critic  # what the step calls (DDP / compiled wrappers)
         if world > 1:
             from torch.nn.parallel import DistributedDataParallel as DDP
@@ -177,17 +184,38 @@ class GanimationTrainer:
             self.opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
             self.opt_g.step()
+            self._update_ema(step)
             self.critic.requires_grad_(True)
             out.update(g_loss=g_loss, g_adv=g_adv, g_au=g_au, g_cyc=g_cyc, g_mask=g_mask, g_tv=g_tv,
                        attention_mean=attention.float().mean())
         self.step += 1
         return {k: v.detach() for k, v in out.items()}
 
+    def generator_updates(self, step: int) -> int:
+        """How many generator updates steps 0..`step` make (a function of the step, so resuming keeps it)."""
+        g = self.g
+        return 0 if step < g.critic_warmup_steps else (step - g.critic_warmup_steps) // g.n_critic + 1
+
+    @torch.no_grad()
+    def _update_ema(self, step: int) -> None:
+        if self.generator_ema is None:
+            return
+        n = self.generator_updates(step)
+        decay = min(self.g.ema_decay, (1.0 + n) / (10.0 + n))  # short memory while the first updates land
+        for average, live in zip(self.generator_ema.parameters(), self.generator.parameters()):
+            average.lerp_(live, 1.0 - decay)
+
+    @property
+    def inference_generator(self) -> torch.nn.Module:
+        """The generator to save and sample from: the weight average when there is one."""
+        return self.generator if self.generator_ema is None else self.generator_ema
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "step": self.step,
             "au_pretrained": self.au_pretrained,
             "generator": self.generator.state_dict(),
+            "generator_ema": None if self.generator_ema is None else self.generator_ema.state_dict(),
             "critic": self.critic.state_dict(),
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
@@ -202,6 +230,8 @@ class GanimationTrainer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.generator.load_state_dict(state["generator"])
+        if self.generator_ema is not None:
+            self.generator_ema.load_state_dict(state.get("generator_ema") or state["generator"])
         self.critic.load_state_dict(state["critic"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
@@ -218,7 +248,7 @@ class GanimationTrainer:
         columns, masks = [to_uint8(real)], []
         for name in PRESET_NAMES:
             target = torch.from_numpy(preset_vector(name)).expand(real.shape[0], -1).to(self.device)
-            color, attention = self.generator(real, target)
+            color, attention = self.inference_generator(real, target)
             columns.append(to_uint8(blend(real, color, attention)))
             masks.append(np.repeat((attention.float().clamp(0, 1) * 255).round().byte().cpu().numpy()
                                    .transpose(0, 2, 3, 1), 3, axis=3))
@@ -331,7 +361,7 @@ def run_train(work_dir: Path, cfg: Config, *, resume: bool, max_steps: int | Non
     if writer:
         if trainer.step % trainer.steps_per_epoch and cfg.ganimation.sample_every_epoch:
             write_png_atomic(models_dir / "samples" / f"step_{trainer.step:07d}.png", trainer.sample_grid())
-        save_model_file(model_path, trainer.generator.state_dict(), cfg.ganimation)
+        save_model_file(model_path, trainer.inference_generator.state_dict(), cfg.ganimation)
         if stopped_early:
             info(f"Stopped after {cfg.ganimation.max_minutes:g} minutes at step {trainer.step} of "
                  f"{trainer.total_steps}; continue with --resume.")

@@ -3,8 +3,9 @@
 Both are written atomically with `torch.save` and hold only tensors, numbers, strings, lists and dicts, so they
 load with `torch.load(weights_only=True)` — a file carrying pickled code is refused, never executed.
 
-Model file: {"format": MODEL_FORMAT, "version", "generator": state dict, "ganimation": GanimationConfig as a dict,
-"au_names": [...], "image_size": int, "crop_template": id of the crop framing, "origin": "trained" | "imported"}.
+Model file: {"format": MODEL_FORMAT, "version", "generator": state dict (the weight average when training kept
+one, `ema_decay`), "ganimation": GanimationConfig as a dict, "au_names": [...], "image_size": int,
+"crop_template": id of the crop framing, "origin": "trained" | "imported"}.
 """
 
 from __future__ import annotations
