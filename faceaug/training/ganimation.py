@@ -128,17 +128,31 @@ class GanimationTrainer:
             gen = step_generator(self.cfg.seed, self.rank + _PRETRAIN_STREAM, step)
             index = torch.randint(n, (batch,), generator=gen)
             real, aus = self.cache.batch(index, torch.rand(batch, generator=gen) < 0.5)
+            # The plain critic, not its DDP wrapper: the realism head takes no part here, which DDP cannot
+            # tell from a bug; the ranks average their gradients below instead.
             with self._autocast():
-                _, predicted = self.D(real.to(self.device).contiguous(memory_format=self.memory_format))
+                _, predicted = self.critic(real.to(self.device).contiguous(memory_format=self.memory_format))
             loss = L.au_regression_loss(predicted, aus.to(self.device))
             self.opt_d.zero_grad(set_to_none=True)
             (g.lambda_au * loss).backward()
+            self._average_gradients(self.critic)
             self.opt_d.step()
             losses.append(float(loss.detach()))
             if on_step is not None:
                 on_step(step + 1, losses[-1])
         self.au_pretrained = True
         return losses
+
+    def _average_gradients(self, module: torch.nn.Module) -> None:
+        """Average `module`'s gradients over the ranks (what DDP does, for passes that bypass its wrapper)."""
+        if self.world == 1:
+            return
+        import torch.distributed as dist
+
+        for p in module.parameters():
+            if p.grad is not None:
+                dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+                p.grad.div_(self.world)
 
     def train_step(self) -> dict[str, torch.Tensor]:
         """One critic update (+ one generator update every n_critic steps); returns detached loss terms."""
@@ -170,9 +184,11 @@ class GanimationTrainer:
         out = {"d_loss": d_loss, "d_adv": d_adv, "d_au": d_au, "d_gp": d_gp, "lr": torch.tensor(g.lr * factor)}
 
         if train_g:
+            # The critic is frozen here and only passes gradients to the generator: the plain module, as a DDP
+            # wrapper would wait for critic gradients that never come.
             self.critic.requires_grad_(False)
             with self._autocast():
-                fake_scores, fake_aus = self.D(fake)
+                fake_scores, fake_aus = self.critic(fake)
                 rec_color, rec_attention = self.G(fake, real_aus)
                 reconstructed = blend(fake, rec_color, rec_attention)
             g_adv = L.generator_adversarial_loss(fake_scores)
@@ -336,7 +352,8 @@ def run_train(work_dir: Path, cfg: Config, *, resume: bool, max_steps: int | Non
             while trainer.step < end_step:
                 step = trainer.step
                 losses = trainer.train_step()
-                pending.append({"step": step, "epoch": step // trainer.steps_per_epoch, **losses})
+                if writer:
+                    pending.append({"step": step, "epoch": step // trainer.steps_per_epoch, **losses})
                 done_epoch = trainer.step % trainer.steps_per_epoch == 0
                 if writer and (len(pending) >= 25 or done_epoch):
                     last = _flush_metrics(metrics_path, pending)
@@ -348,7 +365,8 @@ def run_train(work_dir: Path, cfg: Config, *, resume: bool, max_steps: int | Non
                 if done_epoch and writer and cfg.ganimation.sample_every_epoch:
                     epoch = trainer.step // trainer.steps_per_epoch
                     write_png_atomic(models_dir / "samples" / f"epoch_{epoch:03d}.png", trainer.sample_grid())
-                if budget_s > 0 and time.monotonic() - started >= budget_s:
+                if budget_s > 0 and _out_of_time(time.monotonic() - started >= budget_s, trainer.step, world,
+                                                 device):
                     stopped_early = trainer.step < end_step
                     break
     except KeyboardInterrupt:
@@ -373,6 +391,24 @@ def run_train(work_dir: Path, cfg: Config, *, resume: bool, max_steps: int | Non
         dist.barrier()
         dist.destroy_process_group()
     return model_path
+
+
+#: With several ranks, how often (in steps) they agree on whether the time budget is spent (a GPU sync each time).
+_BUDGET_CHECK_EVERY = 10
+
+
+def _out_of_time(mine: bool, step: int, world: int, device: torch.device) -> bool:
+    """Whether any rank has used up the time budget: all ranks must stop at the same step, or the ones that go on
+    wait for the others forever. Several ranks ask each other every `_BUDGET_CHECK_EVERY` steps."""
+    if world == 1:
+        return mine
+    if step % _BUDGET_CHECK_EVERY:
+        return False
+    import torch.distributed as dist
+
+    flag = torch.tensor([float(mine)], device=device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item())
 
 
 def _flush_metrics(path: Path, pending: list[dict[str, Any]]) -> dict[str, float]:
