@@ -6,8 +6,9 @@ Images/s = batch size / mean wall time of one training step (one critic update, 
 `n_critic`-th step). Critic-only steps and steps with a generator update are timed separately (at least `--steps`
 of each and for at least 3 s, after `--warmup` untimed steps) and combined as one n_critic cycle, so the slow
 `paper` profile is measured in a few steps (the whole run stays under ~2 minutes on 2 CPU cores). Faces are random
-uint8 tensors held in memory (data loading is a tensor lookup, as in training). On CPU it measures fp32 eager; on
-CUDA it also measures the optimised path (bf16 autocast + channels_last, and torch.compile with --compile).
+uint8 tensors held in memory (data loading is a tensor lookup, as in training). It measures fp32 eager, and the
+optimised path where there is one: on CUDA bf16 autocast + channels_last (and torch.compile with --compile), on a
+CPU with native bf16 the `cpu_amp` bf16 autocast.
 `--sweep` also times candidate CPU settings around the `fast` profile.
 
 Edit quality (AU error, recognition, attention, change outside the face) is measured by
@@ -25,7 +26,7 @@ import torch
 
 from faceaug.aus import N_AUS
 from faceaug.config import resolve_config
-from faceaug.training.ganimation import GanimationTrainer
+from faceaug.training.ganimation import GanimationTrainer, cpu_has_native_bf16
 from faceaug.training.ganimation_data import FaceCache
 
 
@@ -55,7 +56,7 @@ def _time_steps(trainer: GanimationTrainer, step: int, count: int, device: torch
 def measure(profile: str, device: torch.device, *, optimised: bool, steps: int, warmup: int,
             compile_: bool = False, overrides: dict | None = None, min_seconds: float = 3.0) -> dict:
     cfg = resolve_config(profile, overrides={f"ganimation.{k}": v for k, v in (overrides or {}).items()})
-    cfg.ganimation = dataclasses.replace(cfg.ganimation, amp=optimised, channels_last=optimised,
+    cfg.ganimation = dataclasses.replace(cfg.ganimation, amp=optimised, cpu_amp=optimised, channels_last=optimised,
                                          compile=optimised and compile_, critic_warmup_steps=0)
     g = cfg.ganimation
     cache = random_cache(max(4 * g.batch_size, 64), g.image_size)
@@ -110,7 +111,7 @@ def main() -> None:
     if args.sweep:
         jobs += [("fast", overrides) for overrides in SWEEP]
     for profile, overrides in jobs:
-        modes = (False, True) if device.type == "cuda" else (False,)
+        modes = (False, True) if device.type == "cuda" or cpu_has_native_bf16() else (False,)
         for optimised in modes:
             runs.append(measure(profile, device, optimised=optimised, steps=args.steps, warmup=args.warmup,
                                 compile_=args.compile, overrides=overrides))

@@ -63,6 +63,7 @@ class GanimationConfig:
     checkpoint_every: int = 500  # steps
     sample_every_epoch: bool = True
     amp: bool = True  # bf16 autocast on CUDA
+    cpu_amp: bool = False  # bf16 autocast on CPUs with native bf16 (AVX512-BF16 / AMX); ignored on others
     channels_last: bool = True  # on CUDA
     compile: bool = False  # torch.compile on CUDA
     num_workers: int = 0

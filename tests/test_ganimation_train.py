@@ -253,3 +253,22 @@ def test_short_training_learns_au_conditioning(tmp_path):
     gap_trained = _open_closed_gap(trained, faces)
     assert abs(gap_untrained) < 0.03
     assert gap_trained > 0.08, (gap_trained, gap_untrained)
+
+
+def test_cpu_bf16_autocast_only_where_the_cpu_runs_it_natively(work, monkeypatch):
+    """`cpu_amp` trains in bf16 on CPUs with native bf16 (finite losses, weights stay fp32) and is ignored on CPUs
+    that would emulate it (slower than fp32)."""
+    import faceaug.training.ganimation as T
+
+    cache = load_faces(work, 32)
+    cfg = _cfg(**{"ganimation.cpu_amp": True})
+    monkeypatch.setattr(T, "cpu_has_native_bf16", lambda: False)
+    assert not GanimationTrainer(cfg, cache, torch.device("cpu")).amp
+    monkeypatch.setattr(T, "cpu_has_native_bf16", lambda: True)
+    trainer = GanimationTrainer(cfg, cache, torch.device("cpu"))
+    assert trainer.amp
+    for _ in range(2):
+        losses = trainer.train_step()
+    assert all(torch.isfinite(v) for v in losses.values())
+    assert {p.dtype for p in trainer.generator.parameters()} == {torch.float32}
+    assert not GanimationTrainer(_cfg(), cache, torch.device("cpu")).amp  # off unless asked for

@@ -59,6 +59,14 @@ def lr_factor(step: int, steps_per_epoch: int, g: GanimationConfig) -> float:
 _PRETRAIN_STREAM = 7_777
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether oneDNN runs bf16 natively here (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slower."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def step_generator(seed: int, rank: int, step: int) -> torch.Generator:
     return torch.Generator().manual_seed((int(seed) * 7919 + rank) * 1_000_003 + int(step))
 
@@ -73,7 +81,7 @@ class GanimationTrainer:
         self.generator = Generator(self.g, init_generator=init).to(device)
         self.critic = Critic(self.g, init_generator=init).to(device)
         cuda = device.type == "cuda"
-        self.amp = cuda and self.g.amp
+        self.amp = (cuda and self.g.amp) or (device.type == "cpu" and self.g.cpu_amp and cpu_has_native_bf16())
         self.memory_format = torch.channels_last if (cuda and self.g.channels_last) else torch.contiguous_format
         self.generator.to(memory_format=self.memory_format)
         self.critic.to(memory_format=self.memory_format)
@@ -102,7 +110,7 @@ class GanimationTrainer:
         self.au_pretrained = False
 
     def _autocast(self):
-        return torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16) if self.amp else nullcontext()
 
     def _batch(self, step: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         epoch, within = divmod(step, self.steps_per_epoch)
