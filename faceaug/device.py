@@ -28,6 +28,14 @@ def resolve_device(spec: str = "auto") -> torch.device:
     return torch.device(spec)
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether oneDNN runs bf16 natively here (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slower."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def torch_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
     """A seeded torch generator (pass it explicitly; never rely on global RNG state)."""
     gen = torch.Generator(device=device)

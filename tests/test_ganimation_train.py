@@ -258,7 +258,7 @@ def test_short_training_learns_au_conditioning(tmp_path):
 def test_cpu_bf16_autocast_only_where_the_cpu_runs_it_natively(work, monkeypatch):
     """`cpu_amp` trains in bf16 on CPUs with native bf16 (finite losses, weights stay fp32) and is ignored on CPUs
     that would emulate it (slower than fp32)."""
-    import faceaug.training.ganimation as T
+    import faceaug.training.ganimation as T  # the trainer's own reference to faceaug.device.cpu_has_native_bf16
 
     cache = load_faces(work, 32)
     cfg = _cfg(**{"ganimation.cpu_amp": True})

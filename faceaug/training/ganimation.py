@@ -28,12 +28,13 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from rich.progress import TextColumn
 
 from faceaug.aus import AU_NAMES, PRESET_NAMES, preset_vector
 from faceaug.config import Config, GanimationConfig, write_resolved_config
 from faceaug.console import info, progress, warn
-from faceaug.device import resolve_device
+from faceaug.device import cpu_has_native_bf16, resolve_device
 from faceaug.errors import UserError
 from faceaug.io.atomic import write_json_atomic
 from faceaug.io.images import write_png_atomic
@@ -57,14 +58,6 @@ def lr_factor(step: int, steps_per_epoch: int, g: GanimationConfig) -> float:
 
 #: Offset of the AU pre-training draws in `step_generator`'s rank slot, so they never meet a training step's draws.
 _PRETRAIN_STREAM = 7_777
-
-
-def cpu_has_native_bf16() -> bool:
-    """Whether oneDNN runs bf16 natively here (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slower."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
 
 
 def step_generator(seed: int, rank: int, step: int) -> torch.Generator:
@@ -155,8 +148,6 @@ class GanimationTrainer:
         """Average `module`'s gradients over the ranks (what DDP does, for passes that bypass its wrapper)."""
         if self.world == 1:
             return
-        import torch.distributed as dist
-
         for p in module.parameters():
             if p.grad is not None:
                 dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
@@ -303,8 +294,6 @@ def run_train(work_dir: Path, cfg: Config, *, resume: bool, max_steps: int | Non
     rank, world, local_rank = _distributed()
     device = resolve_device(cfg.device)
     if world > 1:
-        import torch.distributed as dist
-
         if device.type == "cuda":
             device = torch.device("cuda", local_rank)
             torch.cuda.set_device(device)
@@ -394,8 +383,6 @@ def run_train(work_dir: Path, cfg: Config, *, resume: bool, max_steps: int | Non
         info(f"model:       {model_path}\ncheckpoints: {ckpt_path.parent}\nmetrics:     {metrics_path}\n"
              f"samples:     {models_dir / 'samples'}")
     if world > 1:
-        import torch.distributed as dist
-
         dist.barrier()
         dist.destroy_process_group()
     return model_path
@@ -412,8 +399,6 @@ def _out_of_time(mine: bool, step: int, world: int, device: torch.device) -> boo
         return mine
     if step % _BUDGET_CHECK_EVERY:
         return False
-    import torch.distributed as dist
-
     flag = torch.tensor([float(mine)], device=device)
     dist.all_reduce(flag, op=dist.ReduceOp.MAX)
     return bool(flag.item())
