@@ -7,7 +7,7 @@ import torch
 
 from faceaug.aus import N_AUS
 from faceaug.config import GanimationConfig, resolve_config
-from faceaug.models.ganimation import Critic, Generator, blend, check_sizes
+from faceaug.models.ganimation import Critic, Generator, blend, check_sizes, constant_map_conv
 from faceaug.training import ganimation_losses as L
 
 
@@ -43,6 +43,33 @@ def test_profiles_build_networks():
 def test_sizes_that_do_not_fit_are_explained():
     assert "multiple of 64" in check_sizes(dataclasses.replace(GanimationConfig(), image_size=100))
     assert "transpose, resize" in check_sizes(dataclasses.replace(GanimationConfig(), upsample="bilinear"))
+    assert "gp_every" in check_sizes(dataclasses.replace(GanimationConfig(), gp_every=0))
+
+
+@pytest.mark.parametrize("upsample", ["transpose", "resize"])
+@pytest.mark.parametrize("size", [32, 96])
+def test_generator_computes_the_published_layers(size, upsample):
+    """The fast path (closed-form AU-map conv, fused heads) gives what the paper's layers give: a 7×7 conv over
+    [image, tiled AU map], the body, and separate colour and attention heads — so model files stay interchangeable."""
+    cfg = dataclasses.replace(_small(size), upsample=upsample)
+    gen = Generator(cfg, init_generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():  # larger weights than the init, so border effects of the padding are not negligible
+        for p in gen.parameters():
+            p.normal_(0, 0.2, generator=torch.Generator().manual_seed(p.numel()))
+    x = torch.rand(3, 3, size, size) * 2 - 1
+    aus = torch.rand(3, N_AUS)
+    features = gen.body(torch.cat([x, aus[:, :, None, None].expand(-1, -1, size, size)], dim=1))
+    color, attention = gen(x, aus)
+    torch.testing.assert_close(color, gen.color_head(features), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(attention, gen.attention_head(features), atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("k,size", [(7, (12, 9)), (3, (5, 5)), (1, (4, 6))])
+def test_constant_map_conv_matches_a_zero_padded_conv(k, size):
+    values, weight = torch.randn(2, 5), torch.randn(4, 5, k, k)
+    tiled = values[:, :, None, None].expand(-1, -1, *size)
+    expected = torch.nn.functional.conv2d(tiled, weight, padding=k // 2)
+    torch.testing.assert_close(constant_map_conv(values, weight, size), expected, atol=1e-4, rtol=1e-4)
 
 
 def test_paper_generator_upsamples_with_transposed_convolutions():

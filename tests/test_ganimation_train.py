@@ -58,8 +58,11 @@ def test_training_writes_model_checkpoint_metrics_samples_and_config(work, tmp_p
     assert [r["step"] for r in records] == list(range(10))
     g_records = [r for r in records if "g_loss" in r]
     assert len(g_records) == 5  # n_critic = 2
-    for key in ("d_adv", "d_gp", "d_au", "g_adv", "g_au", "g_cyc", "g_mask", "g_tv", "attention_mean", "lr"):
+    for key in ("d_adv", "d_au", "g_adv", "g_au", "g_cyc", "g_mask", "g_tv", "attention_mean", "lr"):
         assert all(np.isfinite(r[key]) for r in g_records), key
+    gp_every = _cfg().ganimation.gp_every
+    assert [r["step"] for r in records if "d_gp" in r] == list(range(0, 10, gp_every))
+    assert all(np.isfinite(r["d_gp"]) for r in records if "d_gp" in r)
     assert records[-1]["lr"] < records[0]["lr"]  # second epoch decays linearly
     grid = read_image(wd / "models" / "samples" / "epoch_002.png")
     # 4 sources; columns: source + one edit and one attention mask per preset
@@ -74,6 +77,18 @@ def test_critic_warmup_delays_generator_updates(work, tmp_path):
     run_train(wd, _cfg(**{"ganimation.critic_warmup_steps": 3}), resume=False, max_steps=10)
     records = [json.loads(line) for line in (wd / "models" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if "g_loss" in r] == [3, 5, 7, 9]  # then every n_critic = 2 steps
+
+
+def test_lazy_gradient_penalty_every_kth_step_weighted_by_k(work, tmp_path):
+    wd = _copy(work, tmp_path, "w")
+    cfg = _cfg(**{"ganimation.gp_every": 3})
+    run_train(wd, cfg, resume=False, max_steps=7)
+    records = [json.loads(line) for line in (wd / "models" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "d_gp" in r] == [0, 3, 6]
+    g = cfg.ganimation
+    for r in records:
+        penalty = g.lambda_gp * 3 * r["d_gp"] if "d_gp" in r else 0.0
+        assert r["d_loss"] == pytest.approx(r["d_adv"] + g.lambda_au * r["d_au"] + penalty, rel=1e-4, abs=1e-5)
 
 
 def test_au_pretraining_teaches_the_critic_to_read_aus_once(work, tmp_path):

@@ -16,6 +16,7 @@ Images are float tensors in [−1, 1], (B, 3, S, S); AU vectors are (B, n_aus) o
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from faceaug.aus import N_AUS
@@ -37,6 +38,8 @@ def check_sizes(cfg: GanimationConfig) -> str | None:
         return f"upsample must be one of {', '.join(UPSAMPLINGS)}, not {cfg.upsample!r}."
     if min(cfg.conv_dim, cfg.critic_dim, cfg.critic_layers) < 1 or cfg.repeat_num < 0:
         return "channel counts and layer counts must be positive."
+    if min(cfg.n_critic, cfg.gp_every) < 1:
+        return "n_critic and gp_every must be at least 1."
     return None
 
 
@@ -70,6 +73,27 @@ _UPSAMPLERS = {
                                    nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)],
 }
 UPSAMPLINGS = tuple(_UPSAMPLERS)
+
+
+def constant_map_conv(values: torch.Tensor, weight: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """`F.conv2d(values tiled to (B, A, H, W), weight, padding=k // 2)` without building the tiled map.
+
+    values: (B, A); weight: (O, A, k, k), k odd, stride 1. Inside the image every output pixel sees the whole kernel;
+    near the border only the taps that land on the image count (zero padding). Tap i of a kernel row lands on row
+    h + i − k // 2, so the output is Σ_ij V[b, o, i, j] · inside[i, h] · inside[j, w] with V = Σ_a values · weight.
+    """
+    k = weight.shape[-1]
+    per_sample = torch.einsum("ba,oaij->boij", values, weight)
+    h, w = size
+    rows = _taps_inside(k, h, weight)
+    cols = _taps_inside(k, w, weight)
+    return torch.einsum("boij,ih,jw->bohw", per_sample, rows, cols)
+
+
+def _taps_inside(k: int, n: int, like: torch.Tensor) -> torch.Tensor:
+    """(k, n) float mask: 1 where kernel tap i of an output at position p reads input p + i − k // 2 inside [0, n)."""
+    source = torch.arange(n, device=like.device) + torch.arange(k, device=like.device)[:, None] - k // 2
+    return ((source >= 0) & (source < n)).to(like.dtype)
 
 
 class ResidualBlock(nn.Module):
@@ -112,10 +136,18 @@ class Generator(nn.Module):
         init_weights(self, init_generator)
 
     def forward(self, image: torch.Tensor, aus: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        b, _, h, w = image.shape
-        au_map = aus.to(image.dtype).view(b, self.n_aus, 1, 1).expand(b, self.n_aus, h, w)
-        features = self.body(torch.cat([image, au_map], dim=1))
-        return self.color_head(features), self.attention_head(features)
+        # The first layer is a 7×7 conv over [image, AU map]; by linearity it is the conv of the image plus that of
+        # the tiled AU map, and the latter is computed in closed form (`constant_map_conv`) instead of convolving
+        # 17 constant channels: same weights, same numbers, a third less generator time at 64 px on a CPU. The two
+        # 7×7 heads run as one conv with 4 output channels (half the time of two).
+        first = self.body[0]
+        x = F.conv2d(image, first.weight[:, :IMAGE_CHANNELS], padding=first.padding)
+        x = x + constant_map_conv(aus.to(x.dtype), first.weight[:, IMAGE_CHANNELS:], x.shape[-2:])
+        for layer in self.body[1:]:
+            x = layer(x)
+        heads = torch.cat([self.color_head[0].weight, self.attention_head[0].weight])
+        out = F.conv2d(x, heads, padding=self.color_head[0].padding)
+        return self.color_head[1](out[:, :IMAGE_CHANNELS]), self.attention_head[1](out[:, IMAGE_CHANNELS:])
 
     def edit(self, image: torch.Tensor, aus: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The edited image (blend of input and colour map) and the attention mask."""

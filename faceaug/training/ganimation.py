@@ -175,12 +175,15 @@ class GanimationTrainer:
         real_scores, fake_scores = scores.split(real.shape[0])
         d_adv = L.critic_wasserstein_loss(real_scores, fake_scores)
         d_au = L.au_regression_loss(pred_aus[: real.shape[0]], real_aus)
-        d_gp = L.gradient_penalty(lambda x: self.D(x)[0], real, fake.detach(), epsilon)
-        d_loss = d_adv + g.lambda_au * d_au + g.lambda_gp * d_gp
+        d_loss = d_adv + g.lambda_au * d_au
+        out = {"d_adv": d_adv, "d_au": d_au, "lr": torch.tensor(g.lr * factor)}
+        if step % g.gp_every == 0:  # lazy regularisation: every gp_every-th step, weighted by gp_every
+            out["d_gp"] = L.gradient_penalty(lambda x: self.D(x)[0], real, fake.detach(), epsilon)
+            d_loss = d_loss + g.lambda_gp * g.gp_every * out["d_gp"]
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         self.opt_d.step()
-        out = {"d_loss": d_loss, "d_adv": d_adv, "d_au": d_au, "d_gp": d_gp, "lr": torch.tensor(g.lr * factor)}
+        out["d_loss"] = d_loss
 
         if train_g:
             # The critic is frozen here and only passes gradients to the generator: the plain module, as a DDP
