@@ -139,7 +139,8 @@ class Generator(nn.Module):
         # The first layer is a 7×7 conv over [image, AU map]; by linearity it is the conv of the image plus that of
         # the tiled AU map, and the latter is computed in closed form (`constant_map_conv`) instead of convolving
         # 17 constant channels: same weights, same numbers, a third less generator time at 64 px on a CPU. The two
-        # 7×7 heads run as one conv with 4 output channels (half the time of two).
+        # 7×7 heads run as one conv with 4 output channels (half the time of two). Both rely on these convs having
+        # no bias (test_generator_computes_the_published_layers fails if one gets one).
         first = self.body[0]
         x = F.conv2d(image, first.weight[:, :IMAGE_CHANNELS], padding=first.padding)
         x = x + constant_map_conv(aus.to(x.dtype), first.weight[:, IMAGE_CHANNELS:], x.shape[-2:])
