@@ -42,6 +42,9 @@ class GanimationConfig:
     repeat_num: int = 6  # residual blocks
     critic_layers: int = 6  # stride-2 convs in the critic
     upsample: str = "transpose"  # generator ×2 upsampling: transpose (paper) | resize (nearest + 3×3 conv)
+    # what the generator is told: absolute = the target AUs (paper); relative = target − the source face's AUs
+    # (the edit to make; the source AUs come from faces.parquet, so the generator needn't read them off the face)
+    condition: str = "absolute"
     batch_size: int = 25
     epochs: int = 20  # epochs at constant learning rate
     epochs_decay: int = 10  # then linear decay to 0 over this many epochs
@@ -159,6 +162,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "repeat_num": 2,
             "critic_layers": 5,
             "upsample": "resize",
+            "condition": "relative",
             "batch_size": 8,
             "epochs": 32,
             "epochs_decay": 13,

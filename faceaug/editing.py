@@ -1,9 +1,10 @@
 """The inference API `faceaug expand` uses: batched GANimation edits of face crops to target AU vectors.
 
     editor = GanimationEditor.load(Path("work/models/ganimation.pt"), torch.device("cpu"))
-    edited, attention = editor.edit(faces_uint8_bhw3, target_aus_b17)
+    edited, attention = editor.edit(faces_uint8_bhw3, target_aus_b17, source_aus_b17)
 
-Faces must be crops made by `faceaug preprocess` (the model was trained on that framing); other sizes are resized
+The source faces' AUs (from faces.parquet) are needed by models trained with `condition = "relative"`
+(`editor.needs_source_aus`); absolute-conditioned ones (the paper's, imported ones) ignore them. Faces must be crops made by `faceaug preprocess` (the model was trained on that framing); other sizes are resized
 to the model size, grayscale images (2-D or single-channel) are expanded to RGB.
 """
 
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 
 from faceaug.errors import UserError
-from faceaug.models.ganimation import Generator
+from faceaug.models.ganimation import Generator, conditioning
 from faceaug.io.atomic import file_sha256
 from faceaug.training.ganimation_checkpoint import config_from_model, load_model_file
 from faceaug.training.ganimation_data import resize_face, to_model_range, to_uint8
@@ -34,6 +35,11 @@ class GanimationEditor:
     au_names: tuple[str, ...]
     model_id: str
     crop_template: str
+    condition: str = "absolute"
+
+    @property
+    def needs_source_aus(self) -> bool:
+        return self.condition != "absolute"
 
     @classmethod
     def load(cls, path: Path, device: torch.device) -> "GanimationEditor":
@@ -49,7 +55,8 @@ class GanimationEditor:
             raise UserError(f"{path} holds generator weights that don't match its own settings ({exc}).") from None
         generator.to(device).eval().requires_grad_(False)
         return cls(generator=generator, device=torch.device(device), image_size=int(payload["image_size"]),
-                   au_names=au_names, model_id=file_sha256(path)[:12], crop_template=str(payload["crop_template"]))
+                   au_names=au_names, model_id=file_sha256(path)[:12], crop_template=str(payload["crop_template"]),
+                   condition=g.condition)
 
     def _prepare(self, faces: np.ndarray) -> torch.Tensor:
         faces = np.asarray(faces)
@@ -63,14 +70,20 @@ class GanimationEditor:
         return torch.from_numpy(faces).permute(0, 3, 1, 2)
 
     @torch.no_grad()
-    def edit(self, faces: np.ndarray, aus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Edit B faces to B target AU vectors (0–1). Returns edited faces uint8 (B, S, S, 3) and attention masks
-        float32 (B, S, S) in [0, 1] (1 = pixel kept from the input), S = `image_size`."""
-        aus = np.asarray(aus, dtype=np.float32)
-        if aus.ndim != 2 or aus.shape[1] != len(self.au_names):
-            raise ValueError(f"aus must be (B, {len(self.au_names)}), got shape {aus.shape}")
+    def edit(self, faces: np.ndarray, aus: np.ndarray,
+             source_aus: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Edit B faces to B target AU vectors (0–1); `source_aus` (B, n_aus) are the faces' own AUs, required when
+        `needs_source_aus`. Returns edited faces uint8 (B, S, S, 3) and attention masks float32 (B, S, S) in [0, 1]
+        (1 = pixel kept from the input), S = `image_size`."""
+        aus = self._au_matrix(aus, "aus")
         if len(faces) != len(aus):
             raise ValueError(f"{len(faces)} faces but {len(aus)} AU vectors")
+        if source_aus is None and self.needs_source_aus:
+            raise ValueError("this model edits relative to the faces' own AUs: pass source_aus")
+        if source_aus is not None:
+            source_aus = self._au_matrix(source_aus, "source_aus")
+            if len(source_aus) != len(aus):
+                raise ValueError(f"{len(aus)} target AU vectors but {len(source_aus)} source AU vectors")
         if len(aus) == 0:
             s = self.image_size
             return np.zeros((0, s, s, 3), np.uint8), np.zeros((0, s, s), np.float32)
@@ -78,8 +91,16 @@ class GanimationEditor:
         edited, masks = [], []
         for start in range(0, len(images), _MAX_BATCH):
             x = to_model_range(images[start:start + _MAX_BATCH]).to(self.device)
-            y = torch.from_numpy(np.clip(aus[start:start + _MAX_BATCH], 0.0, 1.0)).to(self.device)
-            out, attention = self.generator.edit(x, y)
+            chunk = slice(start, start + _MAX_BATCH)
+            target = torch.from_numpy(aus[chunk]).to(self.device)
+            source = None if source_aus is None else torch.from_numpy(source_aus[chunk]).to(self.device)
+            out, attention = self.generator.edit(x, conditioning(self.condition, target, source))
             edited.append(to_uint8(out))
             masks.append(attention[:, 0].float().cpu().numpy())
         return np.concatenate(edited), np.concatenate(masks).astype(np.float32)
+
+    def _au_matrix(self, aus: np.ndarray, name: str) -> np.ndarray:
+        aus = np.asarray(aus, dtype=np.float32)
+        if aus.ndim != 2 or aus.shape[1] != len(self.au_names):
+            raise ValueError(f"{name} must be (B, {len(self.au_names)}), got shape {aus.shape}")
+        return np.clip(aus, 0.0, 1.0)

@@ -109,6 +109,32 @@ def test_happy_gives_exactly_per_class_rows_plus_the_originals(work, tmp_path):
     assert read_image(out / singan["path"].iloc[0]).shape == (32, 32, 3)
 
 
+def test_relative_model_edits_each_face_from_its_own_aus(work, tmp_path):
+    """With a relative-conditioned model, expand hands the editor each source's AUs from faces.parquet: the
+    written edit is exactly the editor's result for (face, preset, source AUs)."""
+    import shutil
+
+    from faceaug.editing import GanimationEditor
+    from faceaug.io.images import read_image
+
+    rel = tmp_path / "work"
+    shutil.copytree(work, rel)
+    small = GanimationConfig(image_size=32, conv_dim=8, repeat_num=2, condition="relative")
+    torch.manual_seed(1)
+    save_model_file(rel / "models" / "ganimation.pt", Generator(small).state_dict(), small)
+    manifest = _expand(rel, tmp_path / "out", "happy", per_class=4)
+    edits = manifest[manifest["stage"] == "ganimation"]
+    faces = pd.read_parquet(rel / "faces.parquet").set_index("face_id").loc[edits["source_id"]]
+    editor = GanimationEditor.load(rel / "models" / "ganimation.pt", torch.device("cpu"))
+    images = np.stack([read_image(rel / p) for p in faces["image_path"]])
+    target = edits[list(AU_NAMES)].to_numpy(np.float32)
+    expected, _ = editor.edit(images, target, faces[list(AU_NAMES)].to_numpy(np.float32))
+    written = np.stack([read_image(tmp_path / "out" / p) for p in edits["path"]])
+    assert np.array_equal(written, expected)
+    # and not what the same model makes when told the face had no AUs
+    assert not np.array_equal(written, editor.edit(images, target, np.zeros_like(target))[0])
+
+
 def test_all_classes_get_per_class_each(work, tmp_path):
     manifest = _expand(work, tmp_path / "out", "all", per_class=3)
     counts = manifest[manifest["is_generated"]]["label"].value_counts().to_dict()

@@ -35,7 +35,7 @@ class EmotionView:
 class IdentityEditor:
     image_size = SIZE
 
-    def edit(self, faces, aus):
+    def edit(self, faces, aus, source_aus=None):
         return faces.copy(), np.ones(faces.shape[:3], np.float32)
 
 
@@ -44,7 +44,7 @@ class PerfectEditor:
 
     image_size = SIZE
 
-    def edit(self, faces, aus):
+    def edit(self, faces, aus, source_aus=None):
         out = faces.copy()
         for i, a in enumerate(aus):
             out[i, 0, 0, :] = [j for j, n in enumerate(PRESET_NAMES) if np.allclose(preset_vector(n), a)][0]
@@ -90,3 +90,27 @@ def test_face_region_masks_follow_landmarks_and_transform():
     mask = face_region_masks([xs + ys, None], [shift, shift], 64)
     assert mask[0, 32, 32] and not mask[0, 2, 2] and mask[0].mean() == pytest.approx(np.pi * 400 / 4096, rel=0.1)
     assert mask[1].all()  # no landmarks: everything counts as face
+
+
+class RecordingEditor(IdentityEditor):
+    def __init__(self):
+        self.given = []
+
+    def edit(self, faces, aus, source_aus=None):
+        self.given.append(source_aus)
+        return super().edit(faces, aus)
+
+
+def test_relative_editors_get_the_table_aus_or_the_oracle_estimate(sources):
+    """A relative-conditioned editor needs the sources' own AUs: the table's by default, or (`source_aus="oracle"`)
+    the AU oracle's reading of each face, which is what an editor fed by an imperfect AU estimator sees."""
+    oracle = PaintOracle()
+    sources.aus[:, 3] = 0.7
+    table, estimated = RecordingEditor(), RecordingEditor()
+    assert evaluate_edits(table, sources, oracle, EmotionView(oracle))["source_aus"] == "table"
+    assert all(np.array_equal(g, sources.aus) for g in table.given)
+    evaluate_edits(estimated, sources, oracle, EmotionView(oracle), source_aus="oracle")
+    assert all(np.array_equal(g, oracle.predict(sources.images)) for g in estimated.given)
+    assert not np.array_equal(estimated.given[0], sources.aus)
+    with pytest.raises(ValueError, match="source_aus"):
+        evaluate_edits(table, sources, oracle, EmotionView(oracle), source_aus="guess")

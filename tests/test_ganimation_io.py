@@ -73,6 +73,34 @@ def test_editor_resizes_inputs_and_returns_model_size(tmp_path):
         editor.edit(rgb, np.zeros((3, 5), np.float32))
 
 
+def test_relative_model_is_given_target_minus_source_aus(tmp_path):
+    """A `condition = "relative"` model edits with the change from the face's own AUs to the target: the editor
+    hands its generator target − source (so equal source and target mean 'no change asked'), and refuses to guess
+    when the source AUs are missing. Absolute models (the paper's) ignore the source AUs."""
+    relative = GanimationConfig(image_size=32, conv_dim=8, repeat_num=2, condition="relative")
+    generator = Generator(relative, init_generator=torch.Generator().manual_seed(3))
+    editor = GanimationEditor.load(save_model_file(tmp_path / "r.pt", generator.state_dict(), relative), CPU)
+    assert editor.needs_source_aus
+    rng = np.random.default_rng(1)
+    faces = rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    target, source = rng.random((4, N_AUS), dtype=np.float32), rng.random((4, N_AUS), dtype=np.float32)
+    out, _ = editor.edit(faces, target, source)
+    x = torch.from_numpy(faces).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    with torch.no_grad():
+        expected = generator.edit(x, torch.from_numpy(target - source))[0]
+        unchanged = generator.edit(x, torch.zeros(4, N_AUS))[0]
+    assert np.abs(out.astype(int) - (expected.permute(0, 2, 3, 1).numpy() + 1) * 127.5).max() <= 1
+    same = editor.edit(faces, target, target)[0]
+    assert np.abs(same.astype(int) - (unchanged.permute(0, 2, 3, 1).numpy() + 1) * 127.5).max() <= 1
+    with pytest.raises(ValueError, match="source_aus"):
+        editor.edit(faces, target)
+    with pytest.raises(ValueError, match="source"):
+        editor.edit(faces, target, source[:3])
+    absolute = GanimationEditor.load(save_model_file(tmp_path / "a.pt", Generator(SMALL).state_dict(), SMALL), CPU)
+    assert not absolute.needs_source_aus
+    assert np.array_equal(absolute.edit(faces, target, source)[0], absolute.edit(faces, target)[0])
+
+
 # --- ganimation_replicate import -----------------------------------------------------------------------------
 
 

@@ -44,6 +44,7 @@ def test_sizes_that_do_not_fit_are_explained():
     assert "multiple of 64" in check_sizes(dataclasses.replace(GanimationConfig(), image_size=100))
     assert "transpose, resize" in check_sizes(dataclasses.replace(GanimationConfig(), upsample="bilinear"))
     assert "gp_every" in check_sizes(dataclasses.replace(GanimationConfig(), gp_every=0))
+    assert "absolute, relative" in check_sizes(dataclasses.replace(GanimationConfig(), condition="delta"))
 
 
 @pytest.mark.parametrize("upsample", ["transpose", "resize"])

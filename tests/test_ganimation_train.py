@@ -18,7 +18,7 @@ from faceaug.editing import GanimationEditor
 from faceaug.errors import UserError
 from faceaug.io.images import read_image
 from faceaug.schema import read_table, write_table_atomic
-from faceaug.training.ganimation import GanimationTrainer, run_train
+from faceaug.training.ganimation import GanimationTrainer, run_train, step_generator
 from faceaug.training.ganimation_checkpoint import load_checkpoint, load_model_file
 from faceaug.training.ganimation_data import load_faces
 
@@ -113,6 +113,24 @@ def test_au_pretraining_teaches_the_critic_to_read_aus_once(work, tmp_path):
     (wd / "models" / "au_pretrain.json").unlink()
     run_train(wd, cfg, resume=True, max_steps=4)
     assert not (wd / "models" / "au_pretrain.json").exists()
+
+
+@pytest.mark.parametrize("condition", ["absolute", "relative"])
+def test_generator_is_conditioned_on_the_target_or_the_change(work, condition):
+    """absolute (paper): G(real, target) then G(fake, real AUs) for the cycle; relative: G(real, target − real AUs)
+    then G(fake, real AUs − target)."""
+    trainer = GanimationTrainer(_cfg(**{"ganimation.condition": condition}), load_faces(work, 32),
+                                torch.device("cpu"))
+    calls, generator = [], trainer.G
+    trainer.G = lambda image, aus: calls.append(aus.clone()) or generator(image, aus)
+    _, real_aus, target = trainer._batch(0, step_generator(trainer.cfg.seed, 0, 0))
+    trainer.train_step()  # step 0 trains the generator too (no warm-up in TINY)
+    assert len(calls) == 2
+    if condition == "absolute":
+        assert torch.equal(calls[0], target) and torch.equal(calls[1], real_aus)
+    else:
+        assert torch.allclose(calls[0], target - real_aus) and torch.allclose(calls[1], real_aus - target)
+        assert (calls[0] < 0).any()  # a change, not a clipped AU vector
 
 
 def test_resume_continues_exactly(work, tmp_path):
@@ -234,28 +252,34 @@ def _mouth_darkness(images: np.ndarray) -> np.ndarray:
     return mouthish.reshape(len(images), -1).mean(1)
 
 
-def _open_closed_gap(editor: GanimationEditor, faces: np.ndarray) -> float:
-    open_ = np.zeros((len(faces), N_AUS), np.float32)
-    open_[:, AU_INDEX["AU25"]], open_[:, AU_INDEX["AU26"]] = 1.0, 0.8
-    edited_open, _ = editor.edit(faces, open_)
-    edited_closed, attention = editor.edit(faces, np.zeros_like(open_))
+def _mouth_aus(n: int, mouth: float) -> np.ndarray:
+    """The fixture's AUs for a mouth opening (make_work_dir: AU25 = mouth, AU26 = 0.8 × mouth)."""
+    aus = np.zeros((n, N_AUS), np.float32)
+    aus[:, AU_INDEX["AU25"]], aus[:, AU_INDEX["AU26"]] = mouth, 0.8 * mouth
+    return aus
+
+
+def _open_closed_gap(editor: GanimationEditor, faces: np.ndarray, mouth: float) -> float:
+    source = _mouth_aus(len(faces), mouth)  # the faces' own AUs (used by relative-conditioned models)
+    edited_open, _ = editor.edit(faces, _mouth_aus(len(faces), 1.0), source)
+    edited_closed, attention = editor.edit(faces, _mouth_aus(len(faces), 0.0), source)
     assert 0.02 < attention.mean() < 0.98
     return float((_mouth_darkness(edited_open) - _mouth_darkness(edited_closed)).mean())
 
 
 @pytest.mark.slow
 def test_short_training_learns_au_conditioning(tmp_path):
-    """~20 s on 2 shared cores: the `fast` profile (at 32 px, 100 steps of AU-head pre-training, then 180 steps
-    of batch 8 with 10 critic-only warm-up steps) must learn that AU25/26 open the mouth: edits toward 'mouth open'
-    show more dark-red mouth pixels than edits toward 'closed'. An untrained generator (or one that ignores the AU
-    input) gives no gap; the profile before the first fix (lr 2e-4, AU weight 160, no warm-up) gave -0.011 here.
-    With the current profile (attention weight 0.5, weight average) seeds 0-3 give 0.124, 0.125, 0.158, 0.136
-    (without the weight average 0.069, 0.065, 0.106, 0.133; untrained: -0.007 to 0.025); 3 epochs were too few
-    because n_critic 2 halves the generator updates.
+    """~30 s on 2 cores: the `fast` profile (at 32 px, 100 steps of AU-head pre-training, then 480 steps of batch 8
+    with 10 critic-only warm-up steps) must learn that AU25/26 open the mouth: edits of half-open mouths toward
+    'open' show more dark-red mouth pixels than edits toward 'closed'. An untrained generator (or one that ignores
+    the AU input) gives no gap; the profile before the first fix (lr 2e-4, AU weight 160, no warm-up) gave -0.011.
+    With relative conditioning (the `fast` default) seeds 0-3 give 0.154, 0.099, 0.147, 0.131 (untrained: -0.021
+    to 0.027); 6 epochs were enough for absolute conditioning (0.124-0.158) but not for relative (0.028 / 0.049 on
+    seeds 1 / 3): the generator must read the mouth it is given before it can open it further.
     """
     wd = make_work_dir(tmp_path / "w", n=240, size=32, test_every=1000)
     cfg = resolve_config("fast", None, {"ganimation.image_size": 32, "ganimation.critic_layers": 4,
-                                        "ganimation.epochs": 6, "ganimation.epochs_decay": 0,
+                                        "ganimation.epochs": 16, "ganimation.epochs_decay": 0,
                                         "ganimation.critic_warmup_steps": 10, "ganimation.au_pretrain_steps": 100,
                                         "ganimation.sample_every_epoch": False,
                                         "ganimation.checkpoint_every": 10_000}, device="cpu")
@@ -263,9 +287,9 @@ def test_short_training_learns_au_conditioning(tmp_path):
     rng = np.random.default_rng(5)
     faces = np.stack([draw_face(32, 0.5, rng) for _ in range(12)])
     untrained = GanimationEditor.load(run_train(wd, cfg, resume=False, max_steps=1), torch.device("cpu"))
-    gap_untrained = _open_closed_gap(untrained, faces)
+    gap_untrained = _open_closed_gap(untrained, faces, 0.5)
     trained = GanimationEditor.load(run_train(wd, cfg, resume=True), torch.device("cpu"))
-    gap_trained = _open_closed_gap(trained, faces)
+    gap_trained = _open_closed_gap(trained, faces, 0.5)
     assert abs(gap_untrained) < 0.03
     assert gap_trained > 0.08, (gap_trained, gap_untrained)
 

@@ -102,11 +102,17 @@ def _resize_masks(masks: np.ndarray, size: int) -> np.ndarray:
                      for m in masks]).astype(bool)
 
 
+#: Where the source faces' own AUs handed to the editor come from: the work folder's table (OpenFace's values —
+#: the synthetic world's true AUs), or the AU oracle's reading of the face (an imperfect estimator, like OpenFace
+#: on real faces). Only relative-conditioned editors use them.
+SOURCE_AUS = ("table", "oracle")
+
+
 def evaluate_edits(editor, sources: SourceFaces, au_oracle, emotion_oracle,
-                   presets: Sequence[str] = PRESET_NAMES) -> dict:
+                   presets: Sequence[str] = PRESET_NAMES, source_aus: str = "table") -> dict:
     """Edit every source toward every preset with `editor` (a faceaug.editing.GanimationEditor or anything with
-    `.edit(faces_uint8, aus) -> (uint8, attention)` and `.image_size`) and score the edits. Returns plain numbers:
-    overall keys plus `per_preset` {name: {...}}."""
+    `.edit(faces_uint8, aus, source_aus) -> (uint8, attention)` and `.image_size`) and score the edits. Returns
+    plain numbers: overall keys plus `per_preset` {name: {...}}. `source_aus`: one of SOURCE_AUS."""
     if len(sources.images) == 0:
         raise ValueError("no source faces to edit")
     size = editor.image_size
@@ -114,12 +120,15 @@ def evaluate_edits(editor, sources: SourceFaces, au_oracle, emotion_oracle,
     masks = None if sources.face_masks is None else _resize_masks(sources.face_masks, size)
     unedited_aus = au_oracle.predict(small)
     unedited_class = emotion_oracle.predict(small)
+    if source_aus not in SOURCE_AUS:
+        raise ValueError(f"source_aus must be one of {SOURCE_AUS}, not {source_aus!r}")
+    given = unedited_aus if source_aus == "oracle" or sources.aus is None else sources.aus
     known = set(emotion_oracle.classes)
     per_preset: dict[str, dict[str, float]] = {}
     pooled: dict[str, list[np.ndarray]] = {k: [] for k in ("err", "err0", "hit", "hit0", "att", "out", "in")}
     for name in presets:
         target = np.repeat(preset_vector(name)[None], len(small), 0)
-        edited, attention = editor.edit(small, target)
+        edited, attention = editor.edit(small, target, given)
         err = np.abs(au_oracle.predict(edited) - target).mean(1)
         err0 = np.abs(unedited_aus - target).mean(1)
         row = {"au_error": float(err.mean()), "au_error_unedited": float(err0.mean()),
@@ -163,6 +172,7 @@ def evaluate_edits(editor, sources: SourceFaces, au_oracle, emotion_oracle,
         "attention": ATTENTION_RANGE[0] < result["attention_mean"] < ATTENTION_RANGE[1],
     }
     result["per_preset"] = per_preset
+    result["source_aus"] = source_aus
     return result
 
 
@@ -222,6 +232,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--oracles", type=Path, required=True, help="folder with the oracle .safetensors files")
     parser.add_argument("--split", default="test", help="faces.parquet split to edit (default: held-out test)")
     parser.add_argument("--max-faces", type=int, default=0, help="edit at most this many sources (0 = all)")
+    parser.add_argument("--source-aus", choices=SOURCE_AUS, default="table",
+                        help="the sources' own AUs a relative-conditioned editor is given: the table's (default) or "
+                             "the AU oracle's estimate from the face")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--out", type=Path, help="also write the result as JSON here")
     args = parser.parse_args(argv)
@@ -232,13 +245,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
     editor = GanimationEditor.load(args.model or args.work / "models" / "ganimation.pt", torch.device("cpu"))
     au_oracle, emotion_oracle = find_oracles(args.oracles)
     sources = load_source_faces(args.work, args.split, args.max_faces)
-    result = evaluate_edits(editor, sources, au_oracle, emotion_oracle)
+    result = evaluate_edits(editor, sources, au_oracle, emotion_oracle, source_aus=args.source_aus)
     print(format_table(result))
     seen = oracle_train_subjects(args.oracles)
     if seen is not None and sources.subjects is not None:
         keep = np.array([s not in seen for s in sources.subjects])
         if keep.any():
-            unseen = evaluate_edits(editor, sources.subset(keep), au_oracle, emotion_oracle)
+            unseen = evaluate_edits(editor, sources.subset(keep), au_oracle, emotion_oracle,
+                                    source_aus=args.source_aus)
             result["oracle_unseen"] = {k: v for k, v in unseen.items() if k != "per_preset"}
             print(f"\nsources whose subjects the oracles never saw ({int(keep.sum())}): AU error "
                   f"{unseen['au_error']:.3f}, recognition {100 * unseen['recognition']:.1f}%, "

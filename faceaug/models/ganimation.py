@@ -10,7 +10,8 @@ Critic: `critic_layers` stride-2 4×4 convs with LeakyReLU(0.01) and no normalis
 per sample), then a 3×3 patch head (realism map) and an AU-regression head whose kernel covers the whole final
 feature map (17 values per image).
 
-Images are float tensors in [−1, 1], (B, 3, S, S); AU vectors are (B, n_aus) on the 0–1 scale.
+Images are float tensors in [−1, 1], (B, 3, S, S); AU vectors are (B, n_aus) on the 0–1 scale. The generator's
+AU input is the target vector (the paper) or, with `condition = "relative"`, target − source AUs (`conditioning`).
 """
 
 from __future__ import annotations
@@ -36,11 +37,27 @@ def check_sizes(cfg: GanimationConfig) -> str | None:
         return f"image size {side} must be a multiple of {2**_DOWNSAMPLINGS}."
     if cfg.upsample not in UPSAMPLINGS:
         return f"upsample must be one of {', '.join(UPSAMPLINGS)}, not {cfg.upsample!r}."
+    if cfg.condition not in CONDITIONS:
+        return f"condition must be one of {', '.join(CONDITIONS)}, not {cfg.condition!r}."
     if min(cfg.conv_dim, cfg.critic_dim, cfg.critic_layers) < 1 or cfg.repeat_num < 0:
         return "channel counts and layer counts must be positive."
     if min(cfg.n_critic, cfg.gp_every) < 1:
         return "n_critic and gp_every must be at least 1."
     return None
+
+
+#: What the generator is conditioned on (`GanimationConfig.condition`): the target AU vector (the paper), or the
+#: change from the source face's AUs to the target (values in [−1, 1]).
+CONDITIONS = ("absolute", "relative")
+
+
+def conditioning(condition: str, target: torch.Tensor, source: torch.Tensor | None) -> torch.Tensor:
+    """The vector the generator is given to move a face with AUs `source` to AUs `target` (both (B, n_aus))."""
+    if condition == "absolute":
+        return target
+    if source is None:
+        raise ValueError("a relative-conditioned generator needs the source faces' AUs")
+    return target - source
 
 
 def blend(image: torch.Tensor, color: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:

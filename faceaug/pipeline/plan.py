@@ -49,6 +49,7 @@ class EditJob:
     alpha: float | None
     n_samples: int
     seed: int
+    source_aus: tuple[float, ...] = ()  # the source face's 17 AU intensities (from faces.parquet)
 
     @property
     def stem(self) -> str:
@@ -174,6 +175,7 @@ def plan_jobs(
                     alpha=target.alpha,
                     n_samples=n_samples,
                     seed=int((int(seeds) + 1_000_003 * index) % (2**31 - 1)),
+                    source_aus=tuple(float(v) for v in au_matrix[pos]),
                 )
             )
     return jobs

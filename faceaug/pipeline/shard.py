@@ -107,7 +107,7 @@ def run_shard(index: int, jobs: list[EditJob], ctx: ShardContext) -> ShardResult
     editor = load_editor(ctx.model_path, ctx.device)
     faces = np.stack([read_image(work_dir / job.source_image) for job in jobs])
     targets = np.asarray([job.aus for job in jobs], dtype=np.float32)
-    edited, _attention = editor.edit(faces, targets)
+    edited, _attention = editor.edit(faces, targets, np.asarray([job.source_aus for job in jobs], np.float32))
     timings["ganimation_s"] = time.perf_counter() - t
 
     rows: list[dict[str, Any]] = []

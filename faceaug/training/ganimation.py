@@ -38,7 +38,7 @@ from faceaug.device import cpu_has_native_bf16, resolve_device
 from faceaug.errors import UserError
 from faceaug.io.atomic import write_json_atomic
 from faceaug.io.images import write_png_atomic
-from faceaug.models.ganimation import Critic, Generator, blend, check_sizes
+from faceaug.models.ganimation import Critic, Generator, blend, check_sizes, conditioning
 from faceaug.training import ganimation_losses as L
 from faceaug.training.ganimation_checkpoint import (
     config_from_model, load_checkpoint, save_checkpoint, save_model_file)
@@ -166,7 +166,7 @@ class GanimationTrainer:
         train_g = step >= g.critic_warmup_steps and (step - g.critic_warmup_steps) % g.n_critic == 0
 
         with torch.set_grad_enabled(train_g), self._autocast():
-            color, attention = self.G(real, target)
+            color, attention = self.G(real, conditioning(g.condition, target, real_aus))
             fake = blend(real, color, attention)
 
         self.critic.requires_grad_(True)
@@ -191,7 +191,7 @@ class GanimationTrainer:
             self.critic.requires_grad_(False)
             with self._autocast():
                 fake_scores, fake_aus = self.critic(fake)
-                rec_color, rec_attention = self.G(fake, real_aus)
+                rec_color, rec_attention = self.G(fake, conditioning(g.condition, real_aus, target))
                 reconstructed = blend(fake, rec_color, rec_attention)
             g_adv = L.generator_adversarial_loss(fake_scores)
             g_au = L.au_regression_loss(fake_aus, target)
@@ -263,10 +263,11 @@ class GanimationTrainer:
         pick = torch.linspace(0, len(self.cache) - 1, min(n_sources, len(self.cache))).round().long()
         images = self.cache.images[pick]  # spread over the table (usually different subjects)
         real = (images.float() / 127.5 - 1.0).to(self.device)
+        source = self.cache.aus[pick].to(self.device)
         columns, masks = [to_uint8(real)], []
         for name in PRESET_NAMES:
             target = torch.from_numpy(preset_vector(name)).expand(real.shape[0], -1).to(self.device)
-            color, attention = self.inference_generator(real, target)
+            color, attention = self.inference_generator(real, conditioning(self.g.condition, target, source))
             columns.append(to_uint8(blend(real, color, attention)))
             masks.append(np.repeat((attention.float().clamp(0, 1) * 255).round().byte().cpu().numpy()
                                    .transpose(0, 2, 3, 1), 3, axis=3))
