@@ -170,6 +170,8 @@ def test_resume_refuses_other_architecture(work, tmp_path):
     run_train(wd, _cfg(), resume=False, max_steps=2)
     with pytest.raises(UserError, match="conv_dim"):
         run_train(wd, _cfg(**{"ganimation.conv_dim": 16}), resume=True)
+    with pytest.raises(UserError, match="condition=relative, not absolute"):  # same shapes, other meaning
+        run_train(wd, _cfg(**{"ganimation.condition": "absolute"}), resume=True)
 
 
 def test_ctrl_c_saves_a_checkpoint(work, tmp_path, monkeypatch):

@@ -44,8 +44,9 @@ from faceaug.training.ganimation_checkpoint import (
     config_from_model, load_checkpoint, save_checkpoint, save_model_file)
 from faceaug.training.ganimation_data import FaceCache, epoch_order, load_faces, random_targets, to_uint8
 
-#: Settings that fix the networks' shapes or the batch order; a resumed run must keep them.
-_FIXED_ON_RESUME = ("image_size", "conv_dim", "critic_dim", "repeat_num", "critic_layers", "batch_size", "n_critic")
+#: Settings that fix the networks' shapes, what their inputs mean, or the batch order; a resumed run must keep them.
+_FIXED_ON_RESUME = ("image_size", "conv_dim", "critic_dim", "repeat_num", "critic_layers", "upsample", "condition",
+                    "batch_size", "n_critic")
 
 
 def lr_factor(step: int, steps_per_epoch: int, g: GanimationConfig) -> float:
