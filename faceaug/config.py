@@ -146,9 +146,12 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         # penalty is lazy (every 4th critic step, weighted ×4; it was 40% of the critic's time); with the faster
         # generator layers a step takes ~0.078 s on 2 cores, so 32 + 13 epochs (9,360 steps) fit in the 15 minutes
         # (13.0 min with the pre-training, measured alone on 2 cores): seeds 0 / 1 / 2 recognise 84.3% / 81.1% /
-        # 81.2%, AU error 0.060 / 0.062 / 0.063 (22 + 9 epochs: seed 1 80%, AU error 0.072). What is left is
+        # 81.2%, AU error 0.060 / 0.062 / 0.063 (22 + 9 epochs: seed 1 80%, AU error 0.072). What was left was
         # generalisation to new people: edits of *training* subjects toward neutral / disgust reach 50-98% / 84-100%
-        # by source class, of held-out subjects 25-71% / 29-94% (seed 1). Measured and not kept (seed 1, 76% with the
+        # by source class, of held-out subjects 25-71% / 29-94% (seed 1): told only the target, the generator must
+        # read the source expression off a face it never saw. Told the change (condition "relative", target −
+        # source AUs): seeds 0 / 1 / 2 86.2% / 89.9% / 88.7%, AU error 0.053 / 0.055 / 0.051, attention 0.951 /
+        # 0.947 / 0.946; attention weight 0.7 with it: seeds 0 / 1 80.7% / 85.6% (attention 0.947 / 0.936). Measured and not kept (seed 1, 76% with the
         # 14 + 6 schedule): n_critic 1 67%, n_critic 3 (seed 0) 64%, λ_cyc 5 72%, differentiable augmentation of the
         # critic's inputs 38%, a full-resolution generator skip connection 69%, a projection critic (realism judged
         # against the AUs) 68%; with 22 + 9: AU-conditioned scale and shift (FiLM) in the residual blocks 77% (80%
