@@ -69,7 +69,8 @@ def test_identity_editor_scores_like_the_unedited_faces_and_misses_the_bars(sour
     assert r["edits"] == 4 * len(PRESET_NAMES)
     assert r["au_error"] == pytest.approx(r["au_error_unedited"]) and r["au_error"] > 0.1
     assert r["recognition"] == 0.0 and r["change_inside_face"] == 0.0 and r["change_outside_face"] == 0.0
-    assert r["attention_mean"] == 1.0
+    assert r["attention_mean"] == 1.0 and r["attention_mean_face"] == 1.0
+    assert r["face_fraction"] == pytest.approx(64 / 256)
     assert r["passes"] == {"au_error": False, "recognition": False, "attention": False}
 
 
@@ -79,6 +80,7 @@ def test_perfect_editor_passes_and_its_change_is_counted_outside_the_face(source
     assert r["au_error"] == pytest.approx(0.0, abs=1e-6) and r["recognition"] == 1.0
     assert r["passes"] == {"au_error": True, "recognition": True, "attention": True}
     assert r["change_inside_face"] == 0.0 and r["change_outside_face"] > 0.0  # pixel (0, 0) lies outside
+    assert r["attention_mean_face"] == 0.5 and r["attention_mean"] == pytest.approx(0.5 - 0.5 / 256)
     assert set(r["per_preset"]) == set(PRESET_NAMES)
     assert "recognition ≥ 85%: ok" in format_table(r)
 

@@ -108,6 +108,13 @@ def _resize_masks(masks: np.ndarray, size: int) -> np.ndarray:
 SOURCE_AUS = ("table", "oracle")
 
 
+def _region_means(values: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per image (N, S, S) → the mean inside and outside its face mask (0 where a region is empty)."""
+    inside = np.array([v[m].mean() if m.any() else 0.0 for v, m in zip(values, masks)])
+    outside = np.array([v[~m].mean() if (~m).any() else 0.0 for v, m in zip(values, masks)])
+    return inside, outside
+
+
 def evaluate_edits(editor, sources: SourceFaces, au_oracle, emotion_oracle,
                    presets: Sequence[str] = PRESET_NAMES, source_aus: str = "table") -> dict:
     """Edit every source toward every preset with `editor` (a faceaug.editing.GanimationEditor or anything with
@@ -125,7 +132,7 @@ def evaluate_edits(editor, sources: SourceFaces, au_oracle, emotion_oracle,
     given = unedited_aus if source_aus == "oracle" or sources.aus is None else sources.aus
     known = set(emotion_oracle.classes)
     per_preset: dict[str, dict[str, float]] = {}
-    pooled: dict[str, list[np.ndarray]] = {k: [] for k in ("err", "err0", "hit", "hit0", "att", "out", "in")}
+    pooled: dict[str, list[np.ndarray]] = {k: [] for k in ("err", "err0", "hit", "hit0", "att", "att_face", "out", "in")}
     for name in presets:
         target = np.repeat(preset_vector(name)[None], len(small), 0)
         edited, attention = editor.edit(small, target, given)
@@ -143,11 +150,13 @@ def evaluate_edits(editor, sources: SourceFaces, au_oracle, emotion_oracle,
             pooled["hit0"].append(hit0)
         diff = np.abs(edited.astype(np.float32) - small.astype(np.float32)).mean(3)
         if masks is not None:
-            inside = np.array([d[m].mean() if m.any() else 0.0 for d, m in zip(diff, masks)])
-            outside = np.array([d[~m].mean() if (~m).any() else 0.0 for d, m in zip(diff, masks)])
-            row.update(change_inside_face=float(inside.mean()), change_outside_face=float(outside.mean()))
+            inside, outside = _region_means(diff, masks)
+            attention_face = _region_means(attention, masks)[0]
+            row.update(change_inside_face=float(inside.mean()), change_outside_face=float(outside.mean()),
+                       attention_mean_face=float(attention_face.mean()))
             pooled["in"].append(inside)
             pooled["out"].append(outside)
+            pooled["att_face"].append(attention_face)
         else:
             row.update(change_all=float(diff.mean()))
         per_preset[name] = row
@@ -156,7 +165,8 @@ def evaluate_edits(editor, sources: SourceFaces, au_oracle, emotion_oracle,
         "sources": len(small), "edits": len(small) * len(presets), "image_size": size,
         "au_error": mean("err"), "au_error_unedited": mean("err0"),
         "recognition": mean("hit"), "recognition_unedited": mean("hit0"),
-        "attention_mean": mean("att"),
+        "attention_mean": mean("att"), "attention_mean_face": mean("att_face"),
+        "face_fraction": float(masks.mean()) if masks is not None else float("nan"),
         "change_inside_face": mean("in"), "change_outside_face": mean("out"),
     }
     if sources.aus is not None:
@@ -216,8 +226,12 @@ def format_table(result: dict) -> str:
         f"{result['sources']} sources × {len(result['per_preset'])} presets = {result['edits']} edits at "
         f"{result['image_size']} px; Δ = mean |edited − source| in grey levels (0–255) inside / outside the face.",
         f"AU error ≤ {MAX_AU_ERROR}: {ok(p['au_error'])} · recognition ≥ {100 * MIN_RECOGNITION:.0f}%: "
-        f"{ok(p['recognition'])} · attention in {ATTENTION_RANGE}: {ok(p['attention'])}",
+        f"{ok(p['recognition'])} · attention in {ATTENTION_RANGE}: {ok(p['attention'])} "
+        f"({result['attention_mean']:.4f} over the crop)",
     ]
+    if np.isfinite(result.get("attention_mean_face", float("nan"))):
+        lines.append(f"attention mean inside the face {result['attention_mean_face']:.3f} (the face is "
+                     f"{100 * result['face_fraction']:.0f}% of the crop; 1 = pixel kept from the source)")
     if "au_oracle_error_on_sources" in result:
         lines.append(f"oracle floor on the unedited sources: AU error vs true AUs "
                      f"{result['au_oracle_error_on_sources']:.3f}, emotion accuracy "
