@@ -151,7 +151,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         # by source class, of held-out subjects 25-71% / 29-94% (seed 1): told only the target, the generator must
         # read the source expression off a face it never saw. Told the change (condition "relative", target −
         # source AUs): seeds 0 / 1 / 2 86.2% / 89.9% / 88.7%, AU error 0.053 / 0.055 / 0.051, attention 0.951 /
-        # 0.947 / 0.946; attention weight 0.7 with it: seeds 0 / 1 80.7% / 85.6% (attention 0.947 / 0.936). Measured and not kept (seed 1, 76% with the
+        # 0.947 / 0.946 (0.86 / 0.85 / 0.85 inside the face, 29% of the crop); attention weight 0.6 with it: 89.1% /
+        # 86.4% / 86.9%, attention 0.951 / 0.951 / 0.948 (no lower); 0.7: seeds 0 / 1 80.7% / 85.6% (0.947 / 0.936). Measured and not kept (seed 1, 76% with the
         # 14 + 6 schedule): n_critic 1 67%, n_critic 3 (seed 0) 64%, λ_cyc 5 72%, differentiable augmentation of the
         # critic's inputs 38%, a full-resolution generator skip connection 69%, a projection critic (realism judged
         # against the AUs) 68%; with 22 + 9: AU-conditioned scale and shift (FiLM) in the residual blocks 77% (80%
