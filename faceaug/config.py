@@ -152,9 +152,9 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         # read the source expression off a face it never saw. Told the change (condition "relative", target −
         # source AUs): seeds 0 / 1 / 2 86.2% / 89.9% / 88.7%, AU error 0.053 / 0.055 / 0.051, attention 0.951 /
         # 0.947 / 0.946 (0.86 / 0.85 / 0.85 inside the face, 29% of the crop); attention weight 0.6 with it: 89.1% /
-        # 86.4% / 86.9%, attention 0.951 / 0.951 / 0.948 (no lower); 0.7: seeds 0 / 1 80.7% / 85.6% (0.947 / 0.936). Measured and not kept (seed 1, 76% with the
-        # 14 + 6 schedule): n_critic 1 67%, n_critic 3 (seed 0) 64%, λ_cyc 5 72%, differentiable augmentation of the
-        # critic's inputs 38%, a full-resolution generator skip connection 69%, a projection critic (realism judged
+        # 86.4% / 86.9%, attention 0.951 / 0.951 / 0.948 (no lower); 0.7: seeds 0 / 1 80.7% / 85.6% (0.947 / 0.936).
+        # Measured and not kept (seed 1, 76% with the 14 + 6 schedule): n_critic 1 67%, n_critic 3 (seed 0) 64%,
+        # λ_cyc 5 72%, differentiable augmentation of the critic's inputs 38%, a full-resolution generator skip connection 69%, a projection critic (realism judged
         # against the AUs) 68%; with 22 + 9: AU-conditioned scale and shift (FiLM) in the residual blocks 77% (80%
         # without); with 32 + 13 (81% without): colour + shift augmentation of the real faces 55%, of only the faces
         # the AU head learns from 47%, ±2 px shifts alone 34%, an AU-head input-Jacobian penalty 77%, AU weight 500

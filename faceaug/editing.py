@@ -4,8 +4,9 @@
     edited, attention = editor.edit(faces_uint8_bhw3, target_aus_b17, source_aus_b17)
 
 The source faces' AUs (from faces.parquet) are needed by models trained with `condition = "relative"`
-(`editor.needs_source_aus`); absolute-conditioned ones (the paper's, imported ones) ignore them. Faces must be crops made by `faceaug preprocess` (the model was trained on that framing); other sizes are resized
-to the model size, grayscale images (2-D or single-channel) are expanded to RGB.
+(`editor.needs_source_aus`); absolute-conditioned ones (the paper's, imported ones) ignore them. Faces must be crops
+made by `faceaug preprocess` (the model was trained on that framing); other sizes are resized to the model size,
+grayscale images (2-D or single-channel) are expanded to RGB.
 """
 
 from __future__ import annotations
@@ -90,8 +91,8 @@ class GanimationEditor:
         images = self._prepare(faces)
         edited, masks = [], []
         for start in range(0, len(images), _MAX_BATCH):
-            x = to_model_range(images[start:start + _MAX_BATCH]).to(self.device)
             chunk = slice(start, start + _MAX_BATCH)
+            x = to_model_range(images[chunk]).to(self.device)
             target = torch.from_numpy(aus[chunk]).to(self.device)
             source = None if source_aus is None else torch.from_numpy(source_aus[chunk]).to(self.device)
             out, attention = self.generator.edit(x, conditioning(self.condition, target, source))

@@ -122,17 +122,18 @@ def evaluate_edits(editor, sources: SourceFaces, au_oracle, emotion_oracle,
     plain numbers: overall keys plus `per_preset` {name: {...}}. `source_aus`: one of SOURCE_AUS."""
     if len(sources.images) == 0:
         raise ValueError("no source faces to edit")
+    if source_aus not in SOURCE_AUS:
+        raise ValueError(f"source_aus must be one of {SOURCE_AUS}, not {source_aus!r}")
     size = editor.image_size
     small = np.stack([resize_face(image, size) for image in sources.images])
     masks = None if sources.face_masks is None else _resize_masks(sources.face_masks, size)
     unedited_aus = au_oracle.predict(small)
     unedited_class = emotion_oracle.predict(small)
-    if source_aus not in SOURCE_AUS:
-        raise ValueError(f"source_aus must be one of {SOURCE_AUS}, not {source_aus!r}")
     given = unedited_aus if source_aus == "oracle" or sources.aus is None else sources.aus
     known = set(emotion_oracle.classes)
     per_preset: dict[str, dict[str, float]] = {}
-    pooled: dict[str, list[np.ndarray]] = {k: [] for k in ("err", "err0", "hit", "hit0", "att", "att_face", "out", "in")}
+    pooled: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("err", "err0", "hit", "hit0", "att", "att_face", "out", "in")}
     for name in presets:
         target = np.repeat(preset_vector(name)[None], len(small), 0)
         edited, attention = editor.edit(small, target, given)
