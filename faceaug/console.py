@@ -42,8 +42,10 @@ def warn(message: str) -> None:
     console.print(f"[yellow]warning:[/yellow] {message}")
 
 
-def progress(*extra_columns, transient: bool = False) -> Progress:
-    """A rich progress bar with count, elapsed time and ETA; extra columns (e.g. live losses) may be added."""
+def progress(*extra_columns, transient: bool = False, shown: bool = True) -> Progress:
+    """A rich progress bar with count, elapsed time and ETA; extra columns (e.g. live losses) may be added.
+
+    `shown=False` gives a bar that draws nothing (e.g. on the ranks other than 0 of a multi-process run)."""
     return Progress(
         SpinnerColumn(),
         TextColumn("[progress.description]{task.description}"),
@@ -55,5 +57,5 @@ def progress(*extra_columns, transient: bool = False) -> Progress:
         *extra_columns,
         console=console,
         transient=transient,
-        disable=_verbosity < 0,
+        disable=_verbosity < 0 or not shown,
     )

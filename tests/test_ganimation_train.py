@@ -222,21 +222,23 @@ def test_cli_train_on_a_tiny_dataset(work, tmp_path, runner):
 def test_torchrun_ranks_train_stop_together_and_resume(work, tmp_path):
     """`torchrun --nproc_per_node 2` on CPU (gloo): DistributedDataParallel with AU-head pre-training, frozen-critic
     generator passes and a time budget must neither crash nor leave one rank waiting for the other; rank 0 alone
-    writes, and the run resumes to the end."""
+    writes and draws the progress bars, and the run resumes to the end."""
     wd = _copy(work, tmp_path, "w")
     toml = tmp_path / "ddp.toml"
     settings = {**TINY, "ganimation.batch_size": 2, "ganimation.epochs": 3, "ganimation.checkpoint_every": 100}
     toml.write_text("[ganimation]\n" + "".join(f"{k.split('.')[1]} = {v}\n" for k, v in settings.items()))
 
-    def torchrun(*extra: str) -> None:
+    def torchrun(*extra: str) -> str:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                "-m", "faceaug", "train", str(wd), "--config", str(toml), "--device", "cpu", *extra]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
                               env={**os.environ, "OMP_NUM_THREADS": "1"})
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        return done.stdout + done.stderr
 
     # 20 train faces / (2 faces × 2 ranks) = 5 steps per epoch, 4 epochs; the ranks compare clocks every 10 steps
-    torchrun("--max-minutes", "0.0001")
+    output = torchrun("--max-minutes", "0.0001")
+    assert output.count("pre-train critic AU head") == 1 and output.count("train GANimation") == 1, output[-3000:]
     assert load_checkpoint(wd / "models" / "checkpoints" / "last.pt")["step"] == 10
     assert json.loads((wd / "models" / "au_pretrain.json").read_text())["steps"] == 2
     torchrun("--resume")

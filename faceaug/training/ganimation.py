@@ -329,7 +329,7 @@ def run_train(work_dir: Path, cfg: Config, *, resume: bool, max_steps: int | Non
     budget_s = cfg.ganimation.max_minutes * 60.0
     started = time.monotonic()
     if not trainer.au_pretrained and cfg.ganimation.au_pretrain_steps > 0:
-        with progress(TextColumn("AU MSE {task.fields[mse]}")) as bar:
+        with progress(TextColumn("AU MSE {task.fields[mse]}"), shown=writer) as bar:
             task = bar.add_task("pre-train critic AU head", total=cfg.ganimation.au_pretrain_steps, mse="")
             au_losses = trainer.pretrain_au_head(
                 cfg.ganimation.au_pretrain_steps,
@@ -347,7 +347,7 @@ def run_train(work_dir: Path, cfg: Config, *, resume: bool, max_steps: int | Non
             _flush_metrics(metrics_path, pending)
             save_checkpoint(ckpt_path, trainer.state_dict())
 
-    bar = progress(TextColumn("{task.fields[losses]}"))
+    bar = progress(TextColumn("{task.fields[losses]}"), shown=writer)
     try:
         with bar:
             task = bar.add_task("train GANimation", total=trainer.total_steps, completed=trainer.step, losses="")
