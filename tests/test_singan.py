@@ -10,9 +10,8 @@ from faceaug.cli import app
 from faceaug.config import SinganConfig
 from faceaug.errors import UserError
 from faceaug.io.images import read_image, write_png_atomic
-from faceaug.training.singan import (
-    load_singan, reconstruct_singan, sample_singan, save_singan, train_singan, train_singan_batch,
-)
+from faceaug.training.singan import reconstruct_singan, sample_singan, train_singan, train_singan_batch
+from faceaug.training.singan_checkpoint import load_singan, save_singan
 from faceaug.training.singan_pyramid import pyramid_sizes
 
 CPU = torch.device("cpu")

@@ -1,4 +1,5 @@
-"""SinGAN training (single and batched), sampling from a start scale, model files, and the `faceaug singan` command.
+"""SinGAN training (single and batched) and sampling from a start scale (model files: singan_checkpoint.py; the
+`faceaug singan` command: singan_command.py).
 
 Scale indices run from 0 (coarsest, the paper's N) to S-1 (finest). `start_scale = s` means: scales < s replay the
 training image's reconstruction (fixed noise z* at the coarsest, zero elsewhere), random noise from scale s on —
@@ -20,11 +21,8 @@ models up to float rounding.
 from __future__ import annotations
 
 import hashlib
-import json
-import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -41,7 +39,6 @@ from faceaug.training.singan_pyramid import (
 )
 
 MODES = ("reconstruct", "inject")
-FORMAT = "faceaug-singan-1"
 Progress = Callable[[int, int], None]  # (iterations done so far, total iterations)
 
 
@@ -367,102 +364,6 @@ def _sample(model: SinganModel, n: int, start: int, mode: str, seed: int, device
 def reconstruct_singan(model: SinganModel, device="cpu") -> np.ndarray:
     """The model's reconstruction of its training image (RGB uint8, H, W, 3)."""
     return sample_singan(model, 1, start_scale=model.num_scales, mode="reconstruct", seed=0, device=device)[0]
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Model files (torch.save of tensors and plain values; load with weights_only=True).
-
-
-def save_singan(model: SinganModel, path: Path) -> Path:
-    from faceaug.io.atomic import atomic_path
-
-    payload = {
-        "format": FORMAT,
-        "config": json.dumps(asdict(model.config)),
-        "image": torch.from_numpy(np.ascontiguousarray(model.image)),
-        "sizes": [list(s) for s in model.sizes],
-        "scale_factor": float(model.scale_factor),
-        "first_scale": int(model.first_scale),
-        "channels": [g.spec.channels for g in model.generators],
-        "generators": [{k: v.detach().cpu() for k, v in g.state_dict().items()} for g in model.generators],
-        "noise_amps": [float(a) for a in model.noise_amps],
-        "z_rec": None if model.z_rec is None else model.z_rec.detach().cpu(),
-        "seed": int(model.seed),
-        "mode": model.mode,
-        "losses": json.dumps(model.losses),
-    }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-    return path
-
-
-def load_singan(path: Path, device="cpu") -> SinganModel:
-    try:
-        data = torch.load(Path(path), map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise UserError(f"SinGAN model file {path} does not exist.") from None
-    except Exception as exc:  # corrupt or foreign file
-        raise UserError(f"SinGAN model file {path} could not be read: {exc}.") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise UserError(f"{path} is not a faceaug SinGAN model file.")
-    cfg = SinganConfig(**json.loads(data["config"]))
-    generators = []
-    for channels, state in zip(data["channels"], data["generators"]):
-        g = ScaleGenerator(ScaleSpec(channels, cfg.num_layers))
-        g.load_state_dict(state)
-        generators.append(g.to(device).eval().requires_grad_(False))
-    return SinganModel(
-        image=data["image"].numpy(), config=cfg, sizes=[tuple(s) for s in data["sizes"]],
-        scale_factor=data["scale_factor"], first_scale=data["first_scale"], generators=generators,
-        noise_amps=list(data["noise_amps"]), z_rec=data["z_rec"], seed=data["seed"], mode=data["mode"],
-        losses=json.loads(data["losses"]),
-    )
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# The `faceaug singan` command.
-
-
-def run_singan_command(image: Path, out_dir: Path, cfg, *, samples: int) -> Path:
-    """Train on one face image, write `samples` PNGs, the model file and the resolved config to out_dir."""
-    from faceaug.config import write_resolved_config
-    from faceaug.console import console, info, progress
-    from faceaug.device import resolve_device
-    from faceaug.io.images import ImageDecodeError, read_image, write_png_atomic
-
-    image, out_dir = Path(image), Path(out_dir)
-    try:
-        rgb = read_image(image)
-    except FileNotFoundError:
-        raise UserError(f"Image {image} does not exist.") from None
-    except (ImageDecodeError, OSError) as exc:
-        raise UserError(f"Image {image} could not be read: {exc}.") from None
-    device = resolve_device(cfg.device)
-    start, mode = cfg.expand.start_scale, cfg.expand.singan_mode
-    _check(cfg.singan, mode, start)
-    sizes = pyramid_sizes(*rgb.shape[:2], cfg.singan)[0]
-    info(f"SinGAN on {image.name}: {len(sizes)} scales {sizes[0][1]}×{sizes[0][0]} → {sizes[-1][1]}×{sizes[-1][0]} "
-         f"px, {cfg.singan.iters_per_scale} iterations per scale, profile {cfg.profile}, device {device}.")
-    t0 = time.perf_counter()
-    with progress() as bar:
-        task = bar.add_task("training SinGAN", total=None)
-        model = train_singan(rgb, cfg.singan, seed=cfg.seed, device=device, start_scale=start, mode=mode,
-                             progress=lambda done, total: bar.update(task, completed=done, total=total))
-    train_s = time.perf_counter() - t0
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model_path = save_singan(model, out_dir / "singan.pt")
-    images = sample_singan(model, samples, start_scale=start, mode=mode, seed=cfg.seed, device=device)
-    paths = [write_png_atomic(out_dir / f"sample_{i:03d}.png", im) for i, im in enumerate(images)]
-    if mode == "reconstruct":
-        write_png_atomic(out_dir / "reconstruction.png", reconstruct_singan(model, device))
-    write_resolved_config(cfg, out_dir / "singan.json", image=str(image), samples=len(paths),
-                          model_id=model.model_id, train_seconds=round(train_s, 2),
-                          pyramid=[list(s) for s in sizes], noise_amps=model.noise_amps)
-    console.print(f"Wrote {len(paths)} samples, the model ({model_path.name}, id {model.model_id}) and "
-                  f"singan.json to {out_dir}")
-    return out_dir
 
 
 def check_singan_setup(height: int, width: int, cfg: SinganConfig, *, start_scale: int, mode: str) -> int:

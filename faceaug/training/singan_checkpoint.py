@@ -1,0 +1,64 @@
+"""SinGAN model files: `torch.save` of tensors and plain values, loaded with `weights_only=True` (no pickled code)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from faceaug.config import SinganConfig
+from faceaug.errors import UserError
+from faceaug.io.atomic import atomic_path
+from faceaug.models.singan import ScaleGenerator, ScaleSpec
+from faceaug.training.singan import SinganModel
+
+FORMAT = "faceaug-singan-1"
+
+
+def save_singan(model: SinganModel, path: Path) -> Path:
+    payload = {
+        "format": FORMAT,
+        "config": json.dumps(asdict(model.config)),
+        "image": torch.from_numpy(np.ascontiguousarray(model.image)),
+        "sizes": [list(s) for s in model.sizes],
+        "scale_factor": float(model.scale_factor),
+        "first_scale": int(model.first_scale),
+        "channels": [g.spec.channels for g in model.generators],
+        "generators": [{k: v.detach().cpu() for k, v in g.state_dict().items()} for g in model.generators],
+        "noise_amps": [float(a) for a in model.noise_amps],
+        "z_rec": None if model.z_rec is None else model.z_rec.detach().cpu(),
+        "seed": int(model.seed),
+        "mode": model.mode,
+        "losses": json.dumps(model.losses),
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return path
+
+
+def load_singan(path: Path, device="cpu") -> SinganModel:
+    try:
+        data = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise UserError(f"SinGAN model file {path} does not exist.") from None
+    except Exception as exc:  # corrupt or foreign file
+        raise UserError(f"SinGAN model file {path} could not be read: {exc}.") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise UserError(f"{path} is not a faceaug SinGAN model file.")
+    cfg = SinganConfig(**json.loads(data["config"]))
+    generators = []
+    for channels, state in zip(data["channels"], data["generators"]):
+        g = ScaleGenerator(ScaleSpec(channels, cfg.num_layers))
+        g.load_state_dict(state)
+        generators.append(g.to(device).eval().requires_grad_(False))
+    return SinganModel(
+        image=data["image"].numpy(), config=cfg, sizes=[tuple(s) for s in data["sizes"]],
+        scale_factor=data["scale_factor"], first_scale=data["first_scale"], generators=generators,
+        noise_amps=list(data["noise_amps"]), z_rec=data["z_rec"], seed=data["seed"], mode=data["mode"],
+        losses=json.loads(data["losses"]),
+    )
