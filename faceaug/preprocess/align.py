@@ -23,13 +23,16 @@ import numpy as np
 class CropTemplate:
     """Where the anchor points land in the crop, as fractions of its side (x right, y down).
 
-    `left_eye` is the eye on the image's left (the subject's right eye, iBUG 36–41). The margins leave forehead,
-    chin and some hair in the crop: eyes at 40% height, mouth at 71%, 30% of the side between the eyes.
+    `left_eye` is the eye on the image's left (the subject's right eye, iBUG 36–41). Eyes at 37% height, mouth at
+    74%, 36% of the side between the eyes: the crop keeps the forehead, the chin and a little hair, and the face
+    (hull of the 68 landmarks) fills 42% of it. The earlier, looser template (eyes at 40%, mouth at 71%, 30% apart;
+    face 29% of the crop) spent most of a 64-px crop on background: GANimation `fast` edits of held-out synthetic
+    subjects were recognised 86.2% / 89.9% (seeds 0 / 1), with this one 94.7% / 93.4% (CHANGELOG).
     """
 
-    left_eye: tuple[float, float] = (0.35, 0.40)
-    right_eye: tuple[float, float] = (0.65, 0.40)
-    mouth: tuple[float, float] = (0.50, 0.71)
+    left_eye: tuple[float, float] = (0.32, 0.37)
+    right_eye: tuple[float, float] = (0.68, 0.37)
+    mouth: tuple[float, float] = (0.50, 0.742)
 
     def points(self, size: int) -> np.ndarray:
         """The three anchor points in pixel coordinates of a `size`×`size` crop, (3, 2) float64."""
