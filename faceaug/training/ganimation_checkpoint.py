@@ -21,7 +21,7 @@ import torch
 from faceaug.aus import AU_NAMES
 from faceaug.config import GanimationConfig
 from faceaug.errors import UserError
-from faceaug.io.atomic import atomic_path
+from faceaug.io.atomic import save_torch_atomic
 
 MODEL_FORMAT = "faceaug-ganimation"
 MODEL_VERSION = 1
@@ -34,12 +34,6 @@ def crop_template_id() -> str:
 
     blob = json.dumps(dataclasses.asdict(CROP_TEMPLATE), sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:12]
-
-
-def _save(payload: dict[str, Any], path: Path) -> Path:
-    with atomic_path(Path(path)) as tmp:
-        torch.save(payload, tmp)
-    return Path(path)
 
 
 def _load(path: Path, what: str) -> dict[str, Any]:
@@ -69,7 +63,7 @@ def save_model_file(path: Path, generator_state: dict[str, torch.Tensor], cfg: G
         "crop_template": crop_template_id(),
         "origin": origin,
     }
-    return _save(payload, path)
+    return save_torch_atomic(payload, path)
 
 
 def load_model_file(path: Path) -> dict[str, Any]:
@@ -84,7 +78,7 @@ def load_model_file(path: Path) -> dict[str, Any]:
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> Path:
-    return _save({"format": CHECKPOINT_FORMAT, **payload}, path)
+    return save_torch_atomic({"format": CHECKPOINT_FORMAT, **payload}, path)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import torch
 
 from faceaug.config import SinganConfig
 from faceaug.errors import UserError
-from faceaug.io.atomic import atomic_path
+from faceaug.io.atomic import save_torch_atomic
 from faceaug.models.singan import ScaleGenerator, ScaleSpec
 from faceaug.training.singan import SinganModel
 
@@ -34,11 +34,7 @@ def save_singan(model: SinganModel, path: Path) -> Path:
         "mode": model.mode,
         "losses": json.dumps(model.losses),
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-    return path
+    return save_torch_atomic(payload, path)
 
 
 def load_singan(path: Path, device="cpu") -> SinganModel:
