@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from faceaug.errors import UserError
+from faceaug.labels import label_problem
 
 #: The 17 OpenFace intensity AUs, in GANimation order (the order of every AU vector in faceaug).
 AU_CATALOGUE: tuple[tuple[str, str], ...] = (
@@ -99,7 +100,6 @@ class TargetClass:
 
 
 _AU_TERM = re.compile(r"^\s*(AU\d{1,2})\s*=\s*([-+0-9.eE]+)\s*$", re.IGNORECASE)
-_LABEL_NAME = re.compile(r"^[A-Za-z0-9_\-]+$")
 
 
 def _normalise_au_name(raw: str) -> str:
@@ -151,8 +151,9 @@ def parse_au_spec(spec: str) -> list[TargetClass]:
             name = None
             if ":" in item:
                 name, item = (s.strip() for s in item.split(":", 1))
-                if not _LABEL_NAME.match(name):
-                    raise UserError(f"Class name {name!r} may use only letters, digits, '_' and '-'.")
+                problem = label_problem(name)
+                if problem:
+                    raise UserError(f"Class name {name!r} is not usable: {problem}.")
             classes.append(_parse_custom(item, name))
         elif item.lower() == "all":
             classes.extend(TargetClass(n, tuple(float(v) for v in preset_vector(n))) for n in PRESET_NAMES)

@@ -5,7 +5,8 @@ Files are written with faceaug.io.atomic (temp file + fsync + rename): a table i
 
 from __future__ import annotations
 
-from pathlib import Path
+import re
+from pathlib import Path, PureWindowsPath
 from typing import Any
 
 import pandas as pd
@@ -16,6 +17,7 @@ from faceaug import __version__
 from faceaug.aus import AU_NAMES, AU_PRESENT_NAMES
 from faceaug.errors import UserError
 from faceaug.io.atomic import atomic_path
+from faceaug.labels import label_problem
 
 SCHEMA_VERSION = "1"
 
@@ -78,13 +80,50 @@ MANIFEST_SCHEMA = pa.schema(
 SCHEMAS: dict[str, pa.Schema] = {"faces": FACES_SCHEMA, "rejects": REJECTS_SCHEMA, "manifest": MANIFEST_SCHEMA}
 
 
+#: What the rows of each table must satisfy beyond their types (checked on every read and write).
+PATH_COLUMNS = {"faces": ("image_path", "source_path"), "manifest": ("path",)}  # relative, never outside
+ID_COLUMNS = {"faces": ("face_id",), "manifest": ("id", "source_id")}  # become file names
+LABEL_COLUMNS = {"faces": ("label",), "manifest": ("label", "source_label")}  # become folder names
+SPLIT_COLUMNS = {"faces": ("split",), "manifest": ("split",)}
+SPLITS = ("train", "test")
+_ID = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def path_problem(rel: str) -> str | None:
+    """Why `rel` can't be a path inside a table's folder (absolute, '..', backslashes, empty), or None."""
+    if not rel:
+        return "is empty"
+    if rel.startswith("/") or PureWindowsPath(rel).drive or "\\" in rel:
+        return "is not a relative POSIX path"
+    if any(part in ("..", "") for part in rel.split("/")):
+        return "leaves its folder (or has empty parts)"
+    return None
+
+
+def _row_problems(df: pd.DataFrame, name: str) -> str | None:
+    checks = [(PATH_COLUMNS, path_problem),
+              (ID_COLUMNS, lambda v: None if _ID.fullmatch(v) else "may use only ASCII letters, digits, '_', '-'"),
+              (LABEL_COLUMNS, label_problem),
+              (SPLIT_COLUMNS, lambda v: None if v in SPLITS else f"is not one of {', '.join(SPLITS)}")]
+    for columns, problem_of in checks:
+        for column in columns.get(name, ()):
+            for i, value in enumerate(df[column]):
+                problem = problem_of(value) if isinstance(value, str) else "is not a string"
+                if problem:
+                    return f"row {i}: {column} {value!r} {problem}"
+    return None
+
+
 def to_table(rows: pd.DataFrame | list[dict[str, Any]], name: str) -> pa.Table:
-    """Validate rows against the named schema (column set, types) and return an Arrow table with metadata."""
+    """Validate rows against the named schema (column set, types, row rules) and return an Arrow table."""
     schema = SCHEMAS[name]
     df = pd.DataFrame(rows, columns=schema.names) if isinstance(rows, list) else rows
     missing = [c for c in schema.names if c not in df.columns]
     if missing:
         raise ValueError(f"{name} table is missing columns {missing}")
+    problem = _row_problems(df, name)
+    if problem:
+        raise ValueError(f"{name} table {problem}")
     table = pa.Table.from_pandas(df[schema.names], schema=schema, preserve_index=False)
     meta = {b"faceaug_version": __version__.encode(), b"faceaug_schema": f"{name}/{SCHEMA_VERSION}".encode()}
     return table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
@@ -99,15 +138,34 @@ def write_table_atomic(rows: pd.DataFrame | list[dict[str, Any]] | pa.Table, pat
 
 
 def read_table(path: Path, name: str) -> pd.DataFrame:
-    """Read a faceaug Parquet table; a missing file or missing columns are a UserError."""
+    """Read a faceaug Parquet table and validate it like any input: the columns of its schema, cast to their
+    types, no nulls where the schema allows none, and the row rules (relative paths that stay inside the folder,
+    file-name-safe ids, labels that follow the label rule, known splits). Any violation is a UserError."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path} does not exist.")
     try:
         table = pq.read_table(path)
-    except (OSError, pa.ArrowInvalid) as exc:
+    except (OSError, pa.ArrowException) as exc:
         raise UserError(f"{path} is not a readable Parquet file: {exc}.") from None
-    missing = [c for c in SCHEMAS[name].names if c not in table.column_names]
+    schema = SCHEMAS[name]
+    missing = [c for c in schema.names if c not in table.column_names]
     if missing:
         raise UserError(f"{path} is not a faceaug {name} table (missing columns: {', '.join(missing[:5])}).")
-    return table.to_pandas()
+    columns = []
+    for field in schema:
+        column = table.column(field.name)
+        if not field.nullable and column.null_count:
+            raise UserError(f"{path} is not a valid faceaug {name} table: column {field.name!r} has "
+                            f"{column.null_count} empty value(s).")
+        try:
+            columns.append(column.cast(field.type))
+        except (pa.ArrowException, ValueError) as exc:
+            raise UserError(f"{path} is not a valid faceaug {name} table: column {field.name!r} is "
+                            f"{column.type}, expected {field.type} ({exc}).") from None
+    df = pa.Table.from_arrays(columns, schema=schema).to_pandas()
+    problem = _row_problems(df, name)
+    if problem:
+        raise UserError(f"{path} is not a valid faceaug {name} table: {problem}. Tables are checked like any "
+                        "input; was it edited by hand or written by another tool?")
+    return df

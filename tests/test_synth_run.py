@@ -131,13 +131,33 @@ def test_refuses_a_non_empty_folder_and_overwrites_its_own(tmp_path):
     (out / "notes.txt").write_text("mine")
     with pytest.raises(UserError, match="not empty"):
         _synth(out, subjects=1, per_class=1)
-    with pytest.raises(UserError, match="refusing"):
+    with pytest.raises(UserError, match="not cleared"):
         _synth(out, subjects=1, per_class=1, overwrite=True)
     assert (out / "notes.txt").exists()
     fresh = tmp_path / "fresh"
     _synth(fresh, subjects=1, per_class=1)
     _synth(fresh, subjects=1, per_class=1, overwrite=True, classes=parse_au_spec("sad"))
     assert sorted(p.name for p in fresh.iterdir() if p.is_dir()) == ["sad"]
+
+
+def test_overwrite_keeps_files_synth_did_not_write(tmp_path):
+    """A user's file inside a synth dataset, or a synth.json naming folders outside it, is never deleted."""
+    out, outside = tmp_path / "data", tmp_path / "precious"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("mine")
+    _synth(out, subjects=1, per_class=1)
+    pngs = sorted(out.rglob("*.png"))
+    meta = json.loads((out / "synth.json").read_text())
+    meta["classes"]["../precious"] = {}
+    (out / "synth.json").write_text(json.dumps(meta))
+    (out / "happy" / "my_notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="happy/my_notes.txt"):
+        _synth(out, subjects=1, per_class=1, overwrite=True)
+    assert (out / "happy" / "my_notes.txt").exists() and sorted(out.rglob("*.png")) == pngs
+    (out / "happy" / "my_notes.txt").unlink()
+    _synth(out, subjects=1, per_class=1, overwrite=True, classes=parse_au_spec("sad"))
+    assert (outside / "keep.txt").read_text() == "mine"
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["sad"]
 
 
 def test_cli_synth_writes_a_dataset(runner, tmp_path):

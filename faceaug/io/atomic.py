@@ -2,7 +2,9 @@
 
 Anything a later stage reads is either complete or absent. `durable=True` also fsyncs the file before the rename
 (survives a power cut); `durable=False` skips that — still never half-written after a crash of the process — for
-writers of many files that flush them together (`os.sync()`) before writing the table that lists them.
+writers of many files that flush them together (`fsync_files`) before writing the table that lists them.
+Files get the permissions of a plain `open(path, "w")` (0666 less the user's umask), not mkstemp's private
+0600, so a team sharing a dataset can read what faceaug wrote.
 Kept free of pandas/pyarrow so image-only worker processes stay light.
 """
 
@@ -14,7 +16,21 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
+
+
+def _umask() -> int:
+    """The process's umask: from /proc on Linux (a read that changes nothing), else by setting and restoring it."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 @contextmanager
@@ -23,7 +39,10 @@ def atomic_path(path: Path, *, durable: bool = True) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+    finally:
+        os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
@@ -34,6 +53,16 @@ def atomic_path(path: Path, *, durable: bool = True) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def fsync_files(paths: Iterable[Path]) -> None:
+    """Make files written with `durable=False` durable (one fsync each: only these files, not the machine)."""
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def write_bytes_atomic(data: bytes, path: Path, *, durable: bool = True) -> Path:

@@ -19,7 +19,6 @@ import errno
 import io
 import os
 import pickle
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,11 +27,11 @@ import numpy as np
 from faceaug.aus import N_AUS, openface_to_unit
 from faceaug.errors import UserError
 from faceaug.io.images import IMAGE_EXTENSIONS
+from faceaug.labels import label_problem
 
 GANIMATION_PICKLE = "aus_openface.pkl"
 LABELS_FILE = "labels.csv"  # DATA_DIR/labels.csv with path,label[,subject][,split] is picked up without --labels
 GANIMATION_LABEL = "unlabelled"  # the GANimation layout carries no expression labels
-_LABEL_RE = re.compile(r"^[A-Za-z0-9_\-]+$")
 SPLITS = ("train", "test")
 
 
@@ -61,15 +60,6 @@ class Discovery:
 
 def is_image_name(name: str) -> bool:
     return name.lower().endswith(IMAGE_EXTENSIONS)
-
-
-def label_problem(label: str) -> str | None:
-    """Why `label` can't be a class name (it becomes a folder name later), or None."""
-    if not label:
-        return "the label is empty"
-    if not _LABEL_RE.match(label):
-        return f"label {label!r} may use only ASCII letters, digits, '_' and '-'"
-    return None
 
 
 def discover_dataset(data_dir: Path, *, labels: Path | None = None, au_dir: Path | None = None,

@@ -8,8 +8,10 @@ removed. Re-running the same command resumes; a different command into the same 
 
 from __future__ import annotations
 
+import filecmp
 import hashlib
 import json
+import re
 import shutil
 import time
 from collections import Counter
@@ -35,8 +37,14 @@ from faceaug.pipeline.plan import (
     plan_jobs,
     single_au_targets,
 )
-from faceaug.pipeline.shard import PARTS_DIR, ShardContext, ShardResult, image_relpath, load_editor, part_path
+from faceaug.pipeline.shard import (
+    IMAGES_DIR, PARTS_DIR, ShardContext, ShardResult, image_relpath, load_editor, part_path,
+)
 from faceaug.io.atomic import atomic_path, file_sha256, write_json_atomic
+from faceaug.io.images import ImageDecodeError, read_image
+from faceaug.io.owned import (
+    OWNER_FILE, clear_folder, is_marked, mark_owned, refuse_protected, remove_tree_if_ours, sweep,
+)
 from faceaug.schema import read_table, write_table_atomic
 from faceaug.training.ganimation_checkpoint import crop_template_id
 from faceaug.training.singan import check_singan_setup
@@ -107,11 +115,11 @@ def _original_rows(faces: pd.DataFrame) -> list[dict[str, Any]]:
 def _copy_originals(faces: pd.DataFrame, work_dir: Path, out_dir: Path) -> None:
     """Originals go into OUT_DIR too, so the manifest's folder is a self-contained training set."""
     for face in faces.itertuples(index=False):
-        dest = out_dir / image_relpath(face.label, f"orig_{face.face_id}")
-        if dest.exists():
+        source, dest = work_dir / face.image_path, out_dir / image_relpath(face.label, f"orig_{face.face_id}")
+        if dest.is_file() and filecmp.cmp(source, dest, shallow=False):
             continue
         with atomic_path(dest) as tmp:
-            shutil.copyfile(work_dir / face.image_path, tmp)
+            shutil.copyfile(source, tmp)
 
 
 def _fingerprint(request: ExpandRequest, cfg: Config, faces_sha: str, model_sha: str) -> str:
@@ -123,35 +131,108 @@ def _fingerprint(request: ExpandRequest, cfg: Config, faces_sha: str, model_sha:
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+#: Every file `faceaug expand` writes into OUT_DIR (what --overwrite and the orphan sweep may remove).
+EXPAND_OUTPUTS = re.compile(
+    rf"{MANIFEST}|{SUMMARY}|{PARTS_DIR}/({PLAN}|shard_\d{{5}}\.parquet)"
+    rf"|{IMAGES_DIR}/[A-Za-z0-9_-]+/(orig_[A-Za-z0-9_-]+|[A-Za-z0-9_-]+_\d{{5}}_(edit|s\d{{2}}))\.png"
+)
+EXPAND_OUTPUTS_IN_PARTS = re.compile(rf"{PLAN}|shard_\d{{5}}\.parquet")  # the same, relative to OUT_DIR/parts
+_LEGACY_MARKS = (SUMMARY, f"{PARTS_DIR}/{PLAN}")  # expansions written before OUT_DIR carried the faceaug mark
+
+
 def _existing_fingerprint(out_dir: Path) -> str | None:
     for path in (out_dir / SUMMARY, out_dir / PARTS_DIR / PLAN):
         if path.is_file():
             try:
-                return json.loads(path.read_text()).get("fingerprint")
-            except (OSError, json.JSONDecodeError):
+                fingerprint = json.loads(path.read_text()).get("fingerprint")
+            except (OSError, ValueError, AttributeError):
                 return None
+            return fingerprint if isinstance(fingerprint, str) else None
     return None
 
 
-def _prepare_out_dir(out_dir: Path, fingerprint: str, overwrite: bool) -> bool:
-    """Returns True when OUT_DIR already holds this very expansion, complete."""
-    if overwrite and out_dir.exists():
-        shutil.rmtree(out_dir)
-    if out_dir.exists() and any(out_dir.iterdir()):
+def _data_dir(work_dir: Path) -> Path | None:
+    """The DATA_DIR that `faceaug preprocess` read (from WORK_DIR/preprocess.json), if known."""
+    try:
+        data_dir = json.loads((work_dir / "preprocess.json").read_text())["options"]["data_dir"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return Path(data_dir) if isinstance(data_dir, str) else None
+
+
+def _prepare_out_dir(out_dir: Path, work_dir: Path, fingerprint: str, overwrite: bool) -> bool:
+    """Check (and with `overwrite` clear) OUT_DIR; True when it already holds this very expansion, complete."""
+    protected = {"the WORK_DIR": work_dir, "the DATA_DIR": _data_dir(work_dir)}
+    refuse_protected(out_dir, protected, "--out")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir} exists and is not a folder.")
+    if overwrite:
+        clear_folder(out_dir, EXPAND_OUTPUTS, command="expand", what="--out", protected=protected,
+                     legacy=_LEGACY_MARKS)
+    elif out_dir.exists() and any(p.name != OWNER_FILE for p in out_dir.iterdir()):
         existing = _existing_fingerprint(out_dir)
         if existing != fingerprint:
-            what = "a different expansion" if existing else "files faceaug did not write"
+            if is_marked(out_dir, "expand", _LEGACY_MARKS):
+                what = "a different expansion" if existing else "an expansion whose plan is damaged"
+            else:
+                what = "files faceaug did not write"
             raise UserError(
                 f"{out_dir} already holds {what}. Re-run the same command to resume, pass --overwrite to "
                 "replace it, or choose another --out."
             )
-        if (out_dir / SUMMARY).is_file() and (out_dir / MANIFEST).is_file():
+    mark_owned(out_dir, "expand")
+    return (out_dir / SUMMARY).is_file() and (out_dir / MANIFEST).is_file()
+
+
+def _damaged_images(out_dir: Path, rel_paths) -> list[str]:
+    """The listed images that are missing or do not decode (checked before trusting a finished shard)."""
+    damaged = []
+    for rel in rel_paths:
+        try:
+            read_image(out_dir / rel)
+        except (OSError, ImageDecodeError):
+            damaged.append(rel)
+    return damaged
+
+
+def _shard_is_finished(out_dir: Path, index: int, jobs: list[EditJob]) -> bool:
+    """A shard counts as finished when its part file reads as a valid manifest table holding exactly the
+    shard's rows, each with a decodable image. A damaged shard's part file is removed, so the shard is redone."""
+    path = part_path(out_dir, index)
+    if not path.is_file():
+        return False
+    expected = {job.edit_id() for job in jobs} | {job.sample_id(k) for job in jobs for k in range(job.n_samples)}
+    try:
+        rows = read_table(path, "manifest")
+        finished = set(rows["id"]) == expected and len(rows) == len(expected) \
+            and not _damaged_images(out_dir, rows["path"])
+    except UserError:
+        finished = False
+    if not finished:
+        warn(f"shard {index} is damaged (its part file or images are missing or corrupt): redoing it.")
+        path.unlink(missing_ok=True)
+    return finished
+
+
+def _complete_expansion_is_intact(out_dir: Path) -> bool:
+    """A finished OUT_DIR whose manifest or images were damaged since is made again (same ids, same pixels)."""
+    try:
+        manifest = read_table(out_dir / MANIFEST, "manifest")
+        damaged = _damaged_images(out_dir, manifest["path"])
+    except UserError as exc:
+        warn(f"{out_dir / MANIFEST} is damaged ({exc}): making the expansion again.")
+    else:
+        if not damaged:
             return True
+        warn(f"{len(damaged)} images listed in {out_dir / MANIFEST} are missing or corrupt (e.g. {damaged[0]}): "
+             "making the expansion again.")
+    for name in (SUMMARY, MANIFEST):
+        (out_dir / name).unlink(missing_ok=True)
     return False
 
 
 def _merge(out_dir: Path, originals: list[dict[str, Any]], n_shards: int, expected: int) -> pd.DataFrame:
-    parts = [pq.read_table(part_path(out_dir, i)).to_pandas() for i in range(n_shards)]
+    parts = [read_table(part_path(out_dir, i), "manifest") for i in range(n_shards)]
     generated = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     if len(generated) != expected:
         raise RuntimeError(f"expected {expected} generated rows, the shards hold {len(generated)}")
@@ -162,11 +243,13 @@ def _merge(out_dir: Path, originals: list[dict[str, Any]], n_shards: int, expect
     if missing:
         raise RuntimeError(f"{len(missing)} manifest rows have no image file, e.g. {missing[0]}")
     write_table_atomic(manifest, out_dir / MANIFEST, "manifest")
-    listed = {str(out_dir / p) for p in manifest["path"]}
-    for png in (out_dir / "images").rglob("*"):
-        if png.is_file() and str(png) not in listed:
-            png.unlink()  # an orphan from an interrupted shard of an earlier plan
+    # orphans from an interrupted shard of an earlier plan: only faceaug's own image names are swept
+    sweep(out_dir, EXPAND_OUTPUTS, keep={*manifest["path"], MANIFEST, SUMMARY, *_parts_files(n_shards)})
     return manifest
+
+
+def _parts_files(n_shards: int) -> list[str]:
+    return [f"{PARTS_DIR}/{PLAN}", *(f"{PARTS_DIR}/{part_path(Path(), i).name}" for i in range(n_shards))]
 
 
 def _print_summary(manifest: pd.DataFrame, out_dir: Path, seconds: float) -> None:
@@ -224,9 +307,9 @@ def run_expand(request: ExpandRequest, cfg: Config) -> dict[str, Any]:
     out_dir = Path(request.out_dir or work_dir / "expanded")
     model_sha = file_sha256(model_path)
     fingerprint = _fingerprint(request, cfg, file_sha256(faces_path), model_sha)
-    if _prepare_out_dir(out_dir, fingerprint, request.overwrite):
+    if _prepare_out_dir(out_dir, work_dir, fingerprint, request.overwrite) and _complete_expansion_is_intact(out_dir):
         summary = json.loads((out_dir / SUMMARY).read_text())
-        shutil.rmtree(out_dir / PARTS_DIR, ignore_errors=True)
+        remove_tree_if_ours(out_dir / PARTS_DIR, EXPAND_OUTPUTS_IN_PARTS)
         info(f"{out_dir} already holds this expansion, complete: nothing to do.")
         _print_summary(read_table(out_dir / MANIFEST, "manifest"), out_dir, summary.get("seconds", 0.0))
         return summary
@@ -234,7 +317,7 @@ def run_expand(request: ExpandRequest, cfg: Config) -> dict[str, Any]:
                       out_dir / PARTS_DIR / PLAN)
     _copy_originals(faces, work_dir, out_dir)
 
-    pending = [(i, shard) for i, shard in enumerate(shards) if not part_path(out_dir, i).is_file()]
+    pending = [(i, shard) for i, shard in enumerate(shards) if not _shard_is_finished(out_dir, i, shard)]
     if len(pending) < len(shards):
         info(f"Resuming: {len(shards) - len(pending)} of {len(shards)} shards already finished.")
     ctx = ShardContext(
@@ -273,7 +356,7 @@ def run_expand(request: ExpandRequest, cfg: Config) -> dict[str, Any]:
         "seconds": round(seconds, 2),
     }
     write_resolved_config(cfg, out_dir / SUMMARY, **summary)
-    shutil.rmtree(out_dir / PARTS_DIR, ignore_errors=True)
+    remove_tree_if_ours(out_dir / PARTS_DIR, EXPAND_OUTPUTS_IN_PARTS)
     _print_summary(manifest, out_dir, seconds)
     return summary
 

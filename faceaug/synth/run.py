@@ -19,7 +19,7 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
+import re
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -33,7 +33,8 @@ from faceaug.console import info, progress
 from faceaug.errors import UserError
 from faceaug.io.images import write_png_atomic
 from faceaug.io.openface_writer import OpenFaceRow, write_openface_csv
-from faceaug.io.atomic import atomic_path, write_bytes_atomic, write_json_atomic
+from faceaug.io.atomic import atomic_path, fsync_files, write_bytes_atomic, write_json_atomic
+from faceaug.io.owned import clear_folder, mark_owned
 from faceaug.synth.render import Identity, Pose, render_face, sample_identity
 
 #: Per-image variation around a class vector (0–1 scale) and the pose jitter: data, documented in synth.json.
@@ -98,6 +99,11 @@ def _render_subject_class(out_dir: str, seed: int, subject: int, identity: Ident
     return rows
 
 
+#: Every file `faceaug synth` writes, relative to OUT_DIR (what --overwrite may remove).
+SYNTH_OUTPUTS = re.compile(r"(labels\.csv|identities\.parquet|images\.parquet|synth\.json"
+                           r"|[A-Za-z0-9_-]+/s\d+_\d+\.(png|csv))")
+
+
 def _prepare_out_dir(out_dir: Path, classes: list[TargetClass], overwrite: bool) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"{out_dir} exists and is not a folder.")
@@ -105,16 +111,8 @@ def _prepare_out_dir(out_dir: Path, classes: list[TargetClass], overwrite: bool)
         if not overwrite:
             raise UserError(f"{out_dir} is not empty; choose an empty folder or pass --overwrite to replace the "
                             "synthetic dataset in it.")
-        meta = out_dir / "synth.json"
-        if not meta.exists():
-            raise UserError(f"{out_dir} is not empty and holds no synth.json, so it is not a dataset made by "
-                            "`faceaug synth`; refusing to delete it even with --overwrite.")
-        old_labels = json.loads(meta.read_text()).get("classes", {})
-        for label in old_labels:
-            shutil.rmtree(out_dir / label, ignore_errors=True)
-        for name in SYNTH_FILES:
-            (out_dir / name).unlink(missing_ok=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
+        clear_folder(out_dir, SYNTH_OUTPUTS, command="synth", what="OUT_DIR", legacy=("synth.json",))
+    mark_owned(out_dir, "synth")
     for target in classes:
         (out_dir / target.name).mkdir(exist_ok=True)
 
@@ -151,7 +149,7 @@ def run_synth(out_dir: Path, *, subjects: int, per_class: int, size: int, classe
                 for future in futures:
                     rows.extend(future.result())
                     bar.advance(task, per_class)
-    os.sync()  # make the images and CSVs durable before the tables that list them
+    fsync_files(out_dir / f"{row['path'][:-4]}{ext}" for row in rows for ext in (".png", ".csv"))
     images = pd.DataFrame(rows).sort_values(["label", "subject", "k"], kind="stable").reset_index(drop=True)
     images[list(AU_NAMES)] = images[list(AU_NAMES)].astype(np.float32)
     with atomic_path(out_dir / "images.parquet") as tmp:
