@@ -9,6 +9,7 @@ from typing import Annotated, Callable, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from faceaug import __version__
 from faceaug.aus import parse_au_spec
@@ -16,12 +17,13 @@ from faceaug.config import Config, resolve_config
 from faceaug.console import set_verbosity
 from faceaug.errors import UserError
 
+# Help texts are plain text: rich markup would swallow bracketed text such as "[default: ...]" or "faceaug[ray]".
 app = typer.Typer(
     name="faceaug",
     help="Enlarge facial-expression datasets for FER training: GANimation edits faces to target Action Units, "
     "a single-image SinGAN per edited face samples more variants, a Parquet manifest lists them all.",
     no_args_is_help=True,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,
     pretty_exceptions_show_locals=False,
 )
 _errors = Console(stderr=True, highlight=False)
@@ -35,7 +37,7 @@ def _user_errors(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except UserError as exc:
-            _errors.print(f"[bold red]error:[/bold red] {exc}", soft_wrap=True)
+            _errors.print(f"[bold red]error:[/bold red] {escape(str(exc))}", soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper

@@ -68,3 +68,50 @@ def test_cuda_without_gpu_is_a_user_error():
     if not torch.cuda.is_available():
         with pytest.raises(UserError, match="no CUDA GPU"):
             resolve_device("cuda:0")
+
+
+def _flat(text: str) -> str:
+    """Help or error text with colour codes removed and every run of whitespace (line wrapping) made one space."""
+    return " ".join(_plain(text).split())
+
+
+def test_expand_help_keeps_bracketed_text(runner):
+    text = _flat(runner.invoke(app, ["expand", "--help"], terminal_width=200).stdout)
+    assert "local, or ray (pip install 'faceaug[ray]')." in text
+    assert "GANimation model [default: WORK_DIR/models/ganimation.pt]." in text
+
+
+def _help_texts():
+    """(command, help text) for the app, every command and every parameter, as written in faceaug/cli.py."""
+    import typer.main
+
+    group = typer.main.get_command(app)
+    yield None, group.help
+    for name, command in group.commands.items():
+        yield name, command.help
+        for param in command.params:
+            if getattr(param, "help", None):
+                yield name, param.help
+
+
+@pytest.mark.parametrize("name", [None, *COMMANDS])
+def test_every_help_text_renders_literally(runner, name):
+    text = _flat(runner.invoke(app, [name, "--help"] if name else ["--help"], terminal_width=200).stdout)
+    for command, help_text in _help_texts():
+        if command == name:
+            assert _flat(help_text) in text
+    # what text swallowed as markup leaves behind (" ..." is an ellipsis)
+    assert not re.findall(r"\( | \)| \.(?!\.)| ,|\[\]", text), f"the help of {name}: {text}"
+
+
+def test_user_error_messages_print_brackets_literally(runner, monkeypatch, tmp_path):
+    from faceaug.errors import UserError
+
+    def fail(*args, **kwargs):
+        raise UserError("The Ray executor needs Ray: pip install 'faceaug[ray]'. Splits [bold]x[/bold] in [0, 1).")
+
+    monkeypatch.setattr("faceaug.preprocess.run.run_preprocess", fail)
+    result = runner.invoke(app, ["preprocess", str(tmp_path), "--out", str(tmp_path / "work")])
+    assert result.exit_code == 2
+    assert ("error: The Ray executor needs Ray: pip install 'faceaug[ray]'. Splits [bold]x[/bold] in [0, 1)."
+            in _flat(result.output))
