@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Callable, Optional
@@ -14,7 +15,7 @@ from rich.markup import escape
 from faceaug import __version__
 from faceaug.aus import parse_au_spec
 from faceaug.config import Config, resolve_config
-from faceaug.console import set_verbosity
+from faceaug.console import set_verbosity, verbosity
 from faceaug.errors import UserError
 
 # Help texts are plain text: rich markup would swallow bracketed text such as "[default: ...]" or "faceaug[ray]".
@@ -43,11 +44,31 @@ def _user_errors(fn: Callable) -> Callable:
     return wrapper
 
 
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and final output paths.")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="More detail.")]
+
+
+def _verbosity_flags(fn: Callable) -> Callable:
+    """Give a command the -q/-v flags too, so they work after its name as well as before (`faceaug expand W -q`)."""
+    signature = inspect.signature(fn, eval_str=True)
+    flags = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=False, annotation=annotation)
+             for name, annotation in (("quiet", QuietOpt), ("verbose", VerboseOpt))]
+
+    @functools.wraps(fn)
+    def wrapper(*args, quiet: bool = False, verbose: bool = False, **kwargs):
+        if quiet or verbose:  # on top of the flags before the command name (already applied); -q wins
+            set_verbosity(-1 if quiet or verbosity() < 0 else 1)
+        return fn(*args, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=[*signature.parameters.values(), *flags])
+    return wrapper
+
+
 def command(name: str | None = None, **kwargs) -> Callable:
-    """`app.command` with user-error handling."""
+    """`app.command` with user-error handling and the -q/-v flags."""
 
     def decorate(fn: Callable) -> Callable:
-        return app.command(name, **kwargs)(_user_errors(fn))
+        return app.command(name, **kwargs)(_verbosity_flags(_user_errors(fn)))
 
     return decorate
 
@@ -63,8 +84,8 @@ def main(
     version: Annotated[
         Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and final output paths.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More detail.")] = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     set_verbosity(-1 if quiet else (1 if verbose else 0))
 

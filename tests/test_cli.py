@@ -75,6 +75,40 @@ def _flat(text: str) -> str:
     return " ".join(_plain(text).split())
 
 
+@pytest.mark.parametrize("flags, level", [([], 0), (["-q"], -1), (["--quiet"], -1), (["-v"], 1),
+                                          (["--verbose"], 1), (["-v", "-q"], -1)])
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_quiet_and_verbose_work_before_and_after_the_command(runner, monkeypatch, tmp_path, flags, level, where):
+    from faceaug.console import verbosity
+
+    seen = []
+    monkeypatch.setattr("faceaug.preprocess.run.run_preprocess", lambda *a, **k: seen.append(verbosity()))
+    command = ["preprocess", str(tmp_path), "--out", str(tmp_path / "work")]
+    args = flags + command if where == "before" else command[:1] + flags + command[1:]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert seen == [level]
+
+
+@pytest.mark.parametrize("args, level", [(["expand", "W", "-v"], 1), (["-v", "expand", "W", "-q"], -1),
+                                         (["-q", "expand", "W", "--verbose"], -1)])
+def test_verbosity_flags_after_the_arguments_and_on_both_sides(runner, monkeypatch, args, level):
+    from faceaug.console import verbosity
+
+    seen = []
+    monkeypatch.setattr("faceaug.pipeline.expand.run_expand", lambda *a, **k: seen.append(verbosity()))
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert seen == [level]
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_command_lists_quiet_and_verbose(runner, name):
+    result = runner.invoke(app, [name, "-q", "--help"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "--quiet" in result.stdout and "--verbose" in result.stdout
+
+
 def test_expand_help_keeps_bracketed_text(runner):
     text = _flat(runner.invoke(app, ["expand", "--help"], terminal_width=200).stdout)
     assert "local, or ray (pip install 'faceaug[ray]')." in text
