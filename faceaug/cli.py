@@ -124,6 +124,11 @@ def _positive(name: str, value: Optional[float]) -> None:
         raise UserError(f"{name} must be positive, got {value}.")
 
 
+def _non_negative(name: str, value: Optional[int]) -> None:
+    if value is not None and value < 0:
+        raise UserError(f"{name} must be 0 or more, got {value}.")
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Commands. Each resolves its config and calls exactly one function of the library.
 
@@ -256,8 +261,7 @@ def singan(
 ) -> None:
     """Train a single-image SinGAN on one face and sample variants that keep its structure."""
     _positive("--samples", samples)
-    if start_scale < 0:
-        raise UserError(f"--start-scale must be 0 or more, got {start_scale}.")
+    _non_negative("--start-scale", start_scale)
     _positive("--iters", iters)
     cfg = _config(profile, config, seed, device, **{
         "singan.iters_per_scale": iters, "expand.start_scale": start_scale,
@@ -287,7 +291,8 @@ def expand(
     mode: Annotated[ExpandMode, typer.Option(help="discrete classes, single-AU sweeps, or continuous "
                                              "interpolation.")] = ExpandMode.discrete,
     aus: Annotated[Optional[str], typer.Option(help="single-au mode: comma list of AUs [default: all 17].")] = None,
-    samples_per_edit: Annotated[Optional[int], typer.Option(help="M: SinGAN samples per edited face.")] = None,
+    samples_per_edit: Annotated[Optional[int], typer.Option(help="M: SinGAN samples per edited face (0 = edits "
+                                                        "only).")] = None,
     start_scale: Annotated[Optional[int], typer.Option(help="SinGAN start scale: 0 = N, 1 = N-1, 2 = N-2.")] = None,
     singan_mode: Annotated[Optional[SinganMode], typer.Option(help="reconstruct or inject.")] = None,
     sources_label: Annotated[Optional[str], typer.Option(help="Only use source faces with this label.")] = None,
@@ -307,9 +312,8 @@ def expand(
     """Edit source faces to target expressions and sample SinGAN variants: N expressions x M samples."""
     if per_class <= 0:
         raise UserError(f"--per-class must be positive, got {per_class}.")
-    _positive("--samples-per-edit", samples_per_edit)
-    if start_scale is not None and start_scale < 0:
-        raise UserError(f"--start-scale must be 0 or more, got {start_scale}.")
+    _non_negative("--samples-per-edit", samples_per_edit)
+    _non_negative("--start-scale", start_scale)
     cfg = _config(profile, config, seed, device, **{
         "expand.samples_per_edit": samples_per_edit, "expand.start_scale": start_scale,
         "expand.singan_mode": singan_mode.value if singan_mode else None})
