@@ -311,7 +311,7 @@ def test_bad_input_exits_2_and_writes_nothing(work, tmp_path, runner, case, mess
 
 @pytest.mark.slow
 def test_ray_executor_on_a_local_ray_gives_the_same_manifest_as_local(work, tmp_path):
-    pytest.importorskip("ray", reason="the [ray] extra is part of [dev]; CI installs it")
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'faceaug[ray]')")
     local = _expand(work, tmp_path / "local", "happy,sad", per_class=6)
     ray_run = _expand(work, tmp_path / "ray", "happy,sad", per_class=6, executor="ray", workers=2)
     pd.testing.assert_frame_equal(local, ray_run)
