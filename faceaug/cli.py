@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 import functools
+import inspect
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Callable, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from faceaug import __version__
 from faceaug.aus import parse_au_spec
 from faceaug.config import Config, resolve_config
-from faceaug.console import set_verbosity
+from faceaug.console import set_verbosity, verbosity
 from faceaug.errors import UserError
 
+# Help texts are plain text: rich markup would swallow bracketed text such as "[default: ...]" or "faceaug[ray]".
 app = typer.Typer(
     name="faceaug",
     help="Enlarge facial-expression datasets for FER training: GANimation edits faces to target Action Units, "
     "a single-image SinGAN per edited face samples more variants, a Parquet manifest lists them all.",
     no_args_is_help=True,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,
     pretty_exceptions_show_locals=False,
 )
 _errors = Console(stderr=True, highlight=False)
@@ -35,17 +38,37 @@ def _user_errors(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except UserError as exc:
-            _errors.print(f"[bold red]error:[/bold red] {exc}", soft_wrap=True)
+            _errors.print(f"[bold red]error:[/bold red] {escape(str(exc))}", soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper
 
 
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and final output paths.")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="More detail.")]
+
+
+def _verbosity_flags(fn: Callable) -> Callable:
+    """Give a command the -q/-v flags too, so they work after its name as well as before (`faceaug expand W -q`)."""
+    signature = inspect.signature(fn, eval_str=True)
+    flags = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=False, annotation=annotation)
+             for name, annotation in (("quiet", QuietOpt), ("verbose", VerboseOpt))]
+
+    @functools.wraps(fn)
+    def wrapper(*args, quiet: bool = False, verbose: bool = False, **kwargs):
+        if quiet or verbose:  # on top of the flags before the command name (already applied); -q wins
+            set_verbosity(-1 if quiet or verbosity() < 0 else 1)
+        return fn(*args, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=[*signature.parameters.values(), *flags])
+    return wrapper
+
+
 def command(name: str | None = None, **kwargs) -> Callable:
-    """`app.command` with user-error handling."""
+    """`app.command` with user-error handling and the -q/-v flags."""
 
     def decorate(fn: Callable) -> Callable:
-        return app.command(name, **kwargs)(_user_errors(fn))
+        return app.command(name, **kwargs)(_verbosity_flags(_user_errors(fn)))
 
     return decorate
 
@@ -61,8 +84,8 @@ def main(
     version: Annotated[
         Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and final output paths.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More detail.")] = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     set_verbosity(-1 if quiet else (1 if verbose else 0))
 
@@ -99,6 +122,11 @@ def _config(profile: Optional[Profile], config: Optional[Path], seed: Optional[i
 def _positive(name: str, value: Optional[float]) -> None:
     if value is not None and value <= 0:
         raise UserError(f"{name} must be positive, got {value}.")
+
+
+def _non_negative(name: str, value: Optional[int]) -> None:
+    if value is not None and value < 0:
+        raise UserError(f"{name} must be 0 or more, got {value}.")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -233,8 +261,7 @@ def singan(
 ) -> None:
     """Train a single-image SinGAN on one face and sample variants that keep its structure."""
     _positive("--samples", samples)
-    if start_scale < 0:
-        raise UserError(f"--start-scale must be 0 or more, got {start_scale}.")
+    _non_negative("--start-scale", start_scale)
     _positive("--iters", iters)
     cfg = _config(profile, config, seed, device, **{
         "singan.iters_per_scale": iters, "expand.start_scale": start_scale,
@@ -264,7 +291,8 @@ def expand(
     mode: Annotated[ExpandMode, typer.Option(help="discrete classes, single-AU sweeps, or continuous "
                                              "interpolation.")] = ExpandMode.discrete,
     aus: Annotated[Optional[str], typer.Option(help="single-au mode: comma list of AUs [default: all 17].")] = None,
-    samples_per_edit: Annotated[Optional[int], typer.Option(help="M: SinGAN samples per edited face.")] = None,
+    samples_per_edit: Annotated[Optional[int], typer.Option(help="M: SinGAN samples per edited face (0 = edits "
+                                                        "only).")] = None,
     start_scale: Annotated[Optional[int], typer.Option(help="SinGAN start scale: 0 = N, 1 = N-1, 2 = N-2.")] = None,
     singan_mode: Annotated[Optional[SinganMode], typer.Option(help="reconstruct or inject.")] = None,
     sources_label: Annotated[Optional[str], typer.Option(help="Only use source faces with this label.")] = None,
@@ -284,9 +312,8 @@ def expand(
     """Edit source faces to target expressions and sample SinGAN variants: N expressions x M samples."""
     if per_class <= 0:
         raise UserError(f"--per-class must be positive, got {per_class}.")
-    _positive("--samples-per-edit", samples_per_edit)
-    if start_scale is not None and start_scale < 0:
-        raise UserError(f"--start-scale must be 0 or more, got {start_scale}.")
+    _non_negative("--samples-per-edit", samples_per_edit)
+    _non_negative("--start-scale", start_scale)
     cfg = _config(profile, config, seed, device, **{
         "expand.samples_per_edit": samples_per_edit, "expand.start_scale": start_scale,
         "expand.singan_mode": singan_mode.value if singan_mode else None})

@@ -68,3 +68,84 @@ def test_cuda_without_gpu_is_a_user_error():
     if not torch.cuda.is_available():
         with pytest.raises(UserError, match="no CUDA GPU"):
             resolve_device("cuda:0")
+
+
+def _flat(text: str) -> str:
+    """Help or error text with colour codes removed and every run of whitespace (line wrapping) made one space."""
+    return " ".join(_plain(text).split())
+
+
+@pytest.mark.parametrize("flags, level", [([], 0), (["-q"], -1), (["--quiet"], -1), (["-v"], 1),
+                                          (["--verbose"], 1), (["-v", "-q"], -1)])
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_quiet_and_verbose_work_before_and_after_the_command(runner, monkeypatch, tmp_path, flags, level, where):
+    from faceaug.console import verbosity
+
+    seen = []
+    monkeypatch.setattr("faceaug.preprocess.run.run_preprocess", lambda *a, **k: seen.append(verbosity()))
+    command = ["preprocess", str(tmp_path), "--out", str(tmp_path / "work")]
+    args = flags + command if where == "before" else command[:1] + flags + command[1:]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert seen == [level]
+
+
+@pytest.mark.parametrize("args, level", [(["expand", "W", "-v"], 1), (["-v", "expand", "W", "-q"], -1),
+                                         (["-q", "expand", "W", "--verbose"], -1)])
+def test_verbosity_flags_after_the_arguments_and_on_both_sides(runner, monkeypatch, args, level):
+    from faceaug.console import verbosity
+
+    seen = []
+    monkeypatch.setattr("faceaug.pipeline.expand.run_expand", lambda *a, **k: seen.append(verbosity()))
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert seen == [level]
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_command_lists_quiet_and_verbose(runner, name):
+    result = runner.invoke(app, [name, "-q", "--help"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "--quiet" in result.stdout and "--verbose" in result.stdout
+
+
+def test_expand_help_keeps_bracketed_text(runner):
+    text = _flat(runner.invoke(app, ["expand", "--help"], terminal_width=200).stdout)
+    assert "local, or ray (pip install 'faceaug[ray]')." in text
+    assert "GANimation model [default: WORK_DIR/models/ganimation.pt]." in text
+
+
+def _help_texts():
+    """(command, help text) for the app, every command and every parameter, as written in faceaug/cli.py."""
+    import typer.main
+
+    group = typer.main.get_command(app)
+    yield None, group.help
+    for name, command in group.commands.items():
+        yield name, command.help
+        for param in command.params:
+            if getattr(param, "help", None):
+                yield name, param.help
+
+
+@pytest.mark.parametrize("name", [None, *COMMANDS])
+def test_every_help_text_renders_literally(runner, name):
+    text = _flat(runner.invoke(app, [name, "--help"] if name else ["--help"], terminal_width=200).stdout)
+    for command, help_text in _help_texts():
+        if command == name:
+            assert _flat(help_text) in text
+    # what text swallowed as markup leaves behind (" ..." is an ellipsis)
+    assert not re.findall(r"\( | \)| \.(?!\.)| ,|\[\]", text), f"the help of {name}: {text}"
+
+
+def test_user_error_messages_print_brackets_literally(runner, monkeypatch, tmp_path):
+    from faceaug.errors import UserError
+
+    def fail(*args, **kwargs):
+        raise UserError("The Ray executor needs Ray: pip install 'faceaug[ray]'. Splits [bold]x[/bold] in [0, 1).")
+
+    monkeypatch.setattr("faceaug.preprocess.run.run_preprocess", fail)
+    result = runner.invoke(app, ["preprocess", str(tmp_path), "--out", str(tmp_path / "work")])
+    assert result.exit_code == 2
+    assert ("error: The Ray executor needs Ray: pip install 'faceaug[ray]'. Splits [bold]x[/bold] in [0, 1)."
+            in _flat(result.output))

@@ -255,12 +255,31 @@ def test_a_different_command_into_the_same_folder_is_refused(work, tmp_path):
     _check_invariants(out, manifest)
 
 
+def test_zero_samples_per_edit_gives_only_edits(work, tmp_path, runner):
+    """`--samples-per-edit 0`: every image is a GANimation edit; SinGAN is not trained, so its size limits don't
+    apply (min_size 40 is too large for these 32-px faces)."""
+    out = tmp_path / "out"
+    config = _toml(tmp_path / "tiny.toml", {**TINY, "singan.min_size": 40})
+    result = runner.invoke(app, ["expand", str(work), "--au-preset", "happy,sad", "--per-class", "3", "--out",
+                                 str(out), "--samples-per-edit", "0", "--device", "cpu", "--workers", "1",
+                                 "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    manifest = pd.read_parquet(out / "manifest.parquet")
+    generated = manifest[manifest["is_generated"]]
+    assert generated.groupby(["label", "stage"]).size().to_dict() == {("happy", "ganimation"): 3,
+                                                                      ("sad", "ganimation"): 3}
+    assert generated["source_id"].nunique() == 6  # one edit per job, each job its own source face
+    _check_invariants(out, manifest)
+
+
 @pytest.mark.parametrize("case, message", [
     ("missing_model", "No GANimation model"),
     ("other_aus", "another AU list"),
     ("empty_label", "No train faces with label"),
     ("zero", "--per-class must be positive"),
     ("too_small", "too small for SinGAN"),
+    ("negative_samples", "--samples-per-edit must be 0 or more, got -1"),
+    ("negative_samples_in_config", "samples_per_edit must be 0 or more, got -1"),
 ])
 def test_bad_input_exits_2_and_writes_nothing(work, tmp_path, runner, case, message):
     out = tmp_path / "out"
@@ -279,6 +298,10 @@ def test_bad_input_exits_2_and_writes_nothing(work, tmp_path, runner, case, mess
         args[args.index("4")] = "0"
     elif case == "too_small":
         values["singan.min_size"] = 40
+    elif case == "negative_samples":
+        args += ["--samples-per-edit", "-1"]
+    elif case == "negative_samples_in_config":
+        values["expand.samples_per_edit"] = -1
     args += ["--config", str(_toml(tmp_path / "tiny.toml", values))]
     result = runner.invoke(app, args)
     assert result.exit_code == 2, result.output
@@ -288,7 +311,7 @@ def test_bad_input_exits_2_and_writes_nothing(work, tmp_path, runner, case, mess
 
 @pytest.mark.slow
 def test_ray_executor_on_a_local_ray_gives_the_same_manifest_as_local(work, tmp_path):
-    pytest.importorskip("ray", reason="the [ray] extra is part of [dev]; CI installs it")
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'faceaug[ray]')")
     local = _expand(work, tmp_path / "local", "happy,sad", per_class=6)
     ray_run = _expand(work, tmp_path / "ray", "happy,sad", per_class=6, executor="ray", workers=2)
     pd.testing.assert_frame_equal(local, ray_run)

@@ -38,8 +38,9 @@ def sniff_image_format(data: bytes) -> str | None:
 
 
 def decode_image(data: bytes) -> np.ndarray:
-    """Bytes of an image file → RGB uint8 (H, W, 3). Grayscale and alpha inputs become 3-channel RGB.
+    """Bytes of an image file → RGB uint8 (H, W, 3), turned upright as its EXIF Orientation tag says.
 
+    Grayscale inputs become 3-channel RGB, alpha is dropped, 16-bit values are divided by 257 (65535 → 255).
     Truncated JPEGs (no end-of-image marker) are refused rather than decoded with a grey lower part.
     """
     if not data:
@@ -50,11 +51,11 @@ def decode_image(data: bytes) -> np.ndarray:
     if kind == "jpeg" and b"\xff\xd9" not in data[-4096:]:
         raise ImageDecodeError("the JPEG file is truncated (no end-of-image marker)")
     buf = np.frombuffer(data, dtype=np.uint8)
-    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    # Any colour type and depth as stored, but unlike IMREAD_UNCHANGED, OpenCV applies the EXIF orientation.
+    img = cv2.imdecode(buf, cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
     if img is None or img.size == 0:
         raise ImageDecodeError(f"the {kind.upper()} file is corrupt or truncated and could not be decoded")
-    if img.dtype != np.uint8:  # 16-bit PNG/TIFF
-        img = cv2.convertScaleAbs(img, alpha=255.0 / max(float(img.max()), 1.0))
+    img = _to_uint8(img)
     if img.ndim == 2:
         return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
     if img.shape[2] == 4:
@@ -62,6 +63,17 @@ def decode_image(data: bytes) -> np.ndarray:
     if img.shape[2] == 1:
         return cv2.cvtColor(img[:, :, 0], cv2.COLOR_GRAY2RGB)
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def _to_uint8(img: np.ndarray) -> np.ndarray:
+    """16-bit → 8-bit by the fixed factor 65535 / 255 = 257 (rounded), float images from [0, 1]."""
+    if img.dtype == np.uint8:
+        return img
+    if img.dtype == np.uint16:
+        return ((img.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    if img.dtype.kind == "f":
+        return np.round(np.clip(img, 0.0, 1.0) * 255.0).astype(np.uint8)
+    raise ImageDecodeError(f"the image has an unsupported pixel type ({img.dtype})")
 
 
 def read_image(path: Path) -> np.ndarray:

@@ -294,7 +294,8 @@ def run_expand(request: ExpandRequest, cfg: Config) -> dict[str, Any]:
         warn(f"{model_path} was trained on faces framed differently from `faceaug preprocess` crops (crop template "
              f"{editor.crop_template}, ours {crop_template_id()}): edits may be poorer.")
     size = editor.image_size
-    check_singan_setup(size, size, cfg.singan, start_scale=cfg.expand.start_scale, mode=cfg.expand.singan_mode)
+    if cfg.expand.samples_per_edit > 0:  # M = 0: edits only, no SinGAN is trained
+        check_singan_setup(size, size, cfg.singan, start_scale=cfg.expand.start_scale, mode=cfg.expand.singan_mode)
     sources = select_sources(faces, request.sources_split, request.sources_label)
     jobs = plan_jobs(
         sources, _targets(request, cfg), per_class=request.per_class,
