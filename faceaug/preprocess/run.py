@@ -8,6 +8,7 @@ atomically and print a summary. Re-runs reuse faces whose source bytes, AU sourc
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import re
@@ -27,10 +28,16 @@ from faceaug.io.images import IMAGE_EXTENSIONS
 from faceaug.io.layout import Discovery, discover_dataset
 from faceaug.preprocess.splits import assign_splits
 from faceaug.preprocess.worker import FACES_SUBDIR, PreprocessSettings, SourceTask, make_face_id, process_source
-from faceaug.io.atomic import atomic_path
-from faceaug.schema import read_table, write_table_atomic
+from faceaug.io.atomic import atomic_path, fsync_files
+from faceaug.io.owned import foreign_files, is_marked, mark_owned, refuse_protected, sweep
+from faceaug.schema import read_table, to_table, write_table_atomic
 
 CACHE_FILE = "preprocess_cache.parquet"
+#: Faces finished by a run that has not written its tables yet, one JSON line each (a killed run's work is reused).
+JOURNAL_FILE = "preprocess_journal.jsonl"
+#: The file names `faceaug preprocess` writes into WORK_DIR/faces (what the orphan sweep and --overwrite remove).
+FACE_FILES = re.compile(r"[A-Za-z0-9_-]+\.png")
+_LEGACY_MARKS = ("preprocess.json",)  # work folders written before WORK_DIR carried the faceaug mark
 _CACHE_SCHEMA = pa.schema([("source_path", pa.string()), ("face_id", pa.string()), ("source_sha256", pa.string()),
                            ("au_key", pa.string()), ("settings_key", pa.string()), ("method", pa.string()),
                            ("upscaled", pa.bool_())])
@@ -60,7 +67,14 @@ def _init_worker() -> None:
 
 
 def _indexed(pair: tuple[int, SourceTask]) -> tuple[int, dict]:
-    return pair[0], process_source(pair[1])
+    """Run one task; an unexpected failure (a decoder bug, MemoryError) rejects that file, not the whole run."""
+    index, task = pair
+    try:
+        return index, process_source(task)
+    except Exception as exc:  # noqa: BLE001 — one bad file must not cost the user the rest of the run
+        message = f"faceaug failed on this file ({type(exc).__name__}: {str(exc)[:200]}); please report it."
+        return index, {"status": "reject", "sha": None,
+                       "reject": {"source_path": task.item.rel, "reason": "internal_error", "message": message}}
 
 
 def _run_tasks(tasks: list[SourceTask], workers: int) -> Iterator[tuple[int, dict]]:
@@ -80,25 +94,67 @@ def _run_tasks(tasks: list[SourceTask], workers: int) -> Iterator[tuple[int, dic
 
 
 def _load_previous(work_dir: Path, settings_key: str) -> tuple[dict[str, dict], dict[str, dict]]:
-    """Rows of the previous faces.parquet and cache entries made with the same settings, by source_path."""
+    """Rows and cache entries made with the same settings, by source_path: from the last finished run's tables,
+    then from the journal of a run that was stopped before writing them."""
     faces_path, cache_path = work_dir / "faces.parquet", work_dir / CACHE_FILE
-    if not faces_path.is_file() or not cache_path.is_file():
-        return {}, {}
+    old_rows, entries = {}, {}
+    if faces_path.is_file() and cache_path.is_file():
+        try:
+            faces = read_table(faces_path, "faces")
+            cache = pq.read_table(cache_path, schema=_CACHE_SCHEMA).to_pandas()
+        except UserError as exc:
+            warn(f"The previous run's table is not usable ({exc}); every face is made again.")
+        except (OSError, pa.ArrowException):
+            pass  # unreadable cache: everything is redone
+        else:
+            old_rows = {r["source_path"]: r for r in faces.to_dict("records")}
+            entries = {r["source_path"]: r for r in cache.to_dict("records")}
+    journal_rows, journal_entries = _read_journal(work_dir)
+    old_rows.update(journal_rows)
+    entries.update(journal_entries)
+    return old_rows, {k: e for k, e in entries.items() if e["settings_key"] == settings_key and k in old_rows}
+
+
+def _read_journal(work_dir: Path) -> tuple[dict[str, dict], dict[str, dict]]:
+    """The journal's rows and cache entries; a torn last line is skipped, a journal that fails the faces schema
+    is ignored as a whole (its faces are made again)."""
     try:
-        faces = read_table(faces_path, "faces")
-        cache = pq.read_table(cache_path).to_pandas()
-    except (UserError, OSError, pa.ArrowInvalid):
-        return {}, {}  # unreadable previous state: everything is redone
-    old_rows = {r["source_path"]: r for r in faces.to_dict("records")}
-    entries = {r["source_path"]: r for r in cache.to_dict("records") if r["settings_key"] == settings_key}
-    return old_rows, entries
+        lines = (work_dir / JOURNAL_FILE).read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return {}, {}
+    records = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("row"), dict) and isinstance(record.get("entry"), dict):
+            records.append(record)
+    if not records:
+        return {}, {}
+    rows = [{**r["row"], "subject": "x", "split": "train"} for r in records]  # assigned later, as for any face
+    try:
+        to_table(rows, "faces")
+        pa.Table.from_pylist([r["entry"] for r in records], schema=_CACHE_SCHEMA)
+    except (ValueError, TypeError, KeyError, pa.ArrowException):
+        warn(f"{work_dir / JOURNAL_FILE} is damaged; the faces it lists are made again.")
+        return {}, {}
+    return ({r["entry"]["source_path"]: r["row"] for r in records},
+            {r["entry"]["source_path"]: r["entry"] for r in records})
 
 
-def _clear_faces(work_dir: Path) -> None:
+def _check_work_dir(data_dir: Path, work_dir: Path) -> None:
+    """WORK_DIR is never DATA_DIR, its faces/ never holds the data, and faceaug only fills a faces/ of its own."""
+    if work_dir.exists() and not work_dir.is_dir():
+        raise UserError(f"--out {work_dir} exists and is not a folder.")
+    if os.path.realpath(work_dir) == os.path.realpath(data_dir):
+        raise UserError(f"--out {work_dir} is DATA_DIR itself; choose a work folder of its own.")
     faces_dir = work_dir / FACES_SUBDIR
-    if faces_dir.is_dir():
-        for png in faces_dir.glob("*.png"):
-            png.unlink()
+    refuse_protected(faces_dir, {"the DATA_DIR": data_dir}, "--out's faces folder")
+    if any(foreign_files(faces_dir, FACE_FILES)) or (
+            faces_dir.is_dir() and any(faces_dir.iterdir()) and not is_marked(work_dir, "preprocess", _LEGACY_MARKS)):
+        raise UserError(f"{faces_dir} holds files faceaug did not write; choose another --out (faceaug writes its "
+                        "aligned faces there and removes the ones it no longer lists).")
 
 
 def run_preprocess(data_dir: Path, work_dir: Path, cfg: Config, *, au_dir: Path | None = None,
@@ -113,8 +169,7 @@ def run_preprocess(data_dir: Path, work_dir: Path, cfg: Config, *, au_dir: Path 
                         f"{pcfg.test_fraction}).")
     pattern = _subject_pattern(subject_regex)
     data_dir, work_dir = Path(data_dir), Path(work_dir)
-    if work_dir.exists() and not work_dir.is_dir():
-        raise UserError(f"--out {work_dir} exists and is not a folder.")
+    _check_work_dir(data_dir, work_dir)
     found = discover_dataset(data_dir, labels=labels, au_dir=au_dir, exclude=(work_dir,))
     if not found.items and not found.rejects:
         raise UserError(
@@ -123,9 +178,10 @@ def run_preprocess(data_dir: Path, work_dir: Path, cfg: Config, *, au_dir: Path 
     settings = PreprocessSettings(size=pcfg.size, min_confidence=pcfg.min_confidence, face_id=face_id,
                                   assume_cropped=assume_cropped, aus_from_labels=aus_from_labels,
                                   min_source_side=pcfg.min_source_side)
-    work_dir.mkdir(parents=True, exist_ok=True)
+    mark_owned(work_dir, "preprocess")
     if overwrite:
-        _clear_faces(work_dir)
+        sweep(work_dir / FACES_SUBDIR, FACE_FILES)
+        (work_dir / JOURNAL_FILE).unlink(missing_ok=True)
         old_rows, cache = {}, {}
     else:
         old_rows, cache = _load_previous(work_dir, settings.key())
@@ -151,7 +207,8 @@ def run_preprocess(data_dir: Path, work_dir: Path, cfg: Config, *, au_dir: Path 
             cached = (entry["source_sha256"], entry["au_key"])
         tasks.append(SourceTask(item=item, face_id=fid, work_dir=work_dir, settings=settings, cached=cached))
 
-    results = _process_all(tasks, _worker_count(pcfg.workers, len(tasks)))
+    results = _process_all(tasks, _worker_count(pcfg.workers, len(tasks)), work_dir / JOURNAL_FILE,
+                           settings.key())
     faces, cache_rows, stats = [], [], Counter()
     for task, res in zip(tasks, results):
         if res["status"] == "reject":
@@ -160,6 +217,7 @@ def run_preprocess(data_dir: Path, work_dir: Path, cfg: Config, *, au_dir: Path 
         if res["status"] == "reused":
             row, entry = dict(old_rows[task.item.rel]), cache[task.item.rel]
             method, upscaled = entry["method"], bool(entry["upscaled"])
+            row["image_path"] = _face_path(task.face_id)  # from this run's id, never from the old table
             stats["reused"] += 1
         else:
             row, method, upscaled = res["row"], res["method"], res["upscaled"]
@@ -178,13 +236,15 @@ def run_preprocess(data_dir: Path, work_dir: Path, cfg: Config, *, au_dir: Path 
         row.update(subject=subjects[task.item.rel], split=split)
         rows.append(row)
 
-    if stats["new"]:
-        os.sync()  # the face PNGs were written without per-file fsync: make them durable before the tables
+    # the new face PNGs were written without per-file fsync: make them (only them) durable before the tables
+    new = {t.face_id for t, res in zip(tasks, results) if res["status"] == "face"}
+    fsync_files(work_dir / r["image_path"] for r in rows if r["face_id"] in new)
     write_table_atomic(rows, work_dir / "faces.parquet", "faces")
     write_table_atomic(rejects, work_dir / "rejects.parquet", "rejects")
     with atomic_path(work_dir / CACHE_FILE) as tmp:
         pq.write_table(pa.Table.from_pylist(cache_rows, schema=_CACHE_SCHEMA), tmp)
-    _remove_orphans(work_dir, old_rows, {r["face_id"] for r in rows})
+    sweep(work_dir / FACES_SUBDIR, FACE_FILES, keep={f"{r['face_id']}.png" for r in rows})  # no longer listed
+    (work_dir / JOURNAL_FILE).unlink(missing_ok=True)
     counts = _counts(found, rows, rejects, cache_rows, stats)
     counts["subject_source"] = dict(subject_sources)
     write_resolved_config(cfg, work_dir / "preprocess.json", counts=counts,
@@ -199,13 +259,23 @@ def run_preprocess(data_dir: Path, work_dir: Path, cfg: Config, *, au_dir: Path 
     return counts
 
 
-def _process_all(tasks: list[SourceTask], workers: int) -> list[dict]:
-    """Results in task order, with a progress bar."""
+def _face_path(face_id: str) -> str:
+    return f"{FACES_SUBDIR}/{face_id}.png"
+
+
+def _process_all(tasks: list[SourceTask], workers: int, journal: Path, settings_key: str) -> list[dict]:
+    """Results in task order, with a progress bar; every new face is appended to the journal as it arrives."""
     results: list[dict | None] = [None] * len(tasks)
-    with progress() as bar:
+    with progress() as bar, open(journal, "a", encoding="utf-8") as log:
         job = bar.add_task(f"Aligning faces ({workers} process{'es' if workers > 1 else ''})", total=len(tasks))
         for index, res in _run_tasks(tasks, workers):
             results[index] = res
+            if res["status"] == "face":
+                entry = {"source_path": tasks[index].item.rel, "face_id": tasks[index].face_id,
+                         "source_sha256": res["sha"], "au_key": res["au_key"], "settings_key": settings_key,
+                         "method": res["method"], "upscaled": bool(res["upscaled"])}
+                log.write(json.dumps({"entry": entry, "row": res["row"]}, default=float) + "\n")
+                log.flush()
             bar.advance(job)
     return results  # type: ignore[return-value]
 
@@ -225,12 +295,6 @@ def _drop_duplicates(faces: list, cache_rows: list[dict], rejects: list[dict], w
         keep_faces.append((task, row))
         keep_cache.append(entry)
     return keep_faces, keep_cache
-
-
-def _remove_orphans(work_dir: Path, old_rows: dict[str, dict], keep: set[str]) -> None:
-    for row in old_rows.values():
-        if row["face_id"] not in keep:
-            (work_dir / FACES_SUBDIR / f"{row['face_id']}.png").unlink(missing_ok=True)
 
 
 def _counts(found: Discovery, rows: list[dict], rejects: list[dict], cache_rows: list[dict],
