@@ -6,6 +6,9 @@
 
 Each benchmark is its own module (`benchmarks/bench_<topic>.py`, runnable alone with more options); this runner
 starts them one after another in fresh processes, so one's threads or memory don't disturb the next.
+
+Not in the default list: `benchmarks/fault_injection.py`, a robustness check rather than a performance figure
+(`kill -9` of preprocess / expand at random moments, re-run, check the result): `python -m benchmarks.fault_injection`.
 """
 
 from __future__ import annotations
