@@ -18,10 +18,12 @@ import json
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from faceaug import __version__
 from faceaug.errors import UserError
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -213,13 +215,31 @@ DEFAULT_PROFILE = "fast"
 
 
 def _apply(cfg: Config, section: str, values: dict[str, Any], origin: str) -> None:
-    target = getattr(cfg, section)
+    _apply_to(getattr(cfg, section), section, values, origin)
+
+
+def _apply_to(target: Any, section: str, values: Any, origin: str) -> None:
+    """Set `values` on the dataclass `target`: the one rule for every config read from a file (TOML, model files,
+    checkpoints): unknown keys are a UserError naming them, values must have the field's type."""
+    if not isinstance(values, dict):
+        raise UserError(f"'{section}' in {origin} must be a table of settings, got {type(values).__name__}.")
     known = {f.name: f for f in dataclasses.fields(target)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        names = ", ".join(f"'{section}.{key}'" for key in unknown)
+        raise UserError(f"Unknown setting{'s' if len(unknown) > 1 else ''} {names} in {origin}. "
+                        f"Known: {', '.join(sorted(known))}.")
     for key, value in values.items():
-        if key not in known:
-            raise UserError(f"Unknown setting '{section}.{key}' in {origin}. Known: {', '.join(sorted(known))}.")
         current = getattr(target, key)
         setattr(target, key, _coerce(value, type(current), f"{section}.{key}", origin))
+
+
+def section_from_dict(kind: type[T], section: str, values: Any, origin: str) -> T:
+    """A config section (e.g. GanimationConfig) from stored values: defaults for missing keys, the TOML rule for
+    the rest (`origin` names the file in the message, e.g. "model file W/models/ganimation.pt")."""
+    target = kind()
+    _apply_to(target, section, values, origin)
+    return target
 
 
 def _coerce(value: Any, kind: type, name: str, origin: str) -> Any:
@@ -284,7 +304,7 @@ def resolve_config(
 
 
 def config_from_dict(data: dict[str, Any]) -> Config:
-    """Rebuild a Config from `Config.to_dict()` output (e.g. stored in a checkpoint)."""
+    """Rebuild a Config from `Config.to_dict()` output (e.g. a resolved-config JSON), with the TOML rule."""
     cfg = Config(profile=data.get("profile", "fast"), seed=data.get("seed", 0), device=data.get("device", "auto"))
     for section in SECTIONS:
         if section in data:

@@ -47,7 +47,7 @@ class GanimationEditor:
         """Load a model file written by `faceaug train` or `faceaug import-ganimation` (weights_only)."""
         path = Path(path)
         payload = load_model_file(path)
-        g = config_from_model(payload)
+        g = config_from_model(payload, path)
         au_names = tuple(payload["au_names"])
         generator = Generator(g, n_aus=len(au_names))
         try:

@@ -217,3 +217,16 @@ def test_split_by_image_and_subject_regex_rejects(tmp_path):
     assert faces.groupby("subject").split.nunique().max() == 2  # by image: a subject may straddle
     with pytest.raises(UserError, match="not a valid regular expression"):
         run_preprocess(data, work, _cfg(), subject_regex="(unclosed")
+
+
+def test_labels_file_path_through_a_symlink_out_of_data_dir_is_refused(tmp_path):
+    data, outside = tmp_path / "data", tmp_path / "outside"
+    rng = np.random.default_rng(3)
+    write_drawn_face(data / "flat", "a", rng)
+    write_drawn_face(outside, "secret", rng)
+    (data / "link").symlink_to(outside, target_is_directory=True)
+    (data / "labels.csv").write_text("path,label\nflat/a.png,happy\nlink/secret.png,happy\n")
+    run_preprocess(data, tmp_path / "work", _cfg())
+    faces, rejects = _read(tmp_path / "work")
+    assert list(faces.index) == ["flat/a.png"]
+    assert rejects["link/secret.png"] == "outside_data_dir"

@@ -187,6 +187,7 @@ def _from_labels_file(data_dir: Path, labels: Path, skip: set[str]) -> Discovery
                         f"it has {', '.join(n for n in columns if n) or 'none'}.")
     found = Discovery("labels_csv")
     root = os.path.normpath(os.path.abspath(data_dir))
+    real_root = os.path.realpath(data_dir)
     seen: set[str] = set()
     for line_no, row in enumerate(reader, start=2):
         def get(key: str) -> str:
@@ -199,6 +200,9 @@ def _from_labels_file(data_dir: Path, labels: Path, skip: set[str]) -> Discovery
         full = os.path.normpath(os.path.join(root, raw))
         if os.path.isabs(raw) or os.path.commonpath([root, full]) != root:
             found.reject(raw, "outside_data_dir", f"the labels file points outside DATA_DIR ({raw}); refused.")
+            continue
+        if os.path.commonpath([real_root, os.path.realpath(full)]) != real_root:
+            found.reject(raw, "outside_data_dir", f"{raw} leads outside DATA_DIR through a symbolic link; refused.")
             continue
         rel = Path(os.path.relpath(full, root)).as_posix()
         if rel in seen:

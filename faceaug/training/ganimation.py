@@ -310,7 +310,7 @@ def run_train(work_dir: Path, cfg: Config, *, resume: bool, max_steps: int | Non
         if not ckpt_path.is_file():
             raise UserError(f"Nothing to resume: {ckpt_path} does not exist. Start without --resume.")
         state = load_checkpoint(ckpt_path)
-        _check_resume(config_from_model(state), cfg.ganimation, ckpt_path)
+        _check_resume(config_from_model(state, ckpt_path), cfg.ganimation, ckpt_path)
     cache = load_faces(work_dir, cfg.ganimation.image_size)
     trainer = GanimationTrainer(cfg, cache, device, rank=rank, world=world)
     if state is not None:

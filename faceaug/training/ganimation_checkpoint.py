@@ -18,14 +18,18 @@ from typing import Any
 
 import torch
 
+from faceaug import __version__
 from faceaug.aus import AU_NAMES
-from faceaug.config import GanimationConfig
+from faceaug.config import GanimationConfig, section_from_dict
 from faceaug.errors import UserError
 from faceaug.io.atomic import save_torch_atomic
+from faceaug.io.versions import check_format_version
 
 MODEL_FORMAT = "faceaug-ganimation"
 MODEL_VERSION = 1
 CHECKPOINT_FORMAT = "faceaug-ganimation-checkpoint"
+CHECKPOINT_VERSION = 1
+_MODEL_KEYS = ("generator", "ganimation", "au_names", "image_size", "crop_template")
 
 
 def crop_template_id() -> str:
@@ -62,6 +66,7 @@ def save_model_file(path: Path, generator_state: dict[str, torch.Tensor], cfg: G
         "image_size": int(cfg.image_size),
         "crop_template": crop_template_id(),
         "origin": origin,
+        "faceaug_version": __version__,
     }
     return save_torch_atomic(payload, path)
 
@@ -69,26 +74,35 @@ def save_model_file(path: Path, generator_state: dict[str, torch.Tensor], cfg: G
 def load_model_file(path: Path) -> dict[str, Any]:
     """Read a model file written by `save_model_file`; anything else is a UserError."""
     payload = _load(path, "GANimation model")
-    if payload.get("format") != MODEL_FORMAT or "generator" not in payload:
+    if payload.get("format") != MODEL_FORMAT:
         raise UserError(f"{path} is not a faceaug GANimation model (train one with `faceaug train` or convert "
                         "published weights with `faceaug import-ganimation`).")
-    if int(payload.get("version", 0)) > MODEL_VERSION:
-        raise UserError(f"{path} was written by a newer faceaug (model format {payload['version']}).")
+    check_format_version(path, "GANimation model", payload.get("version", 0), MODEL_VERSION,
+                         payload.get("faceaug_version"))
+    missing = [key for key in _MODEL_KEYS if key not in payload]
+    if missing:
+        raise UserError(f"{path} is an incomplete faceaug GANimation model (no {', '.join(missing)}).")
     return payload
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> Path:
-    return save_torch_atomic({"format": CHECKPOINT_FORMAT, **payload}, path)
+    return save_torch_atomic({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
+                              "faceaug_version": __version__, **payload}, path)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
     payload = _load(path, "Checkpoint")
     if payload.get("format") != CHECKPOINT_FORMAT:
         raise UserError(f"{path} is not a faceaug GANimation training checkpoint.")
+    check_format_version(path, "GANimation training checkpoint", payload.get("version", 1), CHECKPOINT_VERSION,
+                         payload.get("faceaug_version"))
+    if "ganimation" not in payload:
+        raise UserError(f"{path} is an incomplete faceaug GANimation training checkpoint (no ganimation settings).")
     return payload
 
 
-def config_from_model(payload: dict[str, Any]) -> GanimationConfig:
-    """The GanimationConfig stored in a model file or checkpoint (unknown keys from other versions ignored)."""
-    known = {f.name for f in dataclasses.fields(GanimationConfig)}
-    return GanimationConfig(**{k: v for k, v in payload["ganimation"].items() if k in known})
+def config_from_model(payload: dict[str, Any], path: Path | str = "a stored model") -> GanimationConfig:
+    """The GanimationConfig stored in a model file or checkpoint: missing keys (older files) take the defaults,
+    unknown keys (another version) are a UserError naming them, as in a --config file."""
+    return section_from_dict(GanimationConfig, "ganimation", payload.get("ganimation"),
+                             f"the settings stored in {path}")

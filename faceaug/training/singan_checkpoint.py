@@ -9,13 +9,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from faceaug.config import SinganConfig
+from faceaug import __version__
+from faceaug.config import SinganConfig, section_from_dict
 from faceaug.errors import UserError
 from faceaug.io.atomic import save_torch_atomic
+from faceaug.io.versions import check_format_version
 from faceaug.models.singan import ScaleGenerator, ScaleSpec
 from faceaug.training.singan import SinganModel
 
-FORMAT = "faceaug-singan-1"
+FORMAT_NAME = "faceaug-singan"
+FORMAT_VERSION = 1
+FORMAT = f"{FORMAT_NAME}-{FORMAT_VERSION}"
+_KEYS = ("config", "image", "sizes", "scale_factor", "first_scale", "channels", "generators", "noise_amps", "z_rec",
+         "seed", "mode", "losses")
 
 
 def save_singan(model: SinganModel, path: Path) -> Path:
@@ -33,6 +39,7 @@ def save_singan(model: SinganModel, path: Path) -> Path:
         "seed": int(model.seed),
         "mode": model.mode,
         "losses": json.dumps(model.losses),
+        "faceaug_version": __version__,
     }
     return save_torch_atomic(payload, path)
 
@@ -44,13 +51,25 @@ def load_singan(path: Path, device="cpu") -> SinganModel:
         raise UserError(f"SinGAN model file {path} does not exist.") from None
     except Exception as exc:  # corrupt or foreign file
         raise UserError(f"SinGAN model file {path} could not be read: {exc}.") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
+    name, _, version = str(data.get("format", "") if isinstance(data, dict) else "").rpartition("-")
+    if name != FORMAT_NAME:
         raise UserError(f"{path} is not a faceaug SinGAN model file.")
-    cfg = SinganConfig(**json.loads(data["config"]))
+    check_format_version(path, "SinGAN model file", version, FORMAT_VERSION, data.get("faceaug_version"))
+    missing = [key for key in _KEYS if key not in data]
+    if missing:
+        raise UserError(f"{path} is an incomplete faceaug SinGAN model file (no {', '.join(missing)}).")
+    try:
+        stored = json.loads(data["config"])
+    except (TypeError, ValueError):
+        raise UserError(f"{path} is a damaged faceaug SinGAN model file (its settings are not JSON).") from None
+    cfg = section_from_dict(SinganConfig, "singan", stored, f"the settings stored in {path}")
     generators = []
     for channels, state in zip(data["channels"], data["generators"]):
         g = ScaleGenerator(ScaleSpec(channels, cfg.num_layers))
-        g.load_state_dict(state)
+        try:
+            g.load_state_dict(state)
+        except RuntimeError as exc:
+            raise UserError(f"{path} holds SinGAN weights that don't match its own settings ({exc}).") from None
         generators.append(g.to(device).eval().requires_grad_(False))
     return SinganModel(
         image=data["image"].numpy(), config=cfg, sizes=[tuple(s) for s in data["sizes"]],
