@@ -35,6 +35,14 @@ def _fail_on(monkeypatch, n: int, error: BaseException) -> None:
     monkeypatch.setattr(run_module, "process_source", wrapper)
 
 
+def _killed_run(monkeypatch, data: Path, work: Path, at: int) -> None:
+    """A run killed while it aligns the `at`-th source."""
+    with monkeypatch.context() as m:
+        _fail_on(m, at, _Killed())
+        with pytest.raises(_Killed):
+            run_preprocess(data, work, _cfg(size=48))
+
+
 @pytest.mark.parametrize("error", [MemoryError(), ValueError("decoder bug")])
 def test_an_unexpected_failure_on_one_file_rejects_only_that_file(tmp_path, monkeypatch, error):
     data, work = tmp_path / "data", tmp_path / "work"
@@ -48,10 +56,7 @@ def test_an_unexpected_failure_on_one_file_rejects_only_that_file(tmp_path, monk
 def test_a_killed_run_keeps_its_finished_faces_for_the_rerun(tmp_path, monkeypatch):
     data, work = tmp_path / "data", tmp_path / "work"
     _good_dataset(data, subjects=4)
-    with monkeypatch.context() as m:
-        _fail_on(m, 6, _Killed())
-        with pytest.raises(_Killed):
-            run_preprocess(data, work, _cfg(size=48))
+    _killed_run(monkeypatch, data, work, at=6)
     assert not (work / "faces.parquet").exists() and (work / JOURNAL_FILE).is_file()
     counts = run_preprocess(data, work, _cfg(size=48))
     assert (counts["reused"], counts["new"], counts["faces"]) == (5, 3, 8)
@@ -65,18 +70,12 @@ def test_a_killed_run_keeps_its_finished_faces_for_the_rerun(tmp_path, monkeypat
 def test_a_torn_or_damaged_journal_only_costs_its_faces(tmp_path, monkeypatch):
     data, work = tmp_path / "data", tmp_path / "work"
     _good_dataset(data, subjects=2)
-    with monkeypatch.context() as m:
-        _fail_on(m, 4, _Killed())
-        with pytest.raises(_Killed):
-            run_preprocess(data, work, _cfg(size=48))
+    _killed_run(monkeypatch, data, work, at=4)
     journal = work / JOURNAL_FILE
     journal.write_text(journal.read_text() + '{"entry": {"source_path": "happy/s0')  # a torn last line
     assert run_preprocess(data, work, _cfg(size=48))["reused"] == 3
     shutil.rmtree(work)
-    with monkeypatch.context() as m:
-        _fail_on(m, 4, _Killed())
-        with pytest.raises(_Killed):
-            run_preprocess(data, work, _cfg(size=48))
+    _killed_run(monkeypatch, data, work, at=4)
     lines = journal.read_text().splitlines()
     record = json.loads(lines[0])
     record["row"]["AU01"] = "high"
@@ -97,10 +96,7 @@ def test_the_machine_is_never_synced_as_a_whole(tmp_path, monkeypatch):
 def test_no_temp_files_or_orphans_survive_the_rerun_after_a_kill(tmp_path, monkeypatch):
     data, work = tmp_path / "data", tmp_path / "work"
     _good_dataset(data, subjects=2)
-    with monkeypatch.context() as m:
-        _fail_on(m, 3, _Killed())
-        with pytest.raises(_Killed):
-            run_preprocess(data, work, _cfg(size=48))
+    _killed_run(monkeypatch, data, work, at=3)
     (work / "faces" / ".s00_happy-0123456789.png.abcd1234.tmp").write_bytes(b"half a png")  # what kill -9 leaves
     (work / "faces" / "gone-0123456789.png").write_bytes(b"a face of a source that was removed")
     run_preprocess(data, work, _cfg(size=48))
