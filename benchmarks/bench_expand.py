@@ -19,14 +19,15 @@ from pathlib import Path
 
 import torch
 
-from faceaug.aus import parse_au_spec
+from faceaug.aus import AU_NAMES, parse_au_spec
 from faceaug.config import resolve_config
 from faceaug.console import set_verbosity
 from faceaug.models.ganimation import Generator
-from faceaug.pipeline.expand import ExpandRequest, run_expand
-from faceaug.preprocess.run import run_preprocess
+from faceaug.models.ganimation_file import MODEL_FILE, GanimationModel
+from faceaug.preprocess.align import crop_template_id
+from faceaug.commands.expand import ExpandRequest, run_expand
+from faceaug.commands.preprocess import run_preprocess
 from faceaug.synth.run import run_synth
-from faceaug.training.ganimation_checkpoint import save_model_file
 
 
 def make_work(root: Path, profile: str, size: int) -> Path:
@@ -36,7 +37,7 @@ def make_work(root: Path, profile: str, size: int) -> Path:
     run_preprocess(data, work, cfg, labels=data / "labels.csv")
     g = cfg.ganimation
     torch.manual_seed(0)
-    save_model_file(work / "models" / "ganimation.pt", Generator(g).state_dict(), g)
+    GanimationModel(Generator(g.generator_config()), AU_NAMES, crop_template_id()).save(work / "models" / MODEL_FILE)
     return work
 
 

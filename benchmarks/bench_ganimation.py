@@ -27,7 +27,7 @@ import torch
 from faceaug.aus import N_AUS
 from faceaug.config import resolve_config
 from faceaug.device import cpu_has_native_bf16
-from faceaug.training.ganimation import GanimationTrainer
+from faceaug.training.ganimation_trainer import GanimationTrainer
 from faceaug.training.ganimation_data import FaceCache
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from faceaug.config import resolve_config
 from faceaug.console import set_verbosity
-from faceaug.preprocess.run import run_preprocess
+from faceaug.commands.preprocess import run_preprocess
 
 
 def make_dataset(root: Path, n: int, size: int, source: str, seed: int = 0) -> Path:

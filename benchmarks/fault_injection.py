@@ -114,14 +114,12 @@ def build_expand_input(root: Path, per_class: int = 12) -> Case:
     import torch
 
     from faceaug.config import GanimationConfig
-    from faceaug.models.ganimation import Generator
-    from faceaug.training.ganimation_checkpoint import save_model_file
-    from tests.ganimation_fixtures import make_work_dir
+    from tests.ganimation_fixtures import make_work_dir, save_model
 
     work = make_work_dir(root / "work", n=24, size=32)
     torch.manual_seed(0)
     small = GanimationConfig(image_size=32, conv_dim=8, repeat_num=2)
-    save_model_file(work / "models" / "ganimation.pt", Generator(small).state_dict(), small)
+    save_model(work / "models" / "ganimation.safetensors", small)
     config = root / "tiny.toml"
     config.write_text(TINY_EXPAND_TOML)
     args = ("expand", str(work), "--au-preset", "happy,sad,fear", "--per-class", str(per_class), "--workers", "1",

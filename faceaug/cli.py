@@ -188,7 +188,7 @@ def preprocess(
         "preprocess.size": size, "preprocess.test_fraction": test_fraction,
         "preprocess.split_by": split_by.value if split_by else None, "preprocess.min_confidence": min_confidence,
         "preprocess.workers": workers})
-    from faceaug.preprocess.run import run_preprocess
+    from faceaug.commands.preprocess import run_preprocess
 
     run_preprocess(data_dir, out, cfg, au_dir=au_dir, labels=labels, aus_from_labels=aus_from_labels,
                    subject_regex=subject_regex, face_id=face_id, assume_cropped=assume_cropped, overwrite=overwrite)
@@ -215,7 +215,7 @@ def train(
     cfg = _config(profile, config, seed, device, **{
         "ganimation.epochs": epochs, "ganimation.epochs_decay": epochs_decay, "ganimation.batch_size": batch_size,
         "ganimation.image_size": image_size, "ganimation.max_minutes": max_minutes})
-    from faceaug.training.ganimation import run_train
+    from faceaug.commands.train import run_train
 
     run_train(work_dir, cfg, resume=resume)
 
@@ -224,12 +224,12 @@ def train(
 def import_ganimation(
     checkpoint: Annotated[Path, typer.Argument(help="Generator weights published by ganimation_replicate.")],
     out: Annotated[Path, typer.Option("--out", help="Where to write the faceaug model, e.g. "
-                                      "WORK_DIR/models/ganimation.pt.")],
+                                      "WORK_DIR/models/ganimation.safetensors.")],
     image_size: Annotated[int, typer.Option(help="Image size the weights were trained at.")] = 128,
 ) -> None:
     """Convert published GANimation generator weights into a faceaug model file."""
     _positive("--image-size", image_size)
-    from faceaug.training.ganimation_import import import_ganimation as do_import
+    from faceaug.commands.import_ganimation import import_ganimation as do_import
 
     do_import(checkpoint, out, image_size=image_size)
 
@@ -284,7 +284,8 @@ class Executor(str, Enum):
 
 @command()
 def expand(
-    work_dir: Annotated[Path, typer.Argument(help="Work folder with faces.parquet (and models/ganimation.pt).")],
+    work_dir: Annotated[Path, typer.Argument(help="Work folder with faces.parquet (and models/ganimation."
+                                             "safetensors).")],
     au_preset: Annotated[str, typer.Option(help="Target classes: preset name(s), 'all', or custom "
                                            "'name:AU06=0.8,AU12=1'.")] = "all",
     per_class: Annotated[int, typer.Option(help="New images per target class (edits + SinGAN samples).")] = 10,
@@ -298,7 +299,7 @@ def expand(
     sources_label: Annotated[Optional[str], typer.Option(help="Only use source faces with this label.")] = None,
     sources_split: Annotated[str, typer.Option(help="Split the source faces come from.")] = "train",
     model: Annotated[Optional[Path], typer.Option(help="GANimation model [default: WORK_DIR/models/"
-                                                  "ganimation.pt].")] = None,
+                                                  "ganimation.safetensors].")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Output folder [default: WORK_DIR/expanded].")] = None,
     executor: Annotated[Executor, typer.Option(help="local, or ray (pip install 'faceaug[ray]').")] = Executor.local,
     ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster address [default: a local Ray].")] = None,
@@ -310,18 +311,16 @@ def expand(
     config: ConfigOpt = None,
 ) -> None:
     """Edit source faces to target expressions and sample SinGAN variants: N expressions x M samples."""
-    if per_class <= 0:
-        raise UserError(f"--per-class must be positive, got {per_class}.")
     _non_negative("--samples-per-edit", samples_per_edit)
     _non_negative("--start-scale", start_scale)
     cfg = _config(profile, config, seed, device, **{
         "expand.samples_per_edit": samples_per_edit, "expand.start_scale": start_scale,
         "expand.singan_mode": singan_mode.value if singan_mode else None})
-    from faceaug.pipeline.expand import ExpandRequest, run_expand
+    from faceaug.commands.expand import ExpandRequest, run_expand
 
     request = ExpandRequest(
         work_dir=work_dir, au_preset=au_preset, per_class=per_class, mode=mode.value, aus=aus,
         sources_label=sources_label, sources_split=sources_split, model=model,
-        out_dir=out or work_dir / "expanded", executor=executor.value, ray_address=ray_address, workers=workers,
+        out_dir=out, executor=executor.value, ray_address=ray_address, workers=workers,
         overwrite=overwrite)
     run_expand(request, cfg)

@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from faceaug import __version__
+from faceaug.aus import N_AUS
 from faceaug.errors import UserError
+from faceaug.models.ganimation_config import CriticConfig, GeneratorConfig
 
 T = TypeVar("T")
 
@@ -72,7 +74,21 @@ class GanimationConfig:
     cpu_amp: bool = False  # bf16 autocast on CPUs with native bf16 (AVX512-BF16 / AMX); ignored on others
     channels_last: bool = True  # on CUDA
     compile: bool = False  # torch.compile on CUDA
-    num_workers: int = 0
+
+    def generator_config(self, n_aus: int = N_AUS) -> GeneratorConfig:
+        """The generator's architecture (what its model file stores)."""
+        return GeneratorConfig(image_size=self.image_size, conv_dim=self.conv_dim, repeat_num=self.repeat_num,
+                               upsample=self.upsample, condition=self.condition, n_aus=n_aus)
+
+    def critic_config(self, n_aus: int = N_AUS) -> CriticConfig:
+        return CriticConfig(image_size=self.image_size, critic_dim=self.critic_dim,
+                            critic_layers=self.critic_layers, n_aus=n_aus)
+
+    def problem(self) -> str | None:
+        """Why these settings cannot train (one sentence), or None."""
+        if min(self.n_critic, self.gp_every) < 1:
+            return "n_critic and gp_every must be at least 1."
+        return self.generator_config().problem() or self.critic_config().problem()
 
 
 @dataclass
@@ -219,27 +235,30 @@ def _apply(cfg: Config, section: str, values: dict[str, Any], origin: str) -> No
 
 
 def _apply_to(target: Any, section: str, values: Any, origin: str) -> None:
-    """Set `values` on the dataclass `target`: the one rule for every config read from a file (TOML, model files,
-    checkpoints): unknown keys are a UserError naming them, values must have the field's type."""
+    for key, value in _checked_values(target, section, values, origin).items():
+        setattr(target, key, value)
+
+
+def _checked_values(target: Any, section: str, values: Any, origin: str) -> dict[str, Any]:
+    """`values` checked against the dataclass `target`: the one rule for every config read from a file (TOML, model
+    files, checkpoints): unknown keys are a UserError naming them, values must have the field's type."""
     if not isinstance(values, dict):
         raise UserError(f"'{section}' in {origin} must be a table of settings, got {type(values).__name__}.")
-    known = {f.name: f for f in dataclasses.fields(target)}
-    unknown = sorted(set(values) - set(known))
+    known = {f.name for f in dataclasses.fields(target)}
+    unknown = sorted(set(values) - known)
     if unknown:
         names = ", ".join(f"'{section}.{key}'" for key in unknown)
         raise UserError(f"Unknown setting{'s' if len(unknown) > 1 else ''} {names} in {origin}. "
                         f"Known: {', '.join(sorted(known))}.")
-    for key, value in values.items():
-        current = getattr(target, key)
-        setattr(target, key, _coerce(value, type(current), f"{section}.{key}", origin))
+    return {key: _coerce(value, type(getattr(target, key)), f"{section}.{key}", origin)
+            for key, value in values.items()}
 
 
 def section_from_dict(kind: type[T], section: str, values: Any, origin: str) -> T:
-    """A config section (e.g. GanimationConfig) from stored values: defaults for missing keys, the TOML rule for
-    the rest (`origin` names the file in the message, e.g. "model file W/models/ganimation.pt")."""
-    target = kind()
-    _apply_to(target, section, values, origin)
-    return target
+    """A config section or architecture (e.g. GanimationConfig, GeneratorConfig) from stored values: defaults for
+    missing keys, the TOML rule for the rest (`origin` names the file in the message)."""
+    default = kind()
+    return dataclasses.replace(default, **_checked_values(default, section, values, origin))
 
 
 def _coerce(value: Any, kind: type, name: str, origin: str) -> Any:

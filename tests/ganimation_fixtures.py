@@ -8,7 +8,11 @@ import cv2
 import numpy as np
 
 from faceaug.aus import AU_INDEX, AU_NAMES, AU_PRESENT_NAMES
+from faceaug.config import GanimationConfig
 from faceaug.io.images import write_png_atomic
+from faceaug.models.ganimation import Generator
+from faceaug.models.ganimation_file import GanimationModel
+from faceaug.preprocess.align import crop_template_id
 from faceaug.schema import write_table_atomic
 
 
@@ -46,3 +50,9 @@ def make_work_dir(root: Path, n: int = 24, size: int = 32, seed: int = 0, test_e
     write_table_atomic(rows, root / "faces.parquet", "faces")
     assert AU_INDEX["AU25"] >= 0
     return root
+
+
+def save_model(path: Path, model: GanimationConfig | Generator, *, au_names: tuple[str, ...] = AU_NAMES) -> Path:
+    """Write a model file for a generator (or an untrained one sized by `model`, drawn from torch's global RNG)."""
+    generator = model if isinstance(model, Generator) else Generator(model.generator_config(len(au_names)))
+    return GanimationModel(generator=generator, au_names=au_names, crop_template=crop_template_id()).save(path)

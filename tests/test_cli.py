@@ -82,7 +82,7 @@ def test_quiet_and_verbose_work_before_and_after_the_command(runner, monkeypatch
     from faceaug.console import verbosity
 
     seen = []
-    monkeypatch.setattr("faceaug.preprocess.run.run_preprocess", lambda *a, **k: seen.append(verbosity()))
+    monkeypatch.setattr("faceaug.commands.preprocess.run_preprocess", lambda *a, **k: seen.append(verbosity()))
     command = ["preprocess", str(tmp_path), "--out", str(tmp_path / "work")]
     args = flags + command if where == "before" else command[:1] + flags + command[1:]
     result = runner.invoke(app, args)
@@ -96,7 +96,7 @@ def test_verbosity_flags_after_the_arguments_and_on_both_sides(runner, monkeypat
     from faceaug.console import verbosity
 
     seen = []
-    monkeypatch.setattr("faceaug.pipeline.expand.run_expand", lambda *a, **k: seen.append(verbosity()))
+    monkeypatch.setattr("faceaug.commands.expand.run_expand", lambda *a, **k: seen.append(verbosity()))
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert seen == [level]
@@ -112,7 +112,7 @@ def test_every_command_lists_quiet_and_verbose(runner, name):
 def test_expand_help_keeps_bracketed_text(runner):
     text = _flat(runner.invoke(app, ["expand", "--help"], terminal_width=200).stdout)
     assert "local, or ray (pip install 'faceaug[ray]')." in text
-    assert "GANimation model [default: WORK_DIR/models/ganimation.pt]." in text
+    assert "GANimation model [default: WORK_DIR/models/ganimation.safetensors]." in text
 
 
 def _help_texts():
@@ -144,7 +144,7 @@ def test_user_error_messages_print_brackets_literally(runner, monkeypatch, tmp_p
     def fail(*args, **kwargs):
         raise UserError("The Ray executor needs Ray: pip install 'faceaug[ray]'. Splits [bold]x[/bold] in [0, 1).")
 
-    monkeypatch.setattr("faceaug.preprocess.run.run_preprocess", fail)
+    monkeypatch.setattr("faceaug.commands.preprocess.run_preprocess", fail)
     result = runner.invoke(app, ["preprocess", str(tmp_path), "--out", str(tmp_path / "work")])
     assert result.exit_code == 2
     assert ("error: The Ray executor needs Ray: pip install 'faceaug[ray]'. Splits [bold]x[/bold] in [0, 1)."

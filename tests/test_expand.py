@@ -24,12 +24,10 @@ from faceaug.aus import AU_NAMES, PRESETS, preset_vector
 from faceaug.cli import app
 from faceaug.config import GanimationConfig, resolve_config
 from faceaug.errors import UserError
-from faceaug.models.ganimation import Generator
-from faceaug.pipeline import expand as expand_mod
+from faceaug.commands import expand as expand_mod
 from faceaug.pipeline import shard as shard_mod
-from faceaug.pipeline.expand import ExpandRequest, run_expand
-from faceaug.training.ganimation_checkpoint import save_model_file
-from tests.ganimation_fixtures import make_work_dir
+from faceaug.commands.expand import ExpandRequest, run_expand
+from tests.ganimation_fixtures import make_work_dir, save_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -52,7 +50,7 @@ def work(tmp_path_factory) -> Path:
     root = make_work_dir(tmp_path_factory.mktemp("expand") / "work", n=24, size=32)
     torch.manual_seed(0)
     small = GanimationConfig(image_size=32, conv_dim=8, repeat_num=2)
-    save_model_file(root / "models" / "ganimation.pt", Generator(small).state_dict(), small)
+    save_model(root / "models" / "ganimation.safetensors", small)
     return root
 
 
@@ -114,18 +112,18 @@ def test_relative_model_edits_each_face_from_its_own_aus(work, tmp_path):
     written edit is exactly the editor's result for (face, preset, source AUs)."""
     import shutil
 
-    from faceaug.editing import GanimationEditor
+    from faceaug.inference.editor import GanimationEditor
     from faceaug.io.images import read_image
 
     rel = tmp_path / "work"
     shutil.copytree(work, rel)
     small = GanimationConfig(image_size=32, conv_dim=8, repeat_num=2, condition="relative")
     torch.manual_seed(1)
-    save_model_file(rel / "models" / "ganimation.pt", Generator(small).state_dict(), small)
+    save_model(rel / "models" / "ganimation.safetensors", small)
     manifest = _expand(rel, tmp_path / "out", "happy", per_class=4)
     edits = manifest[manifest["stage"] == "ganimation"]
     faces = pd.read_parquet(rel / "faces.parquet").set_index("face_id").loc[edits["source_id"]]
-    editor = GanimationEditor.load(rel / "models" / "ganimation.pt", torch.device("cpu"))
+    editor = GanimationEditor.load(rel / "models" / "ganimation.safetensors", torch.device("cpu"))
     images = np.stack([read_image(rel / p) for p in faces["image_path"]])
     target = edits[list(AU_NAMES)].to_numpy(np.float32)
     expected, _ = editor.edit(images, target, faces[list(AU_NAMES)].to_numpy(np.float32))
@@ -289,8 +287,7 @@ def test_bad_input_exits_2_and_writes_nothing(work, tmp_path, runner, case, mess
         args += ["--model", str(tmp_path / "nope.pt")]
     elif case == "other_aus":
         small = GanimationConfig(image_size=32, conv_dim=8, repeat_num=2)
-        other = save_model_file(tmp_path / "other.pt", Generator(small, n_aus=3).state_dict(), small,
-                                au_names=("AU01", "AU02", "AU04"))
+        other = save_model(tmp_path / "other.safetensors", small, au_names=("AU01", "AU02", "AU04"))
         args += ["--model", str(other)]
     elif case == "empty_label":
         args += ["--sources-label", "angry"]

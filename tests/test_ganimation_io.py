@@ -10,11 +10,14 @@ import torch.nn.functional as F
 from faceaug.aus import AU_NAMES, N_AUS
 from faceaug.cli import app
 from faceaug.config import GanimationConfig
-from faceaug.editing import GanimationEditor
+from faceaug.inference.editor import GanimationEditor
 from faceaug.errors import UserError
 from faceaug.models.ganimation import Generator
-from faceaug.training.ganimation_checkpoint import crop_template_id, load_model_file, save_model_file
-from faceaug.training.ganimation_import import import_ganimation
+from faceaug.models.ganimation_file import GanimationModel
+from faceaug.preprocess.align import crop_template_id
+from faceaug.io.torch_files import load_torch_safely
+from tests.ganimation_fixtures import save_model
+from faceaug.commands.import_ganimation import import_ganimation
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -39,7 +42,7 @@ def test_model_file_with_pickled_code_is_refused(tmp_path):
         GanimationEditor.load(path, CPU)
     torch.save({"format": "faceaug-ganimation", "generator": {}, "payload": _RunsCode()}, tmp_path / "evil2.pt")
     with pytest.raises(UserError, match="cannot be loaded safely"):
-        load_model_file(tmp_path / "evil2.pt")
+        load_torch_safely(tmp_path / "evil2.pt", "GANimation model")
 
 
 def test_missing_or_foreign_model_files_are_user_errors(tmp_path):
@@ -54,7 +57,7 @@ def test_missing_or_foreign_model_files_are_user_errors(tmp_path):
 
 
 def test_editor_resizes_inputs_and_returns_model_size(tmp_path):
-    path = save_model_file(tmp_path / "g.pt", Generator(SMALL).state_dict(), SMALL)
+    path = save_model(tmp_path / "g.safetensors", SMALL)
     editor = GanimationEditor.load(path, CPU)
     assert editor.image_size == 32 and editor.au_names == AU_NAMES and editor.crop_template == crop_template_id()
     rgb = np.random.default_rng(0).integers(0, 256, (3, 48, 48, 3), dtype=np.uint8)
@@ -78,8 +81,8 @@ def test_relative_model_is_given_target_minus_source_aus(tmp_path):
     hands its generator target − source (so equal source and target mean 'no change asked'), and refuses to guess
     when the source AUs are missing. Absolute models (the paper's) ignore the source AUs."""
     relative = GanimationConfig(image_size=32, conv_dim=8, repeat_num=2, condition="relative")
-    generator = Generator(relative, init_generator=torch.Generator().manual_seed(3))
-    editor = GanimationEditor.load(save_model_file(tmp_path / "r.pt", generator.state_dict(), relative), CPU)
+    generator = Generator(relative.generator_config(), init_generator=torch.Generator().manual_seed(3))
+    editor = GanimationEditor.load(save_model(tmp_path / "r.safetensors", generator), CPU)
     assert editor.needs_source_aus
     rng = np.random.default_rng(1)
     faces = rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
@@ -96,7 +99,7 @@ def test_relative_model_is_given_target_minus_source_aus(tmp_path):
         editor.edit(faces, target)
     with pytest.raises(ValueError, match="source"):
         editor.edit(faces, target, source[:3])
-    absolute = GanimationEditor.load(save_model_file(tmp_path / "a.pt", Generator(SMALL).state_dict(), SMALL), CPU)
+    absolute = GanimationEditor.load(save_model(tmp_path / "a.safetensors", SMALL), CPU)
     assert not absolute.needs_source_aus
     assert np.array_equal(absolute.edit(faces, target, source)[0], absolute.edit(faces, target)[0])
 
@@ -147,12 +150,12 @@ def test_import_replicate_weights_reproduces_their_generator(tmp_path, runner):
     theirs = _replicate_state(ngf=8, blocks=blocks)
     ckpt = tmp_path / "30_net_gen.pth"
     torch.save(theirs, ckpt)
-    out = tmp_path / "models" / "ganimation.pt"
+    out = tmp_path / "models" / "ganimation.safetensors"
     result = runner.invoke(app, ["import-ganimation", str(ckpt), "--out", str(out), "--image-size", "32"])
     assert result.exit_code == 0, result.output
     editor = GanimationEditor.load(out, CPU)
     assert editor.image_size == 32 and editor.generator.n_aus == N_AUS
-    assert load_model_file(out)["origin"] == "imported"
+    assert GanimationModel.load(out).origin == "imported"
     rng = np.random.default_rng(1)
     faces = rng.integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
     aus = rng.uniform(0, 1, (2, N_AUS)).astype(np.float32)

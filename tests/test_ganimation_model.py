@@ -7,11 +7,19 @@ import torch
 
 from faceaug.aus import N_AUS
 from faceaug.config import GanimationConfig, resolve_config
-from faceaug.models.ganimation import Critic, Generator, blend, check_sizes, constant_map_conv
+from faceaug.models.ganimation import Critic, Generator, blend, constant_map_conv
 from faceaug.training import ganimation_losses as L
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _generator(cfg: GanimationConfig, **kwargs) -> Generator:
+    return Generator(cfg.generator_config(), **kwargs)
+
+
+def _critic(cfg: GanimationConfig, **kwargs) -> Critic:
+    return Critic(cfg.critic_config(), **kwargs)
 
 
 def _small(size: int, critic_layers: int = 4) -> GanimationConfig:
@@ -23,13 +31,13 @@ def _small(size: int, critic_layers: int = 4) -> GanimationConfig:
 @pytest.mark.parametrize("size,layers", [(32, 4), (64, 5), (128, 6), (96, 5)])
 def test_generator_and_critic_shapes(size, layers, upsample):
     cfg = dataclasses.replace(_small(size, layers), upsample=upsample)
-    assert check_sizes(cfg) is None
+    assert cfg.problem() is None
     x = torch.rand(2, 3, size, size) * 2 - 1
     aus = torch.rand(2, N_AUS)
-    color, attention = Generator(cfg)(x, aus)
+    color, attention = _generator(cfg)(x, aus)
     assert color.shape == (2, 3, size, size) and attention.shape == (2, 1, size, size)
     assert color.abs().max() <= 1 and 0 <= attention.min() and attention.max() <= 1
-    scores, pred = Critic(cfg)(x)
+    scores, pred = _critic(cfg)(x)
     side = size // 2**layers
     assert scores.shape == (2, 1, side, side)
     assert pred.shape == (2, N_AUS)
@@ -37,14 +45,14 @@ def test_generator_and_critic_shapes(size, layers, upsample):
 
 def test_profiles_build_networks():
     for profile in ("fast", "paper"):
-        assert check_sizes(resolve_config(profile).ganimation) is None
+        assert resolve_config(profile).ganimation.problem() is None
 
 
 def test_sizes_that_do_not_fit_are_explained():
-    assert "multiple of 64" in check_sizes(dataclasses.replace(GanimationConfig(), image_size=100))
-    assert "transpose, resize" in check_sizes(dataclasses.replace(GanimationConfig(), upsample="bilinear"))
-    assert "gp_every" in check_sizes(dataclasses.replace(GanimationConfig(), gp_every=0))
-    assert "absolute, relative" in check_sizes(dataclasses.replace(GanimationConfig(), condition="delta"))
+    assert "multiple of 64" in dataclasses.replace(GanimationConfig(), image_size=100).problem()
+    assert "transpose, resize" in dataclasses.replace(GanimationConfig(), upsample="bilinear").problem()
+    assert "gp_every" in dataclasses.replace(GanimationConfig(), gp_every=0).problem()
+    assert "absolute, relative" in dataclasses.replace(GanimationConfig(), condition="delta").problem()
 
 
 @pytest.mark.parametrize("upsample", ["transpose", "resize"])
@@ -53,7 +61,7 @@ def test_generator_computes_the_published_layers(size, upsample):
     """The fast path (closed-form AU-map conv, fused heads) gives what the paper's layers give: a 7×7 conv over
     [image, tiled AU map], the body, and separate colour and attention heads — so model files stay interchangeable."""
     cfg = dataclasses.replace(_small(size), upsample=upsample)
-    gen = Generator(cfg, init_generator=torch.Generator().manual_seed(3))
+    gen = _generator(cfg, init_generator=torch.Generator().manual_seed(3))
     with torch.no_grad():  # larger weights than the init, so border effects of the padding are not negligible
         for p in gen.parameters():
             p.normal_(0, 0.2, generator=torch.Generator().manual_seed(p.numel()))
@@ -75,15 +83,15 @@ def test_constant_map_conv_matches_a_zero_padded_conv(k, size):
 
 def test_paper_generator_upsamples_with_transposed_convolutions():
     """The paper profile keeps the published layer layout (the ganimation_replicate importer relies on it)."""
-    kinds = {type(m).__name__ for m in Generator(_small(32)).modules()}
+    kinds = {type(m).__name__ for m in _generator(_small(32)).modules()}
     assert "ConvTranspose2d" in kinds and "Upsample" not in kinds
-    kinds = {type(m).__name__ for m in Generator(dataclasses.replace(_small(32), upsample="resize")).modules()}
+    kinds = {type(m).__name__ for m in _generator(dataclasses.replace(_small(32), upsample="resize")).modules()}
     assert "ConvTranspose2d" not in kinds and "Upsample" in kinds
 
 
 def test_generator_depends_on_the_au_vector():
     cfg = _small(32)
-    gen = Generator(cfg)
+    gen = _generator(cfg)
     x = torch.rand(1, 3, 32, 32) * 2 - 1
     a = gen(x, torch.zeros(1, N_AUS))[1]
     b = gen(x, torch.ones(1, N_AUS))[1]
@@ -100,7 +108,7 @@ def test_blend_convention_attention_one_keeps_input():
 
 
 def test_generator_edit_uses_the_blend():
-    gen = Generator(_small(32))
+    gen = _generator(_small(32))
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     y = torch.rand(2, N_AUS)
     color, attention = gen(x, y)
@@ -128,7 +136,7 @@ def test_gradient_penalty_is_per_sample_and_differentiable():
     gp = L.gradient_penalty(lambda x: (x**2).flatten(1).sum(1), real, fake, eps)
     # sample 0: x̂ = fake → ‖2x̂‖ = 4; sample 1: x̂ = real → 0
     assert gp.item() == pytest.approx(((4 - 1) ** 2 + (0 - 1) ** 2) / 2)
-    critic = Critic(_small(32))
+    critic = _critic(_small(32))
     gp = L.gradient_penalty(lambda x: critic(x)[0], torch.randn(2, 3, 32, 32), torch.randn(2, 3, 32, 32),
                             torch.rand(2, 1, 1, 1))
     gp.backward()
@@ -137,7 +145,7 @@ def test_gradient_penalty_is_per_sample_and_differentiable():
 
 def test_loss_terms_are_finite_and_signed_as_documented():
     cfg = _small(32)
-    gen, critic = Generator(cfg), Critic(cfg)
+    gen, critic = _generator(cfg), _critic(cfg)
     x = torch.rand(3, 3, 32, 32) * 2 - 1
     y_src, y_tgt = torch.rand(3, N_AUS), torch.rand(3, N_AUS)
     color, attention = gen(x, y_tgt)

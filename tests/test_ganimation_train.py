@@ -14,12 +14,14 @@ from ganimation_fixtures import draw_face, make_work_dir
 from faceaug.aus import AU_INDEX, N_AUS, PRESET_NAMES
 from faceaug.cli import app
 from faceaug.config import resolve_config
-from faceaug.editing import GanimationEditor
+from faceaug.inference.editor import GanimationEditor
 from faceaug.errors import UserError
 from faceaug.io.images import read_image
 from faceaug.schema import read_table, write_table_atomic
-from faceaug.training.ganimation import GanimationTrainer, run_train, step_generator
-from faceaug.training.ganimation_checkpoint import load_checkpoint, load_model_file
+from faceaug.commands.train import run_train
+from faceaug.training.ganimation_trainer import GanimationTrainer, step_generator
+from faceaug.models.ganimation_file import GanimationModel
+from faceaug.training.ganimation_checkpoint import load_checkpoint
 from faceaug.training.ganimation_data import load_faces
 
 
@@ -51,7 +53,7 @@ def _copy(work, tmp_path, name):
 def test_training_writes_model_checkpoint_metrics_samples_and_config(work, tmp_path):
     wd = _copy(work, tmp_path, "w")
     model = run_train(wd, _cfg(), resume=False)  # 20 train faces / batch 4 = 5 steps per epoch, 2 epochs
-    assert model == wd / "models" / "ganimation.pt" and model.is_file()
+    assert model == wd / "models" / "ganimation.safetensors" and model.is_file()
     ckpt = load_checkpoint(wd / "models" / "checkpoints" / "last.pt")
     assert ckpt["step"] == 10 and ckpt["image_size"] == 32 and len(ckpt["au_names"]) == N_AUS
     records = [json.loads(line) for line in (wd / "models" / "metrics.jsonl").read_text().splitlines()]
@@ -158,7 +160,7 @@ def test_weight_average_is_the_saved_model_and_resumes_exactly(work, tmp_path):
     run_train(split, cfg, resume=True, max_steps=8)
     a = load_checkpoint(straight / "models" / "checkpoints" / "last.pt")
     b = load_checkpoint(split / "models" / "checkpoints" / "last.pt")
-    saved = load_model_file(straight / "models" / "ganimation.pt")["generator"]
+    saved = GanimationModel.load(straight / "models" / "ganimation.safetensors").generator.state_dict()
     for key, value in a["generator_ema"].items():
         assert torch.equal(value, b["generator_ema"][key]), f"{key} differs after resume"
         assert torch.equal(value, saved[key])
@@ -187,7 +189,7 @@ def test_ctrl_c_saves_a_checkpoint(work, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         run_train(wd, _cfg(**{"ganimation.checkpoint_every": 100}), resume=False)
     assert load_checkpoint(wd / "models" / "checkpoints" / "last.pt")["step"] == 3
-    assert not (wd / "models" / "ganimation.pt").exists()
+    assert not (wd / "models" / "ganimation.safetensors").exists()
 
 
 def test_missing_faces_and_empty_train_split_are_user_errors(work, tmp_path):
@@ -211,7 +213,7 @@ def test_cli_train_on_a_tiny_dataset(work, tmp_path, runner):
     result = runner.invoke(app, ["train", str(wd), "--config", str(toml), "--epochs", "1", "--epochs-decay", "0",
                                  "--batch-size", "5", "--image-size", "32", "--device", "cpu"])
     assert result.exit_code == 0, result.output
-    assert (wd / "models" / "ganimation.pt").is_file()
+    assert (wd / "models" / "ganimation.safetensors").is_file()
     assert (wd / "models" / "samples" / "epoch_001.png").is_file()
     # the file's seed holds when --seed is not given
     assert json.loads((wd / "models" / "train_config.json").read_text())["config"]["seed"] == 7
@@ -245,7 +247,7 @@ def test_torchrun_ranks_train_stop_together_and_resume(work, tmp_path):
     assert load_checkpoint(wd / "models" / "checkpoints" / "last.pt")["step"] == 20
     steps = [json.loads(line)["step"] for line in (wd / "models" / "metrics.jsonl").read_text().splitlines()]
     assert steps == list(range(20))  # one writer: every step once
-    assert (wd / "models" / "ganimation.pt").is_file()
+    assert (wd / "models" / "ganimation.safetensors").is_file()
 
 
 def _mouth_darkness(images: np.ndarray) -> np.ndarray:
@@ -301,7 +303,7 @@ def test_short_training_learns_au_conditioning(tmp_path):
 def test_cpu_bf16_autocast_only_where_the_cpu_runs_it_natively(work, monkeypatch):
     """`cpu_amp` trains in bf16 on CPUs with native bf16 (finite losses, weights stay fp32) and is ignored on CPUs
     that would emulate it (slower than fp32)."""
-    import faceaug.training.ganimation as T  # the trainer's own reference to faceaug.device.cpu_has_native_bf16
+    import faceaug.training.ganimation_trainer as T  # its own reference to cpu_has_native_bf16
 
     cache = load_faces(work, 32)
     cfg = _cfg(**{"ganimation.cpu_amp": True})

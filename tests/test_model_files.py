@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
 import pytest
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 from faceaug.config import GanimationConfig
-from faceaug.editing import GanimationEditor
+from faceaug.inference.editor import GanimationEditor
 from faceaug.errors import UserError
 from faceaug.models.ganimation import Generator
-from faceaug.training.ganimation_checkpoint import load_checkpoint, save_checkpoint, save_model_file
+from faceaug.aus import AU_NAMES
+from faceaug.preprocess.align import crop_template_id
+from faceaug.training.ganimation_checkpoint import load_checkpoint, save_checkpoint
+from tests.ganimation_fixtures import save_model
 from faceaug.training.singan import train_singan
 from faceaug.training.singan_checkpoint import load_singan, save_singan
 from tests.test_singan import CPU, TINY, _face
@@ -19,15 +26,34 @@ from tests.test_singan import CPU, TINY, _face
 SMALL = GanimationConfig(image_size=32, conv_dim=8, repeat_num=2)
 
 
-def _model_file(tmp_path: Path, **changes) -> Path:
-    path = save_model_file(tmp_path / "ganimation.pt", Generator(SMALL).state_dict(), SMALL)
-    payload = torch.load(path, weights_only=True)
+def _legacy_model_file(tmp_path: Path, **changes) -> Path:
+    """A model file as faceaug wrote it before models owned their files: torch.save of the generator weights and the
+    whole training config (format 1)."""
+    generator = Generator(SMALL.generator_config())
+    payload = {"format": "faceaug-ganimation", "version": 1, "generator": generator.state_dict(),
+               "ganimation": vars(SMALL), "au_names": list(AU_NAMES), "image_size": 32,
+               "crop_template": crop_template_id(), "origin": "trained"}
     for key, value in changes.items():
         if value is None:
             payload.pop(key)
         else:
             payload[key] = value
+    path = tmp_path / "ganimation.pt"
     torch.save(payload, path)
+    return path
+
+
+def _model_file(tmp_path: Path, **changes) -> Path:
+    """A current model file (safetensors), its JSON header changed as given (None removes a key)."""
+    path = save_model(tmp_path / "ganimation.safetensors", SMALL)
+    with safe_open(str(path), framework="pt") as fh:
+        header, state = json.loads(fh.metadata()["faceaug"]), {k: fh.get_tensor(k) for k in fh.keys()}
+    for key, value in changes.items():
+        if value is None:
+            header.pop(key)
+        else:
+            header[key] = value
+    save_file(state, str(path), metadata={"faceaug": json.dumps(header)})
     return path
 
 
@@ -35,30 +61,51 @@ def _load(path: Path):
     return GanimationEditor.load(path, torch.device("cpu"))
 
 
-def test_a_current_model_file_loads(tmp_path):
-    assert _load(_model_file(tmp_path)).image_size == 32
+@pytest.mark.parametrize("write", [_model_file, _legacy_model_file])
+def test_a_current_and_a_legacy_model_file_load(tmp_path, write):
+    editor = _load(write(tmp_path))
+    assert editor.image_size == 32 and editor.au_names == AU_NAMES and editor.crop_template == crop_template_id()
+
+
+def test_the_model_id_is_that_of_the_weights_not_of_the_file(tmp_path):
+    torch.manual_seed(0)
+    legacy = _legacy_model_file(tmp_path)
+    torch.manual_seed(0)
+    current = save_model(tmp_path / "g.safetensors", SMALL)
+    assert _load(legacy).model_id == _load(current).model_id
 
 
 def test_unknown_settings_in_a_model_file_are_named(tmp_path):
-    stored = {**vars(SMALL), "warp_loss": 2.0, "zoom": 1}
-    with pytest.raises(UserError, match=r"Unknown settings 'ganimation.warp_loss', 'ganimation.zoom' in the settings "
-                                        r"stored in .*ganimation.pt"):
-        _load(_model_file(tmp_path, ganimation=stored))
+    arch = {**dataclasses.asdict(SMALL.generator_config()), "warp": 2.0, "zoom": 1}
+    with pytest.raises(UserError, match=r"Unknown settings 'architecture.warp', 'architecture.zoom' in the "
+                                        r"architecture in .*ganimation.safetensors"):
+        _load(_model_file(tmp_path, architecture=arch))
 
 
 def test_settings_missing_from_an_older_model_file_take_their_defaults(tmp_path):
     stored = {k: v for k, v in vars(SMALL).items() if k not in ("ema_decay", "condition")}
-    assert _load(_model_file(tmp_path, ganimation=stored)).condition == "absolute"
+    assert _load(_legacy_model_file(tmp_path, ganimation=stored)).condition == "absolute"
 
 
-@pytest.mark.parametrize("key", ["au_names", "image_size", "crop_template", "ganimation"])
-def test_a_model_file_missing_a_part_is_a_user_error(tmp_path, key):
+@pytest.mark.parametrize("write", [_model_file, _legacy_model_file])
+@pytest.mark.parametrize("key", ["au_names", "image_size", "crop_template"])
+def test_a_model_file_missing_a_part_is_a_user_error(tmp_path, key, write):
     with pytest.raises(UserError, match=f"incomplete faceaug GANimation model .*{key}"):
-        _load(_model_file(tmp_path, **{key: None}))
+        _load(write(tmp_path, **{key: None}))
+
+
+def test_a_model_file_without_its_architecture_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="incomplete faceaug GANimation model .*architecture"):
+        _load(_model_file(tmp_path, architecture=None))
+    with pytest.raises(UserError, match="incomplete faceaug GANimation model .*ganimation"):
+        _load(_legacy_model_file(tmp_path, ganimation=None))
 
 
 def test_a_model_file_of_a_newer_format_says_which_faceaug_reads_it(tmp_path):
-    path = _model_file(tmp_path, version=7, faceaug_version="3.1.0")
+    path = _model_file(tmp_path, version=7, provenance={"faceaug_version": "3.1.0"})
+    with pytest.raises(UserError, match="format 7, written by faceaug 3.1.0.*Upgrade faceaug"):
+        _load(path)
+    path = _legacy_model_file(tmp_path, version=7, faceaug_version="3.1.0")
     with pytest.raises(UserError, match="format 7, written by faceaug 3.1.0.*Upgrade faceaug"):
         _load(path)
 

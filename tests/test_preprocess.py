@@ -16,7 +16,7 @@ from faceaug.errors import UserError
 from faceaug.io.images import encode_png, read_image
 from faceaug.preprocess.align import CROP_TEMPLATE, anchor_points
 from faceaug.preprocess.drawn_faces import write_drawn_face, write_openface_csv
-from faceaug.preprocess.run import run_preprocess
+from faceaug.commands.preprocess import run_preprocess
 
 
 def _cfg(**preprocess):
@@ -236,7 +236,7 @@ def test_a_crash_leaves_the_previous_tables_intact(tmp_path, monkeypatch):
     work = tmp_path / "work"
     run_preprocess(data, work, _cfg(size=48))
     before = (work / "faces.parquet").read_bytes()
-    import faceaug.preprocess.run as run_module
+    import faceaug.commands.preprocess as run_module
 
     def explode(*args, **kwargs):
         raise RuntimeError("simulated crash while writing")

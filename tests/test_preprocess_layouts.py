@@ -11,7 +11,7 @@ from faceaug.config import resolve_config
 from faceaug.errors import UserError
 from faceaug.io.layout import discover_dataset, load_ganimation_aus
 from faceaug.preprocess.drawn_faces import write_drawn_face
-from faceaug.preprocess.run import run_preprocess
+from faceaug.commands.preprocess import run_preprocess
 from faceaug.preprocess.splits import assign_splits
 
 

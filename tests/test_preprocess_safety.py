@@ -13,9 +13,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import faceaug.preprocess.run as run_module
+import faceaug.commands.preprocess as run_module
 from faceaug.errors import UserError
-from faceaug.preprocess.run import JOURNAL_FILE, run_preprocess
+from faceaug.commands.preprocess import JOURNAL_FILE, run_preprocess
 from tests.test_preprocess import _cfg, _faces, _good_dataset, _rejects
 
 

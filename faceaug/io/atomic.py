@@ -75,15 +75,6 @@ def write_json_atomic(payload: Any, path: Path) -> Path:
     return write_bytes_atomic((json.dumps(payload, indent=2, default=str) + "\n").encode(), path)
 
 
-def save_torch_atomic(payload: Any, path: Path) -> Path:
-    """`torch.save` through `atomic_path` (model files and checkpoints: a crash never leaves half a file)."""
-    import torch  # here, so that importing faceaug.io stays light
-
-    with atomic_path(Path(path)) as tmp:
-        torch.save(payload, tmp)
-    return Path(path)
-
-
 def file_sha256(path: Path) -> str:
     """Hex SHA-256 of a file's bytes, read in 1 MiB blocks (models, tables: the ids recorded in outputs)."""
     digest = hashlib.sha256()

@@ -98,3 +98,13 @@ def write_png_atomic(path: Path, rgb: np.ndarray, *, durable: bool = True) -> Pa
     writers of many files that flush them together (`os.sync()`) before writing the table that lists them.
     """
     return write_bytes_atomic(encode_png(rgb), path, durable=durable)
+
+
+def resize_face(image: np.ndarray, size: int) -> np.ndarray:
+    """An RGB uint8 face crop at `size`×`size` (area interpolation when shrinking, cubic when enlarging)."""
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    if image.shape[0] == size and image.shape[1] == size:
+        return np.ascontiguousarray(image)
+    shrink = image.shape[0] > size
+    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)

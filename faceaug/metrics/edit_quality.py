@@ -12,7 +12,7 @@ Every source face is edited toward every expression preset; for each edit:
   region (convex hull of the 68 landmarks mapped into the crop).
 
     result = evaluate_edits(editor, load_source_faces(work_dir), AuOracle.load(a), EmotionOracle.load(e))
-    python -m faceaug.metrics.edit_quality --work WORK --model WORK/models/ganimation.pt --oracles DIR [--out J]
+    python -m faceaug.metrics.edit_quality --work WORK --model WORK/models/ganimation.safetensors --oracles DIR [--out J]
 
 With `--oracles DIR` holding the `oracle_report.json` written by `faceaug.synth.oracle_build`, the numbers are also
 given for the sources whose subjects the oracles never saw in training ("oracle_unseen").
@@ -32,7 +32,7 @@ import torch
 
 from faceaug.aus import AU_NAMES, PRESET_NAMES, preset_vector
 from faceaug.errors import UserError
-from faceaug.training.ganimation_data import resize_face
+from faceaug.io.images import resize_face
 
 #: Acceptance bars of issue 5 (fast profile, CPU, ≤ 15 min on ~2,000 synthetic faces at 64 px).
 MAX_AU_ERROR = 0.10
@@ -117,7 +117,7 @@ def _region_means(values: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np
 
 def evaluate_edits(editor, sources: SourceFaces, au_oracle, emotion_oracle,
                    presets: Sequence[str] = PRESET_NAMES, source_aus: str = "table") -> dict:
-    """Edit every source toward every preset with `editor` (a faceaug.editing.GanimationEditor or anything with
+    """Edit every source toward every preset with `editor` (a faceaug.inference.editor.GanimationEditor or anything with
     `.edit(faces_uint8, aus, source_aus) -> (uint8, attention)` and `.image_size`) and score the edits. Returns
     plain numbers: overall keys plus `per_preset` {name: {...}}. `source_aus`: one of SOURCE_AUS."""
     if len(sources.images) == 0:
@@ -243,7 +243,7 @@ def format_table(result: dict) -> str:
 def main(argv: Sequence[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description="Score GANimation edits with the synthetic world's oracles.")
     parser.add_argument("--work", type=Path, required=True, help="work folder made by `faceaug preprocess`")
-    parser.add_argument("--model", type=Path, help="GANimation model (default WORK/models/ganimation.pt)")
+    parser.add_argument("--model", type=Path, help="GANimation model (default WORK/models/ganimation.safetensors)")
     parser.add_argument("--oracles", type=Path, required=True, help="folder with the oracle .safetensors files")
     parser.add_argument("--split", default="test", help="faces.parquet split to edit (default: held-out test)")
     parser.add_argument("--max-faces", type=int, default=0, help="edit at most this many sources (0 = all)")
@@ -254,10 +254,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--out", type=Path, help="also write the result as JSON here")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    from faceaug.editing import GanimationEditor
+    from faceaug.inference.editor import GanimationEditor
+    from faceaug.models.ganimation_file import default_model_path
     from faceaug.io.atomic import write_json_atomic
 
-    editor = GanimationEditor.load(args.model or args.work / "models" / "ganimation.pt", torch.device("cpu"))
+    model_path = args.model or default_model_path(args.work)
+    editor = GanimationEditor.load(model_path, torch.device("cpu"))
     au_oracle, emotion_oracle = find_oracles(args.oracles)
     sources = load_source_faces(args.work, args.split, args.max_faces)
     result = evaluate_edits(editor, sources, au_oracle, emotion_oracle, source_aus=args.source_aus)
@@ -272,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             print(f"\nsources whose subjects the oracles never saw ({int(keep.sum())}): AU error "
                   f"{unseen['au_error']:.3f}, recognition {100 * unseen['recognition']:.1f}%, "
                   f"attention {unseen['attention_mean']:.2f}, Δout {unseen['change_outside_face']:.1f}")
-    result["model"] = str(args.model or args.work / "models" / "ganimation.pt")
+    result["model"] = str(model_path)
     result["model_id"] = editor.model_id
     if args.out:
         write_json_atomic(result, args.out)

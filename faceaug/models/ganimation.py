@@ -12,6 +12,8 @@ feature map (17 values per image).
 
 Images are float tensors in [−1, 1], (B, 3, S, S); AU vectors are (B, n_aus) on the 0–1 scale. The generator's
 AU input is the target vector (the paper) or, with `condition = "relative"`, target − source AUs (`conditioning`).
+Each network is sized by an architecture-only config (`GeneratorConfig`, `CriticConfig`): what its model file stores
+and what rebuilds it; the training settings (faceaug.config.GanimationConfig) are the trainer's business.
 """
 
 from __future__ import annotations
@@ -20,35 +22,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from faceaug.aus import N_AUS
-from faceaug.config import GanimationConfig
+from faceaug.models.ganimation_config import CONDITIONS, DOWNSAMPLINGS, UPSAMPLINGS, CriticConfig, GeneratorConfig
+from faceaug.models.tensors import IMAGE_CHANNELS
 
-IMAGE_CHANNELS = 3
-_DOWNSAMPLINGS = 2  # stride-2 stages in the generator
-
-
-def check_sizes(cfg: GanimationConfig) -> str | None:
-    """Why `cfg` cannot build the networks (one sentence), or None when the sizes fit."""
-    side = cfg.image_size
-    if side < 2**cfg.critic_layers or side % 2**cfg.critic_layers:
-        return (f"image size {side} must be a positive multiple of {2**cfg.critic_layers} "
-                f"(the critic halves it {cfg.critic_layers} times).")
-    if side % 2**_DOWNSAMPLINGS:
-        return f"image size {side} must be a multiple of {2**_DOWNSAMPLINGS}."
-    if cfg.upsample not in UPSAMPLINGS:
-        return f"upsample must be one of {', '.join(UPSAMPLINGS)}, not {cfg.upsample!r}."
-    if cfg.condition not in CONDITIONS:
-        return f"condition must be one of {', '.join(CONDITIONS)}, not {cfg.condition!r}."
-    if min(cfg.conv_dim, cfg.critic_dim, cfg.critic_layers) < 1 or cfg.repeat_num < 0:
-        return "channel counts and layer counts must be positive."
-    if min(cfg.n_critic, cfg.gp_every) < 1:
-        return "n_critic and gp_every must be at least 1."
-    return None
-
-
-#: What the generator is conditioned on (`GanimationConfig.condition`): the target AU vector (the paper), or the
-#: change from the source face's AUs to the target (values in [−1, 1]).
-CONDITIONS = ("absolute", "relative")
+__all__ = ["CONDITIONS", "UPSAMPLINGS", "Critic", "CriticConfig", "Generator", "GeneratorConfig", "blend",
+           "conditioning"]
 
 
 def conditioning(condition: str, target: torch.Tensor, source: torch.Tensor | None) -> torch.Tensor:
@@ -82,14 +60,14 @@ def _norm(channels: int) -> nn.InstanceNorm2d:
     return nn.InstanceNorm2d(channels, affine=True)
 
 
-#: ×2 upsampling layers by `GanimationConfig.upsample`, (c_in, c_out) → layers: the paper's 4×4 stride-2 transposed
+#: ×2 upsampling layers by `GeneratorConfig.upsample`, (c_in, c_out) → layers: the paper's 4×4 stride-2 transposed
 #: conv, or nearest-neighbour resize + 3×3 conv, which cannot make the checkerboards transposed convs paint early on.
 _UPSAMPLERS = {
     "transpose": lambda c_in, c_out: [nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1, bias=False)],
     "resize": lambda c_in, c_out: [nn.Upsample(scale_factor=2, mode="nearest"),
                                    nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)],
 }
-UPSAMPLINGS = tuple(_UPSAMPLERS)
+assert tuple(_UPSAMPLERS) == UPSAMPLINGS
 
 
 def constant_map_conv(values: torch.Tensor, weight: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -133,18 +111,19 @@ class Generator(nn.Module):
     Convolutions that feed an InstanceNorm carry no bias (the norm would cancel it); the norms are affine.
     """
 
-    def __init__(self, cfg: GanimationConfig, n_aus: int = N_AUS, *, init_generator: torch.Generator | None = None):
+    def __init__(self, cfg: GeneratorConfig, *, init_generator: torch.Generator | None = None):
         super().__init__()
-        self.n_aus = n_aus
+        self.config = cfg
+        self.n_aus = n_aus = cfg.n_aus
         dim = cfg.conv_dim
         layers: list[nn.Module] = [
             nn.Conv2d(IMAGE_CHANNELS + n_aus, dim, 7, padding=3, bias=False), _norm(dim), nn.ReLU(inplace=True)]
-        for _ in range(_DOWNSAMPLINGS):
+        for _ in range(DOWNSAMPLINGS):
             layers += [nn.Conv2d(dim, dim * 2, 4, stride=2, padding=1, bias=False), _norm(dim * 2),
                        nn.ReLU(inplace=True)]
             dim *= 2
         layers += [ResidualBlock(dim) for _ in range(cfg.repeat_num)]
-        for _ in range(_DOWNSAMPLINGS):
+        for _ in range(DOWNSAMPLINGS):
             layers += [*_UPSAMPLERS[cfg.upsample](dim, dim // 2), _norm(dim // 2), nn.ReLU(inplace=True)]
             dim //= 2
         self.body = nn.Sequential(*layers)
@@ -176,8 +155,10 @@ class Generator(nn.Module):
 class Critic(nn.Module):
     """D(image) → (patch realism scores (B, 1, s, s), AU regression (B, n_aus)), s = size / 2**critic_layers."""
 
-    def __init__(self, cfg: GanimationConfig, n_aus: int = N_AUS, *, init_generator: torch.Generator | None = None):
+    def __init__(self, cfg: CriticConfig, *, init_generator: torch.Generator | None = None):
         super().__init__()
+        self.config = cfg
+        n_aus = cfg.n_aus
         dim = cfg.critic_dim
         layers: list[nn.Module] = [nn.Conv2d(IMAGE_CHANNELS, dim, 4, stride=2, padding=1), nn.LeakyReLU(0.01)]
         for _ in range(1, cfg.critic_layers):

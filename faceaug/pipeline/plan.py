@@ -132,6 +132,11 @@ def round_robin_sources(sources: pd.DataFrame) -> list[int]:
     return [sources.index.get_loc(i) for i in rotation]
 
 
+def check_per_class(per_class: int) -> None:
+    if per_class <= 0:
+        raise UserError(f"--per-class must be positive, got {per_class}.")
+
+
 def plan_jobs(
     sources: pd.DataFrame,
     targets: list[Target],
@@ -142,8 +147,7 @@ def plan_jobs(
     label_threshold: float = 0.5,
 ) -> list[EditJob]:
     """Every target gets exactly `per_class` images (edits + SinGAN samples), sources spread over subjects."""
-    if per_class <= 0:
-        raise UserError(f"--per-class must be positive, got {per_class}.")
+    check_per_class(per_class)
     if samples_per_edit < 0:
         raise UserError(f"expand.samples_per_edit must be 0 or more, got {samples_per_edit}.")
     if sources.empty:

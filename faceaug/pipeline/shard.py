@@ -61,7 +61,7 @@ _EDITORS: dict[tuple[str, int, int, str], Any] = {}
 
 def load_editor(model_path: str | Path, device: str):
     """The GANimation editor, loaded once per process (and again only if the model file changes)."""
-    from faceaug.editing import GanimationEditor
+    from faceaug.inference.editor import GanimationEditor
 
     stat = Path(model_path).stat()
     key = (str(model_path), stat.st_mtime_ns, stat.st_size, str(device))

@@ -13,6 +13,9 @@ image is used as the crop).
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass
 
 import cv2
@@ -41,6 +44,12 @@ class CropTemplate:
 
 #: The canonical crop template (the single home of faceaug's face framing).
 CROP_TEMPLATE = CropTemplate()
+
+
+def crop_template_id() -> str:
+    """A short id of the face framing (`CROP_TEMPLATE`): model files record the one they were trained on."""
+    blob = json.dumps(dataclasses.asdict(CROP_TEMPLATE), sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
 
 #: Typical anchor positions inside an OpenCV `haarcascade_frontalface_default` box, as fractions of its width
 #: and height (left eye, right eye, mouth). Measured on 96 `faceaug synth` faces with exact landmarks (mean

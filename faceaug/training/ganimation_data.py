@@ -9,35 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
 from faceaug.aus import AU_NAMES
 from faceaug.errors import UserError
-from faceaug.io.images import ImageDecodeError, read_image
+from faceaug.io.images import ImageDecodeError, read_image, resize_face
+from faceaug.models.tensors import to_model_range
 from faceaug.schema import read_table
-
-
-def resize_face(image: np.ndarray, size: int) -> np.ndarray:
-    """An RGB uint8 face crop at `size`×`size` (area interpolation when shrinking, cubic when enlarging)."""
-    if image.ndim == 2:
-        image = np.repeat(image[:, :, None], 3, axis=2)
-    if image.shape[0] == size and image.shape[1] == size:
-        return np.ascontiguousarray(image)
-    shrink = image.shape[0] > size
-    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
-
-
-def to_model_range(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (B, 3, S, S) → float32 in [−1, 1]."""
-    return images.float().div(127.5).sub(1.0)
-
-
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """float in [−1, 1], (B, 3, S, S) → RGB uint8 (B, S, S, 3)."""
-    x = images.detach().float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
-    return x.permute(0, 2, 3, 1).cpu().numpy()
 
 
 @dataclass

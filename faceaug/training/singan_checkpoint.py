@@ -12,7 +12,7 @@ import torch
 from faceaug import __version__
 from faceaug.config import SinganConfig, section_from_dict
 from faceaug.errors import UserError
-from faceaug.io.atomic import save_torch_atomic
+from faceaug.io.torch_files import save_torch_atomic
 from faceaug.io.versions import check_format_version
 from faceaug.models.singan import ScaleGenerator, ScaleSpec
 from faceaug.training.singan import SinganModel

@@ -1,4 +1,4 @@
-"""Convert generator weights published by the ganimation_replicate project into a faceaug model file.
+"""Convert generator weights published by the ganimation_replicate project into a faceaug generator.
 
 Their generator ("SplitGenerator", pix2pix-style layout) has the same layers as ours, named
 `model.<i>` (7×7 conv, two 4×4 stride-2 convs, residual blocks `model.<i>.conv_block.{0,3}`, two transposed
@@ -13,25 +13,24 @@ AUs / 5. Differences, all exact:
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from pathlib import Path
 
 import torch
 
 from faceaug.aus import N_AUS
-from faceaug.config import GanimationConfig
-from faceaug.console import info
 from faceaug.errors import UserError
-from faceaug.models.ganimation import IMAGE_CHANNELS, Generator
-from faceaug.training.ganimation_checkpoint import _load, save_model_file
+from faceaug.io.torch_files import load_torch_safely
+from faceaug.models.ganimation import Generator, GeneratorConfig
+from faceaug.models.tensors import IMAGE_CHANNELS
 
 _BLOCK = re.compile(r"^model\.(\d+)\.conv_block\.")
 _IGNORED_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked")
 
 
-def _their_state(path: Path) -> dict[str, torch.Tensor]:
-    payload = _load(path, "Checkpoint")
+def read_their_state(path: Path) -> dict[str, torch.Tensor]:
+    """The generator weights in a ganimation_replicate checkpoint (weights_only), `module.` prefixes removed."""
+    payload = load_torch_safely(path, "Checkpoint")
     for key in ("state_dict", "net_gen", "generator"):
         if isinstance(payload.get(key), dict):
             payload = payload[key]
@@ -42,14 +41,14 @@ def _their_state(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def convert_state_dict(theirs: dict[str, torch.Tensor], image_size: int) -> tuple[dict, GanimationConfig]:
-    """Their generator state dict → (our Generator state dict, the GanimationConfig that sizes it)."""
+def convert_state_dict(theirs: dict[str, torch.Tensor], image_size: int) -> tuple[dict, GeneratorConfig]:
+    """Their generator state dict → (our Generator state dict, the architecture that sizes it)."""
     first = theirs["model.0.weight"]
     conv_dim, in_channels = int(first.shape[0]), int(first.shape[1])
     if in_channels - IMAGE_CHANNELS != N_AUS:
         raise UserError(f"These weights expect {in_channels - IMAGE_CHANNELS} AUs; faceaug uses {N_AUS}.")
     blocks = sorted({int(m.group(1)) for k in theirs if (m := _BLOCK.match(k))})
-    cfg = dataclasses.replace(GanimationConfig(), image_size=image_size, conv_dim=conv_dim, repeat_num=len(blocks))
+    cfg = GeneratorConfig(image_size=image_size, conv_dim=conv_dim, repeat_num=len(blocks))  # the paper's layers
     ours = Generator(cfg).state_dict()
     converted: dict[str, torch.Tensor] = {}
     for key, value in theirs.items():
@@ -70,15 +69,3 @@ def convert_state_dict(theirs: dict[str, torch.Tensor], image_size: int) -> tupl
                 raise UserError(f"The checkpoint lacks parameter {name!r} of the generator.")
             converted[name] = torch.ones_like(value) if name.endswith(".weight") else torch.zeros_like(value)
     return converted, cfg
-
-
-def import_ganimation(checkpoint: Path, out: Path, *, image_size: int) -> Path:
-    """Write a faceaug model file at `out` from ganimation_replicate generator weights."""
-    if image_size % 4:
-        raise UserError(f"--image-size must be a multiple of 4, got {image_size}.")
-    state, cfg = convert_state_dict(_their_state(Path(checkpoint)), image_size)
-    Generator(cfg).load_state_dict(state)  # strict: every parameter present with the right shape
-    save_model_file(Path(out), state, cfg, origin="imported")
-    info(f"Imported {checkpoint} ({cfg.conv_dim} base channels, {cfg.repeat_num} residual blocks, "
-         f"{image_size} px) → {out}")
-    return Path(out)

@@ -1,6 +1,6 @@
 """The inference API `faceaug expand` uses: batched GANimation edits of face crops to target AU vectors.
 
-    editor = GanimationEditor.load(Path("work/models/ganimation.pt"), torch.device("cpu"))
+    editor = GanimationEditor.load(Path("work/models/ganimation.safetensors"), torch.device("cpu"))
     edited, attention = editor.edit(faces_uint8_bhw3, target_aus_b17, source_aus_b17)
 
 The source faces' AUs (from faces.parquet) are needed by models trained with `condition = "relative"`
@@ -17,18 +17,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from faceaug.errors import UserError
+from faceaug.io.images import resize_face
 from faceaug.models.ganimation import Generator, conditioning
-from faceaug.io.atomic import file_sha256
-from faceaug.training.ganimation_checkpoint import config_from_model, load_model_file
-from faceaug.training.ganimation_data import resize_face, to_model_range, to_uint8
+from faceaug.models.ganimation_file import GanimationModel
+from faceaug.models.tensors import to_model_range, to_uint8
 
 _MAX_BATCH = 64  # faces per forward pass (bounds memory for large shards)
 
 
 @dataclass
 class GanimationEditor:
-    """A loaded GANimation generator. `model_id` is a short hash of the model file."""
+    """A loaded GANimation generator. `model_id` is a short hash of its weights."""
 
     generator: Generator
     device: torch.device
@@ -44,20 +43,12 @@ class GanimationEditor:
 
     @classmethod
     def load(cls, path: Path, device: torch.device) -> "GanimationEditor":
-        """Load a model file written by `faceaug train` or `faceaug import-ganimation` (weights_only)."""
-        path = Path(path)
-        payload = load_model_file(path)
-        g = config_from_model(payload, path)
-        au_names = tuple(payload["au_names"])
-        generator = Generator(g, n_aus=len(au_names))
-        try:
-            generator.load_state_dict(payload["generator"])
-        except RuntimeError as exc:
-            raise UserError(f"{path} holds generator weights that don't match its own settings ({exc}).") from None
-        generator.to(device).eval().requires_grad_(False)
-        return cls(generator=generator, device=torch.device(device), image_size=int(payload["image_size"]),
-                   au_names=au_names, model_id=file_sha256(path)[:12], crop_template=str(payload["crop_template"]),
-                   condition=g.condition)
+        """Load a model file written by `faceaug train` or `faceaug import-ganimation`."""
+        model = GanimationModel.load(Path(path))
+        arch = model.config
+        return cls(generator=model.generator.to(device), device=torch.device(device), image_size=arch.image_size,
+                   au_names=model.au_names, model_id=model.model_id, crop_template=model.crop_template,
+                   condition=arch.condition)
 
     def _prepare(self, faces: np.ndarray) -> torch.Tensor:
         faces = np.asarray(faces)

@@ -28,8 +28,10 @@ from faceaug.console import info, progress, warn
 from faceaug.device import resolve_device
 from faceaug.errors import UserError
 from faceaug.pipeline import executors
+from faceaug.models.ganimation_file import default_model_path
 from faceaug.pipeline.plan import (
     EditJob,
+    check_per_class,
     continuous_targets,
     cut_shards,
     discrete_targets,
@@ -45,8 +47,8 @@ from faceaug.io.images import ImageDecodeError, read_image
 from faceaug.io.owned import (
     OWNER_FILE, clear_folder, is_marked, mark_owned, refuse_protected, remove_tree_if_ours, sweep,
 )
+from faceaug.preprocess.align import crop_template_id
 from faceaug.schema import read_table, write_table_atomic
-from faceaug.training.ganimation_checkpoint import crop_template_id
 from faceaug.training.singan import check_singan_setup
 
 MANIFEST = "manifest.parquet"
@@ -279,9 +281,8 @@ def run_expand(request: ExpandRequest, cfg: Config) -> dict[str, Any]:
         raise UserError(f"Work folder {work_dir} does not exist. Run `faceaug preprocess DATA --out {work_dir}`.")
     faces_path = work_dir / "faces.parquet"
     faces = read_table(faces_path, "faces")
-    if request.per_class <= 0:
-        raise UserError(f"--per-class must be positive, got {request.per_class}.")
-    model_path = Path(request.model) if request.model else work_dir / "models" / "ganimation.pt"
+    check_per_class(request.per_class)
+    model_path = Path(request.model) if request.model else default_model_path(work_dir)
     if not model_path.is_file():
         raise UserError(
             f"No GANimation model at {model_path}. Train one with `faceaug train {work_dir}` or pass --model PATH."
