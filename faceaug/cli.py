@@ -14,7 +14,9 @@ from rich.markup import escape
 
 from faceaug import __version__
 from faceaug.aus import parse_au_spec
-from faceaug.config import Config, resolve_config
+from faceaug.config import (
+    EXECUTORS, EXPAND_MODES, PROFILE_NAMES, SINGAN_MODES, SPLIT_BY, Config, resolve_config,
+)
 from faceaug.console import set_verbosity, verbosity
 from faceaug.errors import UserError
 
@@ -94,9 +96,13 @@ def main(
 # Options shared by several commands (one definition each).
 
 
-class Profile(str, Enum):
-    fast = "fast"
-    paper = "paper"
+def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:
+    """A str Enum of allowed names for typer, built from the tuple that is their one home (faceaug.config)."""
+    return Enum(name, {value.replace("-", "_"): value for value in values}, type=str)
+
+
+
+Profile = _choices("Profile", PROFILE_NAMES)
 
 
 ProfileOpt = Annotated[
@@ -153,9 +159,7 @@ def synth(
               seed=seed, overwrite=overwrite)
 
 
-class SplitBy(str, Enum):
-    subject = "subject"
-    image = "image"
+SplitBy = _choices("SplitBy", SPLIT_BY)
 
 
 @command()
@@ -234,9 +238,7 @@ def import_ganimation(
     do_import(checkpoint, out, image_size=image_size)
 
 
-class SinganMode(str, Enum):
-    reconstruct = "reconstruct"
-    inject = "inject"
+SinganMode = _choices("SinganMode", SINGAN_MODES)
 
 
 SinganModeOpt = Annotated[
@@ -271,15 +273,10 @@ def singan(
     run_singan_command(image, out, cfg, samples=samples)
 
 
-class ExpandMode(str, Enum):
-    discrete = "discrete"
-    single_au = "single-au"
-    continuous = "continuous"
+ExpandMode = _choices("ExpandMode", EXPAND_MODES)
 
 
-class Executor(str, Enum):
-    local = "local"
-    ray = "ray"
+Executor = _choices("Executor", EXECUTORS)
 
 
 @command()

@@ -23,9 +23,16 @@ from typing import Any, TypeVar
 from faceaug import __version__
 from faceaug.aus import N_AUS
 from faceaug.errors import UserError
-from faceaug.models.ganimation_config import CriticConfig, GeneratorConfig
+from faceaug.models.ganimation_config import CONDITIONS, UPSAMPLINGS, CriticConfig, GeneratorConfig
 
 T = TypeVar("T")
+
+
+# The names a user chooses from (settings and command-line choices; the CLI builds its choices from these).
+SPLIT_BY = ("subject", "image")  # how `preprocess` assigns splits
+SINGAN_MODES = ("reconstruct", "inject")  # how SinGAN sampling starts (faceaug.training.singan)
+EXPAND_MODES = ("discrete", "single-au", "continuous")  # what `expand` targets (faceaug.pipeline.plan)
+EXECUTORS = ("local", "ray")  # where `expand` runs its shards (faceaug.pipeline.executors)
 
 
 @dataclass
@@ -319,7 +326,70 @@ def resolve_config(
         cfg.seed = seed
     if device is not None:
         cfg.device = device
+    validate(cfg)
     return cfg
+
+
+#: Allowed names and ranges of the settings, checked whenever a Config is built: (lowest, highest, whether the
+#: bounds themselves are allowed); None = unbounded. Every field not listed here is free (seed, device, flags).
+_NAMES: dict[str, tuple[str, ...]] = {
+    "preprocess.split_by": SPLIT_BY, "ganimation.upsample": UPSAMPLINGS, "ganimation.condition": CONDITIONS,
+    "expand.singan_mode": SINGAN_MODES,
+}
+_AT_LEAST_0 = (0, None, True)
+_AT_LEAST_1 = (1, None, True)
+_POSITIVE = (0, None, False)
+_FRACTION = (0, 1, True)
+_RANGES: dict[str, tuple[float | None, float | None, bool]] = {
+    "preprocess.size": (8, None, True), "preprocess.min_confidence": _FRACTION,
+    "preprocess.test_fraction": (0, 1, "low"), "preprocess.min_source_side": _AT_LEAST_1,
+    "preprocess.workers": _AT_LEAST_0,
+    **{f"ganimation.{k}": _AT_LEAST_1 for k in ("image_size", "conv_dim", "critic_dim", "critic_layers",
+                                                 "batch_size", "n_critic", "gp_every", "au_pretrain_batch",
+                                                 "checkpoint_every")},
+    **{f"ganimation.{k}": _AT_LEAST_0 for k in ("repeat_num", "epochs", "epochs_decay", "max_minutes",
+                                                 "critic_warmup_steps", "au_pretrain_steps", "lambda_gp", "lambda_au",
+                                                 "lambda_cyc", "lambda_mask", "lambda_tv", "target_noise")},
+    "ganimation.lr": _POSITIVE, "ganimation.beta1": (0, 1, "low"), "ganimation.beta2": (0, 1, "low"),
+    "ganimation.ema_decay": (0, 1, "low"),
+    "singan.scale_factor": (0, 1, False), "singan.lr_decay_at": _FRACTION, "singan.lr": _POSITIVE,
+    "singan.beta1": (0, 1, "low"), "singan.beta2": (0, 1, "low"),
+    **{f"singan.{k}": _AT_LEAST_1 for k in ("min_size", "max_size", "nfc", "max_nfc", "num_layers",
+                                             "iters_per_scale", "d_steps", "g_steps")},
+    **{f"singan.{k}": _AT_LEAST_0 for k in ("lambda_gp", "alpha", "noise_amp", "cpu_threads")},
+    "expand.samples_per_edit": _AT_LEAST_0, "expand.start_scale": _AT_LEAST_0, "expand.shard_size": _AT_LEAST_1,
+    "expand.continuous_steps": _AT_LEAST_1, "expand.continuous_label_threshold": _FRACTION,
+}
+
+
+def _range_problem(value: float, low: float | None, high: float | None, inclusive: bool | str) -> str | None:
+    """Why `value` is outside the range (`inclusive`: True both bounds allowed, "low" only the lower, False none)."""
+    low_ok = low is None or (value >= low if inclusive in (True, "low") else value > low)
+    high_ok = high is None or (value <= high if inclusive is True else value < high)
+    if low_ok and high_ok:
+        return None
+    if high is None:
+        return f"must be {low:g} or more" if inclusive in (True, "low") else f"must be more than {low:g}"
+    left, right = "[" if inclusive in (True, "low") else "(", "]" if inclusive is True else ")"
+    return f"must be in {left}{low:g}, {high:g}{right}"
+
+
+def validate(cfg: Config) -> None:
+    """Check every named and ranged setting of `cfg`; the first problem is a UserError naming the setting."""
+    for dotted, names in _NAMES.items():
+        section, key = dotted.split(".")
+        value = getattr(getattr(cfg, section), key)
+        if value not in names:
+            raise UserError(f"Setting {dotted} must be one of {', '.join(names)}, got {value!r}.")
+    for dotted, bounds in _RANGES.items():
+        section, key = dotted.split(".")
+        value = getattr(getattr(cfg, section), key)
+        problem = _range_problem(value, *bounds)
+        if problem:
+            raise UserError(f"Setting {dotted} {problem}, got {value!r}.")
+    if cfg.singan.max_size < cfg.singan.min_size or cfg.singan.max_nfc < cfg.singan.nfc:
+        raise UserError("Settings singan.max_size and singan.max_nfc must not be below singan.min_size and "
+                        "singan.nfc.")
 
 
 def config_from_dict(data: dict[str, Any]) -> Config:
@@ -328,6 +398,7 @@ def config_from_dict(data: dict[str, Any]) -> Config:
     for section in SECTIONS:
         if section in data:
             _apply(cfg, section, data[section], "a stored config")
+    validate(cfg)
     return cfg
 
 

@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from faceaug.aus import AU_NAMES, parse_au_spec
-from faceaug.config import Config, write_resolved_config
+from faceaug.config import EXPAND_MODES, Config, write_resolved_config
 from faceaug.console import info, progress, warn
 from faceaug.device import resolve_device
 from faceaug.errors import UserError
@@ -79,8 +79,8 @@ def _targets(request: ExpandRequest, cfg: Config):
     classes = parse_au_spec(request.au_preset)
     if request.mode == "continuous":
         return continuous_targets(classes, cfg.expand.continuous_steps)
-    if request.mode != "discrete":
-        raise UserError(f"Unknown mode {request.mode!r}: use discrete, single-au or continuous.")
+    if request.mode not in EXPAND_MODES:
+        raise UserError(f"Unknown mode {request.mode!r}: use {', '.join(EXPAND_MODES)}.")
     return discrete_targets(classes)
 
 
@@ -335,10 +335,8 @@ def run_expand(request: ExpandRequest, cfg: Config) -> dict[str, Any]:
             timings.update(result.timings)
             bar.advance(task, result.rows)
 
-        if request.executor == "ray":
-            executors.run_ray(pending, ctx, address=request.ray_address, workers=request.workers, on_done=on_done)
-        else:
-            executors.run_local(pending, ctx, workers=request.workers, on_done=on_done)
+        executors.run_shards(request.executor, pending, ctx, address=request.ray_address, workers=request.workers,
+                             on_done=on_done)
 
     manifest = _merge(out_dir, _original_rows(faces), len(shards), expected)
     seconds = time.perf_counter() - started

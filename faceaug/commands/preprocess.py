@@ -23,6 +23,7 @@ from rich.table import Table
 
 from faceaug.config import Config, write_resolved_config
 from faceaug.console import console, info, progress, warn
+from faceaug.cpus import cpu_count
 from faceaug.errors import UserError
 from faceaug.io.images import IMAGE_EXTENSIONS
 from faceaug.io.layout import Discovery, discover_dataset
@@ -57,8 +58,7 @@ def _subject_pattern(subject_regex: str | None) -> re.Pattern | None:
 
 
 def _worker_count(requested: int, n_tasks: int) -> int:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    workers = requested if requested > 0 else cores
+    workers = requested if requested > 0 else cpu_count()
     return 1 if n_tasks < _SERIAL_BELOW else max(1, min(workers, n_tasks))
 
 
@@ -162,11 +162,6 @@ def run_preprocess(data_dir: Path, work_dir: Path, cfg: Config, *, au_dir: Path 
                    face_id: int | None = None, assume_cropped: bool = False, overwrite: bool = False) -> dict:
     """Preprocess DATA_DIR into WORK_DIR; returns the summary counts (also written to preprocess.json)."""
     pcfg = cfg.preprocess
-    if pcfg.split_by not in ("subject", "image"):
-        raise UserError(f"preprocess.split_by must be 'subject' or 'image', got {pcfg.split_by!r}.")
-    if pcfg.size < 8 or not 0.0 <= pcfg.test_fraction < 1.0:
-        raise UserError(f"preprocess.size must be ≥ 8 and test_fraction in [0, 1) (got {pcfg.size}, "
-                        f"{pcfg.test_fraction}).")
     pattern = _subject_pattern(subject_regex)
     data_dir, work_dir = Path(data_dir), Path(work_dir)
     _check_work_dir(data_dir, work_dir)

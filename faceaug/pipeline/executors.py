@@ -5,24 +5,18 @@ Both call the same `run_shard` with the same plain-data arguments, so they produ
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from typing import Callable
 
+from faceaug.config import EXECUTORS
+from faceaug.cpus import cpu_count
 from faceaug.errors import UserError
 from faceaug.pipeline.plan import EditJob
 from faceaug.pipeline.shard import ShardContext, ShardResult, run_shard
 
 Pending = list[tuple[int, list[EditJob]]]
 OnDone = Callable[[ShardResult], None]
-
-
-def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - macOS
-        return os.cpu_count() or 1
 
 
 def auto_workers(device: str, n_pending: int) -> int:
@@ -32,6 +26,17 @@ def auto_workers(device: str, n_pending: int) -> int:
     if device.startswith("cuda"):
         return 1
     return max(1, min(cpu_count(), n_pending))
+
+
+def run_shards(executor: str, pending: Pending, ctx: ShardContext, *, address: str | None, workers: int,
+               on_done: OnDone) -> None:
+    """Run the pending shards with the named executor (one of `faceaug.config.EXECUTORS`)."""
+    if executor == "ray":
+        run_ray(pending, ctx, address=address, workers=workers, on_done=on_done)
+    elif executor == "local":
+        run_local(pending, ctx, workers=workers, on_done=on_done)
+    else:
+        raise UserError(f"Unknown executor {executor!r}: use {', '.join(EXECUTORS)}.")
 
 
 def run_local(pending: Pending, ctx: ShardContext, *, workers: int, on_done: OnDone) -> None:

@@ -148,8 +148,6 @@ def plan_jobs(
 ) -> list[EditJob]:
     """Every target gets exactly `per_class` images (edits + SinGAN samples), sources spread over subjects."""
     check_per_class(per_class)
-    if samples_per_edit < 0:
-        raise UserError(f"expand.samples_per_edit must be 0 or more, got {samples_per_edit}.")
     if sources.empty:
         raise UserError("There are no source faces to expand.")
     order = round_robin_sources(sources)

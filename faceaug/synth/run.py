@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -30,6 +29,7 @@ import pandas as pd
 from faceaug import __version__
 from faceaug.aus import AU_NAMES, N_AUS, TargetClass
 from faceaug.console import info, progress
+from faceaug.cpus import cpu_count
 from faceaug.errors import UserError
 from faceaug.io.images import write_png_atomic
 from faceaug.io.openface_writer import OpenFaceRow, write_openface_csv
@@ -135,7 +135,7 @@ def run_synth(out_dir: Path, *, subjects: int, per_class: int, size: int, classe
             for i in range(subjects) for c, target in enumerate(classes)]
     total = len(jobs) * per_class
     if workers is None:
-        workers = min(os.cpu_count() or 1, 8) if total >= 64 else 1
+        workers = min(cpu_count(), 8) if total >= 64 else 1
     rows: list[dict] = []
     with progress() as bar:
         task = bar.add_task("rendering faces", total=total)
