@@ -27,7 +27,7 @@ from faceaug.models.ganimation_file import MODEL_FILE, GanimationModel
 from faceaug.preprocess.align import crop_template_id
 from faceaug.commands.expand import ExpandRequest, run_expand
 from faceaug.commands.preprocess import run_preprocess
-from faceaug.synth.run import run_synth
+from faceaug.commands.synth import run_synth
 
 
 def make_work(root: Path, profile: str, size: int) -> Path:

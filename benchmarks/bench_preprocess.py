@@ -30,7 +30,7 @@ def make_dataset(root: Path, n: int, size: int, source: str, seed: int = 0) -> P
     data = root / "data"
     if source == "synth":
         from faceaug.aus import parse_au_spec
-        from faceaug.synth.run import run_synth
+        from faceaug.commands.synth import run_synth
 
         classes = parse_au_spec("all")
         per_class = 5

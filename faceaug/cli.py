@@ -153,7 +153,7 @@ def synth(
     for name, value in (("--subjects", subjects), ("--per-class", per_class), ("--size", size)):
         _positive(name, value)
     target_classes = parse_au_spec(classes)
-    from faceaug.synth.run import run_synth
+    from faceaug.commands.synth import run_synth
 
     run_synth(out_dir, subjects=subjects, per_class=per_class, size=size, classes=target_classes,
               seed=seed, overwrite=overwrite)

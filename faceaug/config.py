@@ -156,40 +156,7 @@ SECTIONS = ("preprocess", "ganimation", "singan", "expand")
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "paper": {},
     "fast": {
-        # CPU, chosen by measurement on ~2,000 synthetic 64-px faces scored by the synth oracles (CHANGELOG, issue 5
-        # notes): 64 px, 16-channel generator with 2 residual blocks, batch 8. Short runs fail in two ways: the
-        # generator learns to fool a critic whose AU head cannot read AUs yet (stripes and smears instead of
-        # expressions), and transposed convolutions paint checkerboards. So: a 32-channel critic (a 16-channel one
-        # was fooled; the critic costs far less than the generator), its AU head pre-trained on real faces alone
-        # (1,000 steps of 64, ~60 s), 100 critic-only steps, then 2 critic steps per generator step, lr 5e-4, AU
-        # weight 300 (paper's effective 160), resize-convolution upsampling, and attention weight 0.5 (paper 0.1:
-        # over a 15-minute run the mask creeps towards "keep the input" and the edits fade; recognition 62% at 0.1,
-        # 75% at 0.25, 78% at 0.5, 66% at 1.0). The saved generator is the running average of its weights (EMA,
-        # decay 0.999 after the (1+n)/(10+n) ramp): recognition 80% / 62% against the last weights' 78% / 59%
-        # (seeds 0 / 1, same runs). One 15-minute run is noisy: seeds 0 / 1 / 2 gave 80% / 62% / 62% with 300
-        # pre-training steps, 72% / 76% / 72% with 1,000 (mean 68% → 73%, AU error 0.097 → 0.085). The gradient
-        # penalty is lazy (every 4th critic step, weighted ×4; it was 40% of the critic's time); with the faster
-        # generator layers a step takes ~0.078 s on 2 cores, so 32 + 13 epochs (9,360 steps) fit in the 15 minutes
-        # (13.0 min with the pre-training, measured alone on 2 cores): seeds 0 / 1 / 2 recognise 84.3% / 81.1% /
-        # 81.2%, AU error 0.060 / 0.062 / 0.063 (22 + 9 epochs: seed 1 80%, AU error 0.072). What was left was
-        # generalisation to new people: edits of *training* subjects toward neutral / disgust reach 50-98% / 84-100%
-        # by source class, of held-out subjects 25-71% / 29-94% (seed 1): told only the target, the generator must
-        # read the source expression off a face it never saw. Told the change (condition "relative", target −
-        # source AUs): seeds 0 / 1 / 2 86.2% / 89.9% / 88.7%, AU error 0.053 / 0.055 / 0.051, attention 0.951 /
-        # 0.947 / 0.946 (0.86 / 0.85 / 0.85 inside the face, 29% of the crop); attention weight 0.6 with it: 89.1% /
-        # 86.4% / 86.9%, attention 0.951 / 0.951 / 0.948 (no lower); 0.7: seeds 0 / 1 80.7% / 85.6% (0.947 / 0.936).
-        # Measured and not kept (seed 1, 76% with the 14 + 6 schedule): n_critic 1 67%, n_critic 3 (seed 0) 64%,
-        # λ_cyc 5 72%, differentiable augmentation of the critic's inputs 38%, a full-resolution generator skip connection 69%, a projection critic (realism judged
-        # against the AUs) 68%; with 22 + 9: AU-conditioned scale and shift (FiLM) in the residual blocks 77% (80%
-        # without); with 32 + 13 (81% without): colour + shift augmentation of the real faces 55%, of only the faces
-        # the AU head learns from 47%, ±2 px shifts alone 34%, an AU-head input-Jacobian penalty 77%, AU weight 500
-        # 82%, attention weight 0.3 82% (neutral 43% → 53%, but attention 0.95). Mask TV weight (relative, full
-        # schedule; seeds 0 / 1 / 2 / 3): 4.1 (kept) 86.2 / 89.9 / 88.7 / 88.8%, attention 0.951 / 0.947 / 0.946 /
-        # 0.949; 1.0: 92.3 / 80.5 / 90.0 / 85.0%, attention 0.935 / 0.946 / 0.927 / 0.933; 2.0 (seeds 0-2) 86.1 /
-        # 88.1 / 84.1%, 0.943 / 0.943 / 0.952; 0.33 (seed 0) 85.9%, 0.934. A lower weight lowers the attention
-        # mean by ~0.015, but recognition spreads from 86-90% to 80-92% over the seeds: not kept. All of the above
-        # used the earlier, looser crop template (face 29% of the crop); with the current one (42%), seeds 0 / 1
-        # recognise 94.7% / 93.4%, AU error 0.046 / 0.050, attention 0.944 / 0.947 (preprocess/align.py).
+        # CPU-feasible settings chosen by measurement; what was measured and not kept: docs/experiments.md.
         "ganimation": {
             "image_size": 64,
             "conv_dim": 16,
@@ -211,12 +178,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "ema_decay": 0.999,
             "checkpoint_every": 100,
         },
-        # SinGAN on CPU, chosen by measurement (`python -m benchmarks.bench_singan --sweep`, 64-px faces, inject
-        # mode from start scale 2): 16 channels, 1 critic + 1 generator step, r = 0.6 (a 64-px face has 4 scales
-        # 25/34/47/64, 6 at 128 px, ConSinGAN's count) and 150 iterations per scale: ~12 CPU-s per 64-px face,
-        # faces kept in 100% of samples. Fewer iterations (40-60) or 8 channels lost the face in 10-24% of
-        # synthetic-face samples; 2+2 steps cost twice as much for no gain; a larger noise amplitude (0.3, 0.6)
-        # added variety but lost faces.
+        # 16 channels, 1 + 1 steps, r 0.6, 150 iterations per scale: docs/experiments.md ("SinGAN").
         "singan": {
             "architecture": "singan",
             "iters_per_scale": 150,
@@ -227,9 +189,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "d_steps": 1,
             "g_steps": 1,
         },
-        # inject mode: with the fast SinGAN the coarse scales don't learn to rebuild a face from noise, so they are
-        # not trained and the downsampled edit enters at the start scale (benchmarks/bench_singan.py --quality);
-        # small shards keep both CPU workers busy on small runs.
+        # inject mode and small shards: docs/experiments.md ("expand").
         "expand": {"samples_per_edit": 4, "shard_size": 2, "singan_mode": "inject"},
     },
 }

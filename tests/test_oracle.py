@@ -21,7 +21,7 @@ from faceaug.synth.oracle import (
 )
 from faceaug.synth.oracle_build import FaceSet, build_oracles, load_oracles, split_subjects
 from faceaug.synth.render import render_face, sample_identity
-from faceaug.synth.run import sample_pose, vary_class_aus
+from faceaug.synth.world import sample_pose, vary_class_aus
 
 TINY = OracleNetConfig(width=8, hidden=32, image_size=32)  # 32 px input: a quick check of the training code
 

@@ -17,7 +17,8 @@ from faceaug.io.openface import read_openface_csv
 from faceaug.io.openface_writer import openface_2x_columns
 from faceaug.synth.identity import Identity
 from faceaug.synth.render import render_face
-from faceaug.synth.run import run_synth, vary_class_aus
+from faceaug.commands.synth import run_synth
+from faceaug.synth.world import vary_class_aus
 
 FIXTURES = Path(__file__).resolve().parent / "data"
 

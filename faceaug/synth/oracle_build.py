@@ -38,7 +38,8 @@ from faceaug.io.atomic import write_json_atomic
 from faceaug.synth.identity import Identity
 from faceaug.synth.oracle import AuOracle, EmotionOracle, train_au_oracle, train_emotion_oracle
 from faceaug.synth.render import render_face
-from faceaug.synth.run import run_synth, sample_pose
+from faceaug.commands.synth import run_synth
+from faceaug.synth.world import sample_pose
 
 CROP_SIZE = 128  # the preprocess default crop; the oracles resize to 64 px themselves
 
