@@ -1,0 +1,63 @@
+"""The import directions of docs/architecture.md, read statically from every module's imports (function-level
+imports included): a layer never imports a layer above it."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "faceaug"
+
+#: layer (a package under faceaug/) → the faceaug packages it must never import
+FORBIDDEN = {
+    "io": ("models", "inference", "training", "pipeline", "metrics", "commands", "cli", "preprocess", "synth"),
+    "models": ("inference", "training", "pipeline", "metrics", "commands", "cli"),
+    "inference": ("training", "pipeline", "metrics", "commands", "cli"),
+    "training": ("pipeline", "metrics", "commands", "cli"),
+    "preprocess": ("models", "inference", "training", "pipeline", "metrics", "commands", "cli"),
+    "pipeline": ("commands", "cli"),
+    "metrics": ("training", "pipeline", "commands", "cli"),
+}
+#: `python -m` tools that are commands in all but name
+TOOLS = {"faceaug/synth/oracle_build.py"}
+
+
+def _faceaug_imports(path: Path) -> set[str]:
+    """The faceaug subpackages/modules a file imports (first component after `faceaug.`)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            modules = [node.module] + ([f"{node.module}.{a.name}" for a in node.names] if node.module == "faceaug"
+                                       else [])
+        elif isinstance(node, ast.Import):
+            modules = [a.name for a in node.names]
+        else:
+            continue
+        names |= {m.split(".")[1] for m in modules if m.startswith("faceaug.")}
+    return names
+
+
+def _modules(layer: str) -> list[Path]:
+    return sorted((PACKAGE / layer).rglob("*.py"))
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def test_no_layer_imports_a_layer_above_it(layer):
+    assert _modules(layer), f"faceaug/{layer}/ is empty"
+    broken = {str(p.relative_to(PACKAGE.parent)): sorted(_faceaug_imports(p) & set(FORBIDDEN[layer]))
+              for p in _modules(layer)}
+    assert not {k: v for k, v in broken.items() if v}
+
+
+def test_only_the_cli_and_tools_import_the_commands():
+    importers = {str(p.relative_to(PACKAGE.parent)) for p in PACKAGE.rglob("*.py")
+                 if "commands" in _faceaug_imports(p) and p.parent.name != "commands"}
+    assert importers <= {"faceaug/cli.py", *TOOLS}, importers
+
+
+def test_the_rule_reader_sees_an_import_inside_a_function(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text("def f():\n    from faceaug.training.singan import train_singan\n")
+    assert _faceaug_imports(module) == {"training"}
