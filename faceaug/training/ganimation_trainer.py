@@ -158,45 +158,58 @@ class GanimationTrainer:
             color, attention = self.G(real, conditioning(g.condition, target, real_aus))
             fake = blend(real, color, attention)
 
+        out = {"lr": torch.tensor(g.lr * factor), **self._critic_update(real, fake.detach(), real_aus, epsilon, step)}
+        if train_g:
+            out.update(self._generator_update(real, fake, attention, real_aus, target, step))
+        self.step += 1
+        return {k: v.detach() for k, v in out.items()}
+
+    def _critic_update(self, real: torch.Tensor, fake: torch.Tensor, real_aus: torch.Tensor, epsilon: torch.Tensor,
+                       step: int) -> dict[str, torch.Tensor]:
+        """One critic step: Wasserstein realism, AU regression on the real faces, the (lazy) gradient penalty."""
+        g = self.g
         self.critic.requires_grad_(True)
         with self._autocast():
-            scores, pred_aus = self.D(torch.cat([real, fake.detach()]))
+            scores, pred_aus = self.D(torch.cat([real, fake]))
         real_scores, fake_scores = scores.split(real.shape[0])
         d_adv = L.critic_wasserstein_loss(real_scores, fake_scores)
         d_au = L.au_regression_loss(pred_aus[: real.shape[0]], real_aus)
         d_loss = d_adv + g.lambda_au * d_au
-        out = {"d_adv": d_adv, "d_au": d_au, "lr": torch.tensor(g.lr * factor)}
+        out = {"d_adv": d_adv, "d_au": d_au}
         if step % g.gp_every == 0:  # lazy regularisation: every gp_every-th step, weighted by gp_every
-            out["d_gp"] = L.gradient_penalty(lambda x: self.D(x)[0], real, fake.detach(), epsilon)
+            out["d_gp"] = L.gradient_penalty(lambda x: self.D(x)[0], real, fake, epsilon)
             d_loss = d_loss + g.lambda_gp * g.gp_every * out["d_gp"]
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         self.opt_d.step()
         out["d_loss"] = d_loss
+        return out
 
-        if train_g:
-            # The critic is frozen here and only passes gradients to the generator: the plain module, as a DDP
-            # wrapper would wait for critic gradients that never come.
-            self.critic.requires_grad_(False)
-            with self._autocast():
-                fake_scores, fake_aus = self.critic(fake)
-                rec_color, rec_attention = self.G(fake, conditioning(g.condition, real_aus, target))
-                reconstructed = blend(fake, rec_color, rec_attention)
-            g_adv = L.generator_adversarial_loss(fake_scores)
-            g_au = L.au_regression_loss(fake_aus, target)
-            g_cyc = L.cycle_loss(reconstructed, real)
-            g_mask = L.attention_mean_loss(attention) + L.attention_mean_loss(rec_attention)
-            g_tv = L.attention_tv_loss(attention) + L.attention_tv_loss(rec_attention)
-            g_loss = g_adv + g.lambda_au * g_au + g.lambda_cyc * g_cyc + g.lambda_mask * g_mask + g.lambda_tv * g_tv
-            self.opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
-            self.opt_g.step()
-            self._update_ema(step)
-            self.critic.requires_grad_(True)
-            out.update(g_loss=g_loss, g_adv=g_adv, g_au=g_au, g_cyc=g_cyc, g_mask=g_mask, g_tv=g_tv,
-                       attention_mean=attention.float().mean())
-        self.step += 1
-        return {k: v.detach() for k, v in out.items()}
+    def _generator_update(self, real: torch.Tensor, fake: torch.Tensor, attention: torch.Tensor,
+                          real_aus: torch.Tensor, target: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+        """One generator step: fool the critic, hit the target AUs, come back under the cycle, keep the mask
+        sparse and smooth."""
+        g = self.g
+        # The critic is frozen here and only passes gradients to the generator: the plain module, as a DDP
+        # wrapper would wait for critic gradients that never come.
+        self.critic.requires_grad_(False)
+        with self._autocast():
+            fake_scores, fake_aus = self.critic(fake)
+            rec_color, rec_attention = self.G(fake, conditioning(g.condition, real_aus, target))
+            reconstructed = blend(fake, rec_color, rec_attention)
+        g_adv = L.generator_adversarial_loss(fake_scores)
+        g_au = L.au_regression_loss(fake_aus, target)
+        g_cyc = L.cycle_loss(reconstructed, real)
+        g_mask = L.attention_mean_loss(attention) + L.attention_mean_loss(rec_attention)
+        g_tv = L.attention_tv_loss(attention) + L.attention_tv_loss(rec_attention)
+        g_loss = g_adv + g.lambda_au * g_au + g.lambda_cyc * g_cyc + g.lambda_mask * g_mask + g.lambda_tv * g_tv
+        self.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.opt_g.step()
+        self._update_ema(step)
+        self.critic.requires_grad_(True)
+        return dict(g_loss=g_loss, g_adv=g_adv, g_au=g_au, g_cyc=g_cyc, g_mask=g_mask, g_tv=g_tv,
+                    attention_mean=attention.float().mean())
 
     def generator_updates(self, step: int) -> int:
         """How many generator updates steps 0..`step` make (a function of the step, so resuming keeps it)."""
