@@ -244,8 +244,6 @@ def _train_group_impl(images, cfg: SinganConfig, seeds, device, first: int, mode
 
 
 def _check(cfg: SinganConfig, mode: str, start_scale: int) -> None:
-    if cfg.architecture != "singan":
-        raise UserError(f"SinGAN architecture {cfg.architecture!r} is not implemented; use 'singan'.")
     if mode not in MODES:
         raise UserError(f"Unknown SinGAN mode {mode!r}: use reconstruct or inject.")
     if start_scale < 0:

@@ -20,6 +20,8 @@ from faceaug.training.singan import SinganModel
 FORMAT_NAME = "faceaug-singan"
 FORMAT_VERSION = 1
 FORMAT = f"{FORMAT_NAME}-{FORMAT_VERSION}"
+#: Settings that files of format 1 hold but faceaug no longer has (ConSinGAN's, never implemented): ignored.
+_RETIRED_SETTINGS = ("architecture", "train_stages", "lr_scale", "num_stages")
 _KEYS = ("config", "image", "sizes", "scale_factor", "first_scale", "channels", "generators", "noise_amps", "z_rec",
          "seed", "mode", "losses")
 
@@ -62,6 +64,8 @@ def load_singan(path: Path, device="cpu") -> SinganModel:
         stored = json.loads(data["config"])
     except (TypeError, ValueError):
         raise UserError(f"{path} is a damaged faceaug SinGAN model file (its settings are not JSON).") from None
+    if isinstance(stored, dict):
+        stored = {key: value for key, value in stored.items() if key not in _RETIRED_SETTINGS}
     cfg = section_from_dict(SinganConfig, "singan", stored, f"the settings stored in {path}")
     generators = []
     for channels, state in zip(data["channels"], data["generators"]):
