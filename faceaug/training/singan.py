@@ -1,11 +1,8 @@
-"""SinGAN training (single and batched) and sampling from a start scale (model files: singan_checkpoint.py; the
-`faceaug singan` command: singan_command.py).
+"""SinGAN training, single and batched (the trained model and sampling: faceaug.inference.singan; the `faceaug
+singan` command: faceaug.training.singan_command).
 
-Scale indices run from 0 (coarsest, the paper's N) to S-1 (finest). `start_scale = s` means: scales < s replay the
-training image's reconstruction (fixed noise z* at the coarsest, zero elsewhere), random noise from scale s on —
-so 0 = pure generation from N, 1 = from N-1, 2 = from N-2, and s = S reproduces the reconstruction. In `inject`
-mode the training image, downsampled to scale s-1 and upsampled, enters scale s directly; scales < s are never
-used, so `train_singan(..., mode="inject", start_scale=s)` does not train them. What that saves is the coarse
+In `inject` mode the training image enters the start scale directly and the coarser scales are never used, so
+`train_singan(..., mode="inject", start_scale=s)` does not train them. What that saves is the coarse
 scales' share of the work, small because they are small: measured on one CPU thread (benchmarks/bench_singan.py),
 `fast` 64-px face 12-14 vs 19-22 CPU-s (2 of 4 scales trained), 128 px 96-101 vs 106-114 CPU-s; at `paper`
 (channels double at the fine scales) about 1% by a pixels x channels² estimate. The larger gain is quality at
@@ -20,75 +17,33 @@ models up to float rounding.
 
 from __future__ import annotations
 
-import hashlib
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict
 from typing import Callable
 
 import numpy as np
 import torch
 
+from faceaug import __version__
 from faceaug.config import SinganConfig
-from faceaug.device import torch_generator
+from faceaug.device import cpu_threads, torch_generator
 from faceaug.errors import UserError
+from faceaug.inference.singan import SinganModel, check_mode_and_start_scale, scale_noise
 from faceaug.models.singan import (
-    ScaleCritic, ScaleGenerator, ScaleSpec, init_weights, scale_channels, stack_modules, unstack_module,
+    ScaleCritic, ScaleGenerator, ScaleSpec, SinganArchitecture, init_weights, scale_channels, stack_modules,
+    unstack_module,
 )
-from faceaug.training.singan_pyramid import (
-    coarser_size, pyramid_sizes, real_pyramid, resize, tensor_to_images,
-)
+from faceaug.models.singan_pyramid import injected_image, pyramid_sizes, real_pyramid, resize
 
-MODES = ("reconstruct", "inject")
 Progress = Callable[[int, int], None]  # (iterations done so far, total iterations)
-
-
-@dataclass
-class SinganModel:
-    """A trained single-image SinGAN: frozen generators for scales first_scale … S-1, ready to sample."""
-
-    image: np.ndarray  # the training image, RGB uint8
-    config: SinganConfig
-    sizes: list[tuple[int, int]]  # all pyramid sizes, coarse → fine
-    scale_factor: float  # effective r between pyramid levels
-    first_scale: int  # coarsest trained scale (> 0 only for inject-mode training)
-    generators: list[ScaleGenerator]  # for scales first_scale … S-1, eval mode
-    noise_amps: list[float]  # per trained scale
-    z_rec: torch.Tensor | None  # fixed reconstruction noise at scale 0, (1, 1, h0, w0); None if scale 0 untrained
-    seed: int = 0
-    mode: str = "reconstruct"
-    losses: list[dict[str, float]] = field(default_factory=list)  # last iteration's losses per trained scale
-
-    @property
-    def num_scales(self) -> int:
-        return len(self.sizes)
-
-    @property
-    def model_id(self) -> str:
-        """A short stable id: hash of the generator weights and the reconstruction noise."""
-        h = hashlib.sha256()
-        for g in self.generators:
-            for name, t in g.state_dict().items():
-                h.update(name.encode())
-                h.update(t.detach().cpu().contiguous().numpy().tobytes())
-        if self.z_rec is not None:
-            h.update(self.z_rec.cpu().numpy().tobytes())
-        return "sg-" + h.hexdigest()[:12]
-
-    def generator(self, scale: int) -> ScaleGenerator:
-        return self.generators[scale - self.first_scale]
-
-    def noise_amp(self, scale: int) -> float:
-        return self.noise_amps[scale - self.first_scale]
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Random draws: each model owns a CPU generator; draws are moved to the device (same numbers on CPU and GPU).
 
 
-def _noise(gens: list[torch.Generator], size: tuple[int, int], channels: int, device, batch: int = 1) -> torch.Tensor:
-    """Per-model N(0,1) noise stacked on channels: (batch, 3K, h, w); 1-channel noise is broadcast to 3."""
-    parts = [torch.randn((batch, channels, *size), generator=g).expand(batch, 3, *size) for g in gens]
-    return torch.cat(parts, dim=1).to(device)
+def _noise(gens: list[torch.Generator], size: tuple[int, int], scale: int, device) -> torch.Tensor:
+    """Per-model noise at `scale` stacked on channels: (1, 3K, h, w)."""
+    return torch.cat([scale_noise(g, 1, size, scale) for g in gens], dim=1).to(device)
 
 
 def _per_model(values: list[float] | torch.Tensor, device) -> torch.Tensor:
@@ -112,27 +67,13 @@ def _gradient_penalty(critic, real, fake, gens, lambda_gp: float) -> torch.Tenso
     return lambda_gp * ((norms - 1) ** 2).reshape(k, -1).mean(dim=1)
 
 
-@contextmanager
-def _cpu_threads(device: torch.device, threads: int):
-    """Run with `threads` torch threads on CPU (SinganConfig.cpu_threads; 0 = unchanged), restored afterwards."""
-    before = torch.get_num_threads()
-    change = device.type == "cpu" and threads > 0 and threads != before
-    if change:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        if change:
-            torch.set_num_threads(before)
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Training.
 
 
 def _train_group(images, cfg: SinganConfig, seeds, device, first: int, mode: str, progress: Progress | None):
     """Train K same-pyramid models at once (K = len(images)); returns K SinganModels."""
-    with _cpu_threads(device, cfg.cpu_threads):
+    with cpu_threads(device, cfg.cpu_threads):
         return _train_group_impl(images, cfg, seeds, device, first, mode, progress)
 
 
@@ -146,13 +87,13 @@ def _train_group_impl(images, cfg: SinganConfig, seeds, device, first: int, mode
     reals = [torch.cat([p[n] for p in pyramids], dim=1).to(device) for n in range(n_scales)]
     z_rec = [torch.randn((1, 1, *sizes[0]), generator=g) for g in gens] if mode == "reconstruct" else None
     if mode == "inject":
-        below = coarser_size(sizes[first], r) if first == 0 else sizes[first - 1]
-        base = torch.cat([resize(real_pyramid(im, [below])[0], sizes[first]) for im in images], dim=1).to(device)
+        base = torch.cat([injected_image(im, sizes, first, r) for im in images], dim=1).to(device)
     else:
         base = torch.zeros_like(reals[0])
     total = (n_scales - first) * cfg.iters_per_scale
     frozen: list[tuple[ScaleGenerator, torch.Tensor]] = []  # (grouped generator, amp (1,3K,1,1)) per scale
     per_model_g: list[list[ScaleGenerator]] = [[] for _ in range(k)]
+    channels: list[int] = []
     amps: list[list[float]] = [[] for _ in range(k)]
     losses: list[list[dict]] = [[] for _ in range(k)]
     prev_plain: tuple[list, list] | None = None
@@ -183,7 +124,7 @@ def _train_group_impl(images, cfg: SinganConfig, seeds, device, first: int, mode
             with torch.no_grad():
                 for j, (g_j, a_j) in enumerate(frozen):
                     scale = first + j
-                    z = _noise(gens, sizes[scale], 1 if scale == 0 else 3, device)
+                    z = _noise(gens, sizes[scale], scale, device)
                     x = resize(g_j(a_j * z, x), sizes[scale + 1])
             return x
 
@@ -193,7 +134,7 @@ def _train_group_impl(images, cfg: SinganConfig, seeds, device, first: int, mode
         sched_g = torch.optim.lr_scheduler.MultiStepLR(opt_g, milestone, gamma=0.1)
         sched_d = torch.optim.lr_scheduler.MultiStepLR(opt_d, milestone, gamma=0.1)
         for it in range(cfg.iters_per_scale):
-            noise = amp_t * _noise(gens, sizes[n], 1 if n == 0 else 3, device)
+            noise = amp_t * _noise(gens, sizes[n], n, device)
             prev = None if cfg.d_steps else random_prev()
             for _ in range(cfg.d_steps):
                 prev = random_prev()
@@ -227,6 +168,7 @@ def _train_group_impl(images, cfg: SinganConfig, seeds, device, first: int, mode
         with torch.no_grad():
             rec = netG(rec_noise, rec_prev)
         frozen.append((netG, amp_t))
+        channels.append(spec.channels)
         prev_plain = (unstack_module(netG, lambda gr: ScaleGenerator(spec, gr)),
                       unstack_module(netD, lambda gr: ScaleCritic(spec, gr)))
         for i in range(k):
@@ -236,18 +178,15 @@ def _train_group_impl(images, cfg: SinganConfig, seeds, device, first: int, mode
                 losses[i].append({"scale": n, "loss_d": loss_d[i].item(), "loss_g": loss_g[i].item(),
                                   "rec": rec_loss[i].item()})
     return [
-        SinganModel(image=images[i], config=cfg, sizes=sizes, scale_factor=r, first_scale=first,
-                    generators=per_model_g[i], noise_amps=amps[i], z_rec=None if z_rec is None else z_rec[i],
-                    seed=int(seeds[i]), mode=mode, losses=losses[i])
+        SinganModel(
+            arch=SinganArchitecture(sizes=tuple(sizes), scale_factor=r, first_scale=first, channels=tuple(channels),
+                                    num_layers=cfg.num_layers, noise_amps=tuple(amps[i]), mode=mode),
+            image=images[i], generators=per_model_g[i], z_rec=None if z_rec is None else z_rec[i],
+            provenance={"seed": int(seeds[i]), "faceaug_version": __version__, "settings": asdict(cfg),
+                        "losses": losses[i]},
+            cpu_threads=cfg.cpu_threads)
         for i in range(k)
     ]
-
-
-def _check(cfg: SinganConfig, mode: str, start_scale: int) -> None:
-    if mode not in MODES:
-        raise UserError(f"Unknown SinGAN mode {mode!r}: use reconstruct or inject.")
-    if start_scale < 0:
-        raise UserError(f"SinGAN start scale must be 0 or more, got {start_scale}.")
 
 
 def _first_trained(image: np.ndarray, cfg: SinganConfig, start_scale: int, mode: str) -> int:
@@ -263,7 +202,7 @@ def _first_trained(image: np.ndarray, cfg: SinganConfig, start_scale: int, mode:
 def train_singan(image: np.ndarray, cfg: SinganConfig, *, seed: int, device: torch.device, start_scale: int = 0,
                  mode: str = "reconstruct", progress: Progress | None = None) -> SinganModel:
     """Train one single-image SinGAN on an RGB uint8 image (inject mode skips scales coarser than start_scale)."""
-    _check(cfg, mode, start_scale)
+    check_mode_and_start_scale(mode, start_scale)
     first = _first_trained(image, cfg, start_scale, mode)
     return _train_group([image], cfg, [seed], torch.device(device), first, mode, progress)[0]
 
@@ -279,7 +218,7 @@ def train_singan_batch(images: list[np.ndarray], cfg: SinganConfig, *, seeds: li
     """
     if len(images) != len(seeds):
         raise ValueError(f"{len(images)} images but {len(seeds)} seeds")
-    _check(cfg, mode, start_scale)
+    check_mode_and_start_scale(mode, start_scale)
     device = torch.device(device)
     if strategy == "auto":
         strategy = "grouped" if device.type == "cuda" else "sequential"
@@ -300,74 +239,16 @@ def train_singan_batch(images: list[np.ndarray], cfg: SinganConfig, *, seeds: li
                     progress(_base + d * _w, total)
             trained = _train_group([images[i] for i in chunk], cfg, [seeds[i] for i in chunk], device, first, mode,
                                    report)
-            done += (len(trained[0].sizes) - first) * cfg.iters_per_scale * len(chunk)
+            done += (trained[0].num_scales - first) * cfg.iters_per_scale * len(chunk)
             for i, m in zip(chunk, trained):
                 models[i] = m
     return models  # type: ignore[return-value]
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Sampling.
-
-
-@torch.no_grad()
-def sample_singan(model: SinganModel, n: int, *, start_scale: int, mode: str, seed: int, device,
-                  chunk: int = 16) -> np.ndarray:
-    """n samples, RGB uint8 (n, H, W, 3), reproducible for a seed. See the module docstring for start_scale."""
-    _check(model.config, mode, start_scale)
-    device = torch.device(device)
-    s_count = model.num_scales
-    start = min(start_scale, s_count)
-    if mode == "inject" and start >= s_count:
-        raise UserError(f"Inject mode needs a start scale below the model's {s_count} scales, got {start_scale}.")
-    if mode == "inject" and start < model.first_scale:
-        raise UserError(f"This model was trained from scale {model.first_scale} (inject mode); "
-                        f"it cannot sample from start scale {start_scale}.")
-    if mode == "reconstruct" and model.first_scale > 0:
-        raise UserError("This model was trained in inject mode without its coarse scales; sample it with "
-                        "mode 'inject'.")
-    with _cpu_threads(device, model.config.cpu_threads):
-        return _sample(model, n, start, mode, seed, device, chunk)
-
-
-def _sample(model: SinganModel, n: int, start: int, mode: str, seed: int, device, chunk: int) -> np.ndarray:
-    s_count = model.num_scales
-    gen = torch_generator(seed)
-    gens = [model.generator(j).to(device).eval() for j in range(model.first_scale, s_count)]
-    out = []
-    for lo in range(0, n, chunk):
-        b = min(chunk, n - lo)
-        if mode == "inject":
-            below = coarser_size(model.sizes[0], model.scale_factor) if start == 0 else model.sizes[start - 1]
-            x = resize(real_pyramid(model.image, [below])[0], model.sizes[start]).to(device).expand(b, -1, -1, -1)
-            first = start
-        else:
-            x = torch.zeros((b, 3, *model.sizes[0]), device=device)
-            first = 0
-        for scale in range(first, s_count):
-            size = model.sizes[scale]
-            if scale >= start:
-                z = torch.randn((b, 1 if scale == 0 else 3, *size), generator=gen).expand(b, 3, *size).to(device)
-            elif scale == 0:
-                z = model.z_rec.to(device).expand(b, 3, *size)
-            else:
-                z = torch.zeros((b, 3, *size), device=device)
-            x = gens[scale - model.first_scale](model.noise_amp(scale) * z, x)
-            if scale + 1 < s_count:
-                x = resize(x, model.sizes[scale + 1])
-        out.append(tensor_to_images(x))
-    return np.concatenate(out, axis=0)
-
-
-def reconstruct_singan(model: SinganModel, device="cpu") -> np.ndarray:
-    """The model's reconstruction of its training image (RGB uint8, H, W, 3)."""
-    return sample_singan(model, 1, start_scale=model.num_scales, mode="reconstruct", seed=0, device=device)[0]
 
 
 def check_singan_setup(height: int, width: int, cfg: SinganConfig, *, start_scale: int, mode: str) -> int:
     """Validate a SinGAN request for images of this size before any work starts (UserError on a bad one).
 
     Returns the number of pyramid scales."""
-    _check(cfg, mode, start_scale)
+    check_mode_and_start_scale(mode, start_scale)
     _first_trained(np.zeros((height, width, 3), np.uint8), cfg, start_scale, mode)
     return len(pyramid_sizes(height, width, cfg)[0])

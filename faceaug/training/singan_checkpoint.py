@@ -14,8 +14,8 @@ from faceaug.config import SinganConfig, section_from_dict
 from faceaug.errors import UserError
 from faceaug.io.atomic import save_torch_atomic
 from faceaug.io.versions import check_format_version
-from faceaug.models.singan import ScaleGenerator, ScaleSpec
-from faceaug.training.singan import SinganModel
+from faceaug.inference.singan import SinganModel
+from faceaug.models.singan import ScaleGenerator, ScaleSpec, SinganArchitecture
 
 FORMAT_NAME = "faceaug-singan"
 FORMAT_VERSION = 1
@@ -27,20 +27,21 @@ _KEYS = ("config", "image", "sizes", "scale_factor", "first_scale", "channels", 
 
 
 def save_singan(model: SinganModel, path: Path) -> Path:
+    arch = model.arch
     payload = {
         "format": FORMAT,
-        "config": json.dumps(asdict(model.config)),
+        "config": json.dumps(model.provenance["settings"]),
         "image": torch.from_numpy(np.ascontiguousarray(model.image)),
-        "sizes": [list(s) for s in model.sizes],
-        "scale_factor": float(model.scale_factor),
-        "first_scale": int(model.first_scale),
+        "sizes": [list(s) for s in arch.sizes],
+        "scale_factor": float(arch.scale_factor),
+        "first_scale": int(arch.first_scale),
         "channels": [g.spec.channels for g in model.generators],
         "generators": [{k: v.detach().cpu() for k, v in g.state_dict().items()} for g in model.generators],
-        "noise_amps": [float(a) for a in model.noise_amps],
+        "noise_amps": [float(a) for a in arch.noise_amps],
         "z_rec": None if model.z_rec is None else model.z_rec.detach().cpu(),
-        "seed": int(model.seed),
-        "mode": model.mode,
-        "losses": json.dumps(model.losses),
+        "seed": int(model.provenance["seed"]),
+        "mode": arch.mode,
+        "losses": json.dumps(model.provenance["losses"]),
         "faceaug_version": __version__,
     }
     return save_torch_atomic(payload, path)
@@ -75,9 +76,10 @@ def load_singan(path: Path, device="cpu") -> SinganModel:
         except RuntimeError as exc:
             raise UserError(f"{path} holds SinGAN weights that don't match its own settings ({exc}).") from None
         generators.append(g.to(device).eval().requires_grad_(False))
-    return SinganModel(
-        image=data["image"].numpy(), config=cfg, sizes=[tuple(s) for s in data["sizes"]],
-        scale_factor=data["scale_factor"], first_scale=data["first_scale"], generators=generators,
-        noise_amps=list(data["noise_amps"]), z_rec=data["z_rec"], seed=data["seed"], mode=data["mode"],
-        losses=json.loads(data["losses"]),
-    )
+    arch = SinganArchitecture(sizes=tuple(tuple(s) for s in data["sizes"]), scale_factor=data["scale_factor"],
+                              first_scale=data["first_scale"], channels=tuple(data["channels"]),
+                              num_layers=cfg.num_layers, noise_amps=tuple(data["noise_amps"]), mode=data["mode"])
+    return SinganModel(arch=arch, image=data["image"].numpy(), generators=generators, z_rec=data["z_rec"],
+                       provenance={"seed": data["seed"], "faceaug_version": data["faceaug_version"],
+                                   "settings": asdict(cfg), "losses": json.loads(data["losses"])},
+                       cpu_threads=cfg.cpu_threads)

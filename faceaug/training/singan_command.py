@@ -10,11 +10,10 @@ from faceaug.console import console, info, progress
 from faceaug.device import resolve_device
 from faceaug.errors import UserError
 from faceaug.io.images import ImageDecodeError, read_image, write_png_atomic
-from faceaug.training.singan import (
-    check_singan_setup, reconstruct_singan, sample_singan, train_singan,
-)
+from faceaug.inference.singan import reconstruct_singan, sample_singan
+from faceaug.models.singan_pyramid import pyramid_sizes
+from faceaug.training.singan import check_singan_setup, train_singan
 from faceaug.training.singan_checkpoint import save_singan
-from faceaug.training.singan_pyramid import pyramid_sizes
 
 
 def run_singan_command(image: Path, out_dir: Path, cfg, *, samples: int) -> Path:
@@ -46,7 +45,7 @@ def run_singan_command(image: Path, out_dir: Path, cfg, *, samples: int) -> Path
         write_png_atomic(out_dir / "reconstruction.png", reconstruct_singan(model, device))
     write_resolved_config(cfg, out_dir / "singan.json", image=str(image), samples=len(paths),
                           model_id=model.model_id, train_seconds=round(train_s, 2),
-                          pyramid=[list(s) for s in sizes], noise_amps=model.noise_amps)
+                          pyramid=[list(s) for s in sizes], noise_amps=model.arch.noise_amps)
     console.print(f"Wrote {len(paths)} samples, the model ({model_path.name}, id {model.model_id}) and "
                   f"singan.json to {out_dir}")
     return out_dir
