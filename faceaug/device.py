@@ -51,7 +51,7 @@ def numpy_rng(seed: int | np.random.SeedSequence) -> np.random.Generator:
 
 
 @contextmanager
-def cpu_threads(device: torch.device, threads: int) -> Iterator[None]:
+def torch_cpu_threads(device: torch.device, threads: int) -> Iterator[None]:
     """Run with `threads` torch threads on CPU (0 = unchanged; on other devices nothing changes), restored after."""
     before = torch.get_num_threads()
     change = device.type == "cpu" and threads > 0 and threads != before

@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from faceaug.device import cpu_threads, torch_generator
+from faceaug.device import torch_cpu_threads, torch_generator
 from faceaug.errors import UserError
-from faceaug.models.singan import ScaleGenerator, SinganArchitecture
+from faceaug.inference.singan_file import StoredSingan, read_singan_file, write_singan_file
+from faceaug.inference.singan_legacy import is_torch_file, read_legacy_singan
+from faceaug.models.singan import MODES, ScaleGenerator, SinganArchitecture
 from faceaug.models.singan_pyramid import injected_image, resize
 from faceaug.models.tensors import IMAGE_CHANNELS, to_uint8
-
-MODES = ("reconstruct", "inject")
 
 
 @dataclass
@@ -60,6 +61,30 @@ class SinganModel:
     def noise_amp(self, scale: int) -> float:
         return self.arch.noise_amps[scale - self.arch.first_scale]
 
+    def save(self, path: Path) -> Path:
+        """Write the model file (singan.safetensors, see faceaug.inference.singan_file), atomically."""
+        states = [g.state_dict() for g in self.generators]
+        return write_singan_file(StoredSingan(self.arch, self.image, states, self.z_rec, self.provenance), path)
+
+    @classmethod
+    def load(cls, path: Path, device="cpu", *, cpu_threads: int = 1) -> SinganModel:
+        """Read a model file: singan.safetensors, or a singan.pt of faceaug 0.1; UserError for a bad one."""
+        path = Path(path)
+        stored = read_legacy_singan(path) if is_torch_file(path) else read_singan_file(path)
+        generators = [_generator(path, stored, scale, device) for scale in range(stored.arch.first_scale,
+                                                                                 len(stored.arch.sizes))]
+        return cls(arch=stored.arch, image=stored.image, generators=generators, z_rec=stored.z_rec,
+                   provenance=stored.provenance, cpu_threads=cpu_threads)
+
+
+def _generator(path: Path, stored: StoredSingan, scale: int, device) -> ScaleGenerator:
+    generator = ScaleGenerator(stored.arch.spec(scale))
+    try:
+        generator.load_state_dict(stored.generator_states[scale - stored.arch.first_scale])
+    except RuntimeError as exc:
+        raise UserError(f"{path} holds SinGAN weights that don't match its own architecture ({exc}).") from None
+    return generator.to(device).eval().requires_grad_(False)
+
 
 def check_mode_and_start_scale(mode: str, start_scale: int) -> None:
     """UserError for an unknown mode or a negative start scale (training and sampling)."""
@@ -86,7 +111,7 @@ def sample_singan(model: SinganModel, n: int, *, start_scale: int, mode: str, se
     _check_model_samples_from(model, start, start_scale, mode)
     for g in model.generators:
         g.to(device).eval()
-    with cpu_threads(device, model.cpu_threads):
+    with torch_cpu_threads(device, model.cpu_threads):
         gen = torch_generator(seed)
         return np.concatenate([_sample_batch(model, min(chunk, n - lo), start, mode, gen, device)
                                for lo in range(0, n, chunk)], axis=0)

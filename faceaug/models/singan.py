@@ -22,6 +22,7 @@ from torch import nn
 from faceaug.models.tensors import IMAGE_CHANNELS
 
 KERNEL = 3
+MODES = ("reconstruct", "inject")  # how the coarsest trained scale is fed: zeros + noise, or the image itself
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class SinganArchitecture:
     channels: tuple[int, ...]  # feature channels per trained scale
     num_layers: int  # conv layers per network, head and tail included
     noise_amps: tuple[float, ...]  # per trained scale
-    mode: str
+    mode: str  # one of MODES
 
     def spec(self, scale: int) -> ScaleSpec:
         """The networks' size at `scale` (first_scale … S-1)."""

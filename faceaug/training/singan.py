@@ -25,7 +25,7 @@ import torch
 
 from faceaug import __version__
 from faceaug.config import SinganConfig
-from faceaug.device import cpu_threads, torch_generator
+from faceaug.device import torch_cpu_threads, torch_generator
 from faceaug.errors import UserError
 from faceaug.inference.singan import SinganModel, check_mode_and_start_scale, scale_noise
 from faceaug.models.singan import (
@@ -73,7 +73,7 @@ def _gradient_penalty(critic, real, fake, gens, lambda_gp: float) -> torch.Tenso
 
 def _train_group(images, cfg: SinganConfig, seeds, device, first: int, mode: str, progress: Progress | None):
     """Train K same-pyramid models at once (K = len(images)); returns K SinganModels."""
-    with cpu_threads(device, cfg.cpu_threads):
+    with torch_cpu_threads(device, cfg.cpu_threads):
         return _train_group_impl(images, cfg, seeds, device, first, mode, progress)
 
 
