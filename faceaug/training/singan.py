@@ -1,5 +1,5 @@
 """SinGAN training, single and batched (the trained model and sampling: faceaug.inference.singan; the `faceaug
-singan` command: faceaug.training.singan_command).
+singan` command: faceaug.commands.singan).
 
 In `inject` mode the training image enters the start scale directly and the coarser scales are never used, so
 `train_singan(..., mode="inject", start_scale=s)` does not train them. What that saves is the coarse

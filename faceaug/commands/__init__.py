@@ -1,0 +1,1 @@
+"""One module per CLI command: the orchestration (what is read, run, written, printed)."""
