@@ -34,8 +34,9 @@ import torch  # noqa: E402
 
 from faceaug.config import SinganConfig, resolve_config  # noqa: E402
 from faceaug.metrics.structure import singan_structure_check  # noqa: E402
-from faceaug.training.singan import sample_singan, train_singan, train_singan_batch  # noqa: E402
-from faceaug.training.singan_pyramid import pyramid_sizes  # noqa: E402
+from faceaug.inference.singan import sample_singan  # noqa: E402
+from faceaug.models.singan_pyramid import pyramid_sizes  # noqa: E402
+from faceaug.training.singan import train_singan, train_singan_batch  # noqa: E402
 
 CPU = torch.device("cpu")
 NOTE = ("2 CPU cores shared with other agents: wall times are pessimistic; cpu_s is process CPU time "

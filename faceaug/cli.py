@@ -268,7 +268,7 @@ def singan(
     cfg = _config(profile, config, seed, device, **{
         "singan.iters_per_scale": iters, "expand.start_scale": start_scale,
         "expand.singan_mode": mode.value if mode else None})
-    from faceaug.training.singan_command import run_singan_command
+    from faceaug.commands.singan import run_singan_command
 
     run_singan_command(image, out, cfg, samples=samples)
 

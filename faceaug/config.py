@@ -100,7 +100,6 @@ class GanimationConfig:
 
 @dataclass
 class SinganConfig:
-    architecture: str = "singan"  # singan | consingan
     scale_factor: float = 0.75
     min_size: int = 25  # coarsest short side
     max_size: int = 250  # finest long side
@@ -117,9 +116,6 @@ class SinganConfig:
     lambda_gp: float = 0.1
     alpha: float = 10.0  # reconstruction weight
     noise_amp: float = 0.1  # noise amplitude = noise_amp * RMSE
-    train_stages: int = 3  # ConSinGAN: stages trained jointly
-    lr_scale: float = 0.1  # ConSinGAN: lr factor per older stage
-    num_stages: int = 6  # ConSinGAN: number of stages
     # torch threads while SinGAN trains/samples on CPU (0 = leave torch's setting). Its ops are tiny, and on 2
     # shared cores 2 threads measured 20-40x slower than 1 (benchmarks/bench_singan.py); use processes for cores.
     cpu_threads: int = 1
@@ -180,7 +176,6 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         },
         # 16 channels, 1 + 1 steps, r 0.6, 150 iterations per scale: docs/experiments.md ("SinGAN").
         "singan": {
-            "architecture": "singan",
             "iters_per_scale": 150,
             "scale_factor": 0.6,
             "max_size": 128,

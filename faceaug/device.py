@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -46,3 +48,17 @@ def torch_generator(seed: int, device: torch.device | str = "cpu") -> torch.Gene
 def numpy_rng(seed: int | np.random.SeedSequence) -> np.random.Generator:
     """A seeded NumPy generator."""
     return np.random.default_rng(seed)
+
+
+@contextmanager
+def torch_cpu_threads(device: torch.device, threads: int) -> Iterator[None]:
+    """Run with `threads` torch threads on CPU (0 = unchanged; on other devices nothing changes), restored after."""
+    before = torch.get_num_threads()
+    change = device.type == "cpu" and threads > 0 and threads != before
+    if change:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        if change:
+            torch.set_num_threads(before)

@@ -1,18 +1,20 @@
 """SinGAN engine: pyramid rule, start-scale semantics, batched == sequential, reproducibility, model files, CLI."""
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from faceaug.cli import app
 from faceaug.config import SinganConfig
 from faceaug.errors import UserError
 from faceaug.io.images import read_image, write_png_atomic
-from faceaug.training.singan import reconstruct_singan, sample_singan, train_singan, train_singan_batch
-from faceaug.training.singan_checkpoint import load_singan, save_singan
-from faceaug.training.singan_pyramid import pyramid_sizes
+from faceaug.inference.singan import SinganModel, reconstruct_singan, sample_singan
+from faceaug.models.singan_pyramid import pyramid_sizes
+from faceaug.training.singan import train_singan, train_singan_batch
 
 CPU = torch.device("cpu")
 
@@ -84,7 +86,7 @@ def test_samples_are_reproducible_from_a_seed():
 def test_inject_mode_trains_only_from_the_start_scale_and_feeds_the_image():
     face = _face(48)
     model = train_singan(face, TINY, seed=0, device=CPU, start_scale=2, mode="inject")
-    assert model.first_scale == 2 and len(model.generators) == model.num_scales - 2
+    assert model.arch.first_scale == 2 and len(model.generators) == model.num_scales - 2
     out = sample_singan(model, 2, start_scale=2, mode="inject", seed=0, device=CPU)
     assert out.shape == (2, 48, 48, 3)
     with pytest.raises(UserError, match="trained from scale 2"):
@@ -108,9 +110,9 @@ def test_batched_training_equals_sequential_training():
         torch.set_default_dtype(old)
     assert len({m.model_id for m in batched}) == 4
     for a, b in zip(sequential, batched):
-        assert a.sizes == b.sizes
-        np.testing.assert_allclose(a.noise_amps, b.noise_amps, rtol=1e-9)
-        for la, lb in zip(a.losses, b.losses):
+        assert a.arch.sizes == b.arch.sizes
+        np.testing.assert_allclose(a.arch.noise_amps, b.arch.noise_amps, rtol=1e-9)
+        for la, lb in zip(a.provenance["losses"], b.provenance["losses"]):
             for key in ("loss_d", "loss_g", "rec"):
                 assert la[key] == pytest.approx(lb[key], abs=1e-7)
         for ga, gb in zip(a.generators, b.generators):
@@ -119,20 +121,22 @@ def test_batched_training_equals_sequential_training():
                     torch.testing.assert_close(ta, tb, atol=1e-7, rtol=0, msg=name)
 
 
-def test_model_file_round_trip_with_weights_only(tmp_path):
+def test_model_file_round_trip(tmp_path):
     model = train_singan(_face(36), TINY, seed=2, device=CPU)
-    path = save_singan(model, tmp_path / "m.pt")
-    torch.load(path, weights_only=True)  # nothing but tensors and plain values
-    loaded = load_singan(path, CPU)
-    assert loaded.model_id == model.model_id and loaded.sizes == model.sizes
-    assert loaded.noise_amps == model.noise_amps and np.array_equal(loaded.image, model.image)
+    path = model.save(tmp_path / "singan.safetensors")
+    assert set(load_file(path)) >= {"image", "z_rec"}  # safetensors: nothing but tensors (and JSON metadata)
+    loaded = SinganModel.load(path, CPU)
+    assert loaded.model_id == model.model_id and loaded.arch == model.arch
+    assert loaded.arch.noise_amps == model.arch.noise_amps and np.array_equal(loaded.image, model.image)
     for start in (0, 2):
         np.testing.assert_array_equal(
             sample_singan(loaded, 2, start_scale=start, mode="reconstruct", seed=4, device=CPU),
             sample_singan(model, 2, start_scale=start, mode="reconstruct", seed=4, device=CPU))
-    (tmp_path / "bad.pt").write_bytes(b"not a model")
-    with pytest.raises(UserError, match="could not be read"):
-        load_singan(tmp_path / "bad.pt")
+    assert loaded.provenance == json.loads(json.dumps(model.provenance))
+    for name in ("bad.pt", "bad.safetensors"):
+        (tmp_path / name).write_bytes(b"not a model")
+        with pytest.raises(UserError, match="could not be read"):
+            SinganModel.load(tmp_path / name)
 
 
 def test_singan_command_writes_samples_model_and_config(runner, tmp_path):
@@ -145,15 +149,16 @@ def test_singan_command_writes_samples_model_and_config(runner, tmp_path):
     assert result.exit_code == 0, result.output
     samples = sorted(out.glob("sample_*.png"))
     assert len(samples) == 3 and read_image(samples[0]).shape == (40, 40, 3)
-    model = load_singan(out / "singan.pt")
-    assert model.config.iters_per_scale == 1 and model.config.nfc == 8
-    assert (out / "singan.json").exists() and (out / "reconstruction.png").exists()
+    model = SinganModel.load(out / "singan.safetensors")
+    assert model.provenance["settings"]["iters_per_scale"] == 1 and model.provenance["settings"]["nfc"] == 8
+    assert json.loads((out / "singan.json").read_text())["model_file"] == "singan.safetensors"
+    assert (out / "reconstruction.png").exists() and not (out / "singan.pt").exists()
     assert str(out) in result.output.replace("\n", "")
 
     inject = runner.invoke(app, ["singan", str(image), "--out", str(tmp_path / "inj"), "--samples", "1",
                                  "--mode", "inject", "--iters", "1", "--config", str(toml), "--device", "cpu"])
     assert inject.exit_code == 0, inject.output
-    assert load_singan(tmp_path / "inj" / "singan.pt").first_scale == 2
+    assert SinganModel.load(tmp_path / "inj" / "singan.safetensors").arch.first_scale == 2
 
 
 def test_singan_command_unreadable_image_is_a_user_error(runner, tmp_path):

@@ -1,2 +1,2 @@
-"""Inference: using trained models (the GANimation editor, the SinGAN sampler). Imports faceaug.models, never
-faceaug.training (tests/test_layers.py checks it)."""
+"""Inference: using trained models (the GANimation editor, the SinGAN sampler), loading their files and generating
+images. Imports faceaug.models, never faceaug.training (tests/test_layers.py checks it)."""

@@ -19,8 +19,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from faceaug.config import SINGAN_MODES
+from faceaug.models.tensors import IMAGE_CHANNELS
+
 KERNEL = 3
-IMAGE_CHANNELS = 3
+MODES = SINGAN_MODES  # how the coarsest trained scale is fed: zeros + noise, or the image (faceaug.config)
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,24 @@ class ScaleSpec:
     def pad(self) -> int:
         """Zero padding applied once to the generator input (= receptive-field radius)."""
         return self.num_layers * (KERNEL - 1) // 2
+
+
+@dataclass(frozen=True)
+class SinganArchitecture:
+    """A trained SinGAN as far as rebuilding and sampling it goes (no training settings): its pyramid, the trained
+    scales' networks and noise amplitudes, and the mode it was trained for (reconstruct | inject)."""
+
+    sizes: tuple[tuple[int, int], ...]  # every pyramid size, coarse → fine
+    scale_factor: float  # effective r between pyramid levels
+    first_scale: int  # coarsest trained scale (> 0 only for inject-mode training)
+    channels: tuple[int, ...]  # feature channels per trained scale
+    num_layers: int  # conv layers per network, head and tail included
+    noise_amps: tuple[float, ...]  # per trained scale
+    mode: str  # one of MODES
+
+    def spec(self, scale: int) -> ScaleSpec:
+        """The networks' size at `scale` (first_scale … S-1)."""
+        return ScaleSpec(self.channels[scale - self.first_scale], self.num_layers)
 
 
 def scale_channels(scale: int, nfc: int, max_nfc: int) -> int:

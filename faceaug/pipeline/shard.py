@@ -18,10 +18,11 @@ import torch
 from faceaug.aus import AU_NAMES
 from faceaug.config import SinganConfig
 from faceaug.device import resolve_device
+from faceaug.inference.singan import sample_singan
 from faceaug.io.images import read_image, write_png_atomic
 from faceaug.pipeline.plan import EditJob
 from faceaug.schema import write_table_atomic
-from faceaug.training.singan import sample_singan, train_singan_batch
+from faceaug.training.singan import train_singan_batch
 
 PARTS_DIR = "parts"
 IMAGES_DIR = "images"

@@ -1,11 +1,8 @@
-"""SinGAN training (single and batched) and sampling from a start scale (model files: singan_checkpoint.py; the
-`faceaug singan` command: singan_command.py).
+"""SinGAN training, single and batched (the trained model and sampling: faceaug.inference.singan; the `faceaug
+singan` command: faceaug.commands.singan).
 
-Scale indices run from 0 (coarsest, the paper's N) to S-1 (finest). `start_scale = s` means: scales < s replay the
-training image's reconstruction (fixed noise z* at the coarsest, zero elsewhere), random noise from scale s on —
-so 0 = pure generation from N, 1 = from N-1, 2 = from N-2, and s = S reproduces the reconstruction. In `inject`
-mode the training image, downsampled to scale s-1 and upsampled, enters scale s directly; scales < s are never
-used, so `train_singan(..., mode="inject", start_scale=s)` does not train them. What that saves is the coarse
+In `inject` mode the training image enters the start scale directly and the coarser scales are never used, so
+`train_singan(..., mode="inject", start_scale=s)` does not train them. What that saves is the coarse
 scales' share of the work, small because they are small: measured on one CPU thread (benchmarks/bench_singan.py),
 `fast` 64-px face 12-14 vs 19-22 CPU-s (2 of 4 scales trained), 128 px 96-101 vs 106-114 CPU-s; at `paper`
 (channels double at the fine scales) about 1% by a pixels x channels² estimate. The larger gain is quality at
@@ -20,236 +17,254 @@ models up to float rounding.
 
 from __future__ import annotations
 
-import hashlib
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 import numpy as np
 import torch
 
+from faceaug import __version__
 from faceaug.config import SinganConfig
-from faceaug.device import torch_generator
+from faceaug.device import torch_cpu_threads, torch_generator
 from faceaug.errors import UserError
+from faceaug.inference.singan import SinganModel, check_mode_and_start_scale, scale_noise
 from faceaug.models.singan import (
-    ScaleCritic, ScaleGenerator, ScaleSpec, init_weights, scale_channels, stack_modules, unstack_module,
+    ScaleCritic, ScaleGenerator, ScaleSpec, SinganArchitecture, init_weights, scale_channels, stack_modules,
+    unstack_module,
 )
-from faceaug.training.singan_pyramid import (
-    coarser_size, pyramid_sizes, real_pyramid, resize, tensor_to_images,
+from faceaug.models.singan_pyramid import injected_image, pyramid_sizes, real_pyramid, resize
+from faceaug.models.tensors import IMAGE_CHANNELS
+from faceaug.training.singan_losses import (
+    critic_wasserstein_loss, generator_adversarial_loss, gradient_penalty, per_model_mean, reconstruction_loss,
 )
 
-MODES = ("reconstruct", "inject")
 Progress = Callable[[int, int], None]  # (iterations done so far, total iterations)
 
 
-@dataclass
-class SinganModel:
-    """A trained single-image SinGAN: frozen generators for scales first_scale … S-1, ready to sample."""
-
-    image: np.ndarray  # the training image, RGB uint8
-    config: SinganConfig
-    sizes: list[tuple[int, int]]  # all pyramid sizes, coarse → fine
-    scale_factor: float  # effective r between pyramid levels
-    first_scale: int  # coarsest trained scale (> 0 only for inject-mode training)
-    generators: list[ScaleGenerator]  # for scales first_scale … S-1, eval mode
-    noise_amps: list[float]  # per trained scale
-    z_rec: torch.Tensor | None  # fixed reconstruction noise at scale 0, (1, 1, h0, w0); None if scale 0 untrained
-    seed: int = 0
-    mode: str = "reconstruct"
-    losses: list[dict[str, float]] = field(default_factory=list)  # last iteration's losses per trained scale
-
-    @property
-    def num_scales(self) -> int:
-        return len(self.sizes)
-
-    @property
-    def model_id(self) -> str:
-        """A short stable id: hash of the generator weights and the reconstruction noise."""
-        h = hashlib.sha256()
-        for g in self.generators:
-            for name, t in g.state_dict().items():
-                h.update(name.encode())
-                h.update(t.detach().cpu().contiguous().numpy().tobytes())
-        if self.z_rec is not None:
-            h.update(self.z_rec.cpu().numpy().tobytes())
-        return "sg-" + h.hexdigest()[:12]
-
-    def generator(self, scale: int) -> ScaleGenerator:
-        return self.generators[scale - self.first_scale]
-
-    def noise_amp(self, scale: int) -> float:
-        return self.noise_amps[scale - self.first_scale]
-
-
 # ---------------------------------------------------------------------------------------------------------------
-# Random draws: each model owns a CPU generator; draws are moved to the device (same numbers on CPU and GPU).
-
-
-def _noise(gens: list[torch.Generator], size: tuple[int, int], channels: int, device, batch: int = 1) -> torch.Tensor:
-    """Per-model N(0,1) noise stacked on channels: (batch, 3K, h, w); 1-channel noise is broadcast to 3."""
-    parts = [torch.randn((batch, channels, *size), generator=g).expand(batch, 3, *size) for g in gens]
-    return torch.cat(parts, dim=1).to(device)
+# K models trained together. Each owns a CPU generator; its draws are moved to the device (same numbers on CPU
+# and GPU) and come in the same order as in a lone run.
 
 
 def _per_model(values: list[float] | torch.Tensor, device) -> torch.Tensor:
     """K scalars → (1, 3K, 1, 1), each repeated over its model's 3 channels."""
     v = torch.as_tensor(values, dtype=torch.get_default_dtype()).reshape(-1)
-    return v.repeat_interleave(3).reshape(1, -1, 1, 1).to(device)
+    return v.repeat_interleave(IMAGE_CHANNELS).reshape(1, -1, 1, 1).to(device)
 
 
-def _model_means(x: torch.Tensor, k: int) -> torch.Tensor:
-    """(1, C·K, h, w) → (K,) per-model means."""
-    return x.reshape(k, -1).mean(dim=1)
+@dataclass
+class _Group:
+    """K same-pyramid models trained at once, stacked on the channel axis (model k: channels [3k, 3k+3))."""
+
+    cfg: SinganConfig
+    gens: list[torch.Generator]  # one per model
+    device: torch.device
+    mode: str
+    first: int  # coarsest trained scale
+    sizes: list[tuple[int, int]]
+    scale_factor: float
+    reals: list[torch.Tensor]  # the images at every scale, (1, 3K, h, w)
+    base: torch.Tensor  # the input of the first trained scale: the injected images, or zeros
+    z_rec: list[torch.Tensor] | None  # per model, reconstruct mode only
+    progress: Progress | None
+    frozen: list[tuple[ScaleGenerator, torch.Tensor]] = field(default_factory=list)  # (generator, amp) per scale
+
+    @property
+    def k(self) -> int:
+        return len(self.gens)
+
+    def noise(self, scale: int) -> torch.Tensor:
+        """Every model's noise at `scale`, stacked: (1, 3K, h, w)."""
+        return torch.cat([scale_noise(g, 1, self.sizes[scale], scale) for g in self.gens], dim=1).to(self.device)
+
+    @torch.no_grad()
+    def random_prev(self) -> torch.Tensor:
+        """A random sample of the trained (frozen) scales, upsampled: the next scale's input."""
+        x = self.base
+        for scale, (generator, amp) in enumerate(self.frozen, start=self.first):
+            x = resize(generator(amp * self.noise(scale), x), self.sizes[scale + 1])
+        return x
+
+    def report(self, done: int) -> None:
+        if self.progress is not None:
+            self.progress(done, (len(self.sizes) - self.first) * self.cfg.iters_per_scale)
 
 
-def _gradient_penalty(critic, real, fake, gens, lambda_gp: float) -> torch.Tensor:
-    """WGAN-GP as in SinGAN: per-pixel gradient norm over each model's 3 channels; returns (K,)."""
-    k = len(gens)
-    alpha = _per_model(torch.cat([torch.rand(1, generator=g) for g in gens]), real.device)
-    mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
-    (grad,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
-    norms = grad.reshape(k, 3, *grad.shape[-2:]).norm(2, dim=1)
-    return lambda_gp * ((norms - 1) ** 2).reshape(k, -1).mean(dim=1)
+def _prepare_group(images, cfg: SinganConfig, seeds, device, first: int, mode: str, progress) -> _Group:
+    """The group's pyramid and inputs; draws each model's reconstruction noise z* first (reconstruct mode)."""
+    sizes, r = pyramid_sizes(*images[0].shape[:2], cfg)
+    gens = [torch_generator(s) for s in seeds]
+    pyramids = [real_pyramid(im, sizes) for im in images]
+    reals = [torch.cat([p[n] for p in pyramids], dim=1).to(device) for n in range(len(sizes))]
+    z_rec = [torch.randn((1, 1, *sizes[0]), generator=g) for g in gens] if mode == "reconstruct" else None
+    if mode == "inject":
+        base = torch.cat([injected_image(im, sizes, first, r) for im in images], dim=1).to(device)
+    else:
+        base = torch.zeros_like(reals[0])
+    return _Group(cfg, gens, device, mode, first, sizes, r, reals, base, z_rec, progress)
 
 
-@contextmanager
-def _cpu_threads(device: torch.device, threads: int):
-    """Run with `threads` torch threads on CPU (SinganConfig.cpu_threads; 0 = unchanged), restored afterwards."""
-    before = torch.get_num_threads()
-    change = device.type == "cpu" and threads > 0 and threads != before
-    if change:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        if change:
-            torch.set_num_threads(before)
+@dataclass
+class _ScaleNets:
+    """One scale's generator and critic, K models stacked (groups=K)."""
+
+    spec: ScaleSpec
+    g: ScaleGenerator
+    d: ScaleCritic
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Training.
+def _scale_nets(group: _Group, n: int, previous: tuple[list, list] | None) -> _ScaleNets:
+    """Fresh networks for scale n, drawn model by model (generator, then critic); where the coarser scale has the
+    same width they start from its weights instead (drawn all the same, so that later draws stay in step)."""
+    cfg = group.cfg
+    spec = ScaleSpec(scale_channels(n, cfg.nfc, cfg.max_nfc), cfg.num_layers)
+    g_plain, d_plain = [], []
+    for gen in group.gens:
+        g_plain.append(init_weights(ScaleGenerator(spec), gen))
+        d_plain.append(init_weights(ScaleCritic(spec), gen))
+    if previous is not None and previous[0][0].spec == spec:
+        for dst, src in zip(g_plain + d_plain, previous[0] + previous[1]):
+            dst.load_state_dict(src.state_dict())
+    g = stack_modules(g_plain, lambda groups: ScaleGenerator(spec, groups)).to(group.device).train()
+    d = stack_modules(d_plain, lambda groups: ScaleCritic(spec, groups)).to(group.device).train()
+    return _ScaleNets(spec, g, d)
+
+
+@dataclass
+class _Reconstruction:
+    """What scale n reconstructs the image from, and the noise amplitude that follows from it."""
+
+    prev: torch.Tensor  # the coarser scales' reconstruction, upsampled (the base at the first scale)
+    noise: torch.Tensor  # z* broadcast at scale 0 in reconstruct mode, zeros elsewhere
+    amp: torch.Tensor  # per model, (K,) on CPU
+    amp_t: torch.Tensor  # the same, (1, 3K, 1, 1) on the device
+
+
+def _reconstruction(group: _Group, n: int, coarser: torch.Tensor | None) -> _Reconstruction:
+    """From the coarser scale's reconstruction; noise amplitude = noise_amp × its RMSE to the image at scale n (1 at
+    scale 0 in reconstruct mode)."""
+    real = group.reals[n]
+    prev = group.base if n == group.first else resize(coarser, group.sizes[n])
+    if n == 0 and group.mode == "reconstruct":
+        amp = torch.ones(group.k)
+        noise = torch.cat([z.expand(1, IMAGE_CHANNELS, *group.sizes[0]) for z in group.z_rec], dim=1).to(group.device)
+    else:
+        amp = group.cfg.noise_amp * per_model_mean((real - prev) ** 2, group.k).sqrt().cpu()
+        noise = torch.zeros_like(real)
+    return _Reconstruction(prev, noise, amp, _per_model(amp, group.device))
+
+
+def _optimizer(net: torch.nn.Module, cfg: SinganConfig):
+    """Adam, its lr × 0.1 at lr_decay_at of the scale's iterations."""
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+    milestone = [max(int(cfg.lr_decay_at * cfg.iters_per_scale), 1)]
+    return opt, torch.optim.lr_scheduler.MultiStepLR(opt, milestone, gamma=0.1)
+
+
+def _critic_step(group: _Group, n: int, nets: _ScaleNets, opt, noise: torch.Tensor):
+    """One critic update on a fresh random input; returns (the per-model loss, that input)."""
+    real = group.reals[n]
+    prev = group.random_prev()
+    with torch.no_grad():
+        fake = nets.g(noise, prev)
+    real_scores, fake_scores = nets.d(real), nets.d(fake)
+    alpha = _per_model(torch.cat([torch.rand(1, generator=g) for g in group.gens]), real.device)
+    gp = gradient_penalty(nets.d, real, fake, alpha, group.k)
+    loss = critic_wasserstein_loss(real_scores, fake_scores, group.k) + group.cfg.lambda_gp * gp
+    opt.zero_grad(set_to_none=True)
+    loss.sum().backward()
+    opt.step()
+    return loss, prev
+
+
+def _generator_step(group: _Group, n: int, nets: _ScaleNets, opt, noise: torch.Tensor, prev: torch.Tensor,
+                    rec: _Reconstruction):
+    """One generator update on a fresh fake (the official loop reuses a stale one); returns (loss, its weighted
+    reconstruction term), per model."""
+    adversarial = generator_adversarial_loss(nets.d(nets.g(noise, prev)), group.k)
+    rec_loss = group.cfg.alpha * reconstruction_loss(nets.g(rec.noise, rec.prev), group.reals[n], group.k)
+    loss = adversarial + rec_loss
+    opt.zero_grad(set_to_none=True)
+    loss.sum().backward()
+    opt.step()
+    return loss, rec_loss
+
+
+def _train_scale(group: _Group, n: int, nets: _ScaleNets, rec: _Reconstruction) -> tuple | None:
+    """iters_per_scale iterations of d_steps critic and g_steps generator updates at scale n; returns the last
+    iteration's (critic loss, generator loss, reconstruction term) per model, None if a step kind never ran."""
+    cfg = group.cfg
+    opt_g, sched_g = _optimizer(nets.g, cfg)
+    opt_d, sched_d = _optimizer(nets.d, cfg)
+    loss_d = loss_g = rec_loss = None
+    for it in range(cfg.iters_per_scale):
+        noise = rec.amp_t * group.noise(n)
+        prev = None if cfg.d_steps else group.random_prev()
+        for _ in range(cfg.d_steps):
+            loss_d, prev = _critic_step(group, n, nets, opt_d, noise)
+        for _ in range(cfg.g_steps):
+            loss_g, rec_loss = _generator_step(group, n, nets, opt_g, noise, prev, rec)
+        if cfg.g_steps:
+            sched_g.step()
+        if cfg.d_steps:
+            sched_d.step()
+        group.report((n - group.first) * cfg.iters_per_scale + it + 1)
+    return None if loss_d is None or loss_g is None else (loss_d, loss_g, rec_loss)
+
+
+@dataclass
+class _TrainedScale:
+    """What the K models keep of one scale."""
+
+    scale: int
+    channels: int
+    generators: list[ScaleGenerator]  # per model, eval mode
+    amp: torch.Tensor  # (K,)
+    losses: tuple | None  # see _train_scale
+
+
+def _freeze(group: _Group, n: int, nets: _ScaleNets, rec: _Reconstruction, losses):
+    """Freeze scale n; returns (its reconstruction, what the models keep of it, its plain generators and critics)."""
+    for p in list(nets.g.parameters()) + list(nets.d.parameters()):
+        p.requires_grad_(False)
+    nets.g.eval()
+    nets.d.eval()
+    with torch.no_grad():
+        reconstruction = nets.g(rec.noise, rec.prev)
+    group.frozen.append((nets.g, rec.amp_t))
+    plain = (unstack_module(nets.g, lambda groups: ScaleGenerator(nets.spec, groups)),
+             unstack_module(nets.d, lambda groups: ScaleCritic(nets.spec, groups)))
+    trained = _TrainedScale(n, nets.spec.channels, [g.eval() for g in plain[0]], rec.amp, losses)
+    return reconstruction, trained, plain
 
 
 def _train_group(images, cfg: SinganConfig, seeds, device, first: int, mode: str, progress: Progress | None):
-    """Train K same-pyramid models at once (K = len(images)); returns K SinganModels."""
-    with _cpu_threads(device, cfg.cpu_threads):
-        return _train_group_impl(images, cfg, seeds, device, first, mode, progress)
+    """Train K same-pyramid models at once (K = len(images)), scale by scale; returns K SinganModels."""
+    with torch_cpu_threads(device, cfg.cpu_threads):
+        group = _prepare_group(images, cfg, seeds, device, first, mode, progress)
+        scales: list[_TrainedScale] = []
+        coarser_rec, plain = None, None
+        for n in range(first, len(group.sizes)):
+            nets = _scale_nets(group, n, plain)
+            rec = _reconstruction(group, n, coarser_rec)
+            losses = _train_scale(group, n, nets, rec)
+            coarser_rec, trained, plain = _freeze(group, n, nets, rec, losses)
+            scales.append(trained)
+    return [_model(i, images[i], int(seeds[i]), group, scales) for i in range(group.k)]
 
 
-def _train_group_impl(images, cfg: SinganConfig, seeds, device, first: int, mode: str,
-                      progress: Progress | None):
-    k = len(images)
-    sizes, r = pyramid_sizes(*images[0].shape[:2], cfg)
-    n_scales = len(sizes)
-    gens = [torch_generator(s) for s in seeds]
-    pyramids = [real_pyramid(im, sizes) for im in images]
-    reals = [torch.cat([p[n] for p in pyramids], dim=1).to(device) for n in range(n_scales)]
-    z_rec = [torch.randn((1, 1, *sizes[0]), generator=g) for g in gens] if mode == "reconstruct" else None
-    if mode == "inject":
-        below = coarser_size(sizes[first], r) if first == 0 else sizes[first - 1]
-        base = torch.cat([resize(real_pyramid(im, [below])[0], sizes[first]) for im in images], dim=1).to(device)
-    else:
-        base = torch.zeros_like(reals[0])
-    total = (n_scales - first) * cfg.iters_per_scale
-    frozen: list[tuple[ScaleGenerator, torch.Tensor]] = []  # (grouped generator, amp (1,3K,1,1)) per scale
-    per_model_g: list[list[ScaleGenerator]] = [[] for _ in range(k)]
-    amps: list[list[float]] = [[] for _ in range(k)]
-    losses: list[list[dict]] = [[] for _ in range(k)]
-    prev_plain: tuple[list, list] | None = None
-    rec = None
-    for n in range(first, n_scales):
-        spec = ScaleSpec(scale_channels(n, cfg.nfc, cfg.max_nfc), cfg.num_layers)
-        g_plain, d_plain = [], []
-        for gen in gens:
-            g_plain.append(init_weights(ScaleGenerator(spec), gen))
-            d_plain.append(init_weights(ScaleCritic(spec), gen))
-        if prev_plain is not None and prev_plain[0][0].spec == spec:  # same width: continue from the coarser scale
-            for dst, src in zip(g_plain + d_plain, prev_plain[0] + prev_plain[1]):
-                dst.load_state_dict(src.state_dict())
-        netG = stack_modules(g_plain, lambda gr: ScaleGenerator(spec, gr)).to(device).train()
-        netD = stack_modules(d_plain, lambda gr: ScaleCritic(spec, gr)).to(device).train()
-        real = reals[n]
-        rec_prev = base if n == first else resize(rec, sizes[n])
-        if n == 0 and mode == "reconstruct":
-            amp = torch.ones(k)
-            rec_noise = torch.cat([z.expand(1, 3, *sizes[0]) for z in z_rec], dim=1).to(device)
-        else:
-            amp = cfg.noise_amp * ((real - rec_prev) ** 2).reshape(k, -1).mean(dim=1).sqrt().cpu()
-            rec_noise = torch.zeros_like(real)
-        amp_t = _per_model(amp, device)
-
-        def random_prev() -> torch.Tensor:
-            x = base
-            with torch.no_grad():
-                for j, (g_j, a_j) in enumerate(frozen):
-                    scale = first + j
-                    z = _noise(gens, sizes[scale], 1 if scale == 0 else 3, device)
-                    x = resize(g_j(a_j * z, x), sizes[scale + 1])
-            return x
-
-        opt_g = torch.optim.Adam(netG.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
-        opt_d = torch.optim.Adam(netD.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
-        milestone = [max(int(cfg.lr_decay_at * cfg.iters_per_scale), 1)]
-        sched_g = torch.optim.lr_scheduler.MultiStepLR(opt_g, milestone, gamma=0.1)
-        sched_d = torch.optim.lr_scheduler.MultiStepLR(opt_d, milestone, gamma=0.1)
-        for it in range(cfg.iters_per_scale):
-            noise = amp_t * _noise(gens, sizes[n], 1 if n == 0 else 3, device)
-            prev = None if cfg.d_steps else random_prev()
-            for _ in range(cfg.d_steps):
-                prev = random_prev()
-                with torch.no_grad():
-                    fake = netG(noise, prev)
-                d_real = -_model_means(netD(real), k)
-                d_fake = _model_means(netD(fake), k)
-                gp = _gradient_penalty(netD, real, fake, gens, cfg.lambda_gp)
-                loss_d = d_real + d_fake + gp
-                opt_d.zero_grad(set_to_none=True)
-                loss_d.sum().backward()
-                opt_d.step()
-            for _ in range(cfg.g_steps):  # fresh fake every step (the official loop reuses a stale one)
-                adv = -_model_means(netD(netG(noise, prev)), k)
-                rec_out = netG(rec_noise, rec_prev)
-                rec_loss = cfg.alpha * ((rec_out - real) ** 2).reshape(k, -1).mean(dim=1)
-                loss_g = adv + rec_loss
-                opt_g.zero_grad(set_to_none=True)
-                loss_g.sum().backward()
-                opt_g.step()
-            if cfg.g_steps:
-                sched_g.step()
-            if cfg.d_steps:
-                sched_d.step()
-            if progress is not None:
-                progress((n - first) * cfg.iters_per_scale + it + 1, total)
-        for p in list(netG.parameters()) + list(netD.parameters()):
-            p.requires_grad_(False)
-        netG.eval()
-        netD.eval()
-        with torch.no_grad():
-            rec = netG(rec_noise, rec_prev)
-        frozen.append((netG, amp_t))
-        prev_plain = (unstack_module(netG, lambda gr: ScaleGenerator(spec, gr)),
-                      unstack_module(netD, lambda gr: ScaleCritic(spec, gr)))
-        for i in range(k):
-            per_model_g[i].append(prev_plain[0][i].eval())
-            amps[i].append(float(amp[i]))
-            if cfg.d_steps and cfg.g_steps and cfg.iters_per_scale:
-                losses[i].append({"scale": n, "loss_d": loss_d[i].item(), "loss_g": loss_g[i].item(),
-                                  "rec": rec_loss[i].item()})
-    return [
-        SinganModel(image=images[i], config=cfg, sizes=sizes, scale_factor=r, first_scale=first,
-                    generators=per_model_g[i], noise_amps=amps[i], z_rec=None if z_rec is None else z_rec[i],
-                    seed=int(seeds[i]), mode=mode, losses=losses[i])
-        for i in range(k)
-    ]
-
-
-def _check(cfg: SinganConfig, mode: str, start_scale: int) -> None:
-    if cfg.architecture != "singan":
-        raise UserError(f"SinGAN architecture {cfg.architecture!r} is not implemented; use 'singan'.")
-    if mode not in MODES:
-        raise UserError(f"Unknown SinGAN mode {mode!r}: use reconstruct or inject.")
-    if start_scale < 0:
-        raise UserError(f"SinGAN start scale must be 0 or more, got {start_scale}.")
+def _model(i: int, image, seed: int, group: _Group, scales: list[_TrainedScale]) -> SinganModel:
+    """Model i of a trained group."""
+    arch = SinganArchitecture(sizes=tuple(group.sizes), scale_factor=group.scale_factor, first_scale=group.first,
+                              channels=tuple(s.channels for s in scales), num_layers=group.cfg.num_layers,
+                              noise_amps=tuple(float(s.amp[i]) for s in scales), mode=group.mode)
+    losses = [{"scale": s.scale, "loss_d": s.losses[0][i].item(), "loss_g": s.losses[1][i].item(),
+               "rec": s.losses[2][i].item()} for s in scales if s.losses is not None]
+    return SinganModel(
+        arch=arch, image=image, generators=[s.generators[i] for s in scales],
+        z_rec=None if group.z_rec is None else group.z_rec[i],
+        provenance={"seed": seed, "faceaug_version": __version__, "settings": asdict(group.cfg), "losses": losses},
+        cpu_threads=group.cfg.cpu_threads)
 
 
 def _first_trained(image: np.ndarray, cfg: SinganConfig, start_scale: int, mode: str) -> int:
@@ -265,7 +280,7 @@ def _first_trained(image: np.ndarray, cfg: SinganConfig, start_scale: int, mode:
 def train_singan(image: np.ndarray, cfg: SinganConfig, *, seed: int, device: torch.device, start_scale: int = 0,
                  mode: str = "reconstruct", progress: Progress | None = None) -> SinganModel:
     """Train one single-image SinGAN on an RGB uint8 image (inject mode skips scales coarser than start_scale)."""
-    _check(cfg, mode, start_scale)
+    check_mode_and_start_scale(mode, start_scale)
     first = _first_trained(image, cfg, start_scale, mode)
     return _train_group([image], cfg, [seed], torch.device(device), first, mode, progress)[0]
 
@@ -281,95 +296,47 @@ def train_singan_batch(images: list[np.ndarray], cfg: SinganConfig, *, seeds: li
     """
     if len(images) != len(seeds):
         raise ValueError(f"{len(images)} images but {len(seeds)} seeds")
-    _check(cfg, mode, start_scale)
+    check_mode_and_start_scale(mode, start_scale)
     device = torch.device(device)
     if strategy == "auto":
         strategy = "grouped" if device.type == "cuda" else "sequential"
     if strategy not in ("grouped", "sequential"):
         raise ValueError(f"unknown strategy {strategy!r}")
+    groups = _stackable_groups(images, cfg, start_scale, mode)
+    chunks = [(first, chunk) for (_, first), idx in groups.items()
+              for chunk in ([idx] if strategy == "grouped" else [[i] for i in idx])]
+    total = sum((len(key[0]) - key[1]) * cfg.iters_per_scale * len(idx) for key, idx in groups.items())
+    models: list[SinganModel | None] = [None] * len(images)
+    done = 0
+    for first, chunk in chunks:
+        trained = _train_group([images[i] for i in chunk], cfg, [seeds[i] for i in chunk], device, first, mode,
+                               _progress_of_chunk(progress, done, len(chunk), total))
+        done += (trained[0].num_scales - first) * cfg.iters_per_scale * len(chunk)
+        for i, m in zip(chunk, trained):
+            models[i] = m
+    return models  # type: ignore[return-value]
+
+
+def _stackable_groups(images, cfg: SinganConfig, start_scale: int, mode: str) -> dict[tuple, list[int]]:
+    """Image indices by (pyramid sizes, first trained scale): the images whose models can be stacked."""
     groups: dict[tuple, list[int]] = {}
     for i, image in enumerate(images):
         key = (tuple(pyramid_sizes(*image.shape[:2], cfg)[0]), _first_trained(image, cfg, start_scale, mode))
         groups.setdefault(key, []).append(i)
-    models: list[SinganModel | None] = [None] * len(images)
-    total = sum((len(key[0]) - key[1]) * cfg.iters_per_scale * len(idx) for key, idx in groups.items())
-    done = 0
-    for (_, first), idx in groups.items():
-        chunks = [idx] if strategy == "grouped" else [[i] for i in idx]
-        for chunk in chunks:
-            def report(d, t, _base=done, _w=len(chunk)):
-                if progress is not None:
-                    progress(_base + d * _w, total)
-            trained = _train_group([images[i] for i in chunk], cfg, [seeds[i] for i in chunk], device, first, mode,
-                                   report)
-            done += (len(trained[0].sizes) - first) * cfg.iters_per_scale * len(chunk)
-            for i, m in zip(chunk, trained):
-                models[i] = m
-    return models  # type: ignore[return-value]
+    return groups
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Sampling.
-
-
-@torch.no_grad()
-def sample_singan(model: SinganModel, n: int, *, start_scale: int, mode: str, seed: int, device,
-                  chunk: int = 16) -> np.ndarray:
-    """n samples, RGB uint8 (n, H, W, 3), reproducible for a seed. See the module docstring for start_scale."""
-    _check(model.config, mode, start_scale)
-    device = torch.device(device)
-    s_count = model.num_scales
-    start = min(start_scale, s_count)
-    if mode == "inject" and start >= s_count:
-        raise UserError(f"Inject mode needs a start scale below the model's {s_count} scales, got {start_scale}.")
-    if mode == "inject" and start < model.first_scale:
-        raise UserError(f"This model was trained from scale {model.first_scale} (inject mode); "
-                        f"it cannot sample from start scale {start_scale}.")
-    if mode == "reconstruct" and model.first_scale > 0:
-        raise UserError("This model was trained in inject mode without its coarse scales; sample it with "
-                        "mode 'inject'.")
-    with _cpu_threads(device, model.config.cpu_threads):
-        return _sample(model, n, start, mode, seed, device, chunk)
-
-
-def _sample(model: SinganModel, n: int, start: int, mode: str, seed: int, device, chunk: int) -> np.ndarray:
-    s_count = model.num_scales
-    gen = torch_generator(seed)
-    gens = [model.generator(j).to(device).eval() for j in range(model.first_scale, s_count)]
-    out = []
-    for lo in range(0, n, chunk):
-        b = min(chunk, n - lo)
-        if mode == "inject":
-            below = coarser_size(model.sizes[0], model.scale_factor) if start == 0 else model.sizes[start - 1]
-            x = resize(real_pyramid(model.image, [below])[0], model.sizes[start]).to(device).expand(b, -1, -1, -1)
-            first = start
-        else:
-            x = torch.zeros((b, 3, *model.sizes[0]), device=device)
-            first = 0
-        for scale in range(first, s_count):
-            size = model.sizes[scale]
-            if scale >= start:
-                z = torch.randn((b, 1 if scale == 0 else 3, *size), generator=gen).expand(b, 3, *size).to(device)
-            elif scale == 0:
-                z = model.z_rec.to(device).expand(b, 3, *size)
-            else:
-                z = torch.zeros((b, 3, *size), device=device)
-            x = gens[scale - model.first_scale](model.noise_amp(scale) * z, x)
-            if scale + 1 < s_count:
-                x = resize(x, model.sizes[scale + 1])
-        out.append(tensor_to_images(x))
-    return np.concatenate(out, axis=0)
-
-
-def reconstruct_singan(model: SinganModel, device="cpu") -> np.ndarray:
-    """The model's reconstruction of its training image (RGB uint8, H, W, 3)."""
-    return sample_singan(model, 1, start_scale=model.num_scales, mode="reconstruct", seed=0, device=device)[0]
+def _progress_of_chunk(progress: Progress | None, before: int, width: int, total: int) -> Progress | None:
+    """A chunk of `width` models trained together advances the batch's progress `width` iterations a step."""
+    if progress is None:
+        return None
+    return lambda done, _total: progress(before + done * width, total)
 
 
 def check_singan_setup(height: int, width: int, cfg: SinganConfig, *, start_scale: int, mode: str) -> int:
     """Validate a SinGAN request for images of this size before any work starts (UserError on a bad one).
 
     Returns the number of pyramid scales."""
-    _check(cfg, mode, start_scale)
+    check_mode_and_start_scale(mode, start_scale)
     _first_trained(np.zeros((height, width, 3), np.uint8), cfg, start_scale, mode)
     return len(pyramid_sizes(height, width, cfg)[0])

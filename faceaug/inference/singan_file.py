@@ -1,0 +1,124 @@
+"""SinGAN model files (`singan.safetensors`): the tensors in safetensors, everything else as JSON in its header.
+
+Tensors: `image` (the training image, uint8 H×W×3), `z_rec` (reconstruction noise, reconstruct mode only) and
+`generators.<scale>.<name>` (each trained scale's generator state). Header metadata: one key, "faceaug", holding
+{"format": "faceaug-singan", "version", "faceaug_version" (the writer), "architecture" (SinganArchitecture: all
+that loading needs), "provenance" (seed, training faceaug version, settings, losses: never needed to load)}.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from faceaug import __version__
+from faceaug.errors import UserError
+from faceaug.io.atomic import atomic_path
+from faceaug.io.versions import check_format_version
+from faceaug.models.singan import MODES, SinganArchitecture
+
+FORMAT_NAME = "faceaug-singan"
+FORMAT_VERSION = 1
+WHAT = "SinGAN model file"
+_HEADER_KEYS = ("architecture", "provenance")
+
+
+@dataclass
+class StoredSingan:
+    """A SinGAN model file's contents, networks as state dicts (SinganModel.load builds the modules)."""
+
+    arch: SinganArchitecture
+    image: np.ndarray
+    generator_states: list[dict[str, torch.Tensor]]  # per trained scale, coarse → fine
+    z_rec: torch.Tensor | None
+    provenance: dict[str, Any]
+
+
+def write_singan_file(stored: StoredSingan, path: Path) -> Path:
+    """Write atomically (a crash never leaves half a file)."""
+    tensors = {"image": torch.from_numpy(np.ascontiguousarray(stored.image))}
+    if stored.z_rec is not None:
+        tensors["z_rec"] = stored.z_rec.detach().cpu().contiguous()
+    for scale, state in enumerate(stored.generator_states, start=stored.arch.first_scale):
+        tensors.update({f"generators.{scale}.{name}": t.detach().cpu().contiguous() for name, t in state.items()})
+    header = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "faceaug_version": __version__,
+              "architecture": dataclasses.asdict(stored.arch), "provenance": stored.provenance}
+    with atomic_path(Path(path)) as tmp:
+        save_file(tensors, str(tmp), metadata={"faceaug": json.dumps(header)})
+    return Path(path)
+
+
+def read_singan_file(path: Path) -> StoredSingan:
+    """A UserError of one sentence for a missing, unreadable, foreign, newer, incomplete or damaged file."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{WHAT} {path} does not exist.")
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            metadata = fh.metadata() or {}
+            tensors = {name: fh.get_tensor(name) for name in fh.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise UserError(f"{WHAT} {path} could not be read: {exc}.") from None
+    header = _header(path, metadata)
+    arch = architecture_from_dict(header["architecture"], f"the SinGAN architecture stored in {path}")
+    if "image" not in tensors:
+        raise UserError(f"{path} is an incomplete faceaug {WHAT} (no image).")
+    return StoredSingan(arch=arch, image=tensors["image"].numpy(), z_rec=tensors.get("z_rec"),
+                        generator_states=[_state(tensors, f"generators.{scale}.")
+                                          for scale in range(arch.first_scale, len(arch.sizes))],
+                        provenance=header["provenance"])
+
+
+def _header(path: Path, metadata: dict[str, str]) -> dict[str, Any]:
+    try:
+        header = json.loads(metadata["faceaug"])
+    except (KeyError, TypeError, ValueError):
+        header = None
+    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+        raise UserError(f"{path} is not a faceaug {WHAT}.")
+    check_format_version(path, WHAT, header.get("version"), FORMAT_VERSION, header.get("faceaug_version"))
+    missing = [key for key in _HEADER_KEYS if key not in header]
+    if missing:
+        raise UserError(f"{path} is an incomplete faceaug {WHAT} (no {', '.join(missing)}).")
+    return header
+
+
+def _state(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {name[len(prefix):]: t for name, t in tensors.items() if name.startswith(prefix)}
+
+
+def architecture_from_dict(values: Any, origin: str) -> SinganArchitecture:
+    """Every field required; unknown ones named (the rule of stored settings); values checked for consistency."""
+    known = [f.name for f in dataclasses.fields(SinganArchitecture)]
+    if not isinstance(values, dict):
+        raise UserError(f"The SinGAN architecture in {origin} must be a table, got {type(values).__name__}.")
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        names = ", ".join(f"'architecture.{key}'" for key in unknown)
+        raise UserError(f"Unknown setting{'s' if len(unknown) > 1 else ''} {names} in {origin}. "
+                        f"Known: {', '.join(known)}.")
+    missing = [key for key in known if key not in values]
+    if missing:
+        raise UserError(f"Incomplete SinGAN architecture in {origin} (no {', '.join(missing)}).")
+    try:
+        arch = SinganArchitecture(
+            sizes=tuple((int(h), int(w)) for h, w in values["sizes"]), scale_factor=float(values["scale_factor"]),
+            first_scale=int(values["first_scale"]), channels=tuple(int(c) for c in values["channels"]),
+            num_layers=int(values["num_layers"]), noise_amps=tuple(float(a) for a in values["noise_amps"]),
+            mode=str(values["mode"]))
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"Damaged SinGAN architecture in {origin} ({exc}).") from None
+    trained = len(arch.sizes) - arch.first_scale
+    if arch.mode not in MODES or not 0 < trained == len(arch.channels) == len(arch.noise_amps):
+        raise UserError(f"Damaged SinGAN architecture in {origin} (mode {arch.mode!r}, {len(arch.sizes)} scales "
+                        f"from {arch.first_scale}, {len(arch.channels)} networks, {len(arch.noise_amps)} noise "
+                        f"amplitudes).")
+    return arch
