@@ -33,6 +33,7 @@ SPLIT_BY = ("subject", "image")  # how `preprocess` assigns splits
 SINGAN_MODES = ("reconstruct", "inject")  # how SinGAN sampling starts (faceaug.training.singan)
 EXPAND_MODES = ("discrete", "single-au", "continuous")  # what `expand` targets (faceaug.pipeline.plan)
 EXECUTORS = ("local", "ray")  # where `expand` runs its shards (faceaug.pipeline.executors)
+GREYSCALE_CHOICES = ("auto", "on", "off")  # whether `fer-eval` trains on grey images
 
 
 @dataclass

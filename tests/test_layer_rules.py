@@ -19,6 +19,7 @@ FORBIDDEN = {
     "preprocess": ("models", "inference", "training", "pipeline", "metrics", "commands", "cli"),
     "pipeline": ("commands", "cli"),
     "metrics": ("training", "pipeline", "commands", "cli"),
+    "fer": ("training", "pipeline", "metrics", "commands", "cli"),
 }
 #: `python -m` tools that are commands in all but name
 TOOLS = {"faceaug/synth/oracle_build.py"}

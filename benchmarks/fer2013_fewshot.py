@@ -1,0 +1,103 @@
+"""The FER2013 few-shot protocol: does faceaug help a classifier on real, grey, 48-px faces?
+
+    python -m benchmarks.fer2013_fewshot --repo /work/.mirror/RecepTahirGunlu+Duygu-Tanima/repo --out fer2013-run
+
+Takes a git copy of the public repository RecepTahirGunlu/Duygu-Tanima (FER2013 as train/<class>/ and test/<class>/
+48×48 grey images) and reads the images of commit 8041c66ab straight from git (ls-tree + cat-file): K per class
+from train/ for training, T per class from test/ for evaluation, drawn with a seeded generator. The images are
+written to a scratch folder only (their licence does not allow redistribution: never commit them). Then the chain
+a user would run: preprocess (--aus-from-labels --assume-cropped) → train (a step budget, not epochs: ~100 faces
+would otherwise get a few hundred steps) → expand → fer-eval, and a JSON of the protocol and the result.
+FER2013 has no subject ids, so every image counts as its own person (preprocess says so).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+COMMIT = "8041c66ab"
+CLASSES = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
+
+
+def _git(repo: Path, *args: str, binary: bool = False):
+    out = subprocess.run(["git", f"--git-dir={repo}", *args], check=True, capture_output=True)
+    return out.stdout if binary else out.stdout.decode()
+
+
+def list_images(repo: Path, split: str, label: str) -> list[tuple[str, str]]:
+    """(blob sha, file name) of every image in <split>/<label>/ at COMMIT, sorted by name."""
+    rows = [line.split(maxsplit=3) for line in _git(repo, "ls-tree", f"{COMMIT}:{split}/{label}").splitlines()]
+    return sorted((sha, name) for _, kind, sha, name in rows if kind == "blob")
+
+
+def extract(repo: Path, data: Path, per_class: dict[str, int], seed: int) -> dict:
+    """Write the drawn images into data/<split>/<label>/ and data/labels.csv (path,label,split)."""
+    rng = np.random.default_rng(seed)
+    lines, counts = ["path,label,split"], {}
+    for split, k in per_class.items():
+        for label in CLASSES:
+            blobs = list_images(repo, split, label)
+            picks = rng.choice(len(blobs), size=min(k, len(blobs)), replace=False)
+            for i in sorted(picks):
+                sha, name = blobs[i]
+                rel = f"{split}/{label}/{name}"
+                (data / rel).parent.mkdir(parents=True, exist_ok=True)
+                (data / rel).write_bytes(_git(repo, "cat-file", "blob", sha, binary=True))
+                lines.append(f"{rel},{label},{split}")
+            counts[f"{split}/{label}"] = int(len(picks))
+    (data / "labels.csv").write_text("\n".join(lines) + "\n")
+    return counts
+
+
+def faceaug(*args: str) -> None:
+    print("$ faceaug " + " ".join(args), flush=True)
+    subprocess.run([sys.executable, "-m", "faceaug", *args], check=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repo", type=Path, required=True, help="git directory of RecepTahirGunlu/Duygu-Tanima")
+    parser.add_argument("--out", type=Path, default=Path("fer2013-run"))
+    parser.add_argument("--k", type=int, default=15, help="training images per class")
+    parser.add_argument("--test-per-class", type=int, default=100)
+    parser.add_argument("--size", type=int, default=64, help="preprocess crop size")
+    parser.add_argument("--gan-steps", type=int, default=4000, help="GANimation optimisation steps (about)")
+    parser.add_argument("--gan-minutes", type=float, default=8.0, help="GANimation time budget")
+    parser.add_argument("--per-class", type=int, default=30, help="generated images per class")
+    parser.add_argument("--fer-steps", type=int, default=600)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    started = time.time()
+    data, work, expanded = args.out / "data", args.out / "work", args.out / "expanded"
+    counts = extract(args.repo, data, {"train": args.k, "test": args.test_per_class}, args.seed)
+    faceaug("preprocess", str(data), "--out", str(work), "--labels", str(data / "labels.csv"), "--aus-from-labels",
+            "--assume-cropped", "--size", str(args.size), "--seed", str(args.seed))
+    steps_per_epoch = max(1, len(CLASSES) * args.k // 8)  # the fast profile's batch of 8
+    epochs = max(1, round(args.gan_steps * 0.7 / steps_per_epoch))
+    decay = max(1, round(args.gan_steps * 0.3 / steps_per_epoch))
+    faceaug("train", str(work), "--epochs", str(epochs), "--epochs-decay", str(decay), "--max-minutes",
+            str(args.gan_minutes), "--seed", str(args.seed))
+    faceaug("expand", str(work), "--au-preset", ",".join(CLASSES), "--per-class", str(args.per_class), "--out",
+            str(expanded), "--seed", str(args.seed), "--overwrite")
+    faceaug("fer-eval", str(work), "--expanded", str(expanded), "--seeds", str(args.seeds), "--steps",
+            str(args.fer_steps))
+    result = json.loads((expanded / "fer-eval.json").read_text())
+    summary = {"protocol": {"repo_commit": COMMIT, **vars(args), "repo": str(args.repo), "out": str(args.out),
+                            "images": counts, "gan_epochs": [epochs, decay]},
+               "accuracy": {arm: v["accuracy"] for arm, v in result["arms"].items()},
+               "macro_f1": {arm: v["macro_f1"] for arm, v in result["arms"].items()},
+               "gains": result["gains"]["accuracy"], "seconds": round(time.time() - started)}
+    (args.out / "fer2013_fewshot.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary["accuracy"], indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,178 @@
+"""`faceaug fer-eval`: does the expansion help a classifier? Trains the same compact CNN per arm and seed
+(faceaug.fer.evaluate) and writes fer-eval.json and fer-eval.png next to the manifest (or into WORK_DIR)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from rich.table import Table
+
+from faceaug import __version__
+from faceaug.console import console, info, progress, warn
+from faceaug.device import resolve_device
+from faceaug.errors import UserError
+from faceaug.fer.augment import classic_pipeline
+from faceaug.fer.dataset import ManifestDataset, read_any_table
+from faceaug.fer.evaluate import GREYSCALE_CHOICES, check_no_leak, compare, parse_arms, summary
+from faceaug.fer.train import FerTrainSettings, predict, scores, train_classifier
+from faceaug.io.atomic import write_json_atomic
+
+RESULT_FILE = "fer-eval.json"
+PLOT_FILE = "fer-eval.png"
+
+
+@dataclass
+class FerEvalRequest:
+    work_dir: Path
+    expanded: Path | None = None
+    arms: str = "original,classic,faceaug,faceaug+classic"
+    seeds: int = 3
+    steps: int = 600
+    image_size: int = 48
+    grayscale: str = "auto"
+    device: str = "auto"
+    out_dir: Path | None = None
+
+
+def _table(request: FerEvalRequest) -> Path:
+    if request.expanded is not None:
+        manifest = Path(request.expanded) / "manifest.parquet"
+        if not manifest.is_file():
+            raise UserError(f"{request.expanded} holds no manifest.parquet; run `faceaug expand` first.")
+        return manifest
+    faces = Path(request.work_dir) / "faces.parquet"
+    if not faces.is_file():
+        raise UserError(f"{request.work_dir} holds no faces.parquet; run `faceaug preprocess` first.")
+    return faces
+
+
+def run_fer_eval(request: FerEvalRequest) -> dict:
+    """Run every arm × seed; returns the result written to fer-eval.json."""
+    started = time.perf_counter()
+    arms = parse_arms(request.arms)
+    if request.seeds < 1 or request.steps < 1 or request.image_size < 16:
+        raise UserError("--seeds and --steps must be positive and --image-size at least 16.")
+    if request.grayscale not in GREYSCALE_CHOICES:
+        raise UserError(f"--grayscale must be one of {', '.join(GREYSCALE_CHOICES)}, not {request.grayscale!r}.")
+    table = _table(request)
+    if any(arm.generated for arm in arms) and request.expanded is None:
+        raise UserError("The faceaug arms need the generated images: pass --expanded OUT_DIR (or --arms "
+                        "original,classic).")
+    rows, _ = read_any_table(table)
+    generated_col = rows["is_generated"] if "is_generated" in rows else pd.Series(False, index=rows.index)
+    train_rows = rows[(rows["split"] == "train")]
+    test_rows = rows[(rows["split"] == "test") & ~generated_col]
+    if test_rows.empty:
+        raise UserError(f"{table} has no test-split faces to evaluate on.")
+    check_no_leak(train_rows, test_rows)
+    labels = sorted(rows.loc[(rows["split"] == "train") & ~generated_col, "label"].unique())
+    device = resolve_device(request.device)
+
+    if request.grayscale == "auto":
+        grey = ManifestDataset(table, split="train", generated=False, labels=labels, unknown_labels="drop").is_grey()
+    else:
+        grey = request.grayscale == "on"
+    base = dict(labels=labels, unknown_labels="drop", image_size=request.image_size, preload=True, grayscale=grey)
+    originals = ManifestDataset(table, split="train", generated=False, **base)
+    test = ManifestDataset(table, split="test", generated=False, **base)
+    generated = (ManifestDataset(table, split="train", generated=True, **base)
+                 if any(arm.generated for arm in arms) else None)
+    dropped = len(test_rows) - len(test)
+    if dropped:
+        warn(f"{dropped} test faces have labels no training face has; they are not scored.")
+    if generated is not None and not len(generated):
+        raise UserError(f"{table} lists no generated training images with the training labels "
+                        f"({', '.join(labels)}).")
+
+    settings = FerTrainSettings(steps=request.steps)
+    runs: dict[str, list[dict]] = {arm.name: [] for arm in arms}
+    with progress() as bar:
+        task = bar.add_task("fer-eval", total=len(arms) * request.seeds * settings.steps)
+        for seed in range(request.seeds):
+            for arm in arms:
+                pools = [originals] + ([generated] if arm.generated else [])
+                for ds in pools:
+                    ds.transform = classic_pipeline(seed=seed) if arm.classic else None
+                model = train_classifier(pools, len(labels), settings, seed=seed, device=device,
+                                         on_step=lambda _: bar.advance(task))
+                result = scores(test.targets, predict(model, test, device), len(labels))
+                runs[arm.name].append({"seed": seed, **result})
+    result = {
+        "faceaug_version": __version__, "table": str(table),
+        "settings": {**asdict(settings), "seeds": request.seeds, "image_size": request.image_size,
+                     "grayscale": grey, "device": str(device), "arms": [a.name for a in arms]},
+        "labels": labels,
+        "counts": {"train_original": len(originals), "train_generated": len(generated) if generated else 0,
+                   "test": len(test),
+                   "train_original_per_class": originals.class_counts().tolist(),
+                   "train_generated_per_class": generated.class_counts().tolist() if generated else None,
+                   "test_per_class": test.class_counts().tolist()},
+        "arms": {name: {"accuracy": summary([r["accuracy"] for r in rr]),
+                        "macro_f1": summary([r["macro_f1"] for r in rr]), "runs": rr} for name, rr in runs.items()},
+        "gains": {"accuracy": compare(runs, "accuracy"), "macro_f1": compare(runs, "macro_f1")},
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    out_dir = Path(request.out_dir or table.parent)
+    write_json_atomic(result, out_dir / RESULT_FILE)
+    _plot(result, out_dir / PLOT_FILE)
+    _print(result, out_dir)
+    return result
+
+
+def _print(result: dict, out_dir: Path) -> None:
+    table = Table(title=f"faceaug fer-eval ({result['counts']['test']} test faces, "
+                        f"{result['settings']['seeds']} seeds × {result['settings']['steps']} steps)")
+    for column in ("arm", "accuracy", "macro-F1", "vs original", "vs classic"):
+        table.add_column(column, justify="left" if column == "arm" else "right")
+    gains = result["gains"]["accuracy"]
+    for name, arm in result["arms"].items():
+        cells = []
+        for base in ("original", "classic"):
+            g = gains[name].get(f"vs_{base}")
+            cells.append("" if g is None else f"{g['gain']['mean']:+.3f} ({g['wins']}/{g['seeds']} seeds)")
+        table.add_row(name, f"{arm['accuracy']['mean']:.3f} ± {arm['accuracy']['std']:.3f}",
+                      f"{arm['macro_f1']['mean']:.3f} ± {arm['macro_f1']['std']:.3f}", *cells)
+    console.print(table)
+    info(f"results: {out_dir / RESULT_FILE}\nplot:    {out_dir / PLOT_FILE}")
+
+
+def _plot(result: dict, path: Path) -> None:
+    """Accuracy and macro-F1 per arm (mean ± std, seeds as dots), and each arm's confusion matrix (seeds summed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from faceaug.io.atomic import atomic_path
+
+    arms = list(result["arms"])
+    labels = result["labels"]
+    fig = plt.figure(figsize=(max(8, 3 * len(arms)), 7), constrained_layout=True)
+    grid = fig.add_gridspec(2, max(2, len(arms)))
+    for col, metric in enumerate(("accuracy", "macro_f1")):
+        ax = fig.add_subplot(grid[0, col * max(1, len(arms) // 2):(col + 1) * max(1, len(arms) // 2)])
+        means = [result["arms"][a][metric]["mean"] for a in arms]
+        stds = [result["arms"][a][metric]["std"] for a in arms]
+        ax.bar(range(len(arms)), means, yerr=stds, color="#8fb3d9", capsize=4)
+        for i, a in enumerate(arms):
+            ax.scatter([i] * len(result["arms"][a]["runs"]), [r[metric] for r in result["arms"][a]["runs"]],
+                       color="#1f3b57", s=12, zorder=3)
+        ax.set_xticks(range(len(arms)), arms, rotation=15)
+        ax.set_ylim(0, 1)
+        ax.set_title(metric.replace("_", "-"))
+    for col, a in enumerate(arms):
+        ax = fig.add_subplot(grid[1, col])
+        confusion = np.sum([r["confusion"] for r in result["arms"][a]["runs"]], axis=0)
+        rates = confusion / np.maximum(confusion.sum(1, keepdims=True), 1)
+        ax.imshow(rates, vmin=0, vmax=1, cmap="Blues")
+        ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7)
+        ax.set_yticks(range(len(labels)), labels, fontsize=7)
+        ax.set_title(a, fontsize=9)
+        ax.set_xlabel("predicted", fontsize=7)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
