@@ -99,9 +99,12 @@ def test_no_temp_files_or_orphans_survive_the_rerun_after_a_kill(tmp_path, monke
     _killed_run(monkeypatch, data, work, at=3)
     (work / "faces" / ".s00_happy-0123456789.png.abcd1234.tmp").write_bytes(b"half a png")  # what kill -9 leaves
     (work / "faces" / "gone-0123456789.png").write_bytes(b"a face of a source that was removed")
+    (work / ".faces.parquet.k9x2.tmp").write_bytes(b"half a table")  # killed while writing faces.parquet
+    (work / ".my_notes.tmp").write_text("mine")
     run_preprocess(data, work, _cfg(size=48))
     listed = {Path(p).name for p in _faces(work).image_path}
     assert {p.name for p in (work / "faces").iterdir()} == listed
+    assert sorted(p.name for p in work.glob(".*.tmp")) == [".my_notes.tmp"]
 
 
 def _crafted_previous_table(work: Path, **row) -> None:

@@ -30,7 +30,7 @@ from faceaug.io.layout import Discovery, discover_dataset
 from faceaug.preprocess.splits import assign_splits
 from faceaug.preprocess.worker import FACES_SUBDIR, PreprocessSettings, SourceTask, make_face_id, process_source
 from faceaug.io.atomic import atomic_path, fsync_files
-from faceaug.io.owned import foreign_files, is_marked, mark_owned, refuse_protected, sweep
+from faceaug.io.owned import foreign_files, is_marked, mark_owned, refuse_protected, remove_temp_files, sweep
 from faceaug.schema import read_table, to_table, write_table_atomic
 
 CACHE_FILE = "preprocess_cache.parquet"
@@ -38,6 +38,8 @@ CACHE_FILE = "preprocess_cache.parquet"
 JOURNAL_FILE = "preprocess_journal.jsonl"
 #: The file names `faceaug preprocess` writes into WORK_DIR/faces (what the orphan sweep and --overwrite remove).
 FACE_FILES = re.compile(r"[A-Za-z0-9_-]+\.png")
+#: The files `faceaug preprocess` writes directly into WORK_DIR.
+WORK_FILES = ("faces.parquet", "rejects.parquet", CACHE_FILE, JOURNAL_FILE, "preprocess.json")
 _LEGACY_MARKS = ("preprocess.json",)  # work folders written before WORK_DIR carried the faceaug mark
 _CACHE_SCHEMA = pa.schema([("source_path", pa.string()), ("face_id", pa.string()), ("source_sha256", pa.string()),
                            ("au_key", pa.string()), ("settings_key", pa.string()), ("method", pa.string()),
@@ -239,6 +241,7 @@ def run_preprocess(data_dir: Path, work_dir: Path, cfg: Config, *, au_dir: Path 
     with atomic_path(work_dir / CACHE_FILE) as tmp:
         pq.write_table(pa.Table.from_pylist(cache_rows, schema=_CACHE_SCHEMA), tmp)
     sweep(work_dir / FACES_SUBDIR, FACE_FILES, keep={f"{r['face_id']}.png" for r in rows})  # no longer listed
+    remove_temp_files(work_dir, WORK_FILES)  # left by a run killed while it wrote a table
     (work_dir / JOURNAL_FILE).unlink(missing_ok=True)
     counts = _counts(found, rows, rejects, cache_rows, stats)
     counts["subject_source"] = dict(subject_sources)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -130,6 +131,17 @@ def sweep(folder: Path, ours: re.Pattern, keep: Iterable[str] = ()) -> int:
             continue
         path.unlink(missing_ok=True)
         removed += 1
+    return removed
+
+
+def remove_temp_files(folder: Path, names: Iterable[str]) -> int:
+    """Remove the temp files a killed `atomic_path` left for these file names directly in `folder`."""
+    removed = 0
+    for name in names:
+        for path in Path(folder).glob(f".{glob_escape(name)}.*.tmp"):
+            if path.is_file() and not path.is_symlink():
+                path.unlink(missing_ok=True)
+                removed += 1
     return removed
 
 
