@@ -18,7 +18,7 @@ import json
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Iterable, TypeVar
 
 from faceaug import __version__
 from faceaug.aus import N_AUS
@@ -205,16 +205,21 @@ def _apply_to(target: Any, section: str, values: Any, origin: str) -> None:
 def _checked_values(target: Any, section: str, values: Any, origin: str) -> dict[str, Any]:
     """`values` checked against the dataclass `target`: the one rule for every config read from a file (TOML, model
     files, checkpoints): unknown keys are a UserError naming them, values must have the field's type."""
+    check_known_keys([f.name for f in dataclasses.fields(target)], section, values, origin)
+    return {key: _coerce(value, type(getattr(target, key)), f"{section}.{key}", origin)
+            for key, value in values.items()}
+
+
+def check_known_keys(known: Iterable[str], section: str, values: Any, origin: str) -> None:
+    """The rule for stored settings: a table whose keys are all known; otherwise a UserError naming the rest."""
     if not isinstance(values, dict):
         raise UserError(f"'{section}' in {origin} must be a table of settings, got {type(values).__name__}.")
-    known = {f.name for f in dataclasses.fields(target)}
-    unknown = sorted(set(values) - known)
+    known = sorted(known)
+    unknown = sorted(set(values) - set(known))
     if unknown:
         names = ", ".join(f"'{section}.{key}'" for key in unknown)
         raise UserError(f"Unknown setting{'s' if len(unknown) > 1 else ''} {names} in {origin}. "
-                        f"Known: {', '.join(sorted(known))}.")
-    return {key: _coerce(value, type(getattr(target, key)), f"{section}.{key}", origin)
-            for key, value in values.items()}
+                        f"Known: {', '.join(known)}.")
 
 
 def section_from_dict(kind: type[T], section: str, values: Any, origin: str) -> T:

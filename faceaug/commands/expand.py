@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow.parquet as pq
 
 from faceaug.aus import AU_NAMES, parse_au_spec
 from faceaug.config import EXPAND_MODES, Config, write_resolved_config

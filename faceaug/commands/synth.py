@@ -17,7 +17,6 @@ Every subject shows every class `per_class` times. An image's AUs are its class 
 from __future__ import annotations
 
 import io
-import json
 import re
 import time
 from concurrent.futures import ProcessPoolExecutor

@@ -9,19 +9,17 @@ that loading needs), "provenance" (seed, training faceaug version, settings, los
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 
 from faceaug import __version__
 from faceaug.errors import UserError
-from faceaug.io.atomic import atomic_path
+from faceaug.config import check_known_keys
+from faceaug.io.safetensors_files import NotSafetensors, read_with_header, save_with_header
 from faceaug.io.versions import check_format_version
 from faceaug.models.singan import MODES, SinganArchitecture
 
@@ -51,9 +49,7 @@ def write_singan_file(stored: StoredSingan, path: Path) -> Path:
         tensors.update({f"generators.{scale}.{name}": t.detach().cpu().contiguous() for name, t in state.items()})
     header = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "faceaug_version": __version__,
               "architecture": dataclasses.asdict(stored.arch), "provenance": stored.provenance}
-    with atomic_path(Path(path)) as tmp:
-        save_file(tensors, str(tmp), metadata={"faceaug": json.dumps(header)})
-    return Path(path)
+    return save_with_header(tensors, header, Path(path))
 
 
 def read_singan_file(path: Path) -> StoredSingan:
@@ -62,12 +58,10 @@ def read_singan_file(path: Path) -> StoredSingan:
     if not path.is_file():
         raise UserError(f"{WHAT} {path} does not exist.")
     try:
-        with safe_open(str(path), framework="pt") as fh:
-            metadata = fh.metadata() or {}
-            tensors = {name: fh.get_tensor(name) for name in fh.keys()}
-    except (SafetensorError, OSError, ValueError) as exc:
+        header, tensors = read_with_header(path)
+    except NotSafetensors as exc:
         raise UserError(f"{WHAT} {path} could not be read: {exc}.") from None
-    header = _header(path, metadata)
+    header = _checked_header(path, header)
     arch = architecture_from_dict(header["architecture"], f"the SinGAN architecture stored in {path}")
     if "image" not in tensors:
         raise UserError(f"{path} is an incomplete faceaug {WHAT} (no image).")
@@ -77,12 +71,8 @@ def read_singan_file(path: Path) -> StoredSingan:
                         provenance=header["provenance"])
 
 
-def _header(path: Path, metadata: dict[str, str]) -> dict[str, Any]:
-    try:
-        header = json.loads(metadata["faceaug"])
-    except (KeyError, TypeError, ValueError):
-        header = None
-    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+def _checked_header(path: Path, header: dict[str, Any] | None) -> dict[str, Any]:
+    if header is None or header.get("format") != FORMAT_NAME:
         raise UserError(f"{path} is not a faceaug {WHAT}.")
     check_format_version(path, WHAT, header.get("version"), FORMAT_VERSION, header.get("faceaug_version"))
     missing = [key for key in _HEADER_KEYS if key not in header]
@@ -98,13 +88,7 @@ def _state(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Ten
 def architecture_from_dict(values: Any, origin: str) -> SinganArchitecture:
     """Every field required; unknown ones named (the rule of stored settings); values checked for consistency."""
     known = [f.name for f in dataclasses.fields(SinganArchitecture)]
-    if not isinstance(values, dict):
-        raise UserError(f"The SinGAN architecture in {origin} must be a table, got {type(values).__name__}.")
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        names = ", ".join(f"'architecture.{key}'" for key in unknown)
-        raise UserError(f"Unknown setting{'s' if len(unknown) > 1 else ''} {names} in {origin}. "
-                        f"Known: {', '.join(known)}.")
+    check_known_keys(known, "architecture", values, origin)
     missing = [key for key in known if key not in values]
     if missing:
         raise UserError(f"Incomplete SinGAN architecture in {origin} (no {', '.join(missing)}).")

@@ -15,19 +15,16 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 
 from faceaug import __version__
 from faceaug.config import section_from_dict
 from faceaug.errors import UserError
-from faceaug.io.atomic import atomic_path
+from faceaug.io.safetensors_files import NotSafetensors, read_with_header, save_with_header
 from faceaug.io.torch_files import load_torch_safely
 from faceaug.io.versions import check_format_version
 from faceaug.models.ganimation import Generator, GeneratorConfig
@@ -36,7 +33,6 @@ FORMAT = "faceaug-ganimation"
 VERSION = 2  # 1 = the torch.save dict of faceaug ≤ 0.x (read by `_load_legacy`)
 MODEL_FILE = "ganimation.safetensors"
 LEGACY_MODEL_FILE = "ganimation.pt"
-_HEADER_KEY = "faceaug"
 _REQUIRED = ("architecture", "au_names", "image_size", "crop_template")
 
 
@@ -86,9 +82,7 @@ class GanimationModel:
     def save(self, path: Path) -> Path:
         """Write the model file atomically (weights in safetensors, the header as JSON metadata)."""
         state = {k: v.detach().cpu().contiguous() for k, v in self.generator.state_dict().items()}
-        with atomic_path(Path(path)) as tmp:
-            save_file(state, str(tmp), metadata={_HEADER_KEY: json.dumps(self.header())})
-        return Path(path)
+        return save_with_header(state, self.header(), Path(path))
 
     @classmethod
     def load(cls, path: Path) -> "GanimationModel":
@@ -120,17 +114,13 @@ class GanimationModel:
 def _read_safetensors(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
     """(header, weights) of a faceaug safetensors model file; None when the file is not safetensors at all."""
     try:
-        with safe_open(str(path), framework="pt") as fh:
-            metadata = fh.metadata() or {}
-            state = {name: fh.get_tensor(name) for name in fh.keys()}
-    except (SafetensorError, OSError, ValueError):
+        header, state = read_with_header(path)
+    except NotSafetensors:
         return None
-    try:
-        header = json.loads(metadata[_HEADER_KEY])
-    except (KeyError, ValueError):
+    if header is None:
         raise UserError(f"{path} is a safetensors file but not a faceaug GANimation model (it has no faceaug "
-                        "header).") from None
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
+                        "header).")
+    if header.get("format") != FORMAT:
         raise UserError(f"{path} is not a faceaug GANimation model.")
     return header, state
 
