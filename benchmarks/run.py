@@ -26,6 +26,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "ganimation": [],
     "singan": ["speed"],
     "expand": [],
+    "report": [],
 }
 DEVICE_AWARE = {"ganimation", "expand"}
 

@@ -77,13 +77,37 @@ MANIFEST_SCHEMA = pa.schema(
     ]
 )
 
-SCHEMAS: dict[str, pa.Schema] = {"faces": FACES_SCHEMA, "rejects": REJECTS_SCHEMA, "manifest": MANIFEST_SCHEMA}
+def _nullable(names, type_) -> list[pa.Field]:
+    return [pa.field(name, type_, nullable=True) for name in names]
+
+
+#: OUT_DIR/metrics.parquet — one row per manifest row, written by `faceaug report` (faceaug.report.scoring).
+METRICS_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("label", pa.string(), nullable=False),
+        pa.field("stage", pa.string(), nullable=False),
+        pa.field("target", pa.string(), nullable=False),
+        pa.field("source_id", pa.string(), nullable=False),
+        pa.field("face_detected", pa.bool_(), nullable=False),
+        pa.field("colour_spread", pa.int32(), nullable=False),  # largest channel difference, grey levels
+        pa.field("grey", pa.bool_(), nullable=False),
+        *_nullable([f"achieved_{au}" for au in AU_NAMES], pa.float32()),
+        pa.field("au_error", pa.float32(), nullable=True),  # mean |target − achieved| over the 17 AUs
+        pa.field("au_measured_by", pa.string(), nullable=True),  # faceaug-au-estimator | openface
+        *_nullable(["unedited_au_error", "ssim_to_source", "ssim_to_edit", "sifid", "diversity", "pairwise_ssim"],
+                   pa.float32()),
+    ]
+)
+
+SCHEMAS: dict[str, pa.Schema] = {"faces": FACES_SCHEMA, "rejects": REJECTS_SCHEMA, "manifest": MANIFEST_SCHEMA,
+                                 "metrics": METRICS_SCHEMA}
 
 
 #: What the rows of each table must satisfy beyond their types (checked on every read and write).
 PATH_COLUMNS = {"faces": ("image_path", "source_path"), "manifest": ("path",)}  # relative, never outside
-ID_COLUMNS = {"faces": ("face_id",), "manifest": ("id", "source_id")}  # become file names
-LABEL_COLUMNS = {"faces": ("label",), "manifest": ("label", "source_label")}  # become folder names
+ID_COLUMNS = {"faces": ("face_id",), "manifest": ("id", "source_id"), "metrics": ("id", "source_id")}  # become file names
+LABEL_COLUMNS = {"faces": ("label",), "manifest": ("label", "source_label"), "metrics": ("label",)}  # become folder names
 SPLIT_COLUMNS = {"faces": ("split",), "manifest": ("split",)}
 SPLITS = ("train", "test")
 _ID = re.compile(r"[A-Za-z0-9_-]+")

@@ -26,3 +26,18 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def report_world(tmp_path_factory):
+    """(work dir, expand out dir) of tests/report_fixtures.py, shared by the report tests (one torch thread)."""
+    import torch
+
+    from tests.report_fixtures import build_report_world
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return build_report_world(tmp_path_factory.mktemp("report"))
+    finally:
+        torch.set_num_threads(before)

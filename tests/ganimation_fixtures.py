@@ -13,7 +13,7 @@ from faceaug.io.images import write_png_atomic
 from faceaug.models.ganimation import Generator
 from faceaug.models.ganimation_file import GanimationModel
 from faceaug.preprocess.align import crop_template_id
-from faceaug.schema import write_table_atomic
+from faceaug.schema import read_table, write_table_atomic
 
 
 def draw_face(size: int, mouth: float, rng: np.random.Generator) -> np.ndarray:
@@ -56,3 +56,12 @@ def save_model(path: Path, model: GanimationConfig | Generator, *, au_names: tup
     """Write a model file for a generator (or an untrained one sized by `model`, drawn from torch's global RNG)."""
     generator = model if isinstance(model, Generator) else Generator(model.generator_config(len(au_names)))
     return GanimationModel(generator=generator, au_names=au_names, crop_template=crop_template_id()).save(path)
+
+
+def split_by_subject(work: Path, n_subjects: int) -> Path:
+    """Re-assign faces.parquet's subjects round-robin over `n_subjects`; the last subject becomes the test split."""
+    faces = read_table(work / "faces.parquet", "faces")
+    faces["subject"] = [f"s{i % n_subjects}" for i in range(len(faces))]
+    faces["split"] = np.where(faces["subject"] == f"s{n_subjects - 1}", "test", "train")
+    write_table_atomic(faces, work / "faces.parquet", "faces")
+    return work

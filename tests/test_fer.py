@@ -20,8 +20,7 @@ from faceaug.config import GanimationConfig, resolve_config
 from faceaug.errors import UserError
 from faceaug.fer import ManifestDataset
 from faceaug.fer.augment import classic_pipeline
-from faceaug.schema import read_table, write_table_atomic
-from tests.ganimation_fixtures import make_work_dir, save_model
+from tests.ganimation_fixtures import make_work_dir, save_model, split_by_subject
 from tests.test_expand import TINY
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -32,11 +31,7 @@ def world(tmp_path_factory) -> tuple[Path, Path]:
     """A blob-face work folder (happy = open mouth, neutral = closed) split by subject — s5 is the test subject —
     and an expansion of it made with an untrained generator."""
     root = tmp_path_factory.mktemp("fer")
-    work = make_work_dir(root / "work", n=72, size=32)
-    faces = read_table(work / "faces.parquet", "faces")
-    faces["subject"] = [f"s{i % 6}" for i in range(len(faces))]
-    faces["split"] = np.where(faces["subject"] == "s5", "test", "train")
-    write_table_atomic(faces, work / "faces.parquet", "faces")
+    work = split_by_subject(make_work_dir(root / "work", n=72, size=32), 6)
     torch.manual_seed(0)
     save_model(work / "models" / "ganimation.safetensors", GanimationConfig(image_size=32, conv_dim=8, repeat_num=2))
     cfg = resolve_config("fast", None, TINY, seed=0, device="cpu")

@@ -20,6 +20,7 @@ FORBIDDEN = {
     "pipeline": ("commands", "cli"),
     "metrics": ("training", "pipeline", "commands", "cli"),
     "fer": ("training", "pipeline", "metrics", "commands", "cli"),
+    "report": ("training", "pipeline", "commands", "cli"),
 }
 #: `python -m` tools that are commands in all but name
 TOOLS = {"faceaug/synth/oracle_build.py"}

@@ -134,7 +134,8 @@ def _fingerprint(request: ExpandRequest, cfg: Config, faces_sha: str, model_sha:
 
 #: Every file `faceaug expand` writes into OUT_DIR (what --overwrite and the orphan sweep may remove).
 EXPAND_OUTPUTS = re.compile(
-    rf"{MANIFEST}|{SUMMARY}|fer-eval\.(json|png)|{PARTS_DIR}/({PLAN}|shard_\d{{5}}\.parquet)"
+    rf"{MANIFEST}|{SUMMARY}|fer-eval\.(json|png)|report\.(html|json)|metrics\.parquet"
+    rf"|{PARTS_DIR}/({PLAN}|shard_\d{{5}}\.parquet)"
     rf"|{IMAGES_DIR}/[A-Za-z0-9_-]+/(orig_[A-Za-z0-9_-]+|[A-Za-z0-9_-]+_\d{{5}}_(edit|s\d{{2}}))\.png"
 )
 EXPAND_OUTPUTS_IN_PARTS = re.compile(rf"{PLAN}|shard_\d{{5}}\.parquet")  # the same, relative to OUT_DIR/parts

@@ -19,7 +19,7 @@ import torch
 from faceaug import __version__
 from faceaug.errors import UserError
 from faceaug.config import check_known_keys
-from faceaug.io.safetensors_files import NotSafetensors, read_with_header, save_with_header
+from faceaug.io.safetensors_files import read_model_file, save_with_header
 from faceaug.io.versions import check_format_version
 from faceaug.models.singan import MODES, SinganArchitecture
 
@@ -55,12 +55,7 @@ def write_singan_file(stored: StoredSingan, path: Path) -> Path:
 def read_singan_file(path: Path) -> StoredSingan:
     """A UserError of one sentence for a missing, unreadable, foreign, newer, incomplete or damaged file."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{WHAT} {path} does not exist.")
-    try:
-        header, tensors = read_with_header(path)
-    except NotSafetensors as exc:
-        raise UserError(f"{WHAT} {path} could not be read: {exc}.") from None
+    header, tensors = read_model_file(path, WHAT)
     header = _checked_header(path, header)
     arch = architecture_from_dict(header["architecture"], f"the SinGAN architecture stored in {path}")
     if "image" not in tensors:

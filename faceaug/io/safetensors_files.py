@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from faceaug.errors import UserError
 from faceaug.io.atomic import atomic_path
 
 HEADER_KEY = "faceaug"
@@ -42,3 +43,15 @@ def read_with_header(path: Path) -> tuple[dict[str, Any] | None, dict]:
     except (KeyError, TypeError, ValueError):
         header = None
     return (header if isinstance(header, dict) else None), tensors
+
+
+def read_model_file(path: Path, what: str, missing: str | None = None) -> tuple[dict[str, Any] | None, dict]:
+    """`read_with_header` for a file a user named: a missing (message `missing`, default "WHAT PATH does not
+    exist.") or unreadable file is a UserError of one sentence."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(missing or f"{what} {path} does not exist.")
+    try:
+        return read_with_header(path)
+    except NotSafetensors as exc:
+        raise UserError(f"{what} {path} could not be read: {exc}.") from None

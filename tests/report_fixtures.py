@@ -1,0 +1,27 @@
+"""Shared test worlds that take a while to build (built once per test session)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from faceaug.commands.expand import ExpandRequest, run_expand
+from faceaug.commands.train_au import TrainAuRequest, run_train_au
+from faceaug.config import GanimationConfig, resolve_config
+from tests.ganimation_fixtures import make_work_dir, save_model, split_by_subject
+
+TINY = {"singan.iters_per_scale": 2, "singan.nfc": 8, "singan.max_nfc": 8, "singan.min_size": 12,
+        "expand.samples_per_edit": 3, "expand.shard_size": 4}
+
+
+def build_report_world(root: Path) -> tuple[Path, Path]:
+    """A blob-face work folder split by subject (s4 = test), an expansion of it with an untrained generator
+    (happy, surprise) and an AU estimator trained on it."""
+    work = split_by_subject(make_work_dir(root / "work", n=60, size=32), 5)
+    torch.manual_seed(0)
+    save_model(work / "models" / "ganimation.safetensors", GanimationConfig(image_size=32, conv_dim=8, repeat_num=2))
+    run_expand(ExpandRequest(work_dir=work, au_preset="happy,surprise", per_class=8, out_dir=root / "expanded",
+                             workers=1), resolve_config("fast", None, TINY, seed=0, device="cpu"))
+    run_train_au(TrainAuRequest(work_dir=work, steps=300, image_size=32, device="cpu"))
+    return work, root / "expanded"

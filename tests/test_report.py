@@ -1,0 +1,159 @@
+"""`faceaug train-au` and `faceaug report` on a tiny blob-face report_world: what a user sees and what is written.
+
+A 32-px blob-face work folder (tests/ganimation_fixtures.py: the mouth opening follows AU25/26), an untrained small
+GANimation generator and a few SinGAN iterations keep the expansion to seconds; the AU estimator is trained for a
+few hundred steps, enough to read AU25 from the mouth.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from faceaug.aus import AU_NAMES
+from faceaug.cli import app
+from faceaug.commands.report import ReportRequest, run_report
+from faceaug.fer.au_estimator import AuEstimator
+from faceaug.io.images import read_image, write_png_atomic
+from faceaug.io.openface_writer import OpenFaceRow, write_openface_csv
+from faceaug.report.checks import Finding, image_findings
+from faceaug.report.verdict import judge
+from faceaug.schema import read_table
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_train_au_learns_the_mouth_au_and_records_its_heldout_error(report_world):
+    work, _ = report_world
+    est = AuEstimator.load(work / "models" / "au_estimator.safetensors")
+    held = est.heldout
+    assert held["n"] == 12 and "test split" in held["how"]
+    # the blob mouth carries AU25: the estimator must beat always answering the mean on it, clearly
+    assert held["mae_AU25"] < 0.6 * held["baseline"]["mae_AU25"]
+    assert json.loads((work / "models" / "au_estimator.json").read_text())["heldout"]["mae"] == held["mae"]
+    faces = read_table(work / "faces.parquet", "faces")
+    test = faces[faces["split"] == "test"]
+    predicted = est.predict(np.stack([read_image(work / p) for p in test["image_path"]]))
+    assert predicted.shape == (len(test), len(AU_NAMES)) and 0 <= predicted.min() and predicted.max() <= 1
+    assert np.corrcoef(predicted[:, AU_NAMES.index("AU25")], test["AU25"])[0, 1] > 0.8
+
+
+def test_report_on_an_expansion_scores_every_image_and_leaves_the_manifest_alone(report_world, runner):
+    _, out = report_world
+    before = _sha(out / "manifest.parquet")
+    result = runner.invoke(app, ["report", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "verdict:" in result.output and "report.html" in result.output
+    assert _sha(out / "manifest.parquet") == before
+    manifest = read_table(out / "manifest.parquet", "manifest")
+    metrics = read_table(out / "metrics.parquet", "metrics")
+    assert list(metrics["id"]) == list(manifest["id"])
+    edits = metrics[metrics["stage"] == "ganimation"]
+    assert edits["au_error"].notna().all() and edits["unedited_au_error"].notna().all()
+    assert (metrics["au_measured_by"] == "faceaug-au-estimator").all()
+    assert edits["diversity"].notna().any() and metrics.loc[metrics["stage"] == "singan", "ssim_to_edit"].notna().all()
+    assert metrics["sifid"].isna().all()  # no InceptionV3 weights here: left empty, never made up
+    summary = json.loads((out / "report.json").read_text())
+    assert summary["verdict"]["level"] in ("good", "usable", "poor")
+    assert any("SIFID was not computed" in n for n in summary["notes"])
+    page = (out / "report.html").read_text()
+    assert page.count('class="contact-sheet"') == 2  # one per generated class: happy, surprise
+    assert "src=\"http" not in page and "<script" not in page  # self-contained
+    assert "held-out" in page and "Resolved settings" in page
+
+
+def test_report_on_a_work_dir_without_an_expansion_summarises_the_dataset(report_world, tmp_path, runner):
+    work, _ = report_world
+    alone = tmp_path / "work"
+    shutil.copytree(work, alone, ignore=shutil.ignore_patterns("expanded"))
+    result = runner.invoke(app, ["report", str(alone)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((alone / "report.json").read_text())
+    assert summary["verdict"]["level"] == "no expansion" and summary["metrics"] is None
+    assert summary["counts"]["happy"]["original train"] > 0
+    assert 'class="contact-sheet"' not in (alone / "report.html").read_text()
+
+
+def test_report_never_overwrites_a_file_it_did_not_write(report_world, tmp_path, runner):
+    _, out = report_world
+    mine = tmp_path / "notes.html"
+    mine.write_text("<html>my notes</html>")
+    result = runner.invoke(app, ["report", str(out), "--html", str(mine), "--no-metrics"])
+    assert result.exit_code == 2 and "not a faceaug report" in result.output
+    assert mine.read_text() == "<html>my notes</html>"
+
+
+def test_report_takes_openface_measurements_instead_of_the_estimator(report_world, tmp_path):
+    _, out = report_world
+    manifest = read_table(out / "manifest.parquet", "manifest")
+    edit = manifest[manifest["stage"] == "ganimation"].iloc[0]
+    aus = np.zeros(len(AU_NAMES), np.float32)
+    aus[AU_NAMES.index("AU12")] = 0.8
+    csvs = tmp_path / "openface"
+    write_openface_csv(csvs / f"{edit['id']}.csv", [OpenFaceRow(aus=aus, landmarks=np.zeros((68, 2)))])
+    copy = tmp_path / "expanded"
+    shutil.copytree(out, copy)
+    run_report(ReportRequest(path=copy, openface_dir=csvs))
+    metrics = read_table(copy / "metrics.parquet", "metrics").set_index("id")
+    assert metrics.loc[edit["id"], "achieved_AU12"] == pytest.approx(0.8, abs=0.01)
+    assert metrics.drop(index=edit["id"])["au_error"].isna().all()  # no CSV: not measured
+
+
+def _metrics(stage_rows: list[dict]) -> pd.DataFrame:
+    base = {"id": "x", "label": "happy", "target": "happy", "source_id": "f0", "face_detected": True,
+            "colour_spread": 0, "grey": True, "au_error": np.nan, "unedited_au_error": np.nan, "diversity": np.nan,
+            "pairwise_ssim": np.nan, "ssim_to_edit": np.nan, "sifid": np.nan}
+    return pd.DataFrame([{**base, **row} for row in stage_rows])
+
+
+def test_greyscale_sources_with_colour_outputs_are_a_warning_and_a_poor_verdict():
+    rows = [{"id": "orig_f0", "stage": "original"}] + [
+        {"id": f"e{i}", "stage": "ganimation", "colour_spread": 40, "grey": False, "au_error": 0.05,
+         "unedited_au_error": 0.3} for i in range(5)]
+    metrics = _metrics(rows)
+    findings = image_findings(metrics)
+    assert [f.code for f in findings] == ["colour_outputs"]
+    assert "greyscale" in findings[0].message and "40" in findings[0].message
+    verdict = judge(metrics, findings, None)
+    assert verdict.level == "poor" and "colour" in verdict.text
+    metrics["grey"], metrics["colour_spread"] = True, 0
+    assert judge(metrics, image_findings(metrics), None).level == "good"
+
+
+def test_edits_that_do_not_reach_their_target_make_a_poor_verdict():
+    rows = [{"id": "orig_f0", "stage": "original"}] + [
+        {"id": f"e{i}", "stage": "ganimation", "au_error": 0.28, "unedited_au_error": 0.3} for i in range(5)]
+    verdict = judge(_metrics(rows), [], None)
+    assert verdict.level == "poor" and "barely reach" in verdict.text and "0.280" in verdict.text
+    no_aus = judge(_metrics([{"id": "orig_f0", "stage": "original"}, {"id": "e", "stage": "ganimation"}]),
+                   [Finding("x", "y")], None)
+    assert no_aus.level == "not judged" and "train-au" in no_aus.text
+
+
+def test_sifid_with_weights_fills_the_column(report_world, tmp_path):
+    from faceaug.metrics.sifid import InceptionStem
+
+    _, out = report_world
+    weights = tmp_path / "pt_inception.pth"
+    torch.manual_seed(0)
+    torch.save({**InceptionStem(192).state_dict(), "fc.weight": torch.zeros(2, 2)}, weights)
+    copy = tmp_path / "expanded"
+    shutil.copytree(out, copy)
+    # 32-px samples are too small for the stem at its own stride: the report scores at the images' size, so
+    # feed it 64-px copies
+    for path in (copy / "images").rglob("*.png"):
+        write_png_atomic(path, np.kron(read_image(path), np.ones((2, 2, 1), np.uint8)))
+    run_report(ReportRequest(path=copy, inception_weights=weights))
+    metrics = read_table(copy / "metrics.parquet", "metrics")
+    singan = metrics[metrics["stage"] == "singan"]
+    assert singan["sifid"].notna().all() and (singan["sifid"] >= -1e-6).all()
