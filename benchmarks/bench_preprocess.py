@@ -1,10 +1,15 @@
 """Preprocess throughput: parse OpenFace CSVs + align + write PNGs for N synthetic 128-px images.
 
     .venv/bin/python -m benchmarks.bench_preprocess --n 1000 --workers 2 --out bench_preprocess.json
+    OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.bench_preprocess --source fer-like --size 48 \
+        --landmarks dlib --n 1000 --workers 2 --out bench_preprocess_dlib.json     # FER2013-like, dlib landmarks
 
 The dataset comes from `faceaug.synth` (rendered faces with OpenFace 2.x CSVs; `--source drawn` uses the simple
-drawn faces of faceaug.preprocess.drawn_faces instead). Timed: a cold run (nothing to reuse) with 1 process and
-with `--workers` processes, and a warm re-run (everything reused: hashing only). Generation is not timed.
+drawn faces of faceaug.preprocess.drawn_faces instead; `--source fer-like` cuts synth faces into `--size`-px
+greyscale crops without CSVs, as FER2013 ships them, and runs with --aus-from-labels --assume-cropped).
+`--landmarks` is preprocess's option (auto | openface | dlib | haar | none). Timed: a cold run (nothing to reuse)
+with 1 process and with `--workers` processes, and a warm re-run (everything reused: hashing only). Generation is
+not timed; each worker's one-off model load (dlib: ~1 s) is.
 """
 
 from __future__ import annotations
@@ -21,14 +26,16 @@ from pathlib import Path
 
 import numpy as np
 
-from faceaug.config import resolve_config
+from faceaug.config import LANDMARK_METHODS, resolve_config
 from faceaug.console import set_verbosity
 from faceaug.commands.preprocess import run_preprocess
 
 
 def make_dataset(root: Path, n: int, size: int, source: str, seed: int = 0) -> Path:
     data = root / "data"
-    if source == "synth":
+    if source == "fer-like":
+        write_fer_like(data, n, size, seed)
+    elif source == "synth":
         from faceaug.aus import parse_au_spec
         from faceaug.commands.synth import run_synth
 
@@ -46,11 +53,30 @@ def make_dataset(root: Path, n: int, size: int, source: str, seed: int = 0) -> P
     return data
 
 
-def timed_run(data: Path, work: Path, workers: int, size: int) -> tuple[float, dict]:
+def write_fer_like(data: Path, n: int, size: int, seed: int) -> None:
+    """N greyscale `size`-px crops of synth faces (8 classes, 10 subjects), no CSVs."""
+    from faceaug.aus import parse_au_spec
+    from faceaug.io.images import write_png_atomic
+    from faceaug.synth.fer_like import fer_like_crop
+    from faceaug.synth.render import render_face, sample_identity
+    from faceaug.synth.world import sample_pose, vary_class_aus
+
+    classes = parse_au_spec("all")
+    identities = [sample_identity(np.random.default_rng([seed, s])) for s in range(10)]
+    for i in range(n):
+        target, subject = classes[i % len(classes)], i // len(classes) % len(identities)
+        rng = np.random.default_rng([seed, 1, i])
+        aus = vary_class_aus(target.vector, rng, neutral=not target.vector.any())
+        rgb, landmarks = render_face(identities[subject], aus, 4 * size, sample_pose(rng), rng=rng)
+        write_png_atomic(data / target.name / f"s{subject:03d}_{i}.png", fer_like_crop(rgb, landmarks, size)[0])
+
+
+def timed_run(data: Path, work: Path, workers: int, size: int, landmarks: str, source: str) -> tuple[float, dict]:
     cfg = resolve_config(overrides={"preprocess.workers": workers, "preprocess.size": size})
     start, cpu = time.perf_counter(), time.process_time()
     with contextlib.redirect_stdout(io.StringIO()):  # the command's "wrote ..." lines
-        counts = run_preprocess(data, work, cfg)
+        counts = run_preprocess(data, work, cfg, landmarks=landmarks, aus_from_labels=source == "fer-like",
+                                assume_cropped=source == "fer-like")
     counts["cpu_s_main_process"] = time.process_time() - cpu
     return time.perf_counter() - start, counts
 
@@ -60,7 +86,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--source", choices=("synth", "drawn"), default="synth")
+    parser.add_argument("--source", choices=("synth", "drawn", "fer-like"), default="synth")
+    parser.add_argument("--landmarks", choices=LANDMARK_METHODS, default="auto")
     parser.add_argument("--out", type=Path, default=Path("bench_preprocess.json"))
     args = parser.parse_args()
     set_verbosity(-1)
@@ -71,8 +98,9 @@ def main() -> None:
         for label, workers, work in (("cold, 1 process", 1, root / "w1"),
                                      (f"cold, {args.workers} processes", args.workers, root / "w2"),
                                      (f"warm re-run, {args.workers} processes", args.workers, root / "w2")):
-            seconds, counts = timed_run(data, work, workers, args.size)
+            seconds, counts = timed_run(data, work, workers, args.size, args.landmarks, args.source)
             results.append({"run": label, "workers": workers, "inputs": counts["inputs"], "faces": counts["faces"],
+                            "alignment": counts["alignment"],
                             "reused": counts["reused"], "seconds": round(seconds, 3),
                             "images_per_s": round(counts["inputs"] / seconds, 1),
                             "cpu_ms_per_image_main": round(1000 * counts["cpu_s_main_process"] / counts["inputs"], 2)})
@@ -83,7 +111,9 @@ def main() -> None:
         print(f"{r['run']:<34} {r['inputs']:>7} {r['faces']:>6} {r['seconds']:>7.2f} {r['images_per_s']:>7.1f} "
               f"{r['cpu_ms_per_image_main']:>18.2f}")
     print("(1 process: CPU ms/img is the whole per-image cost; 2 cores at that cost give 2000/ms images/s)")
+    print("alignment:", results[0]["alignment"])
     payload = {"benchmark": "preprocess", "n": args.n, "size": args.size, "source": args.source,
+               "landmarks": args.landmarks,
                "cpu_count": len(os.sched_getaffinity(0)), "load_average_1min": round(os.getloadavg()[0], 2),
                "results": results, "note": "shared 2-core machine: timings are pessimistic"}
     args.out.write_text(json.dumps(payload, indent=2) + "\n")

@@ -15,7 +15,8 @@ from rich.markup import escape
 from faceaug import __version__
 from faceaug.aus import parse_au_spec
 from faceaug.config import (
-    EXECUTORS, EXPAND_MODES, GREYSCALE_CHOICES, PROFILE_NAMES, SINGAN_MODES, SPLIT_BY, Config, resolve_config,
+    EXECUTORS, EXPAND_MODES, GREYSCALE_CHOICES, LANDMARK_METHODS, PROFILE_NAMES, SINGAN_MODES, SPLIT_BY, Config,
+    resolve_config,
 )
 from faceaug.console import set_verbosity, verbosity
 from faceaug.errors import UserError
@@ -162,6 +163,9 @@ def synth(
 SplitBy = _choices("SplitBy", SPLIT_BY)
 
 
+Landmarks = _choices("Landmarks", LANDMARK_METHODS)
+
+
 @command()
 def preprocess(
     data_dir: Annotated[Path, typer.Argument(help="Folder of labelled face images (+ OpenFace CSVs).")],
@@ -177,7 +181,12 @@ def preprocess(
     face_id: Annotated[Optional[int], typer.Option(help="Take this OpenFace face_id instead of the most "
                                                    "confident face.")] = None,
     min_confidence: Annotated[Optional[float], typer.Option(help="Reject OpenFace rows below this.")] = None,
-    assume_cropped: Annotated[bool, typer.Option(help="Use the whole image when no face is found.")] = False,
+    landmarks: Annotated[Landmarks, typer.Option(help="Where the 68 landmarks come from: auto = the CSV's, else "
+                                                 "dlib (pip install 'faceaug[landmarks]'), else the Haar detector; "
+                                                 "openface, dlib or haar only; none = the image as it is.")
+                         ] = Landmarks.auto,
+    assume_cropped: Annotated[bool, typer.Option(help="Each image is one face: when no face is found, landmarks "
+                                                 "from the whole frame (dlib) or the whole image (Haar).")] = False,
     overwrite: Annotated[bool, typer.Option(help="Start over instead of reusing unchanged faces.")] = False,
     workers: Annotated[Optional[int], typer.Option(help="Worker processes [default: CPU cores].")] = None,
     seed: ConfigSeedOpt = None,
@@ -195,7 +204,8 @@ def preprocess(
     from faceaug.commands.preprocess import run_preprocess
 
     run_preprocess(data_dir, out, cfg, au_dir=au_dir, labels=labels, aus_from_labels=aus_from_labels,
-                   subject_regex=subject_regex, face_id=face_id, assume_cropped=assume_cropped, overwrite=overwrite)
+                   subject_regex=subject_regex, face_id=face_id, landmarks=landmarks.value,
+                   assume_cropped=assume_cropped, overwrite=overwrite)
 
 
 @command()

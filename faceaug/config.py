@@ -34,6 +34,9 @@ SINGAN_MODES = ("reconstruct", "inject")  # how SinGAN sampling starts (faceaug.
 EXPAND_MODES = ("discrete", "single-au", "continuous")  # what `expand` targets (faceaug.pipeline.plan)
 EXECUTORS = ("local", "ray")  # where `expand` runs its shards (faceaug.pipeline.executors)
 GREYSCALE_CHOICES = ("auto", "on", "off")  # whether `fer-eval` trains on grey images
+# where `preprocess` takes a face's landmarks from: auto = the CSV's, else dlib when installed, else Haar
+# (faceaug.commands.preprocess); the other names force one source (none = the image's centred square)
+LANDMARK_METHODS = ("auto", "openface", "dlib", "haar", "none")
 
 
 @dataclass

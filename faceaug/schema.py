@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from faceaug import __version__
@@ -38,6 +39,8 @@ FACES_SCHEMA = pa.schema(
         *[pa.field(name, pa.bool_(), nullable=False) for name in AU_PRESENT_NAMES],
         pa.field("confidence", pa.float32(), nullable=True),
         pa.field("landmarks", pa.list_(pa.float32()), nullable=True),  # 136 values x_0..x_67, y_0..y_67 (source px)
+        # where the crop's anchor points came from: openface | dlib | haar | none (faceaug.preprocess.align)
+        pa.field("landmark_method", pa.string(), nullable=False),
         pa.field("crop_transform", pa.list_(pa.float32(), 6), nullable=False),  # 2×3 source → crop, row-major
         pa.field("source_width", pa.int32(), nullable=False),
         pa.field("source_height", pa.int32(), nullable=False),
@@ -102,6 +105,16 @@ METRICS_SCHEMA = pa.schema(
 
 SCHEMAS: dict[str, pa.Schema] = {"faces": FACES_SCHEMA, "rejects": REJECTS_SCHEMA, "manifest": MANIFEST_SCHEMA,
                                  "metrics": METRICS_SCHEMA}
+
+
+def _legacy_landmark_method(table: pa.Table) -> pa.Array:
+    """faces.parquet before `landmark_method`: landmarks were the CSV's whenever a row has them."""
+    has_landmarks = pc.is_valid(table.column("landmarks"))
+    return pc.if_else(has_landmarks, "openface", "unknown")
+
+
+#: Columns added after a table's first release, and how a reader fills them in an older file.
+ADDED_COLUMNS = {"faces": {"landmark_method": _legacy_landmark_method}}
 
 
 #: What the rows of each table must satisfy beyond their types (checked on every read and write).
@@ -173,6 +186,9 @@ def read_table(path: Path, name: str) -> pd.DataFrame:
     except (OSError, pa.ArrowException) as exc:
         raise UserError(f"{path} is not a readable Parquet file: {exc}.") from None
     schema = SCHEMAS[name]
+    for column, fill in ADDED_COLUMNS.get(name, {}).items():
+        if column not in table.column_names and all(c in table.column_names for c in schema.names if c != column):
+            table = table.append_column(column, fill(table))
     missing = [c for c in schema.names if c not in table.column_names]
     if missing:
         raise UserError(f"{path} is not a faceaug {name} table (missing columns: {', '.join(missing[:5])}).")

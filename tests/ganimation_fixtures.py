@@ -44,7 +44,7 @@ def make_work_dir(root: Path, n: int = 24, size: int = 32, seed: int = 0, test_e
             "label": "happy" if mouth > 0.5 else "neutral", "subject": f"s{i % 4}",
             "split": "test" if i % test_every == test_every - 1 else "train", "au_source": "openface",
             **aus, **{name: bool(aus[au] > 0.2) for au, name in zip(AU_NAMES, AU_PRESENT_NAMES)},
-            "confidence": 0.99, "landmarks": None, "crop_transform": [1, 0, 0, 0, 1, 0],
+            "confidence": 0.99, "landmarks": None, "landmark_method": "none", "crop_transform": [1, 0, 0, 0, 1, 0],
             "source_width": size, "source_height": size,
         })
     write_table_atomic(rows, root / "faces.parquet", "faces")

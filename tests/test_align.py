@@ -26,7 +26,7 @@ def test_landmarks_land_on_the_template(angle, size):
     lm = place_landmarks((150, 110), 50, angle)
     img = draw_face(260, 300, lm)
     face = align_face(img, lm, size)
-    assert face.method == "landmarks"
+    assert face.method == "openface"
     assert face.crop.shape == (size, size, 3) and face.crop.dtype == np.uint8
     np.testing.assert_allclose(_apply(face.transform.astype(np.float64), anchor_points(lm)),
                                CROP_TEMPLATE.points(size), atol=size / 256)  # least squares: sub-pixel residual
@@ -77,7 +77,7 @@ def test_no_face_rejects_unless_assume_cropped():
         align_face(blank, None, 64)
     assert info.value.reason == "no_face"
     face = align_face(blank, None, 64, assume_cropped=True)
-    assert face.method == "assume_cropped" and face.crop.shape == (64, 64, 3)
+    assert face.method == "none" and face.crop.shape == (64, 64, 3)
     # The centred square, scaled uniformly: (15, 0) → (0, 0) and (105, 90) → (64, 64).
     np.testing.assert_allclose(_apply(face.transform.astype(np.float64), np.array([[15.0, 0.0], [105.0, 90.0]])),
                                [[0, 0], [64, 64]], atol=1e-4)

@@ -270,6 +270,24 @@ def test_zero_samples_per_edit_gives_only_edits(work, tmp_path, runner):
     _check_invariants(out, manifest)
 
 
+@pytest.mark.parametrize("trained, warned", [({"dlib": 20}, True), ({"none": 20}, False), (None, False)])
+def test_warns_when_the_model_was_trained_on_faces_aligned_another_way(work, tmp_path, capsys, trained, warned):
+    """The fixture's faces are `landmark_method` none (taken whole); a model file records its training faces' mix
+    (one from before that record: no warning, nothing to compare)."""
+    from faceaug.models.ganimation_file import GanimationModel
+
+    model = GanimationModel.load(work / "models" / "ganimation.safetensors")
+    if trained is not None:
+        model.provenance = {"training": {"faces": 20, "landmark_methods": trained}}
+    path = model.save(tmp_path / "model.safetensors")
+    _expand(work, tmp_path / "out", per_class=2, model=path, cfg=_cfg(**{"expand.samples_per_edit": 0}))
+    err = " ".join(capsys.readouterr().err.split())
+    warning = ("was trained on faces aligned by 20 dlib (landmark_method), but 20 of the 20 source faces were "
+               "aligned by 20 none")
+    assert (warning in err) is warned
+    assert ("source faces were aligned by" in err) is warned
+
+
 @pytest.mark.parametrize("case, message", [
     ("missing_model", "No GANimation model"),
     ("other_aus", "another AU list"),

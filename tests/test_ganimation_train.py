@@ -72,6 +72,8 @@ def test_training_writes_model_checkpoint_metrics_samples_and_config(work, tmp_p
     assert json.loads((wd / "models" / "train_config.json").read_text())["config"]["ganimation"]["image_size"] == 32
     editor = GanimationEditor.load(model, torch.device("cpu"))
     assert editor.image_size == 32 and len(editor.model_id) == 12
+    # how the training faces were aligned, for expand's check of its source faces
+    assert editor.provenance["training"]["landmark_methods"] == {"none": 20}
 
 
 def test_critic_warmup_delays_generator_updates(work, tmp_path):

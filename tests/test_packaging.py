@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 #: Distribution name → import name, where they differ.
-IMPORT_NAMES = {"opencv-python-headless": "cv2", "scikit-image": "skimage"}
+IMPORT_NAMES = {"opencv-python-headless": "cv2", "scikit-image": "skimage", "dlib-bin": "dlib"}
 
 
 def _project() -> dict:

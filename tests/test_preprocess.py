@@ -175,11 +175,11 @@ def test_haar_fallback_and_no_face(tmp_path):
     (data / "wall.png").write_bytes(encode_png(np.full((80, 80, 3), 120, np.uint8)))
     write_openface_csv(data / "wall.csv", None, aus)
     work = tmp_path / "work"
-    counts = run_preprocess(tmp_path / "data", work, _cfg(size=64))
+    counts = run_preprocess(tmp_path / "data", work, _cfg(size=64), landmarks="haar")
     assert counts["alignment"] == {"haar": 1}
     assert _rejects(work) == {"happy/wall.png": "no_face"}
-    counts = run_preprocess(tmp_path / "data", work, _cfg(size=64), assume_cropped=True)
-    assert counts["alignment"] == {"haar": 1, "assume_cropped": 1} and counts["rejected"] == 0
+    counts = run_preprocess(tmp_path / "data", work, _cfg(size=64), landmarks="haar", assume_cropped=True)
+    assert counts["alignment"] == {"haar": 1, "none": 1} and counts["rejected"] == 0
     assert counts["reused"] == 0  # --assume-cropped changes the settings: nothing is reused
 
 

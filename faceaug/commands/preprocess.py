@@ -19,14 +19,16 @@ from typing import Iterable, Iterator
 import cv2
 import pyarrow as pa
 import pyarrow.parquet as pq
+from rich.markup import escape
 from rich.table import Table
 
-from faceaug.config import Config, write_resolved_config
+from faceaug.config import LANDMARK_METHODS, Config, write_resolved_config
 from faceaug.console import console, info, progress, warn
 from faceaug.cpus import cpu_count
 from faceaug.errors import UserError
 from faceaug.io.images import IMAGE_EXTENSIONS
 from faceaug.io.layout import Discovery, discover_dataset
+from faceaug.preprocess.landmarks import INSTALL_HINT, dlib_problem
 from faceaug.preprocess.splits import assign_splits
 from faceaug.preprocess.worker import FACES_SUBDIR, PreprocessSettings, SourceTask, make_face_id, process_source
 from faceaug.io.atomic import atomic_path, fsync_files
@@ -145,6 +147,19 @@ def _read_journal(work_dir: Path) -> tuple[dict[str, dict], dict[str, dict]]:
             {r["entry"]["source_path"]: r["entry"] for r in records})
 
 
+def _landmark_detector(choice: str) -> str:
+    """What aligns the faces that have no CSV landmarks (align_face's detector) for a --landmarks choice."""
+    if choice not in LANDMARK_METHODS:
+        raise UserError(f"--landmarks {choice!r} is not one of {', '.join(LANDMARK_METHODS)}.")
+    problem = dlib_problem() if choice in ("auto", "dlib") else None
+    if choice == "dlib" and problem:
+        raise UserError(f"--landmarks dlib needs the optional 68-point landmark detector, but {problem}: install it "
+                        f"with `{INSTALL_HINT}` (or choose --landmarks haar).")
+    if choice == "auto":
+        return "haar" if problem else "dlib"
+    return {"openface": "none", "dlib": "dlib", "haar": "haar", "none": "none"}[choice]
+
+
 def _check_work_dir(data_dir: Path, work_dir: Path) -> None:
     """WORK_DIR is never DATA_DIR, its faces/ never holds the data, and faceaug only fills a faces/ of its own."""
     if work_dir.exists() and not work_dir.is_dir():
@@ -161,11 +176,13 @@ def _check_work_dir(data_dir: Path, work_dir: Path) -> None:
 
 def run_preprocess(data_dir: Path, work_dir: Path, cfg: Config, *, au_dir: Path | None = None,
                    labels: Path | None = None, aus_from_labels: bool = False, subject_regex: str | None = None,
-                   face_id: int | None = None, assume_cropped: bool = False, overwrite: bool = False) -> dict:
+                   face_id: int | None = None, landmarks: str = "auto", assume_cropped: bool = False,
+                   overwrite: bool = False) -> dict:
     """Preprocess DATA_DIR into WORK_DIR; returns the summary counts (also written to preprocess.json)."""
     pcfg = cfg.preprocess
     pattern = _subject_pattern(subject_regex)
     data_dir, work_dir = Path(data_dir), Path(work_dir)
+    detector = _landmark_detector(landmarks)
     _check_work_dir(data_dir, work_dir)
     found = discover_dataset(data_dir, labels=labels, au_dir=au_dir, exclude=(work_dir,))
     if not found.items and not found.rejects:
@@ -174,7 +191,7 @@ def run_preprocess(data_dir: Path, work_dir: Path, cfg: Config, *, au_dir: Path 
             "DATA_DIR/<label>/<image>, a flat folder with --labels FILE.csv, or GANimation's imgs/ + aus_openface.pkl.")
     settings = PreprocessSettings(size=pcfg.size, min_confidence=pcfg.min_confidence, face_id=face_id,
                                   assume_cropped=assume_cropped, aus_from_labels=aus_from_labels,
-                                  min_source_side=pcfg.min_source_side)
+                                  min_source_side=pcfg.min_source_side, landmarks=landmarks, detector=detector)
     mark_owned(work_dir, "preprocess")
     if overwrite:
         sweep(work_dir / FACES_SUBDIR, FACE_FILES)
@@ -249,8 +266,13 @@ def run_preprocess(data_dir: Path, work_dir: Path, cfg: Config, *, au_dir: Path 
                           options={"data_dir": str(data_dir), "au_dir": str(au_dir) if au_dir else None,
                                    "labels": str(labels) if labels else None, "aus_from_labels": aus_from_labels,
                                    "subject_regex": subject_regex, "face_id": face_id,
+                                   "landmarks": landmarks, "landmark_detector": detector,
                                    "assume_cropped": assume_cropped, "overwrite": overwrite})
     _print_summary(counts, rejects, work_dir, warn_no_subject=pcfg.split_by == "subject")
+    fallback = sum(counts["alignment"].get(m, 0) for m in ("haar", "none"))
+    if landmarks == "auto" and detector == "haar" and fallback:
+        warn(f"{fallback} faces had no CSV landmarks and were aligned by the Haar detector or taken whole, "
+             f"because {dlib_problem()}: for 68-point landmarks on every face, `{escape(INSTALL_HINT)}`.")
     if not rows:
         raise UserError(f"None of the {counts['inputs']} inputs became a face; the reasons are in "
                         f"{work_dir / 'rejects.parquet'}.")
@@ -321,6 +343,11 @@ def _counts(found: Discovery, rows: list[dict], rejects: list[dict], cache_rows:
     }
 
 
+#: The summary's words for the alignment methods (preprocess.json counts them under these keys).
+_METHOD_WORDS = {"openface": "OpenFace CSV", "dlib": "dlib", "dlib_whole_frame": "dlib on the whole frame",
+                 "haar": "Haar box", "none": "whole image, no landmarks"}
+
+
 def _print_summary(counts: dict, rejects: Iterable[dict], work_dir: Path, *, warn_no_subject: bool) -> None:
     info(f"[bold]faceaug preprocess[/bold]: {counts['faces']} faces from {counts['inputs']} inputs "
          f"({counts['layout'].replace('_', ' ')} layout), {counts['rejected']} rejected.")
@@ -344,8 +371,8 @@ def _print_summary(counts: dict, rejects: Iterable[dict], work_dir: Path, *, war
             rt.add_row(reason, str(n), f"{ex['source_path']}: {ex['message']}")
         console.print(rt)
     sources = ", ".join(f"{n} {k}" for k, n in counts["au_source"].items()) or "none"
-    methods = ", ".join(f"{n} {k}" for k, n in counts["alignment"].items()) or "none"
-    info(f"AUs from: {sources}. Alignment: {methods}. Reused from the last run: {counts['reused']}. "
+    methods = ", ".join(f"{n} {_METHOD_WORDS.get(k, k)}" for k, n in counts["alignment"].items()) or "none"
+    info(f"AUs from: {sources}. Landmarks: {methods}. Reused from the last run: {counts['reused']}. "
          f"Subjects: {counts['subjects']}.")
     if counts["au_source"].get("label_prototype"):
         warn(f"{counts['au_source']['label_prototype']} faces got their AUs from the label's preset prototype "

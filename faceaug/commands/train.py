@@ -31,7 +31,7 @@ from faceaug.io.images import write_png_atomic
 from faceaug.models.ganimation_file import MODEL_FILE, GanimationModel
 from faceaug.preprocess.align import crop_template_id
 from faceaug.training.ganimation_checkpoint import config_from_checkpoint, load_checkpoint, save_checkpoint
-from faceaug.training.ganimation_data import load_faces
+from faceaug.training.ganimation_data import FaceCache, load_faces
 from faceaug.training.ganimation_trainer import GanimationTrainer
 
 #: Settings that fix the networks' shapes, what their inputs mean, or the batch order; a resumed run must keep them.
@@ -145,7 +145,7 @@ def run_train(work_dir: Path, cfg: Config, *, resume: bool, max_steps: int | Non
     if writer:
         if trainer.step % trainer.steps_per_epoch and cfg.ganimation.sample_every_epoch:
             write_png_atomic(models_dir / "samples" / f"step_{trainer.step:07d}.png", trainer.sample_grid())
-        _model(trainer, cfg, len(cache)).save(model_path)
+        _model(trainer, cfg, cache).save(model_path)
         if stopped_early:
             info(f"Stopped after {cfg.ganimation.max_minutes:g} minutes at step {trainer.step} of "
                  f"{trainer.total_steps}; continue with --resume.")
@@ -195,9 +195,11 @@ def _trim_metrics(path: Path, step: int) -> None:
     write_bytes_atomic(("\n".join(keep) + "\n" if keep else "").encode(), path)
 
 
-def _model(trainer: GanimationTrainer, cfg: Config, faces: int) -> GanimationModel:
-    """The model file's content: the generator to use (the weight average when kept) and its provenance."""
+def _model(trainer: GanimationTrainer, cfg: Config, cache: FaceCache) -> GanimationModel:
+    """The model file's content: the generator to use (the weight average when kept) and its provenance
+    (incl. how the training faces were aligned, which `expand` compares with its source faces)."""
     provenance = {"training": {"profile": cfg.profile, "seed": cfg.seed, "steps": trainer.step,
-                               "total_steps": trainer.total_steps, "faces": faces}}
+                               "total_steps": trainer.total_steps, "faces": len(cache),
+                               "landmark_methods": cache.landmark_methods}}
     return GanimationModel(generator=trainer.inference_generator, au_names=AU_NAMES,
                            crop_template=crop_template_id(), origin="trained", provenance=provenance)

@@ -11,8 +11,9 @@ grayscale images (2-D or single-channel) are expanded to RGB.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,6 +37,7 @@ class GanimationEditor:
     model_id: str
     crop_template: str
     condition: str = "absolute"
+    provenance: dict[str, Any] = field(default_factory=dict)  # the model file's (training summary, versions)
 
     @property
     def needs_source_aus(self) -> bool:
@@ -48,7 +50,7 @@ class GanimationEditor:
         arch = model.config
         return cls(generator=model.generator.to(device), device=torch.device(device), image_size=arch.image_size,
                    au_names=model.au_names, model_id=model.model_id, crop_template=model.crop_template,
-                   condition=arch.condition)
+                   condition=arch.condition, provenance=model.provenance)
 
     def _prepare(self, faces: np.ndarray) -> torch.Tensor:
         faces = np.asarray(faces)

@@ -5,10 +5,15 @@ models always see faces cropped the same way (GANimation breaks on faces cropped
 
 Geometry: a similarity transform (rotation, uniform scale, translation; never a stretch) maps three anchor points
 of the face — the two eye centres (mean of iBUG landmarks 36–41 and 42–47) and the mouth centre (mean of 48–67) —
-onto `CROP_TEMPLATE`, fitted by least squares. Without landmarks, OpenCV's Haar frontal-face detector gives a box;
-the anchor points' usual positions inside such a box (`HAAR_BOX_ANCHORS`) are mapped to the same template, so both
-paths give the same framing. No face → `NoFaceError`, unless `assume_cropped` (then the centred square of the
-image is used as the crop).
+onto `CROP_TEMPLATE`, fitted by least squares. The landmarks come from the caller (an OpenFace CSV) or from dlib's
+68-point predictor (`faceaug.preprocess.landmarks`, the optional extra); either way the same anchors and template.
+Without landmarks and without dlib, OpenCV's Haar frontal-face detector gives a box; the anchor points' usual
+positions inside such a box (`HAAR_BOX_ANCHORS`) are mapped to the same template, so the paths give about the
+same framing. No face → `NoFaceError`, unless `assume_cropped` (the image is one face): dlib then predicts the
+landmarks on the whole frame, the Haar path takes the centred square of the image as the crop.
+
+`AlignedFace.method` says where the anchors came from, in the words of faces.parquet's `landmark_method`:
+openface (landmarks passed in), dlib, haar (a detector box), none (the centred square, no face geometry).
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+from faceaug.preprocess.landmarks import dlib_landmarks
 
 
 @dataclass(frozen=True)
@@ -86,7 +93,9 @@ class NoFaceError(AlignmentError):
 class AlignedFace:
     crop: np.ndarray  # (size, size, 3) uint8 RGB
     transform: np.ndarray  # (2, 3) float32: source pixel (x, y, 1) → crop pixel
-    method: str  # "landmarks" | "haar" | "assume_cropped"
+    method: str  # "openface" | "dlib" | "haar" | "none"
+    landmarks: np.ndarray | None = None  # (68, 2) source px: the ones the crop was aligned by
+    whole_frame: bool = False  # dlib's landmarks came from the whole image (no face detected; assume_cropped)
 
     @property
     def scale(self) -> float:
@@ -179,29 +188,45 @@ def _centre_square_transform(height: int, width: int, size: int) -> np.ndarray:
     return np.array([[s, 0.0, -(width - side) / 2 * s], [0.0, s, -(height - side) / 2 * s]])
 
 
+#: What `align_face` may use when no landmarks are passed in.
+DETECTORS = ("dlib", "haar", "none")
+#: The framing each landmark method gives: OpenFace's and dlib's points are both the iBUG 68, the same anchors.
+METHOD_FRAMING = {"openface": "68 landmarks", "dlib": "68 landmarks", "haar": "a Haar box", "none": "the whole image"}
+
+
 def align_face(image: np.ndarray, landmarks: np.ndarray | None, size: int, *,
-               assume_cropped: bool = False) -> AlignedFace:
+               assume_cropped: bool = False, detector: str = "haar") -> AlignedFace:
     """Crop an RGB uint8 image to a `size`×`size` face aligned to CROP_TEMPLATE.
 
-    With landmarks (68, 2 in source pixels) the anchor points come from them; without, from the Haar detector.
-    When no face is found: `assume_cropped` uses the centred square of the image, else NoFaceError is raised.
+    With landmarks (68, 2 in source pixels) the anchor points come from them; without, from `detector`: dlib's
+    68 landmarks, the Haar detector's box, or none (the centred square). When no face is found: `assume_cropped`
+    means the image is one face (dlib: landmarks of the whole frame; Haar: the centred square), else NoFaceError.
     """
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"align_face expects an RGB uint8 (H, W, 3) image, got {image.dtype} {image.shape}")
+    if detector not in DETECTORS:
+        raise ValueError(f"detector must be one of {DETECTORS}, got {detector!r}")
     height, width = image.shape[:2]
+    method, whole_frame = "openface", False
+    if landmarks is None and detector == "dlib":
+        found = dlib_landmarks(image, whole_frame=assume_cropped)
+        if found is None:
+            raise NoFaceError("dlib found no face in the image (use --assume-cropped if the images are already "
+                              "face crops).")
+        (landmarks, whole_frame), method = found, "dlib"
     if landmarks is not None:
-        method, src = "landmarks", anchor_points(landmarks)
-        m = similarity_transform(src, CROP_TEMPLATE.points(size))
+        m = similarity_transform(anchor_points(landmarks), CROP_TEMPLATE.points(size))
     else:
-        box = detect_face_haar(image)
+        box = detect_face_haar(image) if detector == "haar" else None
         if box is not None:
             method = "haar"
             m = similarity_transform(haar_box_anchors(box), CROP_TEMPLATE.points(size))
-        elif assume_cropped:
-            method = "assume_cropped"
+        elif assume_cropped or detector == "none":
+            method = "none"
             m = _centre_square_transform(height, width, size)
         else:
             raise NoFaceError("no landmarks in the CSV and the face detector found no face "
                               "(use --assume-cropped if the images are already face crops).")
     crop = warp_to_crop(image, m, size)
-    return AlignedFace(crop=crop, transform=m.astype(np.float32), method=method)
+    return AlignedFace(crop=crop, transform=m.astype(np.float32), method=method, landmarks=landmarks,
+                       whole_frame=whole_frame)

@@ -22,6 +22,7 @@ from faceaug.io.images import ImageDecodeError, decode_image, write_png_atomic
 from faceaug.io.layout import SourceItem
 from faceaug.io.openface import OpenFaceError, parse_openface_csv, select_face
 from faceaug.preprocess.align import CROP_TEMPLATE, HAAR_BOX_ANCHORS, AlignmentError, align_face, anchor_points
+from faceaug.preprocess.landmarks import DETECT_SIDE, DETECT_THRESHOLD, WHOLE_FRAME_BOX
 
 FACES_SUBDIR = "faces"
 
@@ -36,9 +37,18 @@ class PreprocessSettings:
     assume_cropped: bool
     aus_from_labels: bool
     min_source_side: int
+    landmarks: str = "auto"  # the --landmarks choice: auto | openface | dlib | haar | none
+    detector: str = "haar"  # what aligns faces without CSV landmarks (align_face's detector), resolved once
+
+    @property
+    def csv_landmarks(self) -> bool:
+        """Whether a CSV's landmarks are used when it has them."""
+        return self.landmarks in ("auto", "openface")
 
     def key(self) -> str:
-        payload = {**asdict(self), "template": asdict(CROP_TEMPLATE), "haar": HAAR_BOX_ANCHORS.tolist(), "v": 1}
+        payload = {**asdict(self), "template": asdict(CROP_TEMPLATE), "haar": HAAR_BOX_ANCHORS.tolist(), "v": 2}
+        if self.detector == "dlib":
+            payload["dlib"] = [DETECT_SIDE, DETECT_THRESHOLD, list(WHOLE_FRAME_BOX)]
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -74,6 +84,13 @@ def _landmarks_problem(landmarks: np.ndarray, height: int, width: int) -> str | 
             or (landmarks[:, 1] > height + margin).any():
         return f"some of the CSV's landmarks lie far outside the {width}×{height} image."
     return None
+
+
+def _flat_landmarks(landmarks: np.ndarray | None) -> list[float] | None:
+    """(68, 2) → faces.parquet's 136 values x_0..x_67, y_0..y_67."""
+    if landmarks is None:
+        return None
+    return np.concatenate([landmarks[:, 0], landmarks[:, 1]]).astype(np.float32).tolist()
 
 
 def _au_source(task: SourceTask) -> tuple[str, str, bytes | None] | dict:
@@ -126,7 +143,7 @@ def process_source(task: SourceTask) -> dict:
         except OpenFaceError as exc:
             return _reject(task, exc.reason, f"{item.csv_path.name}: {exc.message}", sha)
         aus, presence, confidence, landmarks = face.aus, face.presence, face.confidence, face.landmarks
-        if landmarks is not None:
+        if landmarks is not None and settings.csv_landmarks:
             problem = _landmarks_problem(landmarks, height, width)
             if problem:
                 return _reject(task, "landmarks_outside_image", problem, sha)
@@ -137,8 +154,12 @@ def process_source(task: SourceTask) -> dict:
         aus = preset_vector(item.label.lower())
         presence = aus > 0
 
+    if landmarks is None and settings.landmarks == "openface":
+        return _reject(task, "no_landmarks", "--landmarks openface, but the image has no OpenFace CSV with "
+                       "landmarks (x_0..y_67); --landmarks auto detects them.", sha)
     try:
-        aligned = align_face(image, landmarks, settings.size, assume_cropped=settings.assume_cropped)
+        aligned = align_face(image, landmarks if settings.csv_landmarks else None, settings.size,
+                             assume_cropped=settings.assume_cropped, detector=settings.detector)
     except AlignmentError as exc:
         return _reject(task, exc.reason, exc.message, sha)
     except cv2.error as exc:
@@ -155,11 +176,12 @@ def process_source(task: SourceTask) -> dict:
         **{name: np.float32(v) for name, v in zip(AU_NAMES, aus)},
         **{name: bool(v) for name, v in zip(AU_PRESENT_NAMES, presence)},
         "confidence": None if confidence is None else np.float32(confidence),
-        "landmarks": None if landmarks is None else np.concatenate([landmarks[:, 0], landmarks[:, 1]]).astype(
-            np.float32).tolist(),
+        "landmarks": _flat_landmarks(aligned.landmarks),  # the ones the crop was aligned by (CSV's or dlib's)
+        "landmark_method": aligned.method,
         "crop_transform": aligned.transform.reshape(-1).astype(np.float32).tolist(),
         "source_width": int(width),
         "source_height": int(height),
     }
-    return {"status": "face", "sha": sha, "au_key": au_key, "row": row, "method": aligned.method,
+    method = "dlib_whole_frame" if aligned.whole_frame else aligned.method  # the summary tells these apart
+    return {"status": "face", "sha": sha, "au_key": au_key, "row": row, "method": method,
             "upscaled": min(height, width) < settings.min_source_side}

@@ -6,7 +6,8 @@ lookup plus a random horizontal flip (the AU vector is unchanged by a flip — f
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +22,14 @@ from faceaug.schema import read_table
 
 @dataclass
 class FaceCache:
-    """Decoded training faces: images uint8 (N, 3, S, S), AUs float32 (N, 17), ids and subjects."""
+    """Decoded training faces: images uint8 (N, 3, S, S), AUs float32 (N, 17), ids and subjects, and how many
+    were aligned by each landmark method (faces.parquet's `landmark_method`; the model file records it)."""
 
     images: torch.Tensor
     aus: torch.Tensor
     face_ids: list[str]
     subjects: list[str]
+    landmark_methods: dict[str, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -64,6 +67,7 @@ def load_faces(work_dir: Path, image_size: int, split: str = "train") -> FaceCac
         aus=torch.from_numpy(np.ascontiguousarray(aus)),
         face_ids=list(rows["face_id"]),
         subjects=list(rows["subject"]),
+        landmark_methods=dict(Counter(rows["landmark_method"])),
     )
 
 
