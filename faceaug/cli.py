@@ -112,7 +112,7 @@ ProfileOpt = Annotated[
 ConfigOpt = Annotated[
     Optional[Path],
     typer.Option("--config", help="TOML file overriding the profile (sections: preprocess, ganimation, singan, "
-                 "expand). Flags override the file."),
+                 "expand, patch). Flags override the file."),
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto (CUDA if present), cpu, cuda or cuda:N.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for every random draw.")]

@@ -34,6 +34,7 @@ from faceaug.models.singan import (
 )
 from faceaug.models.singan_pyramid import injected_image, pyramid_sizes, real_pyramid, resize
 from faceaug.models.tensors import IMAGE_CHANNELS
+from faceaug.training.singan_jitter import perturb_images
 from faceaug.training.singan_losses import (
     critic_wasserstein_loss, generator_adversarial_loss, gradient_penalty, per_model_mean, reconstruction_loss,
 )
@@ -79,8 +80,11 @@ class _Group:
 
     @torch.no_grad()
     def random_prev(self) -> torch.Tensor:
-        """A random sample of the trained (frozen) scales, upsampled: the next scale's input."""
+        """A random sample of the trained (frozen) scales, upsampled: the next scale's input (from a perturbed
+        injected image when cfg.inject_jitter > 0)."""
         x = self.base
+        if self.mode == "inject" and self.cfg.inject_jitter > 0:
+            x = perturb_images(x, self.gens, self.cfg.inject_jitter)
         for scale, (generator, amp) in enumerate(self.frozen, start=self.first):
             x = resize(generator(amp * self.noise(scale), x), self.sizes[scale + 1])
         return x
@@ -142,12 +146,15 @@ class _Reconstruction:
 
 def _reconstruction(group: _Group, n: int, coarser: torch.Tensor | None) -> _Reconstruction:
     """From the coarser scale's reconstruction; noise amplitude = noise_amp × its RMSE to the image at scale n (1 at
-    scale 0 in reconstruct mode)."""
+    scale 0 in reconstruct mode, cfg.inject_noise_amp at the start scale in inject mode when set)."""
     real = group.reals[n]
     prev = group.base if n == group.first else resize(coarser, group.sizes[n])
     if n == 0 and group.mode == "reconstruct":
         amp = torch.ones(group.k)
         noise = torch.cat([z.expand(1, IMAGE_CHANNELS, *group.sizes[0]) for z in group.z_rec], dim=1).to(group.device)
+    elif n == group.first and group.mode == "inject" and group.cfg.inject_noise_amp > 0:
+        amp = torch.full((group.k,), group.cfg.inject_noise_amp)
+        noise = torch.zeros_like(real)
     else:
         amp = group.cfg.noise_amp * per_model_mean((real - prev) ** 2, group.k).sqrt().cpu()
         noise = torch.zeros_like(real)
