@@ -118,8 +118,9 @@ class SinganConfig:
     lambda_gp: float = 0.1
     alpha: float = 10.0  # reconstruction weight
     noise_amp: float = 0.1  # noise amplitude = noise_amp * RMSE
-    # inject mode: the start scale's noise amplitude of its own, in the [-1, 1] image range (0 = the RMSE rule
-    # above, which gives ~0.004 there: the variants are near-copies, docs/experiments.md "SinGAN variety")
+    # inject mode, sampling: the start scale's noise amplitude of its own, in the [-1, 1] image range (0 = the
+    # amplitude it was trained with, noise_amp x RMSE ~ 0.004 there: near-copies; docs/experiments.md "SinGAN
+    # variety"). Training keeps the RMSE rule: a start scale trained with the larger noise learns to remove it.
     inject_noise_amp: float = 0.0
     # inject mode: train the start scale on perturbed injected images (random affine warp and colour change of
     # strength x: shift ±x·side/2, rotation ±x rad, scale and colour gain 1 ± x, colour offset ±x); 0 = off
@@ -133,9 +134,9 @@ class SinganConfig:
 class PatchConfig:
     """The training-free patch regenerator (faceaug.inference.patch_regen, GPNN-style)."""
 
-    noise: float = 0.5  # std of the noise added to the coarsest level ([-1, 1] range): a variety knob
-    warp: float = 0.0  # std of the coarsest level's smooth random displacement (±1 = half the side): a variety knob
-    warp_grid: int = 4  # the displacement field's control points per side
+    noise: float = 0.25  # std of the noise added to the coarsest level ([-1, 1] range): a variety knob
+    warp: float = 0.08  # std of the coarsest level's smooth random displacement (±1 = half the side): a variety knob
+    warp_grid: int = 3  # the displacement field's control points per side
     coarse_size: int = 16  # short side of the coarsest level (px)
     scale_factor: float = 0.75  # ratio between levels
     patch_size: int = 7
@@ -209,6 +210,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "max_nfc": 64,
             "d_steps": 1,
             "g_steps": 1,
+            "inject_noise_amp": 0.06,
         },
         # inject mode and small shards: docs/experiments.md ("expand").
         "expand": {"samples_per_edit": 4, "shard_size": 2, "singan_mode": "inject"},

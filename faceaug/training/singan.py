@@ -146,15 +146,12 @@ class _Reconstruction:
 
 def _reconstruction(group: _Group, n: int, coarser: torch.Tensor | None) -> _Reconstruction:
     """From the coarser scale's reconstruction; noise amplitude = noise_amp × its RMSE to the image at scale n (1 at
-    scale 0 in reconstruct mode, cfg.inject_noise_amp at the start scale in inject mode when set)."""
+    scale 0 in reconstruct mode)."""
     real = group.reals[n]
     prev = group.base if n == group.first else resize(coarser, group.sizes[n])
     if n == 0 and group.mode == "reconstruct":
         amp = torch.ones(group.k)
         noise = torch.cat([z.expand(1, IMAGE_CHANNELS, *group.sizes[0]) for z in group.z_rec], dim=1).to(group.device)
-    elif n == group.first and group.mode == "inject" and group.cfg.inject_noise_amp > 0:
-        amp = torch.full((group.k,), group.cfg.inject_noise_amp)
-        noise = torch.zeros_like(real)
     else:
         amp = group.cfg.noise_amp * per_model_mean((real - prev) ** 2, group.k).sqrt().cpu()
         noise = torch.zeros_like(real)
