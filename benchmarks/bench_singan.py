@@ -11,7 +11,9 @@ the steadier number (one core's work per face).
 
 Quality (`--quality`): trains real models on scikit-image's astronaut face (cropped by faceaug.preprocess.align)
 and on synthetic faces (faceaug.synth), draws 50 samples per (mode, start scale) and reports the Haar
-face-detection rate and SSIM to the training image (faceaug.metrics.structure.singan_structure_check).
+face-detection rate, SSIM to the training image, SinGAN's diversity and the mean pairwise SSIM between samples
+(faceaug.metrics.structure.singan_structure_check, with faceaug.metrics.diversity). The patch regenerator and the
+variety levers of issue 21: benchmarks/bench_variety.py.
 
 Sweep (`--sweep`): the speed/quality table behind the `fast` profile: candidate settings trained in inject mode
 from start scale 2, seconds per face vs detection rate and SSIM of start-scale-2 samples.
@@ -198,8 +200,8 @@ def _faces(size: int, synthetic: int) -> dict[str, np.ndarray]:
 def _print_row(row: dict) -> None:
     print(f"{row['face']:11s} {row['trained']:11s} sample {row['mode']:11s} start {row['start_scale']}: "
           f"face {row['face_detected']:4.0%}  SSIM {row['ssim_mean']:.3f} [{row['ssim_min']:.3f}, "
-          f"{row['ssim_max']:.3f}] in 0.5-0.95 {row['ssim_in_range']:4.0%}  variety {row['variety']:4.1f}  "
-          f"between samples {row['ssim_between_samples']:.3f}  pass {row['passes']} varied {row['varied']}  "
+          f"{row['ssim_max']:.3f}] in 0.5-0.95 {row['ssim_in_range']:4.0%}  diversity {row['diversity']:.3f}  "
+          f"pairwise SSIM {row['pairwise_ssim']:.3f}  pass {row['passes']} varied {row['varied']}  "
           f"(train {row['train_wall_s']:.0f} s wall)", flush=True)
 
 
@@ -216,7 +218,8 @@ def quality(args) -> dict:
         plans += [("reconstruct", rec_model, rec_s, "inject", s) for s in (0, 2)]
         plans += [("inject@2", inj_model, inj_s, "inject", 2)]
         for trained, model, train_s, mode, start in plans:
-            samples = sample_singan(model, args.samples, start_scale=start, mode=mode, seed=1, device=CPU)
+            samples = sample_singan(model, args.samples, start_scale=start, mode=mode, seed=1, device=CPU,
+                                    start_noise_amp=cfg.inject_noise_amp)
             row = {"face": name, "trained": trained, "mode": mode, "start_scale": start,
                    "train_wall_s": round(train_s, 1), **singan_structure_check(samples, face)}
             rows.append(row)

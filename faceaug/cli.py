@@ -15,7 +15,8 @@ from rich.markup import escape
 from faceaug import __version__
 from faceaug.aus import parse_au_spec
 from faceaug.config import (
-    EXECUTORS, EXPAND_MODES, GREYSCALE_CHOICES, LANDMARK_METHODS, PROFILE_NAMES, SINGAN_MODES, SPLIT_BY, Config,
+    EXECUTORS, EXPAND_MODES, GREYSCALE_CHOICES, LANDMARK_METHODS, PROFILE_NAMES, REGENERATORS, SINGAN_MODES,
+    SPLIT_BY, Config,
     resolve_config,
 )
 from faceaug.console import set_verbosity, verbosity
@@ -113,7 +114,7 @@ ProfileOpt = Annotated[
 ConfigOpt = Annotated[
     Optional[Path],
     typer.Option("--config", help="TOML file overriding the profile (sections: preprocess, ganimation, singan, "
-                 "expand). Flags override the file."),
+                 "expand, patch). Flags override the file."),
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto (CUDA if present), cpu, cuda or cuda:N.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for every random draw.")]
@@ -289,6 +290,9 @@ ExpandMode = _choices("ExpandMode", EXPAND_MODES)
 Executor = _choices("Executor", EXECUTORS)
 
 
+Regenerator = _choices("Regenerator", REGENERATORS)
+
+
 @command()
 def expand(
     work_dir: Annotated[Path, typer.Argument(help="Work folder with faces.parquet (and models/ganimation."
@@ -303,6 +307,8 @@ def expand(
                                                         "only).")] = None,
     start_scale: Annotated[Optional[int], typer.Option(help="SinGAN start scale: 0 = N, 1 = N-1, 2 = N-2.")] = None,
     singan_mode: Annotated[Optional[SinganMode], typer.Option(help="reconstruct or inject.")] = None,
+    regenerator: Annotated[Optional[Regenerator], typer.Option(help="What makes the M variants of an edit: singan "
+                                                                "(trained per edit) or patch (training-free).")] = None,
     sources_label: Annotated[Optional[str], typer.Option(help="Only use source faces with this label.")] = None,
     sources_split: Annotated[str, typer.Option(help="Split the source faces come from.")] = "train",
     model: Annotated[Optional[Path], typer.Option(help="GANimation model [default: WORK_DIR/models/"
@@ -322,7 +328,8 @@ def expand(
     _non_negative("--start-scale", start_scale)
     cfg = _config(profile, config, seed, device, **{
         "expand.samples_per_edit": samples_per_edit, "expand.start_scale": start_scale,
-        "expand.singan_mode": singan_mode.value if singan_mode else None})
+        "expand.singan_mode": singan_mode.value if singan_mode else None,
+        "expand.regenerator": regenerator.value if regenerator else None})
     from faceaug.commands.expand import ExpandRequest, run_expand
 
     request = ExpandRequest(

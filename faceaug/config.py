@@ -31,6 +31,7 @@ T = TypeVar("T")
 # The names a user chooses from (settings and command-line choices; the CLI builds its choices from these).
 SPLIT_BY = ("subject", "image")  # how `preprocess` assigns splits
 SINGAN_MODES = ("reconstruct", "inject")  # how SinGAN sampling starts (faceaug.training.singan)
+REGENERATORS = ("singan", "patch")  # what makes `expand`'s variants of an edit (faceaug.pipeline.shard)
 EXPAND_MODES = ("discrete", "single-au", "continuous")  # what `expand` targets (faceaug.pipeline.plan)
 EXECUTORS = ("local", "ray")  # where `expand` runs its shards (faceaug.pipeline.executors)
 GREYSCALE_CHOICES = ("auto", "on", "off")  # whether `fer-eval` trains on grey images
@@ -120,9 +121,32 @@ class SinganConfig:
     lambda_gp: float = 0.1
     alpha: float = 10.0  # reconstruction weight
     noise_amp: float = 0.1  # noise amplitude = noise_amp * RMSE
+    # inject mode, sampling: the start scale's noise amplitude of its own, in the [-1, 1] image range (0 = the
+    # amplitude it was trained with, noise_amp x RMSE ~ 0.004 there: near-copies; docs/experiments.md "SinGAN
+    # variety"). Training keeps the RMSE rule: a start scale trained with the larger noise learns to remove it.
+    inject_noise_amp: float = 0.0
+    # inject mode: train the start scale on perturbed injected images (random affine warp and colour change of
+    # strength x: shift ±x·side/2, rotation ±x rad, scale and colour gain 1 ± x, colour offset ±x); 0 = off
+    inject_jitter: float = 0.0
     # torch threads while SinGAN trains/samples on CPU (0 = leave torch's setting). Its ops are tiny, and on 2
     # shared cores 2 threads measured 20-40x slower than 1 (benchmarks/bench_singan.py); use processes for cores.
     cpu_threads: int = 1
+
+
+@dataclass
+class PatchConfig:
+    """The training-free patch regenerator (faceaug.inference.patch_regen, GPNN-style)."""
+
+    noise: float = 0.25  # std of the noise added to the coarsest level ([-1, 1] range): a variety knob
+    warp: float = 0.08  # std of the coarsest level's smooth random displacement (±1 = half the side): a variety knob
+    warp_grid: int = 3  # the displacement field's control points per side
+    coarse_size: int = 16  # short side of the coarsest level (px)
+    scale_factor: float = 0.75  # ratio between levels
+    patch_size: int = 7
+    coarse_iters: int = 4  # nearest-neighbour passes at the coarsest level
+    fine_iters: int = 1  # ... and at every finer level
+    search_radius: float = 0.25  # a patch is searched within this fraction of the level's side of its position
+    completeness: float = 0.0  # GPNN's normalised score d / (completeness + min d); 0 = plain nearest neighbour
 
 
 @dataclass
@@ -130,6 +154,7 @@ class ExpandConfig:
     samples_per_edit: int = 4  # M: SinGAN samples per GANimation edit
     start_scale: int = 2  # SinGAN gen_start_scale (0 = N, 1 = N-1, 2 = N-2)
     singan_mode: str = "reconstruct"  # reconstruct | inject
+    regenerator: str = "singan"  # singan (trained per edit) | patch (training-free, PatchConfig)
     shard_size: int = 4  # edit jobs per shard
     continuous_steps: int = 5
     continuous_label_threshold: float = 0.5  # alpha >= this → target label, else source label
@@ -144,12 +169,13 @@ class Config:
     ganimation: GanimationConfig = field(default_factory=GanimationConfig)
     singan: SinganConfig = field(default_factory=SinganConfig)
     expand: ExpandConfig = field(default_factory=ExpandConfig)
+    patch: PatchConfig = field(default_factory=PatchConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
-SECTIONS = ("preprocess", "ganimation", "singan", "expand")
+SECTIONS = ("preprocess", "ganimation", "singan", "expand", "patch")
 
 #: `paper` = the published hyperparameters (for GPUs); `fast` = CPU-feasible. Only differences from the
 #: dataclass defaults (which are the paper's) are listed.
@@ -187,6 +213,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "max_nfc": 64,
             "d_steps": 1,
             "g_steps": 1,
+            "inject_noise_amp": 0.06,
         },
         # inject mode and small shards: docs/experiments.md ("expand").
         "expand": {"samples_per_edit": 4, "shard_size": 2, "singan_mode": "inject"},
@@ -298,7 +325,7 @@ def resolve_config(
 #: bounds themselves are allowed); None = unbounded. Every field not listed here is free (seed, device, flags).
 _NAMES: dict[str, tuple[str, ...]] = {
     "preprocess.split_by": SPLIT_BY, "ganimation.upsample": UPSAMPLINGS, "ganimation.condition": CONDITIONS,
-    "expand.singan_mode": SINGAN_MODES,
+    "expand.singan_mode": SINGAN_MODES, "expand.regenerator": REGENERATORS,
 }
 _AT_LEAST_0 = (0, None, True)
 _AT_LEAST_1 = (1, None, True)
@@ -320,7 +347,12 @@ _RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "singan.beta1": (0, 1, "low"), "singan.beta2": (0, 1, "low"),
     **{f"singan.{k}": _AT_LEAST_1 for k in ("min_size", "max_size", "nfc", "max_nfc", "num_layers",
                                              "iters_per_scale", "d_steps", "g_steps")},
-    **{f"singan.{k}": _AT_LEAST_0 for k in ("lambda_gp", "alpha", "noise_amp", "cpu_threads")},
+    **{f"singan.{k}": _AT_LEAST_0 for k in ("lambda_gp", "alpha", "noise_amp", "cpu_threads", "inject_noise_amp")},
+    "singan.inject_jitter": (0, 0.5, True),
+    "patch.noise": _AT_LEAST_0, "patch.coarse_size": (4, None, True),
+    "patch.warp": _AT_LEAST_0, "patch.warp_grid": (2, None, True), "patch.scale_factor": (0, 1, False),
+    "patch.patch_size": (1, None, True), "patch.coarse_iters": _AT_LEAST_0, "patch.fine_iters": _AT_LEAST_0,
+    "patch.search_radius": _POSITIVE, "patch.completeness": _AT_LEAST_0,
     "expand.samples_per_edit": _AT_LEAST_0, "expand.start_scale": _AT_LEAST_0, "expand.shard_size": _AT_LEAST_1,
     "expand.continuous_steps": _AT_LEAST_1, "expand.continuous_label_threshold": _FRACTION,
 }

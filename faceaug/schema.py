@@ -64,7 +64,8 @@ MANIFEST_SCHEMA = pa.schema(
         pa.field("label", pa.string(), nullable=False),
         pa.field("split", pa.string(), nullable=False),
         pa.field("is_generated", pa.bool_(), nullable=False),
-        pa.field("stage", pa.string(), nullable=False),  # original | ganimation | singan
+        # original | ganimation | singan (a variant of an edit, by SinGAN or the patch regenerator: see singan_mode)
+        pa.field("stage", pa.string(), nullable=False),
         pa.field("source_id", pa.string(), nullable=False),
         pa.field("source_label", pa.string(), nullable=False),
         pa.field("subject", pa.string(), nullable=False),
@@ -72,7 +73,7 @@ MANIFEST_SCHEMA = pa.schema(
         *_AU_FIELDS,  # target AU intensities (the source's own AUs for originals)
         pa.field("alpha", pa.float32(), nullable=True),
         pa.field("gen_start_scale", pa.int32(), nullable=True),
-        pa.field("singan_mode", pa.string(), nullable=True),
+        pa.field("singan_mode", pa.string(), nullable=True),  # reconstruct | inject (SinGAN) | patch
         pa.field("sample_index", pa.int32(), nullable=True),
         pa.field("seed", pa.int64(), nullable=True),
         pa.field("ganimation_model_id", pa.string(), nullable=True),

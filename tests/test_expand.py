@@ -107,6 +107,26 @@ def test_happy_gives_exactly_per_class_rows_plus_the_originals(work, tmp_path):
     assert read_image(out / singan["path"].iloc[0]).shape == (32, 32, 3)
 
 
+def test_patch_regenerator_writes_a_complete_manifest_and_trains_no_singan(work, tmp_path, monkeypatch):
+    def no_training(*args, **kwargs):
+        raise AssertionError("the patch regenerator must not train a SinGAN")
+
+    monkeypatch.setattr(shard_mod, "train_singan_batch", no_training)
+    out = tmp_path / "patch"
+    manifest = _expand(work, out, "happy", per_class=7, cfg=_cfg(**{"expand.regenerator": "patch"}))
+    generated = manifest[manifest["is_generated"]]
+    assert generated["stage"].value_counts().to_dict() == {"singan": 5, "ganimation": 2}
+    variants = generated[generated["stage"] == "singan"]
+    assert set(variants["singan_mode"]) == {"patch"} and variants["gen_start_scale"].isna().all()
+    assert variants["singan_model_id"].isna().all() and sorted(set(variants["sample_index"])) == [0, 1, 2]
+    _check_invariants(out, manifest)
+    from faceaug.io.images import read_image
+    assert read_image(out / variants["path"].iloc[0]).shape == (32, 32, 3)  # variety: tests/test_variety.py
+    # another regenerator is another expansion: its fingerprint differs, so the folder is not silently reused
+    with pytest.raises(UserError, match="different expansion"):
+        _expand(work, out, "happy", per_class=7)
+
+
 def test_relative_model_edits_each_face_from_its_own_aus(work, tmp_path):
     """With a relative-conditioned model, expand hands the editor each source's AUs from faces.parquet: the
     written edit is exactly the editor's result for (face, preset, source AUs)."""

@@ -198,6 +198,18 @@ def test_a_damaged_singan_safetensors_is_one_sentence(tmp_path, changes, message
         SinganModel.load(_singan_safetensors(tmp_path, **changes))
 
 
+def test_a_safetensors_header_length_ending_in_0x80_is_not_taken_for_a_pickle(tmp_path):
+    """The header length's first byte is the pickle opcode 0x80 for 1 header length in 256: still safetensors."""
+    from faceaug.inference.singan_legacy import is_torch_file
+
+    path = tmp_path / "singan.safetensors"
+    path.write_bytes((0x2980).to_bytes(8, "little") + b"{" + b" " * (0x2980 - 1))
+    assert not is_torch_file(path)
+    legacy = tmp_path / "singan.pt"
+    torch.save({"format": "faceaug-singan-1"}, legacy)
+    assert is_torch_file(legacy)
+
+
 @pytest.mark.parametrize("name", ["singan.safetensors", "singan.pt"])
 def test_a_missing_singan_file_is_a_user_error(tmp_path, name):
     with pytest.raises(UserError, match="does not exist"):

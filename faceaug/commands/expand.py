@@ -127,7 +127,7 @@ def _fingerprint(request: ExpandRequest, cfg: Config, faces_sha: str, model_sha:
     what = {
         "mode": request.mode, "au_preset": request.au_preset, "aus": request.aus, "per_class": request.per_class,
         "sources_label": request.sources_label, "sources_split": request.sources_split, "seed": cfg.seed,
-        "expand": asdict(cfg.expand), "singan": asdict(cfg.singan), "faces": faces_sha, "model": model_sha,
+        "expand": asdict(cfg.expand), "singan": asdict(cfg.singan), "patch": asdict(cfg.patch), "faces": faces_sha, "model": model_sha,
     }
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -311,7 +311,7 @@ def run_expand(request: ExpandRequest, cfg: Config) -> dict[str, Any]:
         warn(f"{model_path} was trained on faces framed differently from `faceaug preprocess` crops (crop template "
              f"{editor.crop_template}, ours {crop_template_id()}): edits may be poorer.")
     size = editor.image_size
-    if cfg.expand.samples_per_edit > 0:  # M = 0: edits only, no SinGAN is trained
+    if cfg.expand.samples_per_edit > 0 and cfg.expand.regenerator == "singan":  # M = 0 or patch: no SinGAN
         check_singan_setup(size, size, cfg.singan, start_scale=cfg.expand.start_scale, mode=cfg.expand.singan_mode)
     sources = select_sources(faces, request.sources_split, request.sources_label)
     _warn_other_landmarks(model_path, editor.provenance, sources)
@@ -342,6 +342,7 @@ def run_expand(request: ExpandRequest, cfg: Config) -> dict[str, Any]:
     ctx = ShardContext(
         work_dir=str(work_dir), out_dir=str(out_dir), model_path=str(model_path), device=str(device),
         singan=asdict(cfg.singan), start_scale=cfg.expand.start_scale, singan_mode=cfg.expand.singan_mode,
+        regenerator=cfg.expand.regenerator, patch=asdict(cfg.patch),
     )
     timings: Counter[str] = Counter()
     with progress() as bar:

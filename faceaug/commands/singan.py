@@ -40,7 +40,8 @@ def run_singan_command(image: Path, out_dir: Path, cfg, *, samples: int) -> Path
     train_s = time.perf_counter() - t0
     out_dir.mkdir(parents=True, exist_ok=True)
     model_path = model.save(out_dir / MODEL_FILE)
-    images = sample_singan(model, samples, start_scale=start, mode=mode, seed=cfg.seed, device=device)
+    images = sample_singan(model, samples, start_scale=start, mode=mode, seed=cfg.seed, device=device,
+                           start_noise_amp=cfg.singan.inject_noise_amp)
     paths = [write_png_atomic(out_dir / f"sample_{i:03d}.png", im) for i, im in enumerate(images)]
     if mode == "reconstruct":
         write_png_atomic(out_dir / "reconstruction.png", reconstruct_singan(model, device))

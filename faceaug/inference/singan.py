@@ -103,8 +103,11 @@ def scale_noise(generator: torch.Generator, batch: int, size: tuple[int, int], s
 
 @torch.no_grad()
 def sample_singan(model: SinganModel, n: int, *, start_scale: int, mode: str, seed: int, device,
-                  chunk: int = 16) -> np.ndarray:
-    """n samples, RGB uint8 (n, H, W, 3), reproducible for a seed. See the module docstring for start_scale."""
+                  chunk: int = 16, start_noise_amp: float = 0.0) -> np.ndarray:
+    """n samples, RGB uint8 (n, H, W, 3), reproducible for a seed. See the module docstring for start_scale.
+
+    `start_noise_amp` > 0 (inject mode): the start scale's noise amplitude instead of the one it was trained with
+    (SinganConfig.inject_noise_amp; the variety knob)."""
     check_mode_and_start_scale(mode, start_scale)
     device = torch.device(device)
     start = min(start_scale, model.num_scales)
@@ -113,8 +116,17 @@ def sample_singan(model: SinganModel, n: int, *, start_scale: int, mode: str, se
         g.to(device).eval()
     with torch_cpu_threads(device, model.cpu_threads):
         gen = torch_generator(seed)
-        return np.concatenate([_sample_batch(model, min(chunk, n - lo), start, mode, gen, device)
+        amps = _sampling_amps(model, start, mode, start_noise_amp)
+        return np.concatenate([_sample_batch(model, min(chunk, n - lo), start, mode, gen, device, amps)
                                for lo in range(0, n, chunk)], axis=0)
+
+
+def _sampling_amps(model: SinganModel, start: int, mode: str, start_noise_amp: float) -> dict[int, float]:
+    """Noise amplitude per scale while sampling: the trained ones, the start scale's replaced in inject mode."""
+    amps = {scale: model.noise_amp(scale) for scale in range(model.arch.first_scale, model.num_scales)}
+    if mode == "inject" and start_noise_amp > 0 and start in amps:
+        amps[start] = start_noise_amp
+    return amps
 
 
 def _check_model_samples_from(model: SinganModel, start: int, start_scale: int, mode: str) -> None:
@@ -129,7 +141,8 @@ def _check_model_samples_from(model: SinganModel, start: int, start_scale: int, 
                         "mode 'inject'.")
 
 
-def _sample_batch(model: SinganModel, b: int, start: int, mode: str, gen: torch.Generator, device) -> np.ndarray:
+def _sample_batch(model: SinganModel, b: int, start: int, mode: str, gen: torch.Generator, device,
+                  amps: dict[int, float]) -> np.ndarray:
     """b samples: the coarsest input, then every scale from there (random noise from `start` on)."""
     sizes = model.arch.sizes
     if mode == "inject":
@@ -146,7 +159,7 @@ def _sample_batch(model: SinganModel, b: int, start: int, mode: str, gen: torch.
             z = model.z_rec.to(device).expand(b, IMAGE_CHANNELS, *size)
         else:
             z = torch.zeros((b, IMAGE_CHANNELS, *size), device=device)
-        x = model.generator(scale)(model.noise_amp(scale) * z, x)
+        x = model.generator(scale)(amps[scale] * z, x)
         if scale + 1 < model.num_scales:
             x = resize(x, sizes[scale + 1])
     return to_uint8(x)

@@ -25,13 +25,17 @@ _KEYS = ("config", "image", "sizes", "scale_factor", "first_scale", "channels", 
 
 
 def is_torch_file(path: Path) -> bool:
-    """Whether `path` starts like a `torch.save` file (a zip archive, or the pickle of torch < 1.6)."""
+    """Whether `path` starts like a `torch.save` file (a zip archive, or the pickle of torch < 1.6). A safetensors
+    file (8-byte header length, then the JSON header's "{") is not one, whatever its length's first byte is (a
+    header of 0x..80 bytes starts with the pickle opcode 0x80)."""
     try:
         with open(path, "rb") as fh:
-            head = fh.read(2)
+            head = fh.read(9)
     except OSError:
         return False
-    return head == b"PK" or head[:1] == b"\x80"
+    if head[8:9] == b"{":
+        return False
+    return head[:2] == b"PK" or head[:1] == b"\x80"
 
 
 def read_legacy_singan(path: Path) -> StoredSingan:

@@ -1,4 +1,7 @@
-"""Running one shard of an expansion: GANimation edits → SinGAN per edit (batched) → images + a part file.
+"""Running one shard of an expansion: GANimation edits → variants per edit → images + a part file. The variants
+come from a SinGAN trained per edit (batched), or from the training-free patch regenerator
+(`ExpandConfig.regenerator`); their manifest rows have stage "singan" either way, and `singan_mode` says which made
+them: reconstruct | inject (SinGAN) or "patch".
 
 A shard is finished exactly when its part file exists. Images are written first (each atomically), the part file
 last, so a crash anywhere leaves either a finished shard or one that is redone from scratch. Image ids are a pure
@@ -16,8 +19,9 @@ import numpy as np
 import torch
 
 from faceaug.aus import AU_NAMES
-from faceaug.config import SinganConfig
+from faceaug.config import PatchConfig, SinganConfig
 from faceaug.device import resolve_device
+from faceaug.inference.patch_regen import regenerate_patches
 from faceaug.inference.singan import sample_singan
 from faceaug.io.images import read_image, write_png_atomic
 from faceaug.pipeline.plan import EditJob
@@ -25,6 +29,7 @@ from faceaug.schema import write_table_atomic
 from faceaug.training.singan import train_singan_batch
 
 PARTS_DIR = "parts"
+PATCH_MODE = "patch"  # the manifest's singan_mode of the patch regenerator's variants
 IMAGES_DIR = "images"
 
 
@@ -40,6 +45,8 @@ class ShardContext:
     start_scale: int
     singan_mode: str
     torch_threads: int = 0  # 0 = leave torch's default
+    regenerator: str = "singan"  # singan | patch (faceaug.config.REGENERATORS)
+    patch: dict[str, Any] = field(default_factory=dict)  # PatchConfig as a dict
 
 
 @dataclass
@@ -118,29 +125,49 @@ def run_shard(index: int, jobs: list[EditJob], ctx: ShardContext) -> ShardResult
 
     with_samples = [(job, image) for job, image in zip(jobs, edited) if job.n_samples > 0]
     if with_samples:
-        t = time.perf_counter()
-        models = train_singan_batch(
-            [image for _, image in with_samples],
-            SinganConfig(**ctx.singan),
-            seeds=[job.seed for job, _ in with_samples],
-            device=device,
-            start_scale=ctx.start_scale,
-            mode=ctx.singan_mode,
-        )
-        timings["singan_train_s"] = time.perf_counter() - t
-        t = time.perf_counter()
-        for (job, _), model in zip(with_samples, models):
-            samples = sample_singan(
-                model, job.n_samples, start_scale=ctx.start_scale, mode=ctx.singan_mode, seed=job.seed, device=device
-            )
-            for k, sample in enumerate(samples):
-                write_png_atomic(out_dir / image_relpath(job.label, job.sample_id(k)), sample)
-                rows.append(
-                    _row(job, job.sample_id(k), "singan", ganimation_model_id=editor.model_id,
-                         gen_start_scale=ctx.start_scale, singan_mode=ctx.singan_mode, sample_index=k,
-                         singan_model_id=model.model_id)
-                )
-        timings["singan_sample_s"] = time.perf_counter() - t
+        make = _patch_variants if ctx.regenerator == PATCH_MODE else _singan_variants
+        rows += make(with_samples, ctx, device, editor.model_id, out_dir, timings)
 
     write_table_atomic(rows, part_path(out_dir, index), "manifest")
     return ShardResult(index=index, rows=len(rows), timings=timings)
+
+
+def _write_variants(job: EditJob, samples: np.ndarray, out_dir: Path, **extra: Any) -> list[dict[str, Any]]:
+    rows = []
+    for k, sample in enumerate(samples):
+        write_png_atomic(out_dir / image_relpath(job.label, job.sample_id(k)), sample)
+        rows.append(_row(job, job.sample_id(k), "singan", sample_index=k, **extra))
+    return rows
+
+
+def _singan_variants(with_samples, ctx: ShardContext, device, editor_id: str, out_dir: Path,
+                     timings: dict[str, float]) -> list[dict[str, Any]]:
+    """Train one SinGAN per edit (batched) and sample its variants."""
+    cfg = SinganConfig(**ctx.singan)
+    t = time.perf_counter()
+    models = train_singan_batch([image for _, image in with_samples], cfg, seeds=[job.seed for job, _ in with_samples],
+                                device=device, start_scale=ctx.start_scale, mode=ctx.singan_mode)
+    timings["singan_train_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    rows = []
+    for (job, _), model in zip(with_samples, models):
+        samples = sample_singan(model, job.n_samples, start_scale=ctx.start_scale, mode=ctx.singan_mode,
+                                seed=job.seed, device=device, start_noise_amp=cfg.inject_noise_amp)
+        rows += _write_variants(job, samples, out_dir, ganimation_model_id=editor_id,
+                                gen_start_scale=ctx.start_scale, singan_mode=ctx.singan_mode,
+                                singan_model_id=model.model_id)
+    timings["singan_sample_s"] = time.perf_counter() - t
+    return rows
+
+
+def _patch_variants(with_samples, ctx: ShardContext, device, editor_id: str, out_dir: Path,
+                    timings: dict[str, float]) -> list[dict[str, Any]]:
+    """The training-free patch regenerator's variants of every edit (CPU; nothing is trained)."""
+    cfg = PatchConfig(**ctx.patch)
+    t = time.perf_counter()
+    rows = []
+    for job, image in with_samples:
+        samples = regenerate_patches(image, job.n_samples, cfg=cfg, seed=job.seed)
+        rows += _write_variants(job, samples, out_dir, ganimation_model_id=editor_id, singan_mode=PATCH_MODE)
+    timings["patch_s"] = time.perf_counter() - t
+    return rows

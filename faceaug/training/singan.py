@@ -34,6 +34,7 @@ from faceaug.models.singan import (
 )
 from faceaug.models.singan_pyramid import injected_image, pyramid_sizes, real_pyramid, resize
 from faceaug.models.tensors import IMAGE_CHANNELS
+from faceaug.training.singan_jitter import perturb_images
 from faceaug.training.singan_losses import (
     critic_wasserstein_loss, generator_adversarial_loss, gradient_penalty, per_model_mean, reconstruction_loss,
 )
@@ -79,8 +80,11 @@ class _Group:
 
     @torch.no_grad()
     def random_prev(self) -> torch.Tensor:
-        """A random sample of the trained (frozen) scales, upsampled: the next scale's input."""
+        """A random sample of the trained (frozen) scales, upsampled: the next scale's input (from a perturbed
+        injected image when cfg.inject_jitter > 0)."""
         x = self.base
+        if self.mode == "inject" and self.cfg.inject_jitter > 0:
+            x = perturb_images(x, self.gens, self.cfg.inject_jitter)
         for scale, (generator, amp) in enumerate(self.frozen, start=self.first):
             x = resize(generator(amp * self.noise(scale), x), self.sizes[scale + 1])
         return x
