@@ -7,7 +7,8 @@ Takes a git copy of the public repository RecepTahirGunlu/Duygu-Tanima (FER2013 
 from train/ for training, T per class from test/ for evaluation, drawn with a seeded generator. The images are
 written to a scratch folder only (their licence does not allow redistribution: never commit them). Then the chain
 a user would run: preprocess (--aus-from-labels --assume-cropped) → train (a step budget, not epochs: ~100 faces
-would otherwise get a few hundred steps) → expand → fer-eval, and a JSON of the protocol and the result.
+would otherwise get a few hundred steps) → expand → train-au → report → fer-eval, and a JSON of the protocol and
+the result.
 FER2013 has no subject ids, so every image counts as its own person (preprocess says so).
 """
 
@@ -68,8 +69,8 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=15, help="training images per class")
     parser.add_argument("--test-per-class", type=int, default=100)
     parser.add_argument("--size", type=int, default=64, help="preprocess crop size")
-    parser.add_argument("--gan-steps", type=int, default=4000, help="GANimation optimisation steps (about)")
-    parser.add_argument("--gan-minutes", type=float, default=8.0, help="GANimation time budget")
+    parser.add_argument("--gan-steps", type=int, default=9000, help="GANimation step budget (fast profile: 9000)")
+    parser.add_argument("--gan-minutes", type=float, default=20.0, help="GANimation time budget")
     parser.add_argument("--per-class", type=int, default=30, help="generated images per class")
     parser.add_argument("--fer-steps", type=int, default=600)
     parser.add_argument("--seeds", type=int, default=3)
@@ -80,18 +81,19 @@ def main() -> None:
     counts = extract(args.repo, data, {"train": args.k, "test": args.test_per_class}, args.seed)
     faceaug("preprocess", str(data), "--out", str(work), "--labels", str(data / "labels.csv"), "--aus-from-labels",
             "--assume-cropped", "--size", str(args.size), "--seed", str(args.seed))
-    steps_per_epoch = max(1, len(CLASSES) * args.k // 8)  # the fast profile's batch of 8
-    epochs = max(1, round(args.gan_steps * 0.7 / steps_per_epoch))
-    decay = max(1, round(args.gan_steps * 0.3 / steps_per_epoch))
-    faceaug("train", str(work), "--epochs", str(epochs), "--epochs-decay", str(decay), "--max-minutes",
-            str(args.gan_minutes), "--seed", str(args.seed))
+    faceaug("train", str(work), "--steps", str(args.gan_steps), "--max-minutes", str(args.gan_minutes),
+            "--seed", str(args.seed))
     faceaug("expand", str(work), "--au-preset", ",".join(CLASSES), "--per-class", str(args.per_class), "--out",
             str(expanded), "--seed", str(args.seed), "--overwrite")
+    faceaug("train-au", str(work), "--seed", str(args.seed))
+    faceaug("report", str(expanded))
     faceaug("fer-eval", str(work), "--expanded", str(expanded), "--seeds", str(args.seeds), "--steps",
             str(args.fer_steps))
     result = json.loads((expanded / "fer-eval.json").read_text())
     summary = {"protocol": {"repo_commit": COMMIT, **vars(args), "repo": str(args.repo), "out": str(args.out),
-                            "images": counts, "gan_epochs": [epochs, decay]},
+                            "images": counts,
+                            "gan_steps_done": len((work / "models" / "metrics.jsonl").read_text().splitlines())},
+               "report": json.loads((expanded / "report.json").read_text())["verdict"],
                "accuracy": {arm: v["accuracy"] for arm, v in result["arms"].items()},
                "macro_f1": {arm: v["macro_f1"] for arm, v in result["arms"].items()},
                "gains": result["gains"]["accuracy"], "seconds": round(time.time() - started)}

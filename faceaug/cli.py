@@ -214,6 +214,8 @@ def train(
     work_dir: Annotated[Path, typer.Argument(help="Work folder made by `faceaug preprocess`.")],
     epochs: Annotated[Optional[int], typer.Option(help="Epochs at constant learning rate.")] = None,
     epochs_decay: Annotated[Optional[int], typer.Option(help="Epochs of linear learning-rate decay.")] = None,
+    steps: Annotated[Optional[int], typer.Option(help="Training steps whatever the dataset size (the fast "
+                                                 "profile's budget: 9000; 0 = count --epochs).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Batch size.")] = None,
     image_size: Annotated[Optional[int], typer.Option(help="Training image side in pixels.")] = None,
     max_minutes: Annotated[Optional[float], typer.Option(help="Stop (and save) after this many minutes.")] = None,
@@ -227,8 +229,10 @@ def train(
     for name, value in (("--epochs", epochs), ("--batch-size", batch_size), ("--image-size", image_size),
                         ("--max-minutes", max_minutes)):
         _positive(name, value)
+    _non_negative("--steps", steps)
     cfg = _config(profile, config, seed, device, **{
-        "ganimation.epochs": epochs, "ganimation.epochs_decay": epochs_decay, "ganimation.batch_size": batch_size,
+        "ganimation.epochs": epochs, "ganimation.epochs_decay": epochs_decay, "ganimation.steps": steps,
+        "ganimation.batch_size": batch_size,
         "ganimation.image_size": image_size, "ganimation.max_minutes": max_minutes})
     from faceaug.commands.train import run_train
 

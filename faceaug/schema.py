@@ -41,6 +41,7 @@ FACES_SCHEMA = pa.schema(
         pa.field("landmarks", pa.list_(pa.float32()), nullable=True),  # 136 values x_0..x_67, y_0..y_67 (source px)
         # where the crop's anchor points came from: openface | dlib | haar | none (faceaug.preprocess.align)
         pa.field("landmark_method", pa.string(), nullable=False),
+        pa.field("grey", pa.bool_(), nullable=True),  # the source image is greyscale (R = G = B); null = not recorded
         pa.field("crop_transform", pa.list_(pa.float32(), 6), nullable=False),  # 2×3 source → crop, row-major
         pa.field("source_width", pa.int32(), nullable=False),
         pa.field("source_height", pa.int32(), nullable=False),
@@ -114,8 +115,12 @@ def _legacy_landmark_method(table: pa.Table) -> pa.Array:
     return pc.if_else(has_landmarks, "openface", "unknown")
 
 
+def _not_recorded(table: pa.Table) -> pa.Array:
+    return pa.nulls(table.num_rows, pa.bool_())
+
+
 #: Columns added after a table's first release, and how a reader fills them in an older file.
-ADDED_COLUMNS = {"faces": {"landmark_method": _legacy_landmark_method}}
+ADDED_COLUMNS = {"faces": {"landmark_method": _legacy_landmark_method, "grey": _not_recorded}}
 
 
 #: What the rows of each table must satisfy beyond their types (checked on every read and write).

@@ -16,7 +16,7 @@ from faceaug.cli import app
 from faceaug.config import resolve_config
 from faceaug.inference.editor import GanimationEditor
 from faceaug.errors import UserError
-from faceaug.io.images import read_image
+from faceaug.io.images import colour_spread, read_image, to_grey_rgb, write_png_atomic
 from faceaug.schema import read_table, write_table_atomic
 from faceaug.commands.train import run_train
 from faceaug.training.ganimation_trainer import GanimationTrainer, step_generator
@@ -319,3 +319,41 @@ def test_cpu_bf16_autocast_only_where_the_cpu_runs_it_natively(work, monkeypatch
     assert all(torch.isfinite(v) for v in losses.values())
     assert {p.dtype for p in trainer.generator.parameters()} == {torch.float32}
     assert not GanimationTrainer(_cfg(), cache, torch.device("cpu")).amp  # off unless asked for
+
+
+def test_a_step_budget_trains_the_same_steps_whatever_the_dataset_size(tmp_path):
+    """`ganimation.steps` (the `fast` profile's budget): 12 faces and 40 faces get the same step count, and the
+    learning rate reaches 0 at the end of the budget."""
+    from faceaug.training.ganimation_trainer import lr_factor
+
+    budget = {"ganimation.steps": 12, "ganimation.decay_fraction": 0.5}
+    for n in (15, 48):
+        wd = make_work_dir(tmp_path / f"w{n}", n=n, size=40)
+        run_train(wd, _cfg(**budget), resume=False)
+        assert load_checkpoint(wd / "models" / "checkpoints" / "last.pt")["step"] == 12
+    cfg = resolve_config("fast", None, {}).ganimation
+    assert cfg.schedule(steps_per_epoch=12) == cfg.schedule(steps_per_epoch=250) == (9000, 6300)
+    assert [lr_factor(s, 100, 50) for s in (0, 49, 75, 100)] == [1.0, 1.0, 0.5, 0.0]
+    # epochs asked for (flag or file) mean counting epochs again, not the profile's budget
+    assert resolve_config("fast", None, {"ganimation.epochs": 3}).ganimation.schedule(10) == (3 * 10 + 130, 30)
+
+
+def test_a_time_budget_decays_the_learning_rate_inside_it():
+    """A run stopped by --max-minutes still ends with its learning rate decayed: the schedule follows the larger of
+    the steps done and the time spent."""
+    from faceaug.training.ganimation_trainer import lr_factor
+
+    assert lr_factor(10, 9000, 6300, time_progress=0.5) == 1.0
+    assert lr_factor(10, 9000, 6300, time_progress=0.85) == pytest.approx(0.5)
+    assert lr_factor(10, 9000, 6300, time_progress=1.2) == 0.0
+    assert lr_factor(8000, 9000, 6300, time_progress=0.1) == pytest.approx(1 - (8000 / 9000 - 0.7) / 0.3)
+
+
+def test_on_a_greyscale_dataset_the_generator_paints_grey(tmp_path):
+    wd = make_work_dir(tmp_path / "w", n=24, size=40)
+    faces = read_table(wd / "faces.parquet", "faces")
+    for rel in faces["image_path"]:
+        write_png_atomic(wd / rel, to_grey_rgb(read_image(wd / rel)))
+    run_train(wd, _cfg(), resume=False)
+    grid = read_image(sorted((wd / "models" / "samples").glob("*.png"))[-1])
+    assert colour_spread(grid) <= 1  # the training grid's edits (and sources) are grey

@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import re
 from collections import Counter, defaultdict
+import pandas as pd
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -340,7 +341,14 @@ def _counts(found: Discovery, rows: list[dict], rejects: list[dict], cache_rows:
         "au_source": dict(Counter(r["au_source"] for r in rows)),
         "alignment": dict(Counter(c["method"] for c in cache_rows)),
         "upscaled": sum(bool(c["upscaled"]) for c in cache_rows),
+        "greyscale": dict(Counter({True: "grey", False: "colour"}.get(_flag(r.get("grey")), "unknown")
+                                  for r in rows)),
     }
+
+
+def _flag(value) -> bool | None:
+    """A nullable bool cell (None, NaN, pd.NA → None)."""
+    return None if value is None or pd.isna(value) else bool(value)
 
 
 #: The summary's words for the alignment methods (preprocess.json counts them under these keys).
@@ -374,6 +382,12 @@ def _print_summary(counts: dict, rejects: Iterable[dict], work_dir: Path, *, war
     methods = ", ".join(f"{n} {_METHOD_WORDS.get(k, k)}" for k, n in counts["alignment"].items()) or "none"
     info(f"AUs from: {sources}. Landmarks: {methods}. Reused from the last run: {counts['reused']}. "
          f"Subjects: {counts['subjects']}.")
+    grey = Counter(counts["greyscale"])
+    if grey["grey"] and not grey["colour"]:
+        info(f"All {grey['grey']} faces are greyscale: every image faceaug generates from them will be greyscale too.")
+    elif grey["grey"] and grey["colour"]:
+        warn(f"{grey['grey']} faces are greyscale and {grey['colour']} in colour: a mixed dataset (grey sources "
+             "give grey edits, colour sources colour ones).")
     if counts["au_source"].get("label_prototype"):
         warn(f"{counts['au_source']['label_prototype']} faces got their AUs from the label's preset prototype "
              "(au_source = label_prototype), not from OpenFace.")

@@ -117,6 +117,8 @@ def run_train(work_dir: Path, cfg: Config, *, resume: bool, max_steps: int | Non
             task = bar.add_task("train GANimation", total=trainer.total_steps, completed=trainer.step, losses="")
             while trainer.step < end_step:
                 step = trainer.step
+                if budget_s > 0:
+                    trainer.time_progress = (time.monotonic() - started) / budget_s
                 losses = trainer.train_step()
                 if writer:
                     pending.append({"step": step, "epoch": step // trainer.steps_per_epoch, **losses})

@@ -6,7 +6,8 @@
 The source faces' AUs (from faces.parquet) are needed by models trained with `condition = "relative"`
 (`editor.needs_source_aus`); absolute-conditioned ones (the paper's, imported ones) ignore them. Faces must be crops
 made by `faceaug preprocess` (the model was trained on that framing); other sizes are resized to the model size,
-grayscale images (2-D or single-channel) are expanded to RGB.
+grayscale images (2-D or single-channel) are expanded to RGB. A grey face (R = G = B) gives a grey edit: the
+generator's output is replaced by its luma, so greyscale in ⇒ greyscale out whatever tint the model learned.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from faceaug.io.images import resize_face
+from faceaug.io.images import grey_like, resize_face
 from faceaug.models.ganimation import Generator, conditioning
 from faceaug.models.ganimation_file import GanimationModel
 from faceaug.models.tensors import to_model_range, to_uint8
@@ -91,7 +92,8 @@ class GanimationEditor:
             out, attention = self.generator.edit(x, conditioning(self.condition, target, source))
             edited.append(to_uint8(out))
             masks.append(attention[:, 0].float().cpu().numpy())
-        return np.concatenate(edited), np.concatenate(masks).astype(np.float32)
+        inputs = images.permute(0, 2, 3, 1).numpy()
+        return grey_like(np.concatenate(edited), inputs), np.concatenate(masks).astype(np.float32)
 
     def _au_matrix(self, aus: np.ndarray, name: str) -> np.ndarray:
         aus = np.asarray(aus, dtype=np.float32)

@@ -32,6 +32,7 @@ from faceaug.config import PatchConfig
 from faceaug.device import torch_cpu_threads, torch_generator
 from faceaug.models.singan_pyramid import resize
 from faceaug.models.tensors import image_to_tensor, to_uint8
+from faceaug.io.images import grey_like
 
 TILE = 8  # query positions are searched in tiles of TILE × TILE (the keys of a tile: its window)
 
@@ -98,7 +99,8 @@ def random_warp(images: torch.Tensor, gen: torch.Generator, strength: float, gri
 
 @torch.no_grad()
 def regenerate_patches(image: np.ndarray, n: int, *, cfg: PatchConfig, seed: int, threads: int = 1) -> np.ndarray:
-    """n variants of the RGB uint8 image (H, W, 3) → (n, H, W, 3) uint8; reproducible for a seed (CPU)."""
+    """n variants of the RGB uint8 image (H, W, 3) → (n, H, W, 3) uint8; reproducible for a seed (CPU). A grey
+    image gives grey variants."""
     cpu = torch.device("cpu")
     with torch_cpu_threads(cpu, threads):
         source = image_to_tensor(image)
@@ -115,4 +117,5 @@ def regenerate_patches(image: np.ndarray, n: int, *, cfg: PatchConfig, seed: int
             for step in range(cfg.coarse_iters if i == 0 else cfg.fine_iters):
                 guess = replace_patches(guess, keys if step == 0 else values, values, cfg.patch_size, radius,
                                         cfg.completeness)
-        return to_uint8(guess.clamp(-1, 1))
+        variants = to_uint8(guess.clamp(-1, 1))
+    return grey_like(variants, np.stack([image] * n)) if n else variants

@@ -24,6 +24,7 @@ from faceaug.inference.singan_legacy import is_torch_file, read_legacy_singan
 from faceaug.models.singan import MODES, ScaleGenerator, SinganArchitecture
 from faceaug.models.singan_pyramid import injected_image, resize
 from faceaug.models.tensors import IMAGE_CHANNELS, to_uint8
+from faceaug.io.images import grey_like
 
 
 @dataclass
@@ -107,7 +108,7 @@ def sample_singan(model: SinganModel, n: int, *, start_scale: int, mode: str, se
     """n samples, RGB uint8 (n, H, W, 3), reproducible for a seed. See the module docstring for start_scale.
 
     `start_noise_amp` > 0 (inject mode): the start scale's noise amplitude instead of the one it was trained with
-    (SinganConfig.inject_noise_amp; the variety knob)."""
+    (SinganConfig.inject_noise_amp; the variety knob). A grey training image gives grey samples."""
     check_mode_and_start_scale(mode, start_scale)
     device = torch.device(device)
     start = min(start_scale, model.num_scales)
@@ -117,8 +118,9 @@ def sample_singan(model: SinganModel, n: int, *, start_scale: int, mode: str, se
     with torch_cpu_threads(device, model.cpu_threads):
         gen = torch_generator(seed)
         amps = _sampling_amps(model, start, mode, start_noise_amp)
-        return np.concatenate([_sample_batch(model, min(chunk, n - lo), start, mode, gen, device, amps)
-                               for lo in range(0, n, chunk)], axis=0)
+        samples = np.concatenate([_sample_batch(model, min(chunk, n - lo), start, mode, gen, device, amps)
+                                  for lo in range(0, n, chunk)], axis=0)
+    return grey_like(samples, np.stack([model.image] * len(samples))) if len(samples) else samples
 
 
 def _sampling_amps(model: SinganModel, start: int, mode: str, start_noise_amp: float) -> dict[int, float]:

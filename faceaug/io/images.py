@@ -108,3 +108,32 @@ def resize_face(image: np.ndarray, size: int) -> np.ndarray:
         return np.ascontiguousarray(image)
     shrink = image.shape[0] > size
     return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+
+
+#: The largest channel difference (grey levels) an image may have and still count as grey (JPEG / resize rounding).
+GREY_TOLERANCE = 2
+
+
+def colour_spread(image: np.ndarray) -> int:
+    """The largest difference between two channels of any pixel of an RGB uint8 image (0 = grey)."""
+    image = np.asarray(image)
+    if image.ndim == 2 or image.shape[-1] == 1:
+        return 0
+    image = image.astype(np.int16)
+    return int(max(np.abs(image[..., 0] - image[..., 1]).max(), np.abs(image[..., 1] - image[..., 2]).max()))
+
+
+def is_grey(image: np.ndarray) -> bool:
+    return colour_spread(image) <= GREY_TOLERANCE
+
+
+def to_grey_rgb(image: np.ndarray) -> np.ndarray:
+    """The image's luma (ITU-R 601, as OpenCV) in all three channels: grey, max channel difference 0."""
+    grey = cv2.cvtColor(np.ascontiguousarray(image, np.uint8), cv2.COLOR_RGB2GRAY)
+    return np.repeat(grey[..., None], 3, axis=-1)
+
+
+def grey_like(outputs: np.ndarray, sources: np.ndarray) -> np.ndarray:
+    """`outputs[i]` made grey wherever `sources[i]` is grey (greyscale in ⇒ greyscale out); others unchanged."""
+    return np.stack([to_grey_rgb(out) if is_grey(src) else out for out, src in zip(outputs, sources)]) \
+        if len(outputs) else outputs

@@ -28,3 +28,18 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
         x = x.float()
     x = x.clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
     return x.permute(0, 2, 3, 1).cpu().numpy()
+
+
+_LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, as OpenCV's RGB → grey
+
+
+def grey_tensor(x: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) → its luma in all three channels (differentiable): a generator's colour output made grey."""
+    weights = x.new_tensor(_LUMA).view(1, 3, 1, 1)
+    return (x * weights).sum(dim=1, keepdim=True).expand_as(x)
+
+
+def all_grey(images_uint8: torch.Tensor, tolerance: int = 2) -> bool:
+    """Whether every image of a (N, 3, H, W) uint8 batch is grey (channels within `tolerance`)."""
+    x = images_uint8.to(torch.int16)
+    return bool(len(x)) and int(max((x[:, 0] - x[:, 1]).abs().max(), (x[:, 1] - x[:, 2]).abs().max())) <= tolerance

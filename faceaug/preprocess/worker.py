@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from faceaug.aus import AU_NAMES, AU_PRESENT_NAMES, PRESETS, preset_vector
-from faceaug.io.images import ImageDecodeError, decode_image, write_png_atomic
+from faceaug.io.images import ImageDecodeError, decode_image, is_grey, write_png_atomic
 from faceaug.io.layout import SourceItem
 from faceaug.io.openface import OpenFaceError, parse_openface_csv, select_face
 from faceaug.preprocess.align import CROP_TEMPLATE, HAAR_BOX_ANCHORS, AlignmentError, align_face, anchor_points
@@ -178,6 +178,7 @@ def process_source(task: SourceTask) -> dict:
         "confidence": None if confidence is None else np.float32(confidence),
         "landmarks": _flat_landmarks(aligned.landmarks),  # the ones the crop was aligned by (CSV's or dlib's)
         "landmark_method": aligned.method,
+        "grey": is_grey(image),
         "crop_transform": aligned.transform.reshape(-1).astype(np.float32).tolist(),
         "source_width": int(width),
         "source_height": int(height),

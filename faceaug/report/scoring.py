@@ -18,13 +18,11 @@ import numpy as np
 import pandas as pd
 
 from faceaug.aus import AU_NAMES
-from faceaug.io.images import read_image, resize_face
+from faceaug.io.images import GREY_TOLERANCE, colour_spread, read_image, resize_face
 from faceaug.io.openface import OpenFaceError, read_openface_csv, select_face
 from faceaug.metrics.diversity import variant_diversity
 from faceaug.metrics.structure import face_detected, ssim_rgb
 
-#: the largest channel difference (grey levels) an image may have and still count as grey (PNG/JPEG rounding)
-GREY_TOLERANCE = 2
 ACHIEVED = [f"achieved_{au}" for au in AU_NAMES]
 
 
@@ -55,12 +53,6 @@ def openface_source(csv_dir: Path) -> AuSource:
         return out
 
     return AuSource("openface", predict)
-
-
-def colour_spread(image: np.ndarray) -> int:
-    """The largest difference between two channels of any pixel (0 = grey)."""
-    image = image.astype(np.int16)
-    return int(max(np.abs(image[..., 0] - image[..., 1]).max(), np.abs(image[..., 1] - image[..., 2]).max()))
 
 
 def edit_id_of(sample_id: str) -> str:

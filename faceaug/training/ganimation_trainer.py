@@ -5,9 +5,11 @@ One *step* is one critic update; the generator is updated on every `n_critic`-th
 reusing that step's generated batch, as in the public code. `critic_warmup_steps` (0 in the paper profile) lets
 the critic train alone first, counting the n_critic cycle from the end of the warm-up, and `au_pretrain_steps` (0 in
 the paper profile) trains the critic's AU head on real faces alone before that: short runs need an AU head that
-reads AUs, or the generator learns to fool it instead of editing. The learning rate is constant for `epochs` epochs,
-then decays linearly to 0 over `epochs_decay` epochs (computed from the step, so resuming needs no scheduler
-object). With `ema_decay` > 0 (the fast profile) the model file holds a running average of the generator's
+reads AUs, or the generator learns to fool it instead of editing. The learning rate is constant, then decays linearly to 0
+over the last part of the run: `epochs` + `epochs_decay` epochs, or with a step budget (`steps` > 0, the `fast`
+profile) the last `decay_fraction` of `steps` whatever the dataset size. It is computed from the step (and the
+share of a `max_minutes` budget spent, so a run stopped by its budget has decayed), so resuming needs no scheduler
+object. With `ema_decay` > 0 (the fast profile) the model file holds a running average of the generator's
 weights. Every random draw of a step (flips, targets, target noise, gradient-penalty mixing) comes from a generator
 seeded by (seed, rank, step) and the batch order from (seed, epoch): `--resume` continues exactly, and on CPU
 k steps + resume + k steps give the same weights as 2k steps.
@@ -28,21 +30,26 @@ import torch
 import torch.distributed as dist
 
 from faceaug.aus import AU_NAMES, PRESET_NAMES, preset_vector
-from faceaug.config import Config, GanimationConfig
+from faceaug.config import Config
 from faceaug.device import cpu_has_native_bf16
 from faceaug.errors import UserError
 from faceaug.models.ganimation import Critic, Generator, blend, conditioning
-from faceaug.models.tensors import to_model_range, to_uint8
+from faceaug.models.tensors import all_grey, grey_tensor, to_model_range, to_uint8
 from faceaug.training import ganimation_losses as L
 from faceaug.training.ganimation_data import FaceCache, epoch_order, random_targets
 
 
-def lr_factor(step: int, steps_per_epoch: int, g: GanimationConfig) -> float:
-    """1 for the first `epochs` epochs, then linear decay to 0 over `epochs_decay` epochs."""
-    progress_epochs = step / max(steps_per_epoch, 1)
-    if progress_epochs < g.epochs or g.epochs_decay <= 0:
+def lr_factor(step: int, total_steps: int, decay_start: int, time_progress: float = 0.0) -> float:
+    """1 until `decay_start`, then linear decay to 0 at `total_steps`. Progress is the larger of the step's share of
+    the run and `time_progress` (the share of a time budget spent, 0 without one), so a run stopped by its time
+    budget still ends with its learning rate decayed."""
+    if total_steps <= decay_start:
         return 1.0
-    return max(0.0, 1.0 - (progress_epochs - g.epochs) / g.epochs_decay)
+    progress = max(step / max(total_steps, 1), min(max(time_progress, 0.0), 1.0))
+    start = decay_start / total_steps
+    if progress < start:
+        return 1.0
+    return max(0.0, 1.0 - (progress - start) / (1.0 - start))
 
 
 #: Offset of the AU pre-training draws in `step_generator`'s rank slot, so they never meet a training step's draws.
@@ -87,9 +94,15 @@ class GanimationTrainer:
         if self.steps_per_epoch < 1:
             raise UserError(f"The train split has {len(cache)} faces, fewer than one batch of {self.g.batch_size}"
                             f"{f' per GPU × {world}' if world > 1 else ''}; lower --batch-size.")
-        self.total_steps = self.steps_per_epoch * (self.g.epochs + self.g.epochs_decay)
+        self.total_steps, self.decay_start = self.g.schedule(self.steps_per_epoch)
+        self.time_progress = 0.0  # share of the time budget spent, set by the training loop (0 = no budget)
+        self.grey = all_grey(cache.images)  # a greyscale dataset: the generator's colour output is made grey
         self.step = 0
         self.au_pretrained = False
+
+    def _colour(self, color: torch.Tensor) -> torch.Tensor:
+        """The generator's colour layer, made grey on a greyscale dataset (so fakes are grey, as at inference)."""
+        return grey_tensor(color) if self.grey else color
 
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16) if self.amp else nullcontext()
@@ -148,7 +161,7 @@ class GanimationTrainer:
         gen = step_generator(self.cfg.seed, self.rank, step)
         real, real_aus, target = self._batch(step, gen)
         epsilon = torch.rand(real.shape[0], 1, 1, 1, generator=gen).to(self.device)
-        factor = lr_factor(step, self.steps_per_epoch, g)
+        factor = lr_factor(step, self.total_steps, self.decay_start, self.time_progress)
         for opt in (self.opt_g, self.opt_d):
             for group in opt.param_groups:
                 group["lr"] = g.lr * factor
@@ -156,7 +169,7 @@ class GanimationTrainer:
 
         with torch.set_grad_enabled(train_g), self._autocast():
             color, attention = self.G(real, conditioning(g.condition, target, real_aus))
-            fake = blend(real, color, attention)
+            fake = blend(real, self._colour(color), attention)
 
         out = {"lr": torch.tensor(g.lr * factor), **self._critic_update(real, fake.detach(), real_aus, epsilon, step)}
         if train_g:
@@ -196,7 +209,7 @@ class GanimationTrainer:
         with self._autocast():
             fake_scores, fake_aus = self.critic(fake)
             rec_color, rec_attention = self.G(fake, conditioning(g.condition, real_aus, target))
-            reconstructed = blend(fake, rec_color, rec_attention)
+            reconstructed = blend(fake, self._colour(rec_color), rec_attention)
         g_adv = L.generator_adversarial_loss(fake_scores)
         g_au = L.au_regression_loss(fake_aus, target)
         g_cyc = L.cycle_loss(reconstructed, real)
@@ -270,7 +283,7 @@ class GanimationTrainer:
         for name in PRESET_NAMES:
             target = torch.from_numpy(preset_vector(name)).expand(real.shape[0], -1).to(self.device)
             color, attention = self.inference_generator(real, conditioning(self.g.condition, target, source))
-            columns.append(to_uint8(blend(real, color, attention)))
+            columns.append(to_uint8(blend(real, self._colour(color), attention)))
             masks.append(np.repeat((attention.float().clamp(0, 1) * 255).round().byte().cpu().numpy()
                                    .transpose(0, 2, 3, 1), 3, axis=3))
         return np.concatenate([np.concatenate(list(row), axis=1) for row in zip(*(columns + masks))], axis=0)
