@@ -72,6 +72,8 @@ def main() -> None:
     parser.add_argument("--gan-steps", type=int, default=9000, help="GANimation step budget (fast profile: 9000)")
     parser.add_argument("--gan-minutes", type=float, default=20.0, help="GANimation time budget")
     parser.add_argument("--per-class", type=int, default=30, help="generated images per class")
+    parser.add_argument("--config", type=Path, default=None, help="a faceaug --config TOML for train and expand")
+    parser.add_argument("--regenerator", default="singan", help="expand --regenerator (singan | patch)")
     parser.add_argument("--fer-steps", type=int, default=600)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
@@ -81,16 +83,18 @@ def main() -> None:
     counts = extract(args.repo, data, {"train": args.k, "test": args.test_per_class}, args.seed)
     faceaug("preprocess", str(data), "--out", str(work), "--labels", str(data / "labels.csv"), "--aus-from-labels",
             "--assume-cropped", "--size", str(args.size), "--seed", str(args.seed))
+    config = ["--config", str(args.config)] if args.config else []
     faceaug("train", str(work), "--steps", str(args.gan_steps), "--max-minutes", str(args.gan_minutes),
-            "--seed", str(args.seed))
+            "--seed", str(args.seed), *config)
     faceaug("expand", str(work), "--au-preset", ",".join(CLASSES), "--per-class", str(args.per_class), "--out",
-            str(expanded), "--seed", str(args.seed), "--overwrite")
+            str(expanded), "--seed", str(args.seed), "--overwrite", "--regenerator", args.regenerator, *config)
     faceaug("train-au", str(work), "--seed", str(args.seed))
     faceaug("report", str(expanded))
     faceaug("fer-eval", str(work), "--expanded", str(expanded), "--seeds", str(args.seeds), "--steps",
             str(args.fer_steps))
     result = json.loads((expanded / "fer-eval.json").read_text())
     summary = {"protocol": {"repo_commit": COMMIT, **vars(args), "repo": str(args.repo), "out": str(args.out),
+                            "config": str(args.config) if args.config else None,
                             "images": counts,
                             "gan_steps_done": len((work / "models" / "metrics.jsonl").read_text().splitlines())},
                "report": json.loads((expanded / "report.json").read_text())["verdict"],

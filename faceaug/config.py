@@ -40,6 +40,10 @@ GREYSCALE_CHOICES = ("auto", "on", "off")  # whether `fer-eval` trains on grey i
 LANDMARK_METHODS = ("auto", "openface", "dlib", "haar", "none")
 
 
+#: DiffAugment transforms of the GANimation critic's inputs (faceaug.training.diffaugment).
+DIFFAUGMENT_POLICIES = ("color", "translation", "cutout")
+
+
 @dataclass
 class PreprocessConfig:
     size: int = 128  # side of the aligned face crop (px)
@@ -68,6 +72,8 @@ class GanimationConfig:
     # dataset size, the last `decay_fraction` of them with the learning rate decaying linearly to 0.
     steps: int = 0
     decay_fraction: float = 0.3
+    # DiffAugment of every critic input (real and fake), comma list of color, translation, cutout ("" = off, paper)
+    diffaugment: str = ""
     max_minutes: float = 0.0  # stop after this wall-clock budget (0 = no limit)
     lr: float = 1e-4
     beta1: float = 0.5
@@ -110,6 +116,9 @@ class GanimationConfig:
         """Why these settings cannot train (one sentence), or None."""
         if min(self.n_critic, self.gp_every) < 1:
             return "n_critic and gp_every must be at least 1."
+        unknown = [p for p in self.diffaugment.split(",") if p.strip() and p.strip() not in DIFFAUGMENT_POLICIES]
+        if unknown:
+            return f"diffaugment {unknown[0]!r} is not one of {', '.join(DIFFAUGMENT_POLICIES)}."
         return self.generator_config().problem() or self.critic_config().problem()
 
 

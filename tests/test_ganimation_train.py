@@ -357,3 +357,16 @@ def test_on_a_greyscale_dataset_the_generator_paints_grey(tmp_path):
     run_train(wd, _cfg(), resume=False)
     grid = read_image(sorted((wd / "models" / "samples").glob("*.png"))[-1])
     assert colour_spread(grid) <= 1  # the training grid's edits (and sources) are grey
+
+
+def test_training_with_diffaugment_runs_and_a_seed_repeats_it(work, tmp_path):
+    weights = []
+    for name in ("a", "b"):
+        wd = _copy(work, tmp_path, name)
+        run_train(wd, _cfg(**{"ganimation.diffaugment": "color,translation,cutout"}), resume=False)
+        weights.append(GanimationModel.load(wd / "models" / "ganimation.safetensors").generator.state_dict())
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    plain = _copy(work, tmp_path, "plain")
+    run_train(plain, _cfg(), resume=False)
+    other = GanimationModel.load(plain / "models" / "ganimation.safetensors").generator.state_dict()
+    assert not all(torch.equal(weights[0][k], other[k]) for k in other)

@@ -36,6 +36,7 @@ from faceaug.errors import UserError
 from faceaug.models.ganimation import Critic, Generator, blend, conditioning
 from faceaug.models.tensors import all_grey, grey_tensor, to_model_range, to_uint8
 from faceaug.training import ganimation_losses as L
+from faceaug.training.diffaugment import diff_augment, parse_policy
 from faceaug.training.ganimation_data import FaceCache, epoch_order, random_targets
 
 
@@ -96,6 +97,7 @@ class GanimationTrainer:
                             f"{f' per GPU × {world}' if world > 1 else ''}; lower --batch-size.")
         self.total_steps, self.decay_start = self.g.schedule(self.steps_per_epoch)
         self.time_progress = 0.0  # share of the time budget spent, set by the training loop (0 = no budget)
+        self.augment_policy = parse_policy(self.g.diffaugment)  # the critic's input augmentation (() = off)
         self.grey = all_grey(cache.images)  # a greyscale dataset: the generator's colour output is made grey
         self.step = 0
         self.au_pretrained = False
@@ -171,17 +173,21 @@ class GanimationTrainer:
             color, attention = self.G(real, conditioning(g.condition, target, real_aus))
             fake = blend(real, self._colour(color), attention)
 
-        out = {"lr": torch.tensor(g.lr * factor), **self._critic_update(real, fake.detach(), real_aus, epsilon, step)}
+        out = {"lr": torch.tensor(g.lr * factor),
+               **self._critic_update(real, fake.detach(), real_aus, epsilon, step, gen)}
         if train_g:
-            out.update(self._generator_update(real, fake, attention, real_aus, target, step))
+            out.update(self._generator_update(real, fake, attention, real_aus, target, step, gen))
         self.step += 1
         return {k: v.detach() for k, v in out.items()}
 
     def _critic_update(self, real: torch.Tensor, fake: torch.Tensor, real_aus: torch.Tensor, epsilon: torch.Tensor,
-                       step: int) -> dict[str, torch.Tensor]:
-        """One critic step: Wasserstein realism, AU regression on the real faces, the (lazy) gradient penalty."""
+                       step: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        """One critic step: Wasserstein realism, AU regression on the real faces, the (lazy) gradient penalty; with
+        `diffaugment`, on augmented real and fake faces alike."""
         g = self.g
         self.critic.requires_grad_(True)
+        if self.augment_policy:
+            real, fake = diff_augment(torch.cat([real, fake]), self.augment_policy, gen).split(real.shape[0])
         with self._autocast():
             scores, pred_aus = self.D(torch.cat([real, fake]))
         real_scores, fake_scores = scores.split(real.shape[0])
@@ -199,7 +205,8 @@ class GanimationTrainer:
         return out
 
     def _generator_update(self, real: torch.Tensor, fake: torch.Tensor, attention: torch.Tensor,
-                          real_aus: torch.Tensor, target: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+                          real_aus: torch.Tensor, target: torch.Tensor, step: int,
+                          gen: torch.Generator) -> dict[str, torch.Tensor]:
         """One generator step: fool the critic, hit the target AUs, come back under the cycle, keep the mask
         sparse and smooth."""
         g = self.g
@@ -207,7 +214,8 @@ class GanimationTrainer:
         # wrapper would wait for critic gradients that never come.
         self.critic.requires_grad_(False)
         with self._autocast():
-            fake_scores, fake_aus = self.critic(fake)
+            seen = diff_augment(fake, self.augment_policy, gen) if self.augment_policy else fake
+            fake_scores, fake_aus = self.critic(seen)
             rec_color, rec_attention = self.G(fake, conditioning(g.condition, real_aus, target))
             reconstructed = blend(fake, self._colour(rec_color), rec_attention)
         g_adv = L.generator_adversarial_loss(fake_scores)
