@@ -322,6 +322,11 @@ def expand(
     ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster address [default: a local Ray].")] = None,
     workers: Annotated[int, typer.Option(help="Parallel shard workers (0 = auto).")] = 0,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing, different expansion in OUT.")] = False,
+    min_edit_score: Annotated[Optional[float], typer.Option(help="Quality gate: drop edits whose AU gain (judged "
+                                                            "by the train-au estimator) is below this and draw "
+                                                            "the target from another source (0 = off).")] = None,
+    au_estimator: Annotated[Optional[Path], typer.Option(help="The gate's AU estimator [default: "
+                                                         "WORK_DIR/models/au_estimator.safetensors].")] = None,
     device: DeviceOpt = "auto",
     seed: ConfigSeedOpt = None,
     profile: ProfileOpt = None,
@@ -333,14 +338,15 @@ def expand(
     cfg = _config(profile, config, seed, device, **{
         "expand.samples_per_edit": samples_per_edit, "expand.start_scale": start_scale,
         "expand.singan_mode": singan_mode.value if singan_mode else None,
-        "expand.regenerator": regenerator.value if regenerator else None})
+        "expand.regenerator": regenerator.value if regenerator else None,
+        "expand.min_edit_score": min_edit_score})
     from faceaug.commands.expand import ExpandRequest, run_expand
 
     request = ExpandRequest(
         work_dir=work_dir, au_preset=au_preset, per_class=per_class, mode=mode.value, aus=aus,
         sources_label=sources_label, sources_split=sources_split, model=model,
         out_dir=out, executor=executor.value, ray_address=ray_address, workers=workers,
-        overwrite=overwrite)
+        overwrite=overwrite, au_estimator=au_estimator)
     run_expand(request, cfg)
 
 

@@ -177,6 +177,9 @@ class ExpandConfig:
     shard_size: int = 4  # edit jobs per shard
     continuous_steps: int = 5
     continuous_label_threshold: float = 0.5  # alpha >= this → target label, else source label
+    # the edit quality gate (faceaug.pipeline.gate): drop edits whose AU gain, judged by the AU estimator of
+    # `faceaug train-au`, is below this, and draw the target from another source (0 = off)
+    min_edit_score: float = 0.0
 
 
 @dataclass
@@ -381,7 +384,7 @@ _RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "patch.patch_size": (1, None, True), "patch.coarse_iters": _AT_LEAST_0, "patch.fine_iters": _AT_LEAST_0,
     "patch.search_radius": _POSITIVE, "patch.completeness": _AT_LEAST_0,
     "expand.samples_per_edit": _AT_LEAST_0, "expand.start_scale": _AT_LEAST_0, "expand.shard_size": _AT_LEAST_1,
-    "expand.continuous_steps": _AT_LEAST_1, "expand.continuous_label_threshold": _FRACTION,
+    "expand.continuous_steps": _AT_LEAST_1, "expand.min_edit_score": _FRACTION, "expand.continuous_label_threshold": _FRACTION,
 }
 
 

@@ -79,6 +79,7 @@ MANIFEST_SCHEMA = pa.schema(
         pa.field("seed", pa.int64(), nullable=True),
         pa.field("ganimation_model_id", pa.string(), nullable=True),
         pa.field("singan_model_id", pa.string(), nullable=True),
+        pa.field("edit_score", pa.float32(), nullable=True),  # the quality gate's AU gain of the edit (None = off)
     ]
 )
 
@@ -120,7 +121,8 @@ def _not_recorded(table: pa.Table) -> pa.Array:
 
 
 #: Columns added after a table's first release, and how a reader fills them in an older file.
-ADDED_COLUMNS = {"faces": {"landmark_method": _legacy_landmark_method, "grey": _not_recorded}}
+ADDED_COLUMNS = {"faces": {"landmark_method": _legacy_landmark_method, "grey": _not_recorded},
+                 "manifest": {"edit_score": lambda table: pa.nulls(table.num_rows, pa.float32())}}
 
 
 #: What the rows of each table must satisfy beyond their types (checked on every read and write).

@@ -70,6 +70,7 @@ class ExpandRequest:
     ray_address: str | None = None
     workers: int = 0
     overwrite: bool = False
+    au_estimator: Path | None = None  # the quality gate's judge [default: WORK_DIR/models/au_estimator.safetensors]
 
 
 def _targets(request: ExpandRequest, cfg: Config):
@@ -106,7 +107,7 @@ def _original_rows(faces: pd.DataFrame) -> list[dict[str, Any]]:
             "split": face["split"], "is_generated": False, "stage": "original", "source_id": face["face_id"],
             "source_label": face["label"], "subject": face["subject"], "target": "original", "alpha": None,
             "gen_start_scale": None, "singan_mode": None, "sample_index": None, "seed": None,
-            "ganimation_model_id": None, "singan_model_id": None,
+            "ganimation_model_id": None, "singan_model_id": None, "edit_score": None,
         }
         row.update({au: face[au] for au in AU_NAMES})
         rows.append(row)
@@ -123,12 +124,16 @@ def _copy_originals(faces: pd.DataFrame, work_dir: Path, out_dir: Path) -> None:
             shutil.copyfile(source, tmp)
 
 
-def _fingerprint(request: ExpandRequest, cfg: Config, faces_sha: str, model_sha: str) -> str:
+def _fingerprint(request: ExpandRequest, cfg: Config, faces_sha: str, model_sha: str,
+                 judge_sha: str | None = None) -> str:
     what = {
         "mode": request.mode, "au_preset": request.au_preset, "aus": request.aus, "per_class": request.per_class,
         "sources_label": request.sources_label, "sources_split": request.sources_split, "seed": cfg.seed,
-        "expand": asdict(cfg.expand), "singan": asdict(cfg.singan), "patch": asdict(cfg.patch), "faces": faces_sha, "model": model_sha,
+        "expand": asdict(cfg.expand), "singan": asdict(cfg.singan), "patch": asdict(cfg.patch), "faces": faces_sha,
+        "model": model_sha,
     }
+    if judge_sha is not None:  # the gate's judge decides which sources are used
+        what["judge"] = judge_sha
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -289,6 +294,28 @@ def _warn_other_landmarks(model_path: Path, provenance: dict[str, Any], sources:
              "--landmarks).")
 
 
+def _quality_gate(request: ExpandRequest, cfg: Config, work_dir: Path, editor, device: str):
+    """(the gate, its judge's file) when expand.min_edit_score > 0, else (None, None)."""
+    if cfg.expand.min_edit_score <= 0:
+        return None, None
+    from faceaug.fer.au_estimator import AuEstimator, default_au_estimator_path
+    from faceaug.pipeline.gate import EditGate
+
+    path = Path(request.au_estimator) if request.au_estimator else default_au_estimator_path(work_dir)
+    if not path.is_file():
+        raise UserError(f"--min-edit-score needs an AU estimator to judge the edits; none at {path}. Train one with "
+                        f"`faceaug train-au {work_dir}` (or pass --au-estimator FILE, or --min-edit-score 0).")
+    estimator = AuEstimator.load(path)
+    return EditGate(editor, estimator, work_dir, cfg.expand.min_edit_score, device=device), path
+
+
+def _report_gate(gate) -> None:
+    dropped = sum(gate.dropped.values())
+    reasons = ", ".join(f"{n} {r.replace('_', ' ')}" for r, n in gate.dropped.items()) or "none"
+    info(f"Quality gate (min edit score {gate.min_score:g}): judged {gate.judged} edits, dropped {dropped} "
+         f"({reasons}); their targets were drawn from other sources.")
+
+
 def run_expand(request: ExpandRequest, cfg: Config) -> dict[str, Any]:
     """Run (or resume) an expansion; returns the summary written to expand.json."""
     started = time.perf_counter()
@@ -315,17 +342,21 @@ def run_expand(request: ExpandRequest, cfg: Config) -> dict[str, Any]:
         check_singan_setup(size, size, cfg.singan, start_scale=cfg.expand.start_scale, mode=cfg.expand.singan_mode)
     sources = select_sources(faces, request.sources_split, request.sources_label)
     _warn_other_landmarks(model_path, editor.provenance, sources)
+    gate, judge_path = _quality_gate(request, cfg, work_dir, editor, str(device))
     jobs = plan_jobs(
         sources, _targets(request, cfg), per_class=request.per_class,
         samples_per_edit=cfg.expand.samples_per_edit, seed=cfg.seed,
-        label_threshold=cfg.expand.continuous_label_threshold,
+        label_threshold=cfg.expand.continuous_label_threshold, accept=gate,
     )
+    if gate is not None:
+        _report_gate(gate)
     shards = cut_shards(jobs, cfg.expand.shard_size)
     expected = sum(job.n_samples + 1 for job in jobs)
 
     out_dir = Path(request.out_dir or work_dir / "expanded")
     model_sha = file_sha256(model_path)
-    fingerprint = _fingerprint(request, cfg, file_sha256(faces_path), model_sha)
+    fingerprint = _fingerprint(request, cfg, file_sha256(faces_path), model_sha,
+                               file_sha256(judge_path) if judge_path else None)
     if _prepare_out_dir(out_dir, work_dir, fingerprint, request.overwrite) and _complete_expansion_is_intact(out_dir):
         summary = json.loads((out_dir / SUMMARY).read_text())
         remove_tree_if_ours(out_dir / PARTS_DIR, EXPAND_OUTPUTS_IN_PARTS)
@@ -370,6 +401,7 @@ def run_expand(request: ExpandRequest, cfg: Config) -> dict[str, Any]:
             "per_stage": {str(k): int(v) for k, v in generated["stage"].value_counts().sort_index().items()},
             "jobs": len(jobs), "shards": len(shards),
         },
+        "quality_gate": gate.summary() if gate is not None else None,
         "timings": {k: round(v, 3) for k, v in timings.items()},
         "seconds": round(seconds, 2),
     }

@@ -40,6 +40,14 @@ MIN_RECOGNITION = 0.85
 ATTENTION_RANGE = (0.05, 0.95)
 
 
+def au_gain(error_after: float, error_before: float) -> float:
+    """How much of the way to its target an edit went: 1 − error after / error before (1 = reached, 0 = no
+    closer than the unedited face, < 0 = further away); 1.0 when the source was already at the target."""
+    if error_before <= 1e-6:
+        return 1.0 if error_after <= 1e-6 else 0.0
+    return 1.0 - error_after / error_before
+
+
 @dataclass
 class SourceFaces:
     """Faces to edit: RGB uint8 crops (N, H, W, 3), optional true AUs (N, 17), labels, subjects, and face-region

@@ -8,8 +8,10 @@ the last one draws only the samples still missing.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -50,6 +52,7 @@ class EditJob:
     n_samples: int
     seed: int
     source_aus: tuple[float, ...] = ()  # the source face's 17 AU intensities (from faces.parquet)
+    edit_score: float | None = None  # the quality gate's score of this edit (None = no gate)
 
     @property
     def stem(self) -> str:
@@ -145,8 +148,12 @@ def plan_jobs(
     samples_per_edit: int,
     seed: int,
     label_threshold: float = 0.5,
+    accept: Callable[[EditJob], Any] | None = None,
 ) -> list[EditJob]:
-    """Every target gets exactly `per_class` images (edits + SinGAN samples), sources spread over subjects."""
+    """Every target gets exactly `per_class` images (edits + SinGAN samples), sources spread over subjects.
+
+    `accept(job)` (the quality gate, faceaug.pipeline.gate) judges each candidate edit: one it fails is not planned
+    and the target takes the next source in the rotation instead; a target no source passes is a UserError."""
     check_per_class(per_class)
     if sources.empty:
         raise UserError("There are no source faces to expand.")
@@ -159,30 +166,42 @@ def plan_jobs(
     for target in targets:
         remaining = per_class
         for _ in range(math.ceil(per_class / per_job)):
-            pos = order[cursor % len(order)]
-            cursor += 1
-            row = sources.iloc[pos]
             n_samples = min(samples_per_edit, remaining - 1)
             remaining -= n_samples + 1
-            index = len(jobs)
-            jobs.append(
-                EditJob(
-                    index=index,
-                    source_id=str(row["face_id"]),
-                    source_image=str(row["image_path"]),
-                    source_label=str(row["label"]),
-                    source_split=str(row["split"]),
-                    subject=str(row["subject"]),
-                    target=target.name,
-                    label=_label(target, str(row["label"]), label_threshold),
-                    aus=_target_vector(target, au_matrix[pos]),
-                    alpha=target.alpha,
-                    n_samples=n_samples,
-                    seed=int((int(seeds) + 1_000_003 * index) % (2**31 - 1)),
-                    source_aus=tuple(float(v) for v in au_matrix[pos]),
-                )
-            )
+            for _attempt in range(len(order)):
+                pos = order[cursor % len(order)]
+                cursor += 1
+                job = _job(sources.iloc[pos], au_matrix[pos], target, len(jobs), n_samples, seeds, label_threshold)
+                if accept is None:
+                    break
+                verdict = accept(job)
+                if verdict.passed:
+                    job = dataclasses.replace(job, edit_score=float(verdict.score))
+                    break
+            else:
+                raise UserError(f"No source face's edit to {target.name!r} passes the quality gate "
+                                "(--min-edit-score); lower it, or train the editor longer.")
+            jobs.append(job)
     return jobs
+
+
+def _job(row: pd.Series, source_aus: np.ndarray, target: Target, index: int, n_samples: int, seeds: int,
+         label_threshold: float) -> EditJob:
+    return EditJob(
+        index=index,
+        source_id=str(row["face_id"]),
+        source_image=str(row["image_path"]),
+        source_label=str(row["label"]),
+        source_split=str(row["split"]),
+        subject=str(row["subject"]),
+        target=target.name,
+        label=_label(target, str(row["label"]), label_threshold),
+        aus=_target_vector(target, source_aus),
+        alpha=target.alpha,
+        n_samples=n_samples,
+        seed=int((int(seeds) + 1_000_003 * index) % (2**31 - 1)),
+        source_aus=tuple(float(v) for v in source_aus),
+    )
 
 
 def cut_shards(jobs: list[EditJob], shard_size: int) -> list[list[EditJob]]:

@@ -97,6 +97,7 @@ def _row(job: EditJob, image_id: str, stage: str, **extra: Any) -> dict[str, Any
         "singan_mode": None,
         "sample_index": None,
         "singan_model_id": None,
+        "edit_score": job.edit_score,
     }
     row.update(zip(AU_NAMES, job.aus))
     row.update(extra)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from faceaug.metrics.edit_quality import au_gain
 from faceaug.report.checks import COPY_SSIM, Finding
 
 MIN_AU_GAIN = 0.25
@@ -62,7 +63,7 @@ def judge(metrics: pd.DataFrame | None, findings: list[Finding], estimator_info:
     }
     gain = None
     if n["edit_au_error"] is not None and n["unedited_au_error"]:
-        gain = 1 - n["edit_au_error"] / n["unedited_au_error"]
+        gain = au_gain(n["edit_au_error"], n["unedited_au_error"])
     n["au_gain"] = gain
     face_ok = n["face_rate_originals"] is None or \
         n["face_rate_generated"] >= MIN_FACE_RATIO * n["face_rate_originals"]

@@ -1,0 +1,107 @@
+"""The edit quality gate (`expand --min-edit-score`): edits that miss are not planned, their targets are drawn from
+other sources so the counts stay exact, the manifest records each edit's score, and the summary says what was
+dropped and why."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from faceaug.cli import app
+from faceaug.commands.expand import ExpandRequest, run_expand
+from faceaug.config import GanimationConfig, resolve_config
+from faceaug.errors import UserError
+from faceaug.fer.au_estimator import AuEstimator, default_au_estimator_path
+from faceaug.pipeline import gate as gate_mod
+from faceaug.pipeline.gate import EditGate, Judgement
+from faceaug.pipeline.plan import discrete_targets, plan_jobs
+from faceaug.aus import parse_au_spec
+from faceaug.schema import read_table
+from tests.ganimation_fixtures import make_work_dir, save_model
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+TINY = {"singan.iters_per_scale": 2, "singan.nfc": 8, "singan.max_nfc": 8, "singan.min_size": 12,
+        "expand.samples_per_edit": 1, "expand.shard_size": 4, "expand.regenerator": "patch"}
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    root = make_work_dir(tmp_path_factory.mktemp("gate") / "work", n=24, size=32)
+    torch.manual_seed(0)
+    save_model(root / "models" / "ganimation.safetensors", GanimationConfig(image_size=32, conv_dim=8, repeat_num=2))
+    AuEstimator.new(32).save(default_au_estimator_path(root))
+    return root
+
+
+def _odd(job) -> Judgement:
+    """A judge that fails every source with an odd face number."""
+    odd = int(job.source_id[1:]) % 2 == 1
+    return Judgement(not odd, 0.1 if odd else 0.8, "missed_target" if odd else None)
+
+
+def test_the_plan_skips_failed_edits_and_keeps_the_counts_exact(work):
+    faces = read_table(work / "faces.parquet", "faces")
+    sources = faces[faces["split"] == "train"].reset_index(drop=True)
+    targets = discrete_targets(parse_au_spec("happy,sad"))
+    jobs = plan_jobs(sources, targets, per_class=9, samples_per_edit=2, seed=0, accept=_odd)
+    plain = plan_jobs(sources, targets, per_class=9, samples_per_edit=2, seed=0)
+    assert [j.n_samples for j in jobs] == [j.n_samples for j in plain]  # 3 edits × 3 images per class
+    assert all(int(j.source_id[1:]) % 2 == 0 for j in jobs) and {j.edit_score for j in jobs} == {0.8}
+    assert [j.index for j in jobs] == list(range(len(jobs)))
+    with pytest.raises(UserError, match="passes the quality gate"):
+        plan_jobs(sources, targets, per_class=9, samples_per_edit=2, seed=0,
+                  accept=lambda job: Judgement(False, 0.0, "missed_target"))
+
+
+def test_expand_with_the_gate_records_scores_and_what_it_dropped(work, tmp_path, monkeypatch):
+    def judge(self, job):
+        verdict = _odd(job)
+        if not verdict.passed:
+            self.dropped[verdict.reason] += 1
+        self.judged += 1
+        return verdict
+
+    monkeypatch.setattr(EditGate, "__call__", judge)
+    out = tmp_path / "expanded"
+    cfg = resolve_config("fast", None, {**TINY, "expand.min_edit_score": 0.5}, seed=0, device="cpu")
+    summary = run_expand(ExpandRequest(work_dir=work, au_preset="happy,sad", per_class=6, out_dir=out, workers=1),
+                         cfg)
+    manifest = read_table(out / "manifest.parquet", "manifest")
+    generated = manifest[manifest["is_generated"]]
+    assert generated["label"].value_counts().to_dict() == {"happy": 6, "sad": 6}
+    assert generated["edit_score"].eq(np.float32(0.8)).all()
+    assert manifest.loc[~manifest["is_generated"], "edit_score"].isna().all()
+    assert (generated["source_id"].str[1:].astype(int) % 2 == 0).all()
+    gate = json.loads((out / "expand.json").read_text())["quality_gate"]
+    assert gate["dropped"]["missed_target"] > 0 and gate["min_edit_score"] == 0.5
+    assert summary["quality_gate"] == gate
+
+
+def test_the_real_judge_scores_au_gain_and_calls_a_repainted_face_a_miss(work, monkeypatch):
+    from faceaug.inference.editor import GanimationEditor
+
+    editor = GanimationEditor.load(work / "models" / "ganimation.safetensors", torch.device("cpu"))
+    faces = read_table(work / "faces.parquet", "faces")
+    job = plan_jobs(faces, discrete_targets(parse_au_spec("happy")), per_class=1, samples_per_edit=0, seed=0)[0]
+    estimator = AuEstimator.new(32)
+    gate = EditGate(editor, estimator, work, min_score=0.5, attention_floor=0.0)
+    verdict = gate(job)
+    assert np.isfinite(verdict.score) and verdict.passed == (verdict.score >= 0.5)
+    repainting = EditGate(editor, estimator, work, min_score=-10.0, attention_floor=1.01)
+    assert repainting(job) == Judgement(False, repainting(job).score, "repainted")
+    assert repainting.dropped["repainted"] == 2 and gate_mod.ATTENTION_FLOOR == 0.3
+
+
+def test_the_gate_without_an_estimator_is_a_clear_error(work, tmp_path, runner):
+    bare = tmp_path / "bare"
+    make_work_dir(bare, n=24, size=32)
+    (bare / "models").mkdir()
+    (bare / "models" / "ganimation.safetensors").write_bytes((work / "models" / "ganimation.safetensors").read_bytes())
+    result = runner.invoke(app, ["expand", str(bare), "--au-preset", "happy", "--per-class", "2",
+                                 "--min-edit-score", "0.3", "--device", "cpu", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "faceaug train-au" in result.output
+    assert not (tmp_path / "o" / "manifest.parquet").exists()
