@@ -105,3 +105,20 @@ def test_the_gate_without_an_estimator_is_a_clear_error(work, tmp_path, runner):
                                  "--min-edit-score", "0.3", "--device", "cpu", "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "faceaug train-au" in result.output
     assert not (tmp_path / "o" / "manifest.parquet").exists()
+
+
+def test_the_report_says_what_the_gate_dropped(work, tmp_path, monkeypatch):
+    from faceaug.commands.report import ReportRequest, run_report
+
+    def judge(self, job):  # every face whose number is not a multiple of 3 is a repaint
+        passed = int(job.source_id[1:]) % 3 == 0
+        if not passed:
+            self.dropped["repainted"] += 1
+        return Judgement(passed, 0.7, None if passed else "repainted")
+
+    monkeypatch.setattr(EditGate, "__call__", judge)
+    out = tmp_path / "expanded"
+    cfg = resolve_config("fast", None, {**TINY, "expand.min_edit_score": 0.5}, seed=0, device="cpu")
+    run_expand(ExpandRequest(work_dir=work, au_preset="happy", per_class=4, out_dir=out, workers=1), cfg)
+    summary = run_report(ReportRequest(path=out, metrics=False))
+    assert any("Quality gate" in n and "repainted" in n for n in summary["notes"]), summary["notes"]

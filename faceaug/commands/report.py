@@ -202,12 +202,23 @@ def _html_path(request: ReportRequest, inputs: ReportInputs) -> Path:
     return path
 
 
+def _gate_notes(inputs: ReportInputs) -> list[str]:
+    """What expand's quality gate (--min-edit-score) did, from expand.json."""
+    gate = inputs.settings.get("expand", {}).get("quality_gate")
+    if not isinstance(gate, dict):
+        return []
+    dropped = gate.get("dropped", {})
+    reasons = ", ".join(f"{n} {r.replace('_', ' ')}" for r, n in dropped.items()) or "none"
+    return [f"Quality gate (min edit score {gate.get('min_edit_score')}): {gate.get('judged', 0)} edits judged, "
+            f"{sum(dropped.values())} dropped ({reasons}) and drawn again from other sources."]
+
+
 def run_report(request: ReportRequest) -> dict[str, Any]:
     started = time.perf_counter()
     inputs = load_inputs(Path(request.path))
     html_path = _html_path(request, inputs)
     findings: list[Finding] = dataset_findings(inputs)
-    notes: list[str] = []
+    notes: list[str] = _gate_notes(inputs)
     est = None if request.openface_dir else _estimator(request, inputs)
     metrics, editor = None, None
     if inputs.has_expansion:
