@@ -157,3 +157,12 @@ def test_sifid_with_weights_fills_the_column(report_world, tmp_path):
     metrics = read_table(copy / "metrics.parquet", "metrics")
     singan = metrics[metrics["stage"] == "singan"]
     assert singan["sifid"].notna().all() and (singan["sifid"] >= -1e-6).all()
+
+
+def test_a_model_trained_on_other_framings_is_a_warning():
+    from faceaug.report.checks import model_findings
+
+    found = model_findings("abc", "abc", "m1", {"openface": 100}, ["haar", "haar", "dlib"])
+    assert [f.code for f in found] == ["landmark_method"] and "2 haar" in found[0].message
+    assert model_findings("abc", "abc", "m1", {"openface": 100}, ["dlib", "openface"]) == []
+    assert [f.code for f in model_findings("old", "abc", "m1")] == ["crop_template"]

@@ -46,7 +46,7 @@ from faceaug.io.images import ImageDecodeError, read_image
 from faceaug.io.owned import (
     OWNER_FILE, clear_folder, is_marked, mark_owned, refuse_protected, remove_tree_if_ours, sweep,
 )
-from faceaug.preprocess.align import METHOD_FRAMING, crop_template_id
+from faceaug.preprocess.align import crop_template_id, other_framing
 from faceaug.schema import read_table, write_table_atomic
 from faceaug.training.singan import check_singan_setup
 
@@ -279,19 +279,10 @@ def _print_summary(manifest: pd.DataFrame, out_dir: Path, seconds: float) -> Non
 
 
 def _warn_other_landmarks(model_path: Path, provenance: dict[str, Any], sources: pd.DataFrame) -> None:
-    """Warn when source faces were framed by another landmark method than the model's training faces (as its
-    file records; models of earlier versions don't say, faces of earlier versions are 'unknown')."""
-    recorded = (provenance.get("training") or {}).get("landmark_methods") or {}
-    trained = {m: n for m, n in recorded.items() if m in METHOD_FRAMING}
-    framings = {METHOD_FRAMING[m] for m in trained}
-    other = Counter(m for m in sources["landmark_method"]
-                    if m in METHOD_FRAMING and METHOD_FRAMING[m] not in framings)
-    if trained and other:
-        trained_mix, other_mix = (", ".join(f"{n} {m}" for m, n in c.items()) for c in (trained, other))
-        warn(f"{model_path} was trained on faces aligned by {trained_mix} (landmark_method), but "
-             f"{sum(other.values())} of the {len(sources)} source faces were aligned by {other_mix}: their crops "
-             "are framed differently, so their edits may be poorer (preprocess them with the training faces' "
-             "--landmarks).")
+    """Warn when source faces were framed by another landmark method than the model's training faces."""
+    problem = other_framing((provenance.get("training") or {}).get("landmark_methods"), sources["landmark_method"])
+    if problem:
+        warn(f"{model_path} {problem}.")
 
 
 def _quality_gate(request: ExpandRequest, cfg: Config, work_dir: Path, editor, device: str):

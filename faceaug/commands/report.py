@@ -224,7 +224,12 @@ def run_report(request: ReportRequest) -> dict[str, Any]:
     if inputs.has_expansion:
         editor = _editor(inputs, request.device)
         if editor is not None:
-            findings += model_findings(editor.crop_template, crop_template_id(), str(editor.model_id))
+            sources = set(inputs.generated["source_id"])
+            methods = inputs.faces.loc[inputs.faces["face_id"].isin(sources), "landmark_method"] \
+                if inputs.faces is not None else []
+            trained = (editor.provenance.get("training") or {}).get("landmark_methods")
+            findings += model_findings(editor.crop_template, crop_template_id(), str(editor.model_id), trained,
+                                       methods)
     if inputs.has_expansion and request.metrics:
         if request.openface_dir is not None and not Path(request.openface_dir).is_dir():
             raise UserError(f"--openface-dir {request.openface_dir} is not a folder.")

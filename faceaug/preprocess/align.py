@@ -194,6 +194,24 @@ DETECTORS = ("dlib", "haar", "none")
 METHOD_FRAMING = {"openface": "68 landmarks", "dlib": "68 landmarks", "haar": "a Haar box", "none": "the whole image"}
 
 
+def other_framing(trained_methods: dict[str, int], methods) -> str | None:
+    """Why faces aligned by `methods` (an iterable of faces.parquet `landmark_method`s) are framed differently from
+    a model's training faces (`trained_methods`: method → count, as its file records), or None. Models of earlier
+    versions record nothing and faces of earlier versions are 'unknown': no sentence then."""
+    trained = {m: n for m, n in (trained_methods or {}).items() if m in METHOD_FRAMING}
+    framings = {METHOD_FRAMING[m] for m in trained}
+    other: dict[str, int] = {}
+    for m in methods:
+        if m in METHOD_FRAMING and METHOD_FRAMING[m] not in framings:
+            other[m] = other.get(m, 0) + 1
+    if not trained or not other:
+        return None
+    trained_mix, other_mix = (", ".join(f"{n} {m}" for m, n in c.items()) for c in (trained, other))
+    return (f"was trained on faces aligned by {trained_mix} (landmark_method), but {sum(other.values())} source "
+            f"faces were aligned by {other_mix}: their crops are framed differently, so their edits may be poorer "
+            "(preprocess them with the training faces' --landmarks)")
+
+
 def align_face(image: np.ndarray, landmarks: np.ndarray | None, size: int, *,
                assume_cropped: bool = False, detector: str = "haar") -> AlignedFace:
     """Crop an RGB uint8 image to a `size`×`size` face aligned to CROP_TEMPLATE.

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from faceaug.preprocess.align import other_framing
 from faceaug.report.inputs import ReportInputs
 
 #: variants more alike than this (mean pairwise SSIM) are near-copies of each other
@@ -56,11 +57,18 @@ def _missing(inputs: ReportInputs) -> list[str]:
     return [rel for rel in rels if not (Path(root) / rel).is_file()]
 
 
-def model_findings(crop_template: str | None, ours: str, model_path: str | None) -> list[Finding]:
-    if crop_template is None or crop_template == ours:
-        return []
-    return [Finding("crop_template", f"the GANimation model {model_path} was trained on faces framed differently "
-                                     f"from today's crops (template {crop_template}, ours {ours}): edits may be poor.")]
+def model_findings(crop_template: str | None, ours: str, model_path: str | None,
+                   trained_methods: dict[str, int] | None = None, source_methods=()) -> list[Finding]:
+    """A model trained on another crop template, or on faces aligned by another landmark method than the sources."""
+    found = []
+    if crop_template is not None and crop_template != ours:
+        found.append(Finding("crop_template", f"the GANimation model {model_path} was trained on faces framed "
+                                              f"differently from today's crops (template {crop_template}, ours "
+                                              f"{ours}): edits may be poor."))
+    problem = other_framing(trained_methods or {}, source_methods)
+    if problem:
+        found.append(Finding("landmark_method", f"the GANimation model {model_path} {problem}."))
+    return found
 
 
 def image_findings(metrics: pd.DataFrame) -> list[Finding]:
