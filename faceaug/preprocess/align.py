@@ -200,6 +200,7 @@ def other_framing(trained_methods: dict[str, int], methods) -> str | None:
     versions record nothing and faces of earlier versions are 'unknown': no sentence then."""
     trained = {m: n for m, n in (trained_methods or {}).items() if m in METHOD_FRAMING}
     framings = {METHOD_FRAMING[m] for m in trained}
+    methods = list(methods)
     other: dict[str, int] = {}
     for m in methods:
         if m in METHOD_FRAMING and METHOD_FRAMING[m] not in framings:
@@ -207,8 +208,8 @@ def other_framing(trained_methods: dict[str, int], methods) -> str | None:
     if not trained or not other:
         return None
     trained_mix, other_mix = (", ".join(f"{n} {m}" for m, n in c.items()) for c in (trained, other))
-    return (f"was trained on faces aligned by {trained_mix} (landmark_method), but {sum(other.values())} source "
-            f"faces were aligned by {other_mix}: their crops are framed differently, so their edits may be poorer "
+    return (f"was trained on faces aligned by {trained_mix} (landmark_method), but {sum(other.values())} of the "
+            f"{len(methods)} source faces were aligned by {other_mix}: their crops are framed differently, so their edits may be poorer "
             "(preprocess them with the training faces' --landmarks)")
 
 
