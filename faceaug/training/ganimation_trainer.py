@@ -123,7 +123,9 @@ class GanimationTrainer:
     def pretrain_au_head(self, steps: int, on_step=None) -> list[float]:
         """Train the critic on AU regression alone (real faces, batch `au_pretrain_batch`, no generator): the
         generator's AU loss is read through this head, and until it reads AUs the generator can only learn to
-        fool it. Costs little: the critic is far smaller than the generator and no fake is made. Returns the
+        fool it. Costs little: the critic is far smaller than the generator and no fake is made (with `diffaugment`,
+        the faces are augmented as in training: on 104 FER2013 faces with label-prototype AUs the plain head reaches
+        AU MSE 0.0000, i.e. it memorises them). Returns the
         loss per step. Draws come from (seed, rank + _PRETRAIN_STREAM, step), so a run is reproducible."""
         g, losses = self.g, []
         n = len(self.cache)
@@ -133,6 +135,8 @@ class GanimationTrainer:
             gen = step_generator(self.cfg.seed, self.rank + _PRETRAIN_STREAM, step)
             index = torch.randint(n, (batch,), generator=gen)
             real, aus = self.cache.batch(index, torch.rand(batch, generator=gen) < 0.5)
+            if self.augment_policy:  # the head reads augmented faces in training, and should not memorise them
+                real = diff_augment(real, self.augment_policy, gen)
             # The plain critic, not its DDP wrapper: the realism head takes no part here, which DDP cannot
             # tell from a bug; the ranks average their gradients below instead.
             with self._autocast():
