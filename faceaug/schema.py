@@ -101,8 +101,8 @@ METRICS_SCHEMA = pa.schema(
         *_nullable([f"achieved_{au}" for au in AU_NAMES], pa.float32()),
         pa.field("au_error", pa.float32(), nullable=True),  # mean |target − achieved| over the 17 AUs
         pa.field("au_measured_by", pa.string(), nullable=True),  # faceaug-au-estimator | openface
-        *_nullable(["unedited_au_error", "ssim_to_source", "ssim_to_edit", "sifid", "diversity", "pairwise_ssim"],
-                   pa.float32()),
+        *_nullable(["unedited_au_error", "ssim_to_source", "ssim_to_edit", "sifid", "diversity", "pairwise_ssim",
+                    "face_attention"], pa.float32()),
     ]
 )
 
@@ -194,9 +194,11 @@ def read_table(path: Path, name: str) -> pd.DataFrame:
     except (OSError, pa.ArrowException) as exc:
         raise UserError(f"{path} is not a readable Parquet file: {exc}.") from None
     schema = SCHEMAS[name]
-    for column, fill in ADDED_COLUMNS.get(name, {}).items():
-        if column not in table.column_names and all(c in table.column_names for c in schema.names if c != column):
-            table = table.append_column(column, fill(table))
+    added = ADDED_COLUMNS.get(name, {})
+    if all(c in table.column_names for c in schema.names if c not in added):  # an older file of this table
+        for column, fill in added.items():
+            if column not in table.column_names:
+                table = table.append_column(column, fill(table))
     missing = [c for c in schema.names if c not in table.column_names]
     if missing:
         raise UserError(f"{path} is not a faceaug {name} table (missing columns: {', '.join(missing[:5])}).")

@@ -223,6 +223,7 @@ def test_faces_tables_without_landmark_method_still_read(tmp_path):
     table = pq.read_table(work / "faces.parquet")
     landmarks = pa.array([list(range(136)), None, None], pa.list_(pa.float32()))
     table = table.set_column(table.schema.get_field_index("landmarks"), "landmarks", landmarks)
-    pq.write_table(table.drop_columns(["landmark_method"]), work / "old.parquet")  # as faceaug ≤ 0.1 wrote it
+    pq.write_table(table.drop_columns(["landmark_method", "grey"]), work / "old.parquet")  # as faceaug ≤ 0.1 wrote it
     old = read_table(work / "old.parquet", "faces")
     assert list(old["landmark_method"]) == ["openface", "unknown", "unknown"]  # CSV landmarks, else not known
+    assert old["grey"].isna().all()  # not recorded then

@@ -93,7 +93,7 @@ def test_the_real_judge_scores_au_gain_and_calls_a_repainted_face_a_miss(work, m
     assert np.isfinite(verdict.score) and verdict.passed == (verdict.score >= 0.5)
     repainting = EditGate(editor, estimator, work, min_score=-10.0, attention_floor=1.01)
     assert repainting(job) == Judgement(False, repainting(job).score, "repainted")
-    assert repainting.dropped["repainted"] == 2 and gate_mod.ATTENTION_FLOOR == 0.3
+    assert repainting.dropped["repainted"] == 2 and gate_mod.ATTENTION_FLOOR == 0.5
 
 
 def test_the_gate_without_an_estimator_is_a_clear_error(work, tmp_path, runner):

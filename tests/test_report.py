@@ -63,6 +63,7 @@ def test_report_on_an_expansion_scores_every_image_and_leaves_the_manifest_alone
     assert (metrics["au_measured_by"] == "faceaug-au-estimator").all()
     assert edits["diversity"].notna().any() and metrics.loc[metrics["stage"] == "singan", "ssim_to_edit"].notna().all()
     assert metrics["sifid"].isna().all()  # no InceptionV3 weights here: left empty, never made up
+    assert edits["face_attention"].between(0, 1).all()  # recomputed with the expansion's editor
     summary = json.loads((out / "report.json").read_text())
     assert summary["verdict"]["level"] in ("good", "usable", "poor")
     assert any("SIFID was not computed" in n for n in summary["notes"])
@@ -166,3 +167,11 @@ def test_a_model_trained_on_other_framings_is_a_warning():
     assert [f.code for f in found] == ["landmark_method"] and "2 haar" in found[0].message
     assert model_findings("abc", "abc", "m1", {"openface": 100}, ["dlib", "openface"]) == []
     assert [f.code for f in model_findings("old", "abc", "m1")] == ["crop_template"]
+
+
+def test_edits_that_repaint_the_face_make_a_poor_verdict():
+    rows = [{"id": "orig_f0", "stage": "original"}] + [
+        {"id": f"e{i}", "stage": "ganimation", "au_error": 0.05, "unedited_au_error": 0.3, "face_attention": 0.12}
+        for i in range(5)]
+    verdict = judge(_metrics(rows), [], None)
+    assert verdict.level == "poor" and "repainted" in verdict.text and "12%" in verdict.text

@@ -97,6 +97,19 @@ def _editor(inputs: ReportInputs, device: str):
         return None
 
 
+def _attention_of(editor, inputs: ReportInputs):
+    """(source faces, edit rows) → their attention masks, from the expansion's editor (None without it)."""
+    if editor is None or inputs.faces is None:
+        return None
+    own = inputs.faces.set_index("face_id")[list(AU_NAMES)]
+
+    def masks(sources: np.ndarray, rows: pd.DataFrame) -> np.ndarray:
+        source_aus = own.reindex(rows["source_id"]).fillna(0.0).to_numpy(np.float32)
+        return editor.edit(sources, rows[list(AU_NAMES)].to_numpy(np.float32), source_aus)[1]
+
+    return masks
+
+
 def _sheets(inputs: ReportInputs, metrics: pd.DataFrame | None, editor) -> list[Sheet]:
     manifest = inputs.manifest
     by_id = manifest.set_index("id")
@@ -239,6 +252,7 @@ def run_report(request: ReportRequest) -> dict[str, Any]:
         with progress() as bar:
             task = bar.add_task("score images", total=len(inputs.manifest))
             metrics = score_manifest(inputs.manifest, load_from(inputs.out_dir), au_source=source, sifid_stem=stem,
+                                     attention_of=_attention_of(editor, inputs),
                                      on_progress=lambda n: bar.advance(task, n))
         write_table_atomic(metrics, inputs.out_dir / METRICS_FILE, "metrics")
         findings += image_findings(metrics)

@@ -38,6 +38,17 @@ from faceaug.io.images import resize_face
 MAX_AU_ERROR = 0.10
 MIN_RECOGNITION = 0.85
 ATTENTION_RANGE = (0.05, 0.95)
+#: An edit whose attention keeps less than this share of the face (template face region) repainted it. Measured:
+#: the demo's 6 healthy edits keep 0.73–0.84 (median 0.78), the 42 striped-box edits of a FER2013 few-shot run
+#: 0.34–0.78 (median 0.39; docs/fer-eval-results.md).
+REPAINT_FLOOR = 0.5
+
+
+def face_attention(attention: np.ndarray) -> float:
+    """Mean attention (1 = kept from the source) of an (S, S) mask over the template face region."""
+    from faceaug.metrics.diversity import template_face_mask
+
+    return float(np.asarray(attention)[template_face_mask(attention.shape[-1])].mean())
 
 
 def au_gain(error_after: float, error_before: float) -> float:

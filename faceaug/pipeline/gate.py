@@ -18,11 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from faceaug.io.images import read_image
-from faceaug.metrics.diversity import template_face_mask
-from faceaug.metrics.edit_quality import au_gain
+from faceaug.metrics.edit_quality import REPAINT_FLOOR, au_gain, face_attention
 from faceaug.pipeline.plan import EditJob
 
-ATTENTION_FLOOR = 0.3  # healthy fast-profile edits keep ~0.85 of the face (docs/experiments.md); a repaint ~0
+ATTENTION_FLOOR = REPAINT_FLOOR
 
 
 @dataclass(frozen=True)
@@ -57,7 +56,7 @@ class EditGate:
         edited, attention = self.editor.edit(face[None], target, np.asarray([job.source_aus], np.float32))
         before, after = self.estimator.predict(np.stack([face, edited[0]]), self.device)
         score = au_gain(float(np.abs(after - target[0]).mean()), float(np.abs(before - target[0]).mean()))
-        kept = float(attention[0][template_face_mask(attention.shape[-1])].mean())
+        kept = face_attention(attention[0])
         self.judged += 1
         if kept < self.attention_floor:
             verdict = Judgement(False, score, "repainted")

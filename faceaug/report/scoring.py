@@ -5,7 +5,8 @@ and their mean absolute error to the row's target AUs; whether OpenCV's Haar det
 grey (R = G = B) and its colour spread. For a GANimation edit, also the AU error its *source* had to the same
 target (the unedited error: an edit is only worth something when it is clearly lower) and the SSIM to the source;
 for a SinGAN variant, its SSIM to its edit and SIFID against it (with InceptionV3 weights); per edit, the variety
-of its variants (faceaug.metrics.diversity), on the edit's row.
+of its variants (faceaug.metrics.diversity) and, with the expansion's GANimation model at hand, how much of the
+face its attention kept (< REPAINT_FLOOR = the face was repainted), on the edit's row.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from faceaug.aus import AU_NAMES
 from faceaug.io.images import GREY_TOLERANCE, colour_spread, read_image, resize_face
 from faceaug.io.openface import OpenFaceError, read_openface_csv, select_face
 from faceaug.metrics.diversity import variant_diversity
+from faceaug.metrics.edit_quality import face_attention
 from faceaug.metrics.structure import face_detected, ssim_rgb
 
 ACHIEVED = [f"achieved_{au}" for au in AU_NAMES]
@@ -61,7 +63,7 @@ def edit_id_of(sample_id: str) -> str:
 
 
 def score_manifest(manifest: pd.DataFrame, load: Callable[[str], np.ndarray], *, au_source: AuSource | None,
-                   sifid_stem=None, size: int | None = None,
+                   sifid_stem=None, size: int | None = None, attention_of=None,
                    on_progress: Callable[[int], None] | None = None) -> pd.DataFrame:
     """One row per manifest row: the metrics above (NaN / None where they do not apply or were not measured).
 
@@ -121,6 +123,12 @@ def score_manifest(manifest: pd.DataFrame, load: Callable[[str], np.ndarray], *,
 
             sifid_values[members] = sifid(sifid_stem, faces[members], faces[edit])
     out["ssim_to_source"], out["ssim_to_edit"], out["sifid"] = ssim_source, ssim_edit, sifid_values
+    out["face_attention"] = np.nan
+    if attention_of is not None:  # recompute each edit's attention mask with the expansion's editor
+        edits = np.flatnonzero((stages == "ganimation") & (source_rows >= 0))
+        if len(edits):
+            masks = attention_of(faces[source_rows[edits]], rows.iloc[edits])
+            out.loc[edits, "face_attention"] = [face_attention(m) for m in masks]
     if on_progress:
         on_progress(len(images) - len(images) // 2)
     return out

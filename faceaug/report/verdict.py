@@ -5,8 +5,9 @@ The rules (judgement calls, stated so the reader can disagree):
   `1 − MIN_AU_GAIN` of the median error the unedited sources had to the same targets;
 - they must still be faces: a Haar face rate of the generated images ≥ `MIN_FACE_RATIO` × their sources' rate;
 - greyscale sources must give greyscale images (faceaug.report.checks.colour_outputs);
+- GANimation must edit, not repaint: its attention keeps at least `REPAINT_FLOOR` of the face (median over edits);
 - the variants of one edit should differ: median mean-pairwise SSIM ≤ checks.COPY_SSIM (else a caveat).
-"good" = all of these with a clear margin (AU gain ≥ `GOOD_AU_GAIN`), "poor" = one of the first three fails,
+"good" = all of these with a clear margin (AU gain ≥ `GOOD_AU_GAIN`), "poor" = one of the first four fails,
 "usable" otherwise. Without an AU measurement the edits are "not judged".
 """
 
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from faceaug.metrics.edit_quality import au_gain
+from faceaug.metrics.edit_quality import REPAINT_FLOOR, au_gain
 from faceaug.report.checks import COPY_SSIM, Finding
 
 MIN_AU_GAIN = 0.25
@@ -60,6 +61,7 @@ def judge(metrics: pd.DataFrame | None, findings: list[Finding], estimator_info:
         "pairwise_ssim": _median(metrics["pairwise_ssim"]),
         "ssim_to_edit": _median(metrics["ssim_to_edit"]),
         "sifid": _median(metrics["sifid"]),
+        "face_attention": _median(edits["face_attention"]) if "face_attention" in edits else None,
     }
     gain = None
     if n["edit_au_error"] is not None and n["unedited_au_error"]:
@@ -74,6 +76,9 @@ def judge(metrics: pd.DataFrame | None, findings: list[Finding], estimator_info:
                         f"{n['face_rate_originals']:.0%} of their source faces")
     if not colour_ok:
         problems.append("greyscale faces came out in colour")
+    if n["face_attention"] is not None and n["face_attention"] < REPAINT_FLOOR:
+        problems.append(f"GANimation repainted the faces instead of editing them (its attention keeps a median "
+                        f"{n['face_attention']:.0%} of the face; an edit keeps most of it)")
     if gain is not None and gain < MIN_AU_GAIN:
         problems.append(f"the edits barely reach their targets (median AU error {n['edit_au_error']:.3f} after the "
                         f"edit vs {n['unedited_au_error']:.3f} before, {_change(gain)})")
