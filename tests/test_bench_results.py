@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from benchmarks import readme_table
+from benchmarks.bench_singan import extrapolate
 from benchmarks.results import EXPECTED, BenchRecord, results_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,6 +46,12 @@ def test_lower_is_better_speedup_is_baseline_over_value():
     record = BenchRecord("singan", "cpu")
     row = record.figure("batched_k4", "K = 4", 2.0, "s/face", baseline=("one at a time", 5.0), higher_is_better=False)
     assert row["speedup"] == 2.5
+
+
+def test_singan_extrapolation_separates_the_fixed_cost():
+    # 3 s of set-up + 0.5 s per iteration per scale, probed at 4 and 8 iterations
+    assert extrapolate(3 + 4 * 0.5, 3 + 8 * 0.5, 4, 150) == pytest.approx((3 + 150 * 0.5, 3.0))
+    assert extrapolate(5.0, 4.0, 4, 80) == pytest.approx((40.0, 0.0))  # noise: longer run not slower → linear
 
 
 def test_readme_table_renders_the_figures_of_a_fake_results_file(tmp_path):
