@@ -22,7 +22,6 @@ import argparse
 import contextlib
 import dataclasses
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -157,8 +156,16 @@ def main() -> None:
     for profile, overrides in jobs:
         pair = []
         for optimised in (False, True) if device.type == "cuda" or cpu_has_native_bf16() else (False,):
-            pair.append(measure(profile, device, optimised=optimised, steps=args.steps, warmup=args.warmup,
-                                compile_=compile_, overrides=overrides))
+            try:
+                pair.append(measure(profile, device, optimised=optimised, steps=args.steps, warmup=args.warmup,
+                                    compile_=compile_, overrides=overrides))
+            except Exception as error:  # noqa: BLE001 - torch.compile fails in many ways (no compiler, no Triton)
+                if not (optimised and compile_):
+                    raise
+                record.skip("compile", "torch.compile", f"failed here ({type(error).__name__}: {error})"[:300])
+                compile_, optimised_label = False, "bf16 autocast + channels_last"
+                pair.append(measure(profile, device, optimised=True, steps=args.steps, warmup=args.warmup,
+                                    overrides=overrides))
             print(_row(pair[-1]), flush=True)
         runs += pair
         if overrides is not None:

@@ -21,6 +21,7 @@ import torch
 
 from benchmarks.results import BenchRecord, add_output_args
 from faceaug.aus import AU_NAMES
+from faceaug.console import set_verbosity
 from faceaug.io.images import read_image, write_png_atomic
 from faceaug.schema import read_table, write_table_atomic
 
@@ -78,6 +79,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    set_verbosity(-1)
     record = BenchRecord("report", "cpu", settings={"generated": args.generated, "size": args.size,
                                                     "sifid": args.sifid, "torch_threads": torch.get_num_threads()})
     from faceaug.commands.report import ReportRequest, run_report
@@ -102,3 +104,7 @@ def main() -> None:
     record.details = {"generated_images": n_generated, "build_seconds": round(built, 1),
                       "report_seconds": round(seconds, 2), "verdict": summary["verdict"]["level"]}
     record.write(args.out)
+
+
+if __name__ == "__main__":
+    main()

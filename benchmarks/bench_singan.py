@@ -331,7 +331,7 @@ def main() -> None:
                         help="torch threads for SinGAN (cpu_threads; on shared cores 2 measured far slower than 1)")
     speed_opts = parser.add_argument_group("speed (default)")
     speed_opts.add_argument("--probe-iters", type=int, default=4)
-    speed_opts.add_argument("--batch-probe-iters", type=int, default=2)
+    speed_opts.add_argument("--batch-probe-iters", type=int, default=8)
     speed_opts.add_argument("--ks", type=int, nargs="+", default=None, help="default: 1 4 16 (CPU), 1 4 16 64 (CUDA)")
     speed_opts.add_argument("--batch-size", type=int, default=64, help="face size (px) for the batched runs")
     speed_opts.add_argument("--pool-k", type=int, default=8)

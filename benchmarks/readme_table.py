@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,12 @@ from benchmarks.results import EXPECTED, RESULTS_DIR, ROOT, format_value, load_r
 START, END = "<!-- performance:start -->", "<!-- performance:end -->"
 DEVICES = {"cpu": "CPU", "cuda": "GPU (CUDA)"}
 REPRODUCE = {"cpu": "make bench", "cuda": "make bench-gpu"}
+INTRO = ("Measured by `make bench` (CPU, at most 15 minutes on 2 cores) and `make bench-gpu` (CUDA; it exits with a "
+         "message where there is none), which write `benchmarks/results/<topic>-<device>.json` and then this section "
+         "(`python -m benchmarks.readme_table`; do not edit it by hand). One topic: `python -m benchmarks.run --only "
+         "singan`; more options: `python -m benchmarks.bench_<topic> --help`. Each figure stands beside its baseline "
+         "measured in the same process, so the speed-up holds on a busy machine even where the absolute figure does "
+         "not; the load average is recorded because these machines are shared.")
 
 
 class MissingFigure(ValueError):
@@ -84,7 +91,8 @@ def render_device(device: str, topics: dict[str, dict]) -> list[str]:
         lines += [_figure_row(topic, f) for f in payload["figures"]]
     stages = topics.get("expand", {}).get("details", {}).get("stage_seconds")
     if stages:
-        split = ", ".join(f"{name} {format_value(s)} s" for name, s in stages.items() if isinstance(s, (int, float)))
+        split = ", ".join(f"{name.removesuffix('_s')} {format_value(s)} s" for name, s in stages.items()
+                          if isinstance(s, (int, float)))
         lines += ["", f"Expand's stage split ({topics['expand']['details'].get('stage_split_of', '')}): {split}."]
     skipped = [(topic, s) for topic, p in topics.items() for s in p["skipped"]]
     if skipped:
@@ -106,13 +114,7 @@ def render_device(device: str, topics: dict[str, dict]) -> list[str]:
 
 
 def render_section(results: dict[str, dict[str, dict]]) -> str:
-    lines = [START, "## Performance", "",
-             "Measured by `make bench` (CPU, about 15 minutes on 2 cores) and `make bench-gpu` (CUDA; it exits with a "
-             "message where there is none), which write `benchmarks/results/<topic>-<device>.json`; this section "
-             "is generated from those files by `python -m benchmarks.readme_table` (do not edit it by hand). Each "
-             "figure stands beside its baseline measured in the same process, so the speed-up holds on a busy "
-             "machine even where the absolute figure does not: the load average is recorded because these machines "
-             "are shared. Single benchmarks: `python -m benchmarks.bench_<topic> --help`.", ""]
+    lines = [START, "## Performance", "", *textwrap.wrap(INTRO, 117, break_on_hyphens=False), ""]
     if not results:
         lines += ["No results yet: run `make bench`.", ""]
     for device in DEVICES:

@@ -78,7 +78,9 @@ def git_commit() -> str:
 
     try:
         commit = git("rev-parse", "--short", "HEAD")
-        return commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+        # the results files themselves change during `make bench`: not a change of the code measured
+        changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks/results")
+        return commit + ("+dirty" if changed else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -158,9 +160,10 @@ class BenchRecord:
         self.skipped.append({"key": key, "label": label, "reason": reason})
 
     def payload(self) -> dict[str, Any]:
+        # memory and load first: machine_info starts `git`, and a forked child's peak RSS starts at this process's
+        memory, load_end, seconds = peak_memory(self._torch_device), _load_average(), time.perf_counter() - self._start
         run = {**machine_info(self._torch_device), "load_average_start": self._load_start,
-               "load_average_end": _load_average(), "seconds": round(time.perf_counter() - self._start, 1),
-               **peak_memory(self._torch_device)}
+               "load_average_end": load_end, "seconds": round(seconds, 1), **memory}
         return {"topic": self.topic, "device": self.device, "figures": self.figures, "skipped": self.skipped,
                 "settings": self.settings, "run": run, "details": self.details}
 
@@ -185,6 +188,8 @@ def load_results(path: Path) -> dict[str, Any]:
 def format_value(value: float | None) -> str:
     if value is None:
         return "–"
+    if float(value).is_integer():
+        return f"{int(value):,}"
     if abs(value) >= 100:
         return f"{value:,.0f}"
     return f"{value:.3g}" if abs(value) < 10 else f"{value:.1f}"

@@ -61,9 +61,10 @@ def main() -> None:
         if topic in DEVICE_AWARE:
             cmd += ["--device", args.device]
         print(f"\n== {topic}: {' '.join(cmd[1:])}", flush=True)
-        start = time.perf_counter()
-        if subprocess.call(cmd) != 0:
-            failed.append(topic)
+        start, path = time.perf_counter(), results_path(args.out, topic, args.device)
+        before = path.stat().st_mtime_ns if path.exists() else None
+        if subprocess.call(cmd) != 0 or not path.exists() or path.stat().st_mtime_ns == before:
+            failed.append(topic)  # a benchmark that exits 0 without writing its file failed too
         print(f"== {topic}: {time.perf_counter() - start:.0f} s", flush=True)
     print(f"\nbenchmarks done in {time.perf_counter() - started:.0f} s: {len(topics) - len(failed)} ok, "
           f"{len(failed)} failed {failed or ''} → {args.out}\n")
