@@ -32,12 +32,15 @@ test: install
 test-fast: install
 	$(PY) -m pytest -q -ra -m "not slow"
 
-# Performance numbers (not tests): one JSON per benchmark in bench-out/.
+# Performance numbers (not tests): benchmarks/results/<topic>-<device>.json (committed), then the README's table.
+# bench-gpu exits 0 with a message where torch sees no CUDA GPU.
 bench: install
-	$(PY) -m benchmarks.run --out bench-out
+	$(PY) -m benchmarks.run --device cpu
+	$(PY) -m benchmarks.readme_table
 
 bench-gpu: install
-	$(PY) -m benchmarks.run --out bench-out-gpu --device cuda
+	$(PY) -m benchmarks.run --device cuda
+	$(PY) -m benchmarks.readme_table
 
 clean:
 	rm -rf $(DEMO) bench-out bench-out-gpu .pytest_cache

@@ -1,24 +1,25 @@
 """Expand throughput: generated images per minute for the demo configuration (edit + SinGAN train + samples).
 
-    .venv/bin/python -m benchmarks.bench_expand --out bench_expand.json            # CPU, fast profile
+    .venv/bin/python -m benchmarks.bench_expand                    # CPU, fast profile → benchmarks/results
     .venv/bin/python -m benchmarks.bench_expand --device cuda --per-class 200      # GPU
 
 A small synthetic work folder is made (synth → preprocess). GANimation quality does not change the cost of an
 expansion, so the editor is an untrained generator of the profile's size (no training time in the benchmark).
 Timed: `faceaug expand --au-preset happy,surprise --per-class P` with each `--workers` value asked for; the
-figure is generated images (edits + SinGAN samples) per minute of wall time, plus the stage split from expand.json.
+figure is generated images (edits + SinGAN samples) per minute of wall time, the pool of the last --workers value
+beside 1 worker, plus the stage split (expand.json's timings) of the fastest run.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
+from benchmarks.results import BenchRecord, add_output_args
 from faceaug.aus import AU_NAMES, parse_au_spec
 from faceaug.config import resolve_config
 from faceaug.console import set_verbosity
@@ -47,11 +48,17 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--per-class", type=int, default=12, help="per class, 2 classes (happy, surprise)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="local executor workers to compare")
-    parser.add_argument("--out", type=Path, default=Path("bench_expand.json"))
+    add_output_args(parser)
     args = parser.parse_args()
     set_verbosity(-1)
     cfg = resolve_config(args.profile, None, {}, seed=0, device=args.device)
     size = cfg.ganimation.image_size
+    device = torch.device(args.device)
+    record = BenchRecord("expand", device, settings={
+        "profile": args.profile, "au_preset": "happy,surprise", "per_class": args.per_class, "image_size": size,
+        "samples_per_edit": cfg.expand.samples_per_edit, "start_scale": cfg.expand.start_scale,
+        "singan_mode": cfg.expand.singan_mode, "singan_iters_per_scale": cfg.singan.iters_per_scale,
+        "regenerator": cfg.expand.regenerator, "torch_threads": torch.get_num_threads()})
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         work = make_work(Path(tmp), args.profile, size)
@@ -66,16 +73,15 @@ def main() -> None:
             results.append({"workers": workers, "generated": generated, "seconds": round(seconds, 1),
                             "images_per_minute": round(60 * generated / seconds, 1),
                             "stage_seconds": summary["timings"]})
-    report = {"benchmark": "expand", "profile": args.profile, "device": args.device, "image_size": size,
-              "torch_threads": torch.get_num_threads(), "samples_per_edit": cfg.expand.samples_per_edit,
-              "start_scale": cfg.expand.start_scale, "singan_iters_per_scale": cfg.singan.iters_per_scale,
-              "results": results}
-    print(f"{'workers':>7} {'generated':>9} {'seconds':>8} {'img/min':>8}")
-    for r in results:
-        print(f"{r['workers']:>7} {r['generated']:>9} {r['seconds']:>8} {r['images_per_minute']:>8}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    one, last = results[0], results[-1]
+    record.figure("images_per_minute", f"{last['generated']} images, `{args.profile}` {size} px, "
+                                       f"{last['workers']} worker(s)", last["images_per_minute"], "images/min",
+                  baseline=(f"{one['workers']} worker(s)", one["images_per_minute"]) if last is not one else None,
+                  goal=300 if device.type == "cuda" else None)
+    fastest = max(results, key=lambda r: r["images_per_minute"])
+    record.details = {"runs": results, "stage_seconds": fastest["stage_seconds"],
+                      "stage_split_of": f"{fastest['workers']} worker(s)"}
+    record.write(args.out)
 
 
 if __name__ == "__main__":

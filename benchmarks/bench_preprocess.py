@@ -1,8 +1,8 @@
 """Preprocess throughput: parse OpenFace CSVs + align + write PNGs for N synthetic 128-px images.
 
-    .venv/bin/python -m benchmarks.bench_preprocess --n 1000 --workers 2 --out bench_preprocess.json
+    .venv/bin/python -m benchmarks.bench_preprocess --n 1000 --workers 2 [--out benchmarks/results]
     OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.bench_preprocess --source fer-like --size 48 \
-        --landmarks dlib --n 1000 --workers 2 --out bench_preprocess_dlib.json     # FER2013-like, dlib landmarks
+        --landmarks dlib --n 1000 --workers 2 --out bench-out/dlib     # FER2013-like, dlib landmarks
 
 The dataset comes from `faceaug.synth` (rendered faces with OpenFace 2.x CSVs; `--source drawn` uses the simple
 drawn faces of faceaug.preprocess.drawn_faces instead; `--source fer-like` cuts synth faces into `--size`-px
@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
-import os
 import shutil
 import tempfile
 import time
@@ -26,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.results import BenchRecord, add_output_args
 from faceaug.config import LANDMARK_METHODS, resolve_config
 from faceaug.console import set_verbosity
 from faceaug.commands.preprocess import run_preprocess
@@ -88,9 +87,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--source", choices=("synth", "drawn", "fer-like"), default="synth")
     parser.add_argument("--landmarks", choices=LANDMARK_METHODS, default="auto")
-    parser.add_argument("--out", type=Path, default=Path("bench_preprocess.json"))
+    add_output_args(parser)
     args = parser.parse_args()
     set_verbosity(-1)
+    record = BenchRecord("preprocess", "cpu", settings={"n": args.n, "size": args.size, "source": args.source,
+                                                        "landmarks": args.landmarks, "workers": args.workers})
     root = Path(tempfile.mkdtemp(prefix="bench_preprocess_"))
     try:
         data = make_dataset(root, args.n, args.size, args.source)
@@ -106,18 +107,14 @@ def main() -> None:
                             "cpu_ms_per_image_main": round(1000 * counts["cpu_s_main_process"] / counts["inputs"], 2)})
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    print(f"{'run':<34} {'inputs':>7} {'faces':>6} {'s':>7} {'img/s':>7} {'CPU ms/img (main)':>18}")
-    for r in results:
-        print(f"{r['run']:<34} {r['inputs']:>7} {r['faces']:>6} {r['seconds']:>7.2f} {r['images_per_s']:>7.1f} "
-              f"{r['cpu_ms_per_image_main']:>18.2f}")
-    print("(1 process: CPU ms/img is the whole per-image cost; 2 cores at that cost give 2000/ms images/s)")
-    print("alignment:", results[0]["alignment"])
-    payload = {"benchmark": "preprocess", "n": args.n, "size": args.size, "source": args.source,
-               "landmarks": args.landmarks,
-               "cpu_count": len(os.sched_getaffinity(0)), "load_average_1min": round(os.getloadavg()[0], 2),
-               "results": results, "note": "shared 2-core machine: timings are pessimistic"}
-    args.out.write_text(json.dumps(payload, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    single, pool, warm = results
+    record.figure("images_per_s", f"{args.n} images, {pool['run']}", pool["images_per_s"], "images/s",
+                  baseline=(single["run"], single["images_per_s"]), goal=200)
+    record.figure("warm_images_per_s", f"{args.n} images, {warm['run']}", warm["images_per_s"], "images/s",
+                  baseline=(pool["run"], pool["images_per_s"]))
+    record.details = {"runs": results, "alignment": single["alignment"],
+                      "note": "1 process: CPU ms/img is the whole per-image cost"}
+    record.write(args.out)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """`faceaug report` seconds per 1,000 generated images (goal ≤ 60 s on 2 cores).
 
-    .venv/bin/python -m benchmarks.bench_report --generated 1000 --size 64 --out bench_report.json
+    .venv/bin/python -m benchmarks.bench_report --generated 1000 --size 64 [--sifid] [--out benchmarks/results]
 
 Builds an expansion-shaped folder without training anything: 64-px synthetic faces as originals, each "edit" a
 copy of a source and each edit's 4 "variants" noisy copies of it (the report's cost does not depend on what the
@@ -19,7 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks.results import BenchRecord, add_output_args
 from faceaug.aus import AU_NAMES
+from faceaug.console import set_verbosity
 from faceaug.io.images import read_image, write_png_atomic
 from faceaug.schema import read_table, write_table_atomic
 
@@ -73,10 +75,13 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--sifid", action="store_true", help="also SIFID (random stem weights, same cost)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
-    parser.add_argument("--out", type=Path, default=Path("bench_report.json"))
+    add_output_args(parser)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    set_verbosity(-1)
+    record = BenchRecord("report", "cpu", settings={"generated": args.generated, "size": args.size,
+                                                    "sifid": args.sifid, "torch_threads": torch.get_num_threads()})
     from faceaug.commands.report import ReportRequest, run_report
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -93,13 +98,12 @@ def main() -> None:
         t = time.perf_counter()
         summary = run_report(ReportRequest(path=out, inception_weights=weights))
         seconds = time.perf_counter() - t
-    payload = {"benchmark": "report", "generated_images": n_generated, "size": args.size, "sifid": args.sifid,
-               "torch_threads": torch.get_num_threads(), "build_seconds": round(built, 1),
-               "report_seconds": round(seconds, 2),
-               "seconds_per_1000_generated": round(1000 * seconds / n_generated, 2), "goal_seconds_per_1000": 60,
-               "verdict": summary["verdict"]["level"]}
-    print(json.dumps(payload, indent=2))
-    args.out.write_text(json.dumps(payload, indent=2) + "\n")
+    record.figure("s_per_1000", f"report on {n_generated} generated {args.size}-px images"
+                                + (" (with SIFID)" if args.sifid else ""),
+                  round(1000 * seconds / n_generated, 2), "s per 1,000", higher_is_better=False, goal=60)
+    record.details = {"generated_images": n_generated, "build_seconds": round(built, 1),
+                      "report_seconds": round(seconds, 2), "verdict": summary["verdict"]["level"]}
+    record.write(args.out)
 
 
 if __name__ == "__main__":

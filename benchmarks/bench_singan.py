@@ -1,11 +1,15 @@
 """SinGAN benchmark: training speed, batched vs sequential vs a process pool, and the structure acceptance check.
 
-    .venv/bin/python -m benchmarks.bench_singan --out singan_speed.json              # speed, < 3 min
-    .venv/bin/python -m benchmarks.bench_singan --quality --out singan_quality.json  # acceptance (slow)
-    .venv/bin/python -m benchmarks.bench_singan --sweep --out singan_sweep.json      # fast-profile table (slow)
+    .venv/bin/python -m benchmarks.bench_singan [--device cuda]             # speed → benchmarks/results/singan-cpu.json
+    .venv/bin/python -m benchmarks.bench_singan --quality --out bench-out   # acceptance (slow)
+    .venv/bin/python -m benchmarks.bench_singan --sweep --out bench-out     # fast-profile table (slow)
 
-Speed: every timing trains a bounded number of iterations per scale (`--probe-iters`) and extrapolates linearly to
-the profile's iterations per scale (within a scale every iteration costs the same). Wall time and process CPU time
+Speed: every timing trains a bounded number of iterations per scale (`--probe-iters` p, then 2p) and extrapolates
+to the profile's iterations per scale: the difference of the two runs is p iterations' cost (within a scale every
+iteration costs the same), the rest of the short run the fixed cost (`extrapolate`). Seconds per face are SinGAN
+trained as `faceaug expand` trains it at that profile (mode, start scale), for `fast` and `paper` at 64 and 128
+px; batched: K = 1/4/16 (64 on CUDA) faces trained at once (grouped convolutions) vs one after another, K = 8 one
+after another in this process vs a 2-process pool. Wall time and process CPU time
 are both reported; on the shared 2-core machines wall times are pessimistic, and CPU time measured on one thread is
 the steadier number (one core's work per face).
 
@@ -34,6 +38,7 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from benchmarks.results import BenchRecord, add_output_args  # noqa: E402
 from faceaug.config import SinganConfig, resolve_config  # noqa: E402
 from faceaug.metrics.structure import singan_structure_check  # noqa: E402
 from faceaug.inference.singan import sample_singan  # noqa: E402
@@ -106,13 +111,36 @@ def _timed(fn, *args, **kwargs):
     return result, time.perf_counter() - t, time.process_time() - c
 
 
-def _probe_train_s(face: np.ndarray, cfg: SinganConfig, probe: int, **kw) -> dict:
-    """Train `probe` iterations per scale; extrapolate wall and CPU seconds to cfg.iters_per_scale."""
-    short = dataclasses.replace(cfg, iters_per_scale=probe)
-    _, wall, cpu = _timed(train_singan, face, short, seed=0, device=CPU, **kw)
-    f = cfg.iters_per_scale / probe
-    return {"probe_iters": probe, "probe_wall_s": round(wall, 2), "train_wall_s": round(wall * f, 1),
-            "train_cpu_s": round(cpu * f, 1)}
+def extrapolate(short_s: float, long_s: float, probe: int, iters: int) -> tuple[float, float]:
+    """Seconds of `iters` iterations per scale from runs of `probe` and `2 * probe`: (total, fixed part). The
+    difference is the cost of `probe` iterations (within a scale every iteration costs the same), the rest of the
+    short run the fixed cost (building the pyramid and models); on a noisy machine where the longer run was not
+    slower, linear from the longer run."""
+    per_iter = (long_s - short_s) / probe
+    if per_iter <= 0:
+        return long_s * iters / (2 * probe), 0.0
+    fixed = max(short_s - probe * per_iter, 0.0)
+    return fixed + iters * per_iter, fixed
+
+
+def _probe_train_s(face: np.ndarray, cfg: SinganConfig, probe: int, device=CPU, **kw) -> dict:
+    """Train `probe` and `2 * probe` iterations per scale; extrapolate wall and CPU seconds to cfg.iters_per_scale."""
+    walls, cpus = [], []
+    for n in (probe, 2 * probe):
+        _, wall, cpu = _timed(train_singan, face, dataclasses.replace(cfg, iters_per_scale=n), seed=0,
+                              device=device, **kw)
+        _sync(device)
+        walls.append(wall)
+        cpus.append(cpu)
+    wall, fixed = extrapolate(*walls, probe, cfg.iters_per_scale)
+    return {"probe_iters": [probe, 2 * probe], "probe_wall_s": [round(w, 2) for w in walls],
+            "fixed_wall_s": round(fixed, 2), "train_wall_s": round(wall, 1),
+            "train_cpu_s": round(extrapolate(*cpus, probe, cfg.iters_per_scale)[0], 1)}
+
+
+def _sync(device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
 
 
 def _train_one(args) -> None:  # process-pool worker
@@ -121,73 +149,105 @@ def _train_one(args) -> None:  # process-pool worker
     train_singan(face, cfg, seed=seed, device=CPU, **kw)
 
 
-def speed(args) -> dict:
-    results: dict = {"note": NOTE, "threads": torch.get_num_threads(), "probe_iters": args.probe_iters}
-    probe = args.probe_iters
-    train_singan(synthetic_faces(32, 1)[0], dataclasses.replace(_singan_cfg("fast", args.threads), iters_per_scale=1),
-                 seed=0, device=CPU)  # warm-up: one-time kernel and allocator set-up stays out of the timings
-    rows = []
-    for size, profile, mode in ((128, "paper", "reconstruct"), (128, "fast", "reconstruct"), (128, "fast", "inject"),
-                                (64, "fast", "reconstruct"), (64, "fast", "inject")):
-        cfg = _singan_cfg(profile, args.threads)
-        face = astronaut_face(size)
-        kw = {"mode": mode, "start_scale": 2}
-        # paper at 128 px: 8 scales x 2,000 iterations; one probe iteration per scale is plenty to extrapolate
-        row = {"size": size, "profile": profile, "mode": mode, "scales": len(pyramid_sizes(size, size, cfg)[0]),
-               "iters_per_scale": cfg.iters_per_scale,
-               **_probe_train_s(face, cfg, 1 if profile == "paper" else probe, **kw)}
-        rows.append(row)
-        print(f"train one {size}px face, {profile:5s} {mode:11s}: {row['scales']} scales x {cfg.iters_per_scale} it "
-              f"-> {row['train_wall_s']:8.1f} s wall, {row['train_cpu_s']:8.1f} s CPU (extrapolated from "
-              f"{row['probe_iters']} it/scale)", flush=True)
-    results["single"] = rows
+def _expand_kw(profile: str) -> dict:
+    """How `faceaug expand` trains a SinGAN at this profile (mode, start scale)."""
+    expand = resolve_config(profile).expand
+    return {"mode": expand.singan_mode, "start_scale": expand.start_scale}
 
+
+def single_face(args, record: BenchRecord) -> None:
+    """Seconds to train one SinGAN for one face, at each profile and size, as `expand` trains it."""
+    rows = []
+    for profile, size in (("fast", 64), ("fast", 128), ("paper", 64), ("paper", 128)):
+        cfg = _singan_cfg(profile, args.threads)
+        kw = _expand_kw(profile)
+        # paper: 2,000 iterations per scale; one probe iteration per scale is plenty to extrapolate
+        probe = 1 if profile == "paper" else args.probe_iters
+        row = {"size": size, "profile": profile, **kw, "scales": len(pyramid_sizes(size, size, cfg)[0]),
+               "iters_per_scale": cfg.iters_per_scale,
+               **_probe_train_s(astronaut_face(size), cfg, probe, args.device, **kw)}
+        rows.append(row)
+        record.figure(f"s_per_face_{profile}_{size}", f"train one {size}-px face, `{profile}` ({kw['mode']})",
+                      row["train_wall_s"], "s/face", higher_is_better=False,
+                      goal=10 if (profile, size, args.device.type) == ("paper", 128, "cuda") else None,
+                      note=f"extrapolated from {probe} and {2 * probe} of {cfg.iters_per_scale} it/scale; "
+                           f"{row['train_cpu_s']} CPU-s")
+        print(f"train one {size}px face, {profile:5s} {kw['mode']:11s}: {row['scales']} scales x "
+              f"{cfg.iters_per_scale} it -> {row['train_wall_s']:8.1f} s wall, {row['train_cpu_s']:8.1f} s CPU "
+              f"(extrapolated from {probe} and {2 * probe} it/scale)", flush=True)
+    record.details["single"] = rows
+
+
+def batched(args, record: BenchRecord, faces: list[np.ndarray]) -> None:
+    """K SinGANs at once (grouped convolutions) vs one after another, `fast` profile."""
     cfg = _singan_cfg("fast", args.threads)
-    short = dataclasses.replace(cfg, iters_per_scale=args.batch_probe_iters)
-    factor = cfg.iters_per_scale / args.batch_probe_iters
-    faces = synthetic_faces(args.batch_size, 4)
-    kw = {"mode": "inject", "start_scale": 2}
-    batch_rows = []
+    probe = args.batch_probe_iters
+    kw = _expand_kw("fast")
+    rows = []
     for k in args.ks:
         images = [faces[i % len(faces)] for i in range(k)]
+        per_face = {}
         for strategy in ("sequential", "grouped"):
-            _, wall, cpu = _timed(train_singan_batch, images, short, seeds=list(range(k)), device=CPU,
-                                  strategy=strategy, **kw)
-            row = {"k": k, "strategy": strategy, "size": args.batch_size, "probe_wall_s": round(wall, 2),
-                   "images_per_hour": round(3600 * k / (wall * factor), 1),
-                   "images_per_cpu_hour": round(3600 * k / (cpu * factor), 1)}
-            batch_rows.append(row)
-            print(f"K={k:3d} {strategy:10s} {args.batch_size}px fast inject: {wall:6.2f} s for "
-                  f"{args.batch_probe_iters} it/scale -> {row['images_per_hour']:7.1f} images/hour "
-                  f"({row['images_per_cpu_hour']:.1f} per CPU-hour)", flush=True)
-    results["batched"] = batch_rows
+            walls = []
+            for n in (probe, 2 * probe):
+                _, wall, _ = _timed(train_singan_batch, images, dataclasses.replace(cfg, iters_per_scale=n),
+                                    seeds=list(range(k)), device=args.device, strategy=strategy, **kw)
+                _sync(args.device)
+                walls.append(wall)
+            per_face[strategy] = extrapolate(*walls, probe, cfg.iters_per_scale)[0] / k
+            rows.append({"k": k, "strategy": strategy, "size": args.batch_size, "probe_iters": [probe, 2 * probe],
+                         "probe_wall_s": [round(w, 2) for w in walls], "s_per_face": round(per_face[strategy], 2)})
+            print(f"K={k:3d} {strategy:10s} {args.batch_size}px fast: {walls[0]:6.2f} / {walls[1]:6.2f} s for "
+                  f"{probe} / {2 * probe} it/scale -> {per_face[strategy]:7.2f} s per face", flush=True)
+        record.figure(f"batched_k{k}", f"K = {k} SinGANs at once, {args.batch_size} px `fast` (grouped)",
+                      round(per_face["grouped"], 2), "s/face", higher_is_better=False,
+                      baseline=("one at a time", round(per_face["sequential"], 2)),
+                      note=f"extrapolated from {probe} and {2 * probe} of {cfg.iters_per_scale} it/scale")
+    for k in sorted({1, 4, 16, 64} - set(args.ks)):
+        record.skip(f"batched_k{k}", f"K = {k} SinGANs at once",
+                    "not in --ks (the CPU default stops at 16 to fit the 15-minute budget)")
+    record.details["batched"] = rows
 
-    k = args.pool_k
+
+def pool(args, record: BenchRecord, faces: list[np.ndarray]) -> None:
+    """K SinGANs one after another in this process vs spread over a process pool (1 thread per worker)."""
+    if args.device.type != "cpu":
+        record.skip("pool", "process pool", "CPU only (on CUDA the SinGANs of a shard train batched)")
+        return
+    k, probe, kw = args.pool_k, args.probe_iters, _expand_kw("fast")
+    short = dataclasses.replace(_singan_cfg("fast", args.threads), iters_per_scale=probe)
     images = [faces[i % len(faces)] for i in range(k)]
-    threads = args.threads
-    short = dataclasses.replace(cfg, iters_per_scale=probe)
     _, in_process, _ = _timed(train_singan_batch, images, short, seeds=list(range(k)), device=CPU,
                               strategy="sequential", **kw)
-    # two torch threads in one process: on shared cores far slower, so timed on 1 model x 1 it/scale, scaled up
-    two = dataclasses.replace(short, cpu_threads=2, iters_per_scale=1)
-    _, two_threads, _ = _timed(train_singan, images[0], two, seed=0, device=CPU, **kw)
-    two_threads *= k * probe
     ctx = get_context("spawn")
-    with ProcessPoolExecutor(max_workers=args.pool_workers, mp_context=ctx) as pool:
-        list(pool.map(_train_one, [(faces[0], dataclasses.replace(short, iters_per_scale=1), 0, kw)] *
-                      args.pool_workers))  # start the workers and import torch before timing
+    with ProcessPoolExecutor(max_workers=args.pool_workers, mp_context=ctx) as executor:
+        list(executor.map(_train_one, [(faces[0], dataclasses.replace(short, iters_per_scale=1), 0, kw)] *
+                          args.pool_workers))  # start the workers and import torch before timing
         t = time.perf_counter()
-        list(pool.map(_train_one, [(im, short, i, kw) for i, im in enumerate(images)]))
+        list(executor.map(_train_one, [(im, short, i, kw) for i, im in enumerate(images)]))
         pooled = time.perf_counter() - t
-    results["pool"] = {"k": k, "probe_iters": probe, "in_process_threads": threads,
-                       "in_process_wall_s": round(in_process, 2), "in_process_2_threads_wall_s": round(two_threads, 2),
-                       "pool_workers": args.pool_workers, "threads_per_worker": 1, "pool_wall_s": round(pooled, 2),
-                       "pool_speedup": round(in_process / pooled, 2)}
-    print(f"K={k} sequential in-process ({threads} threads): {in_process:.2f} s; with 2 threads: {two_threads:.2f} s "
-          f"(from 1 model, 1 it/scale); process pool "
-          f"({args.pool_workers} workers x 1 thread): {pooled:.2f} s -> pool is {in_process / pooled:.2f}x",
-          flush=True)
-    return results
+    record.details["pool"] = {"k": k, "probe_iters": probe, "in_process_threads": args.threads,
+                              "in_process_wall_s": round(in_process, 2), "pool_workers": args.pool_workers,
+                              "threads_per_worker": 1, "pool_wall_s": round(pooled, 2)}
+    record.figure("pool", f"K = {k} SinGANs, {args.pool_workers}-process pool ({probe} it/scale)", round(pooled, 2),
+                  "s", higher_is_better=False, baseline=(f"in one process, {args.threads} thread(s)",
+                                                         round(in_process, 2)))
+    print(f"K={k} sequential in-process ({args.threads} threads): {in_process:.2f} s; process pool "
+          f"({args.pool_workers} workers x 1 thread): {pooled:.2f} s", flush=True)
+
+
+def speed(args) -> BenchRecord:
+    record = BenchRecord("singan", args.device, settings={
+        "threads": torch.get_num_threads(), "probe_iters": args.probe_iters,
+        "batch_probe_iters": args.batch_probe_iters, "ks": args.ks, "batch_size": args.batch_size,
+        "pool_k": args.pool_k, "pool_workers": args.pool_workers, "note": NOTE})
+    train_singan(synthetic_faces(32, 1)[0], dataclasses.replace(_singan_cfg("fast", args.threads), iters_per_scale=1),
+                 seed=0, device=args.device)  # warm-up: one-time kernel and allocator set-up stays out of the timings
+    single_face(args, record)
+    faces = synthetic_faces(args.batch_size, 4)
+    batched(args, record, faces)
+    pool(args, record, faces)
+    return record
 
 
 def _faces(size: int, synthetic: int) -> dict[str, np.ndarray]:
@@ -265,13 +325,14 @@ def main() -> None:
     what = parser.add_mutually_exclusive_group()
     what.add_argument("--quality", action="store_true", help="structure acceptance (Haar rate, SSIM); slow")
     what.add_argument("--sweep", action="store_true", help="speed/quality table of fast-profile candidates; slow")
-    parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    add_output_args(parser)
+    parser.add_argument("--device", type=torch.device, default=CPU, help="speed: cpu or cuda")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads for SinGAN (cpu_threads; on shared cores 2 measured far slower than 1)")
     speed_opts = parser.add_argument_group("speed (default)")
     speed_opts.add_argument("--probe-iters", type=int, default=4)
-    speed_opts.add_argument("--batch-probe-iters", type=int, default=2)
-    speed_opts.add_argument("--ks", type=int, nargs="+", default=[1, 4, 16, 64])
+    speed_opts.add_argument("--batch-probe-iters", type=int, default=8)
+    speed_opts.add_argument("--ks", type=int, nargs="+", default=None, help="default: 1 4 16 (CPU), 1 4 16 64 (CUDA)")
     speed_opts.add_argument("--batch-size", type=int, default=64, help="face size (px) for the batched runs")
     speed_opts.add_argument("--pool-k", type=int, default=8)
     speed_opts.add_argument("--pool-workers", type=int, default=2)
@@ -285,12 +346,15 @@ def main() -> None:
     q.add_argument("--save-dir", type=str, default="", help="write sample grids (PNG) here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    result = quality(args) if args.quality else sweep(args) if args.sweep else speed(args)
-    if args.out:
-        from faceaug.io.atomic import write_json_atomic
-
-        write_json_atomic(result, args.out)
-        print(f"wrote {args.out}")
+    if args.ks is None:
+        args.ks = [1, 4, 16, 64] if args.device.type == "cuda" else [1, 4, 16]
+    if not (args.quality or args.sweep):
+        speed(args).write(args.out)
+        return
+    topic = "singan-quality" if args.quality else "singan-sweep"
+    record = BenchRecord(topic, CPU, settings={k: v for k, v in vars(args).items() if k not in ("out", "device")})
+    record.details = quality(args) if args.quality else sweep(args)
+    record.write(args.out)
 
 
 if __name__ == "__main__":
