@@ -175,3 +175,4 @@ def test_edits_that_repaint_the_face_make_a_poor_verdict():
         for i in range(5)]
     verdict = judge(_metrics(rows), [], None)
     assert verdict.level == "poor" and "repainted" in verdict.text and "12%" in verdict.text
+

@@ -23,6 +23,7 @@ import pandas as pd
 
 from faceaug.aus import AU_NAMES, parse_au_spec
 from faceaug.config import EXPAND_MODES, Config, write_resolved_config
+from faceaug.commands.preprocess import data_dir_of
 from faceaug.console import info, progress, warn
 from faceaug.device import resolve_device
 from faceaug.errors import UserError
@@ -158,18 +159,9 @@ def _existing_fingerprint(out_dir: Path) -> str | None:
     return None
 
 
-def _data_dir(work_dir: Path) -> Path | None:
-    """The DATA_DIR that `faceaug preprocess` read (from WORK_DIR/preprocess.json), if known."""
-    try:
-        data_dir = json.loads((work_dir / "preprocess.json").read_text())["options"]["data_dir"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return Path(data_dir) if isinstance(data_dir, str) else None
-
-
 def _prepare_out_dir(out_dir: Path, work_dir: Path, fingerprint: str, overwrite: bool) -> bool:
     """Check (and with `overwrite` clear) OUT_DIR; True when it already holds this very expansion, complete."""
-    protected = {"the WORK_DIR": work_dir, "the DATA_DIR": _data_dir(work_dir)}
+    protected = {"the WORK_DIR": work_dir, "the DATA_DIR": data_dir_of(work_dir)}
     refuse_protected(out_dir, protected, "--out")
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out {out_dir} exists and is not a folder.")

@@ -403,3 +403,12 @@ def _print_summary(counts: dict, rejects: Iterable[dict], work_dir: Path, *, war
     print(f"wrote {work_dir / FACES_SUBDIR}{os.sep} ({counts['faces']} aligned faces)")
     for name in ("faces.parquet", "rejects.parquet", "preprocess.json"):
         print(f"wrote {work_dir / name}")
+
+
+def data_dir_of(work_dir: Path) -> Path | None:
+    """The DATA_DIR that `faceaug preprocess` read (from WORK_DIR/preprocess.json), if known."""
+    try:
+        data_dir = json.loads((work_dir / "preprocess.json").read_text())["options"]["data_dir"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return Path(data_dir) if isinstance(data_dir, str) else None

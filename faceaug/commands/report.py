@@ -27,7 +27,7 @@ from faceaug.report import plots
 from faceaug.report.checks import Finding, dataset_findings, image_findings, model_findings
 from faceaug.report.html import Sheet, is_faceaug_report, render_html, table_html
 from faceaug.report.inputs import ReportInputs, load_inputs
-from faceaug.report.scoring import estimator_source, load_from, openface_source, score_manifest
+from faceaug.report.scoring import edit_id_of, estimator_source, load_from, openface_source, score_manifest
 from faceaug.report.verdict import Verdict, judge
 from faceaug.schema import write_table_atomic
 
@@ -97,53 +97,57 @@ def _editor(inputs: ReportInputs, device: str):
         return None
 
 
-def _attention_of(editor, inputs: ReportInputs):
-    """(source faces, edit rows) → their attention masks, from the expansion's editor (None without it)."""
-    if editor is None or inputs.faces is None:
-        return None
-    own = inputs.faces.set_index("face_id")[list(AU_NAMES)]
+class _Attention:
+    """Attention masks of edit rows from the expansion's editor, each computed once (scoring, then the sheets)."""
 
-    def masks(sources: np.ndarray, rows: pd.DataFrame) -> np.ndarray:
-        source_aus = own.reindex(rows["source_id"]).fillna(0.0).to_numpy(np.float32)
-        return editor.edit(sources, rows[list(AU_NAMES)].to_numpy(np.float32), source_aus)[1]
+    def __init__(self, editor, faces: pd.DataFrame):
+        self.editor, self.own, self.masks = editor, faces.set_index("face_id")[list(AU_NAMES)], {}
 
-    return masks
+    def __call__(self, sources: np.ndarray, rows: pd.DataFrame) -> np.ndarray:
+        source_aus = self.own.reindex(rows["source_id"]).fillna(0.0).to_numpy(np.float32)
+        masks = self.editor.edit(sources, rows[list(AU_NAMES)].to_numpy(np.float32), source_aus)[1]
+        self.masks.update(zip(rows["id"], masks))
+        return masks
+
+    def of(self, edit: pd.Series, source: np.ndarray) -> np.ndarray:
+        if edit["id"] not in self.masks:
+            self(source[None], edit.to_frame().T)
+        return self.masks[edit["id"]]
 
 
-def _sheets(inputs: ReportInputs, metrics: pd.DataFrame | None, editor) -> list[Sheet]:
+def _attention_of(editor, inputs: ReportInputs) -> _Attention | None:
+    return _Attention(editor, inputs.faces) if editor is not None and inputs.faces is not None else None
+
+
+def _sheets(inputs: ReportInputs, metrics: pd.DataFrame | None, attention: _Attention | None) -> list[Sheet]:
     manifest = inputs.manifest
     by_id = manifest.set_index("id")
     scores = metrics.set_index("id") if metrics is not None else None
-    faces = inputs.faces.set_index("face_id") if inputs.faces is not None else None
+    samples = manifest[manifest["stage"] == "singan"]
+    variants_of = dict(list(samples.groupby(samples["id"].map(edit_id_of))["path"]))
     sheets = []
     for label in sorted(manifest.loc[manifest["is_generated"], "label"].unique()):
         edits = manifest[(manifest["stage"] == "ganimation") & (manifest["label"] == label)]
         edits = edits.drop_duplicates("source_id").head(SHEET_ROWS)
         tiles, lines = [], []
-        for edit in edits.itertuples(index=False):
-            source_id = f"orig_{edit.source_id}"
+        for _, edit in edits.iterrows():
+            source_id = f"orig_{edit['source_id']}"
             source = read_image(inputs.out_dir / by_id.loc[source_id, "path"]) if source_id in by_id.index else None
-            edited = read_image(inputs.out_dir / edit.path)
-            attention = None
-            if editor is not None and source is not None and faces is not None and edit.source_id in faces.index:
-                target = np.asarray([[getattr(edit, au) for au in AU_NAMES]], np.float32)
-                own = faces.loc[[edit.source_id], list(AU_NAMES)].to_numpy(np.float32)
-                _, mask = editor.edit(source[None], target, own)
-                attention = mask[0]
-            stem = edit.id[: -len("_edit")]
-            variants = manifest[(manifest["stage"] == "singan") & manifest["id"].str.startswith(stem + "_s")]
-            tiles.append([source, edited, attention, *[read_image(inputs.out_dir / p) for p in variants["path"]]])
-            line = f"source {edit.source_id} ({by_id.loc[source_id, 'label'] if source_id in by_id.index else '?'})"
-            if scores is not None and edit.id in scores.index:
-                s = scores.loc[edit.id]
-                if pd.notna(s["au_error"]):
-                    line += f": AU error to target {s['unedited_au_error']:.3f} before → {s['au_error']:.3f} after"
-                if pd.notna(s["diversity"]):
-                    line += f"; variants: diversity {s['diversity']:.3f}, pairwise SSIM {s['pairwise_ssim']:.3f}"
+            mask = attention.of(edit, source) if attention is not None and source is not None else None
+            tiles.append([source, read_image(inputs.out_dir / edit["path"]), mask,
+                          *[read_image(inputs.out_dir / p) for p in variants_of.get(edit["id"], [])]])
+            line = f"source {edit['source_id']} " \
+                   f"({by_id.loc[source_id, 'label'] if source_id in by_id.index else '?'})"
+            if scores is not None and edit["id"] in scores.index:
+                row = scores.loc[edit["id"]]
+                if pd.notna(row["au_error"]):
+                    line += f": AU error to target {row['unedited_au_error']:.3f} before → {row['au_error']:.3f} after"
+                if pd.notna(row["diversity"]):
+                    line += f"; variants: diversity {row['diversity']:.3f}, pairwise SSIM {row['pairwise_ssim']:.3f}"
             lines.append(line)
         if tiles:
             columns = ("Columns: source face · GANimation edit · attention mask (white = kept from the source"
-                       + ("" if editor is not None else "; not shown: the GANimation model file is not at hand")
+                       + ("" if attention is not None else "; not shown: the GANimation model file is not at hand")
                        + ") · SinGAN variants.")
             sheets.append(Sheet(label, plots.contact_sheet(tiles), columns, lines))
     return sheets
@@ -233,9 +237,10 @@ def run_report(request: ReportRequest) -> dict[str, Any]:
     findings: list[Finding] = dataset_findings(inputs)
     notes: list[str] = _gate_notes(inputs)
     est = None if request.openface_dir else _estimator(request, inputs)
-    metrics, editor = None, None
+    metrics, editor, attention = None, None, None
     if inputs.has_expansion:
         editor = _editor(inputs, request.device)
+        attention = _attention_of(editor, inputs)
         if editor is not None:
             sources = set(inputs.generated["source_id"])
             methods = inputs.faces.loc[inputs.faces["face_id"].isin(sources), "landmark_method"] \
@@ -252,7 +257,7 @@ def run_report(request: ReportRequest) -> dict[str, Any]:
         with progress() as bar:
             task = bar.add_task("score images", total=len(inputs.manifest))
             metrics = score_manifest(inputs.manifest, load_from(inputs.out_dir), au_source=source, sifid_stem=stem,
-                                     attention_of=_attention_of(editor, inputs),
+                                     attention_of=attention,
                                      on_progress=lambda n: bar.advance(task, n))
         write_table_atomic(metrics, inputs.out_dir / METRICS_FILE, "metrics")
         findings += image_findings(metrics)
@@ -261,7 +266,7 @@ def run_report(request: ReportRequest) -> dict[str, Any]:
     verdict = judge(metrics, findings, est.heldout | {"au_source": est.training.get("au_source", [])}
                     if est is not None else None)
     counts = _counts(inputs)
-    page = _page(inputs, verdict, findings, counts, metrics, editor, est, notes)
+    page = _page(inputs, verdict, findings, counts, metrics, attention, est, notes)
     write_bytes_atomic(page.encode(), html_path)
     summary = {"verdict": {"level": verdict.level, "text": verdict.text, "numbers": verdict.numbers},
                "findings": [f.__dict__ for f in findings], "notes": notes,
@@ -276,7 +281,7 @@ def run_report(request: ReportRequest) -> dict[str, Any]:
     return summary
 
 
-def _page(inputs, verdict: Verdict, findings, counts, metrics, editor, est, notes) -> str:
+def _page(inputs, verdict: Verdict, findings, counts, metrics, attention, est, notes) -> str:
     plot_pngs: dict[str, bytes] = {}
     balance = counts[["original train", "original test"]].copy()
     if inputs.has_expansion:
@@ -285,7 +290,7 @@ def _page(inputs, verdict: Verdict, findings, counts, metrics, editor, est, note
     sections: list[tuple[str, str]] = []
     sheets: list[Sheet] = []
     if inputs.has_expansion:
-        sheets = _sheets(inputs, metrics, editor)
+        sheets = _sheets(inputs, metrics, attention)
     if metrics is not None:
         if metrics["au_error"].notna().any():
             plot_pngs["au_heatmap"] = plots.au_heatmap(*plots.achieved_means(metrics, inputs.manifest))

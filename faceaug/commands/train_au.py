@@ -6,7 +6,6 @@ au_estimator.json beside it (the same facts for people and scripts), then prints
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ import numpy as np
 from rich.table import Table
 
 from faceaug.aus import AU_NAMES
+from faceaug.commands.preprocess import data_dir_of
 from faceaug.console import console, info, progress, warn
 from faceaug.device import resolve_device
 from faceaug.errors import UserError
@@ -40,11 +40,8 @@ class TrainAuRequest:
 
 def _synthetic_truth(work_dir: Path) -> bool:
     """Whether WORK_DIR was made from a `faceaug synth` world (its AUs are then the renderer's exact values)."""
-    try:
-        data_dir = json.loads((work_dir / "preprocess.json").read_text())["options"]["data_dir"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-    return isinstance(data_dir, str) and (Path(data_dir) / "synth.json").is_file()
+    data_dir = data_dir_of(work_dir)
+    return data_dir is not None and (data_dir / "synth.json").is_file()
 
 
 def run_train_au(request: TrainAuRequest) -> dict:

@@ -6,7 +6,6 @@ error of always answering the training mean, so "0.05" reads as good or bad."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import Callable
 
@@ -19,7 +18,7 @@ from faceaug.aus import AU_NAMES
 from faceaug.errors import UserError
 from faceaug.fer.au_estimator import AuEstimator
 from faceaug.fer.augment import classic_pipeline
-from faceaug.fer.train import FerTrainSettings
+from faceaug.fer.train import FerTrainSettings, cosine_lr
 
 
 @dataclass(frozen=True)
@@ -67,7 +66,7 @@ def train_au_estimator(train_images: np.ndarray, train_aus: np.ndarray, settings
     opt = torch.optim.AdamW(net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     for step in range(settings.steps):
         for group in opt.param_groups:
-            group["lr"] = settings.lr * 0.5 * (1 + math.cos(math.pi * step / settings.steps))
+            group["lr"] = cosine_lr(settings.lr, step, settings.steps)
         index = rng.integers(0, len(pixels), settings.batch_size)
         batch = np.stack([pipeline(image=pixels[i])["image"] for i in index])
         x = (torch.from_numpy(batch).float()[:, None] / 127.5 - 1).to(device)

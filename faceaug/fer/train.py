@@ -26,6 +26,11 @@ class FerTrainSettings:
     width: int = 16
 
 
+def cosine_lr(lr: float, step: int, steps: int) -> float:
+    """Cosine decay from `lr` at step 0 to 0 at `steps` (the FER classifier's and the AU estimator's schedule)."""
+    return lr * 0.5 * (1 + math.cos(math.pi * step / steps))
+
+
 def balanced_batches(targets: np.ndarray, n_classes: int, batch_size: int, steps: int,
                      rng: np.random.Generator) -> np.ndarray:
     """(steps, batch_size) indices into `targets`: each draw picks a class present, then one of its images."""
@@ -49,7 +54,7 @@ def train_classifier(train: list[ManifestDataset], n_classes: int, settings: Fer
     batches = balanced_batches(targets, n_classes, settings.batch_size, settings.steps, rng)
     for step, index in enumerate(batches):
         for group in opt.param_groups:
-            group["lr"] = settings.lr * 0.5 * (1 + math.cos(math.pi * step / settings.steps))
+            group["lr"] = cosine_lr(settings.lr, step, settings.steps)
         items = [data[int(i)] for i in index]
         x = torch.stack([item[0] for item in items]).to(device)
         y = torch.tensor([item[1] for item in items], device=device)

@@ -118,4 +118,4 @@ def regenerate_patches(image: np.ndarray, n: int, *, cfg: PatchConfig, seed: int
                 guess = replace_patches(guess, keys if step == 0 else values, values, cfg.patch_size, radius,
                                         cfg.completeness)
         variants = to_uint8(guess.clamp(-1, 1))
-    return grey_like(variants, np.stack([image] * n)) if n else variants
+    return grey_like(variants, image)

@@ -120,7 +120,7 @@ def sample_singan(model: SinganModel, n: int, *, start_scale: int, mode: str, se
         amps = _sampling_amps(model, start, mode, start_noise_amp)
         samples = np.concatenate([_sample_batch(model, min(chunk, n - lo), start, mode, gen, device, amps)
                                   for lo in range(0, n, chunk)], axis=0)
-    return grey_like(samples, np.stack([model.image] * len(samples))) if len(samples) else samples
+    return grey_like(samples, model.image)
 
 
 def _sampling_amps(model: SinganModel, start: int, mode: str, start_noise_amp: float) -> dict[int, float]:

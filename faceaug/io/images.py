@@ -134,6 +134,10 @@ def to_grey_rgb(image: np.ndarray) -> np.ndarray:
 
 
 def grey_like(outputs: np.ndarray, sources: np.ndarray) -> np.ndarray:
-    """`outputs[i]` made grey wherever `sources[i]` is grey (greyscale in ⇒ greyscale out); others unchanged."""
-    return np.stack([to_grey_rgb(out) if is_grey(src) else out for out, src in zip(outputs, sources)]) \
-        if len(outputs) else outputs
+    """`outputs[i]` made grey wherever `sources[i]` is grey (greyscale in ⇒ greyscale out); others unchanged.
+    `sources` may be one image (H, W, 3), the source of every output."""
+    if len(outputs) == 0:
+        return outputs
+    if np.asarray(sources).ndim == 3:
+        return np.stack([to_grey_rgb(out) for out in outputs]) if is_grey(sources) else outputs
+    return np.stack([to_grey_rgb(out) if is_grey(src) else out for out, src in zip(outputs, sources)])

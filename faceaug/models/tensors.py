@@ -37,9 +37,3 @@ def grey_tensor(x: torch.Tensor) -> torch.Tensor:
     """(B, 3, H, W) → its luma in all three channels (differentiable): a generator's colour output made grey."""
     weights = x.new_tensor(_LUMA).view(1, 3, 1, 1)
     return (x * weights).sum(dim=1, keepdim=True).expand_as(x)
-
-
-def all_grey(images_uint8: torch.Tensor, tolerance: int = 2) -> bool:
-    """Whether every image of a (N, 3, H, W) uint8 batch is grey (channels within `tolerance`)."""
-    x = images_uint8.to(torch.int16)
-    return bool(len(x)) and int(max((x[:, 0] - x[:, 1]).abs().max(), (x[:, 1] - x[:, 2]).abs().max())) <= tolerance

@@ -34,7 +34,8 @@ from faceaug.config import Config
 from faceaug.device import cpu_has_native_bf16
 from faceaug.errors import UserError
 from faceaug.models.ganimation import Critic, Generator, blend, conditioning
-from faceaug.models.tensors import all_grey, grey_tensor, to_model_range, to_uint8
+from faceaug.io.images import is_grey
+from faceaug.models.tensors import grey_tensor, to_model_range, to_uint8
 from faceaug.training import ganimation_losses as L
 from faceaug.training.diffaugment import diff_augment, parse_policy
 from faceaug.training.ganimation_data import FaceCache, epoch_order, random_targets
@@ -98,7 +99,7 @@ class GanimationTrainer:
         self.total_steps, self.decay_start = self.g.schedule(self.steps_per_epoch)
         self.time_progress = 0.0  # share of the time budget spent, set by the training loop (0 = no budget)
         self.augment_policy = parse_policy(self.g.diffaugment)  # the critic's input augmentation (() = off)
-        self.grey = all_grey(cache.images)  # a greyscale dataset: the generator's colour output is made grey
+        self.grey = len(cache) > 0 and is_grey(cache.images.permute(0, 2, 3, 1).numpy())  # a greyscale dataset: the generator's colour output is made grey
         self.step = 0
         self.au_pretrained = False
 
