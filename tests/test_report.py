@@ -176,3 +176,23 @@ def test_edits_that_repaint_the_face_make_a_poor_verdict():
     verdict = judge(_metrics(rows), [], None)
     assert verdict.level == "poor" and "repainted" in verdict.text and "12%" in verdict.text
 
+
+def test_the_report_finds_the_work_dir_and_model_from_another_working_directory(report_world, tmp_path,
+                                                                                   monkeypatch):
+    """An expansion made with relative paths (as `make demo` does) reports from any working directory."""
+    from faceaug.commands.expand import ExpandRequest, run_expand
+    from faceaug.config import resolve_config
+    from tests.report_fixtures import TINY
+
+    work, _ = report_world
+    monkeypatch.chdir(work.parent)
+    run_expand(ExpandRequest(work_dir=Path(work.name), au_preset="happy", per_class=4, out_dir=Path("rel-out"),
+                             workers=1), resolve_config("fast", None, TINY, seed=0, device="cpu"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    summary = run_report(ReportRequest(path=work.parent / "rel-out"))
+    assert not any("not at hand" in n for n in summary["notes"])
+    metrics = read_table(work.parent / "rel-out" / "metrics.parquet", "metrics")
+    assert metrics["face_attention"].notna().any() and metrics["au_error"].notna().any()
+    shutil.rmtree(work.parent / "rel-out")

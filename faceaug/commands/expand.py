@@ -375,8 +375,9 @@ def run_expand(request: ExpandRequest, cfg: Config) -> dict[str, Any]:
     generated = manifest[manifest["is_generated"]]
     summary = {
         "fingerprint": fingerprint,
-        "request": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(request).items()},
-        "ganimation_model": {"path": str(model_path), "sha256": model_sha, "id": editor.model_id},
+        # absolute paths: `faceaug report` finds the WORK_DIR and the model from any working directory
+        "request": {k: str(v.resolve()) if isinstance(v, Path) else v for k, v in asdict(request).items()},
+        "ganimation_model": {"path": str(model_path.resolve()), "sha256": model_sha, "id": editor.model_id},
         "counts": {
             "originals": int((~manifest["is_generated"]).sum()),
             "generated": int(len(generated)),
