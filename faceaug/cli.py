@@ -325,6 +325,9 @@ def expand(
     min_edit_score: Annotated[Optional[float], typer.Option(help="Quality gate: drop edits whose AU gain (judged "
                                                             "by the train-au estimator) is below this and draw "
                                                             "the target from another source (0 = off).")] = None,
+    max_identity_distance: Annotated[Optional[float], typer.Option(
+        help="Quality gate, with the landmarks extra: drop edits whose dlib face descriptor is further than this "
+             "from their source's, an identity leak (default 0.6, dlib's threshold for one person; 0 = off).")] = None,
     au_estimator: Annotated[Optional[Path], typer.Option(help="The gate's AU estimator [default: "
                                                          "WORK_DIR/models/au_estimator.safetensors].")] = None,
     device: DeviceOpt = "auto",
@@ -339,7 +342,7 @@ def expand(
         "expand.samples_per_edit": samples_per_edit, "expand.start_scale": start_scale,
         "expand.singan_mode": singan_mode.value if singan_mode else None,
         "expand.regenerator": regenerator.value if regenerator else None,
-        "expand.min_edit_score": min_edit_score})
+        "expand.min_edit_score": min_edit_score, "expand.max_identity_distance": max_identity_distance})
     from faceaug.commands.expand import ExpandRequest, run_expand
 
     request = ExpandRequest(

@@ -82,6 +82,7 @@ class GanimationConfig:
     critic_warmup_steps: int = 0  # critic-only steps before the first generator update (0 = paper)
     au_pretrain_steps: int = 0  # AU-head pre-training on real faces before the GAN starts (0 = paper)
     au_pretrain_batch: int = 64  # real faces per AU pre-training step
+    au_pretrain_share: float = 0.15  # with max_minutes: at most this share of the budget goes to AU pre-training
     ema_decay: float = 0.0  # the saved generator is an average of its weights over updates (0 = off, as the paper)
     lambda_gp: float = 10.0
     gp_every: int = 1  # gradient penalty on every k-th critic step, weighted ×k ("lazy", StyleGAN2); 1 = paper
@@ -180,6 +181,9 @@ class ExpandConfig:
     # the edit quality gate (faceaug.pipeline.gate): drop edits whose AU gain, judged by the AU estimator of
     # `faceaug train-au`, is below this, and draw the target from another source (0 = off)
     min_edit_score: float = 0.0
+    # with the gate on and the landmarks extra installed: an edit whose dlib face descriptor is further than this
+    # from its source's is an identity leak, dropped too (0.6 = dlib's same-person threshold; 0 = not checked)
+    max_identity_distance: float = 0.6
 
 
 @dataclass
@@ -220,6 +224,10 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             # minutes (32 + 13 epochs = 9,360 steps there), not 540 (docs/experiments.md)
             "steps": 9000,
             "decay_fraction": 0.3,
+            # and a time budget, so that `faceaug train` on a laptop ends (decayed) in 15 minutes whatever the step
+            # rate: 9,000 steps take ~43 min on today's 2-core machine (0.29 s a step), ~13 min on the one the
+            # step budget was tuned on (docs/experiments.md)
+            "max_minutes": 14.0,
             "n_critic": 2,
             "gp_every": 4,
             "au_pretrain_steps": 1000,
@@ -367,7 +375,7 @@ _RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     **{f"ganimation.{k}": _AT_LEAST_1 for k in ("image_size", "conv_dim", "critic_dim", "critic_layers",
                                                  "batch_size", "n_critic", "gp_every", "au_pretrain_batch",
                                                  "checkpoint_every")},
-    "ganimation.decay_fraction": _FRACTION,
+    "ganimation.decay_fraction": _FRACTION, "ganimation.au_pretrain_share": _FRACTION,
     **{f"ganimation.{k}": _AT_LEAST_0 for k in ("repeat_num", "epochs", "epochs_decay", "steps", "max_minutes",
                                                  "critic_warmup_steps", "au_pretrain_steps", "lambda_gp", "lambda_au",
                                                  "lambda_cyc", "lambda_mask", "lambda_tv", "target_noise")},
@@ -385,6 +393,7 @@ _RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "patch.search_radius": _POSITIVE, "patch.completeness": _AT_LEAST_0,
     "expand.samples_per_edit": _AT_LEAST_0, "expand.start_scale": _AT_LEAST_0, "expand.shard_size": _AT_LEAST_1,
     "expand.continuous_steps": _AT_LEAST_1, "expand.min_edit_score": _FRACTION, "expand.continuous_label_threshold": _FRACTION,
+    "expand.max_identity_distance": _AT_LEAST_0,
 }
 
 

@@ -74,6 +74,7 @@ def test_training_writes_model_checkpoint_metrics_samples_and_config(work, tmp_p
     assert editor.image_size == 32 and len(editor.model_id) == 12
     # how the training faces were aligned, for expand's check of its source faces
     assert editor.provenance["training"]["landmark_methods"] == {"none": 20}
+    assert editor.provenance["training"]["au_sources"] == {"openface": 20}  # expand checks its sources against it
 
 
 def test_critic_warmup_delays_generator_updates(work, tmp_path):
@@ -370,3 +371,15 @@ def test_training_with_diffaugment_runs_and_a_seed_repeats_it(work, tmp_path):
     run_train(plain, _cfg(), resume=False)
     other = GanimationModel.load(plain / "models" / "ganimation.safetensors").generator.state_dict()
     assert not all(torch.equal(weights[0][k], other[k]) for k in other)
+
+
+def test_the_fast_time_budget_bounds_the_au_pretraining_to_its_share(work, tmp_path):
+    """`fast` ends a laptop run in 15 minutes whatever the step rate (pre-training included): the AU head's
+    pre-training stops at its share of the budget instead of running all its steps first."""
+    fast = resolve_config("fast", None, {}).ganimation
+    assert 0 < fast.max_minutes <= 15 and fast.au_pretrain_share == 0.15
+    wd = _copy(work, tmp_path, "budget")
+    run_train(wd, _cfg(**{"ganimation.au_pretrain_steps": 3000, "ganimation.max_minutes": 0.02}), resume=False)
+    steps = json.loads((wd / "models" / "au_pretrain.json").read_text())["steps"]
+    assert 0 < steps < 3000
+    assert (wd / "models" / "ganimation.safetensors").is_file()  # and the run still ends with a model

@@ -122,3 +122,65 @@ def test_the_report_says_what_the_gate_dropped(work, tmp_path, monkeypatch):
     run_expand(ExpandRequest(work_dir=work, au_preset="happy", per_class=4, out_dir=out, workers=1), cfg)
     summary = run_report(ReportRequest(path=out, metrics=False))
     assert any("Quality gate" in n and "repainted" in n for n in summary["notes"]), summary["notes"]
+
+
+class _MeanDescriptor:
+    """A stand-in for dlib's descriptor: the image's mean grey level in every dimension (no dlib needed)."""
+
+    def __call__(self, images):
+        return np.repeat(np.asarray(images, np.float32).mean(axis=(1, 2, 3))[:, None] / 255.0, 128, axis=1)
+
+
+def test_an_edit_that_moved_away_from_its_person_is_an_identity_leak(work):
+    from faceaug.inference.editor import GanimationEditor
+
+    editor = GanimationEditor.load(work / "models" / "ganimation.safetensors", torch.device("cpu"))
+    faces = read_table(work / "faces.parquet", "faces")
+    job = plan_jobs(faces, discrete_targets(parse_au_spec("happy")), per_class=1, samples_per_edit=0, seed=0)[0]
+    estimator = AuEstimator.new(32)
+    strict = EditGate(editor, estimator, work, min_score=-10.0, attention_floor=0.0, descriptor=_MeanDescriptor(),
+                      max_identity_distance=1e-6)
+    verdict = strict(job)
+    assert verdict.reason == "identity_leak" and verdict.identity_distance > 1e-6
+    assert strict.dropped == {"identity_leak": 1} and strict.summary()["max_identity_distance"] == 1e-6
+    lenient = EditGate(editor, estimator, work, min_score=-10.0, attention_floor=0.0, descriptor=_MeanDescriptor(),
+                       max_identity_distance=100.0)
+    assert lenient(job) == Judgement(True, verdict.score, None, verdict.identity_distance)
+    unchecked = EditGate(editor, estimator, work, min_score=-10.0, attention_floor=0.0)
+    assert unchecked(job).identity_distance is None and unchecked.summary()["max_identity_distance"] is None
+
+
+def test_expand_records_each_edit_s_identity_distance(work, tmp_path, monkeypatch):
+    import faceaug.metrics.identity as identity
+
+    monkeypatch.setattr(identity, "FaceDescriptor", _MeanDescriptor)
+    monkeypatch.setattr(identity, "identity_problem", lambda: None)
+    out = tmp_path / "expanded"
+    cfg = resolve_config("fast", None, {**TINY, "expand.min_edit_score": 0.001, "expand.max_identity_distance": 50.0},
+                         seed=0, device="cpu")
+    monkeypatch.setattr(gate_mod, "au_gain", lambda after, before: 1.0)  # the untrained editor passes the rest
+    monkeypatch.setattr(gate_mod, "face_attention", lambda attention: 1.0)
+    summary = run_expand(ExpandRequest(work_dir=work, au_preset="happy", per_class=4, out_dir=out, workers=1), cfg)
+    generated = read_table(out / "manifest.parquet", "manifest").query("is_generated")
+    assert generated["identity_distance"].notna().all() and (generated["identity_distance"] >= 0).all()
+    assert summary["quality_gate"]["max_identity_distance"] == 50.0
+
+
+def test_dlib_s_descriptor_tells_the_same_face_from_another():
+    """The real descriptor (faceaug[landmarks], in the dev extra) on the public-domain astronaut crop: her flipped
+    or brightened copy stays under dlib's same-person threshold, a cat's face does not."""
+    from skimage import data
+
+    from faceaug.io.images import resize_face
+    from faceaug.metrics.identity import SAME_PERSON, FaceDescriptor, identity_distance, identity_problem
+
+    if identity_problem():
+        pytest.skip(identity_problem())
+    face = resize_face(data.astronaut()[0:240, 120:360], 64)
+    brighter = np.clip(face.astype(int) + 25, 0, 255).astype(np.uint8)
+    cat = resize_face(data.chelsea()[0:300, 100:400], 64)
+    descriptor = FaceDescriptor()
+    ref = descriptor(face[None])
+    distances = identity_distance(np.repeat(ref, 3, axis=0), descriptor(np.stack([face[:, ::-1], brighter, cat])))
+    assert distances[0] < SAME_PERSON and distances[1] < SAME_PERSON, distances
+    assert distances[2] > SAME_PERSON, distances

@@ -42,6 +42,7 @@ from faceaug.pipeline.plan import (
 from faceaug.pipeline.shard import (
     IMAGES_DIR, PARTS_DIR, ShardContext, ShardResult, image_relpath, load_editor, part_path,
 )
+from faceaug.inference.au_coherence import coherent_sources
 from faceaug.io.atomic import atomic_path, file_sha256, write_json_atomic
 from faceaug.io.images import ImageDecodeError, read_image
 from faceaug.io.owned import (
@@ -109,6 +110,7 @@ def _original_rows(faces: pd.DataFrame) -> list[dict[str, Any]]:
             "source_label": face["label"], "subject": face["subject"], "target": "original", "alpha": None,
             "gen_start_scale": None, "singan_mode": None, "sample_index": None, "seed": None,
             "ganimation_model_id": None, "singan_model_id": None, "edit_score": None,
+            "identity_distance": None,
         }
         row.update({au: face[au] for au in AU_NAMES})
         rows.append(row)
@@ -289,13 +291,24 @@ def _quality_gate(request: ExpandRequest, cfg: Config, work_dir: Path, editor, d
         raise UserError(f"--min-edit-score needs an AU estimator to judge the edits; none at {path}. Train one with "
                         f"`faceaug train-au {work_dir}` (or pass --au-estimator FILE, or --min-edit-score 0).")
     estimator = AuEstimator.load(path)
-    return EditGate(editor, estimator, work_dir, cfg.expand.min_edit_score, device=device), path
+    descriptor = None
+    if cfg.expand.max_identity_distance > 0:
+        from faceaug.metrics.identity import FaceDescriptor, identity_problem
+
+        problem = identity_problem()
+        if problem:
+            info(f"Quality gate: identity leaks are not checked, {problem}.")
+        else:
+            descriptor = FaceDescriptor()
+    return EditGate(editor, estimator, work_dir, cfg.expand.min_edit_score, device=device, descriptor=descriptor,
+                    max_identity_distance=cfg.expand.max_identity_distance), path
 
 
 def _report_gate(gate) -> None:
     dropped = sum(gate.dropped.values())
     reasons = ", ".join(f"{n} {r.replace('_', ' ')}" for r, n in gate.dropped.items()) or "none"
-    info(f"Quality gate (min edit score {gate.min_score:g}): judged {gate.judged} edits, dropped {dropped} "
+    identity = (f", max identity distance {gate.max_identity_distance:g}" if gate.descriptor is not None else "")
+    info(f"Quality gate (min edit score {gate.min_score:g}{identity}): judged {gate.judged} edits, dropped {dropped} "
          f"({reasons}); their targets were drawn from other sources.")
 
 
@@ -325,6 +338,10 @@ def run_expand(request: ExpandRequest, cfg: Config) -> dict[str, Any]:
         check_singan_setup(size, size, cfg.singan, start_scale=cfg.expand.start_scale, mode=cfg.expand.singan_mode)
     sources = select_sources(faces, request.sources_split, request.sources_label)
     _warn_other_landmarks(model_path, editor.provenance, sources)
+    source_aus = coherent_sources(sources, editor.condition, editor.provenance, str(model_path))
+    if source_aus.note():
+        info(source_aus.note())
+    sources = source_aus.sources
     gate, judge_path = _quality_gate(request, cfg, work_dir, editor, str(device))
     jobs = plan_jobs(
         sources, _targets(request, cfg), per_class=request.per_class,
@@ -386,6 +403,7 @@ def run_expand(request: ExpandRequest, cfg: Config) -> dict[str, Any]:
             "jobs": len(jobs), "shards": len(shards),
         },
         "quality_gate": gate.summary() if gate is not None else None,
+        "source_aus": source_aus.summary(),  # what a relative-conditioned editor was given (inference.au_coherence)
         "timings": {k: round(v, 3) for k, v in timings.items()},
         "seconds": round(seconds, 2),
     }

@@ -20,6 +20,7 @@ from faceaug.aus import AU_NAMES
 from faceaug.console import info, progress
 from faceaug.errors import UserError
 from faceaug.fer.au_estimator import AuEstimator, default_au_estimator_path
+from faceaug.inference.au_coherence import coherent_sources
 from faceaug.io.atomic import write_bytes_atomic, write_json_atomic
 from faceaug.io.images import read_image
 from faceaug.preprocess.align import crop_template_id
@@ -116,7 +117,14 @@ class _Attention:
 
 
 def _attention_of(editor, inputs: ReportInputs) -> _Attention | None:
-    return _Attention(editor, inputs.faces) if editor is not None and inputs.faces is not None else None
+    """The masks as expand made them: with the source AUs it gave the editor (inference.au_coherence)."""
+    if editor is None or inputs.faces is None:
+        return None
+    try:
+        faces = coherent_sources(inputs.faces, editor.condition, editor.provenance).sources
+    except UserError:  # expand would have refused these sources: its masks cannot be recomputed faithfully
+        return None
+    return _Attention(editor, faces)
 
 
 def _sheets(inputs: ReportInputs, metrics: pd.DataFrame | None, attention: _Attention | None) -> list[Sheet]:

@@ -38,6 +38,8 @@ from faceaug.training.ganimation_trainer import GanimationTrainer
 _FIXED_ON_RESUME = ("image_size", "conv_dim", "critic_dim", "repeat_num", "critic_layers", "upsample", "condition",
                     "batch_size", "n_critic")
 
+MAX_GRIDS = 60  # sample grids per run at most (samples/epoch_NNN.png)
+
 
 def _distributed() -> tuple[int, int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -95,9 +97,12 @@ def run_train(work_dir: Path, cfg: Config, *, resume: bool, max_steps: int | Non
     if not trainer.au_pretrained and cfg.ganimation.au_pretrain_steps > 0:
         with progress(TextColumn("AU MSE {task.fields[mse]}"), shown=writer) as bar:
             task = bar.add_task("pre-train critic AU head", total=cfg.ganimation.au_pretrain_steps, mse="")
+            pretrain_s = budget_s * cfg.ganimation.au_pretrain_share
             au_losses = trainer.pretrain_au_head(
                 cfg.ganimation.au_pretrain_steps,
-                on_step=lambda done, mse: bar.update(task, completed=done, mse=f"{mse:.4f}"))
+                on_step=lambda done, mse: bar.update(task, completed=done, mse=f"{mse:.4f}"),
+                stop=None if pretrain_s <= 0 else lambda step: _out_of_time(
+                    time.monotonic() - started >= pretrain_s, step, world, device))
         if writer:
             write_json_atomic({"steps": len(au_losses), "batch": cfg.ganimation.au_pretrain_batch,
                                "au_mse": au_losses}, models_dir / "au_pretrain.json")
@@ -111,6 +116,8 @@ def run_train(work_dir: Path, cfg: Config, *, resume: bool, max_steps: int | Non
             _flush_metrics(metrics_path, pending)
             save_checkpoint(ckpt_path, trainer.state_dict())
 
+    # a grid per epoch, but no more than MAX_GRIDS a run (a step budget over 100 faces has ~700 epochs)
+    grid_every = max(1, -(-trainer.total_steps // (trainer.steps_per_epoch * MAX_GRIDS)))
     bar = progress(TextColumn("{task.fields[losses]}"), shown=writer)
     try:
         with bar:
@@ -130,8 +137,8 @@ def run_train(work_dir: Path, cfg: Config, *, resume: bool, max_steps: int | Non
                 bar.update(task, completed=trainer.step)
                 if trainer.step % cfg.ganimation.checkpoint_every == 0:
                     save()
-                if done_epoch and writer and cfg.ganimation.sample_every_epoch:
-                    epoch = trainer.step // trainer.steps_per_epoch
+                epoch = trainer.step // trainer.steps_per_epoch
+                if done_epoch and writer and cfg.ganimation.sample_every_epoch and epoch % grid_every == 0:
                     write_png_atomic(models_dir / "samples" / f"epoch_{epoch:03d}.png", trainer.sample_grid())
                 if budget_s > 0 and _out_of_time(time.monotonic() - started >= budget_s, trainer.step, world,
                                                  device):
@@ -199,9 +206,10 @@ def _trim_metrics(path: Path, step: int) -> None:
 
 def _model(trainer: GanimationTrainer, cfg: Config, cache: FaceCache) -> GanimationModel:
     """The model file's content: the generator to use (the weight average when kept) and its provenance
-    (incl. how the training faces were aligned, which `expand` compares with its source faces)."""
+    (incl. how the training faces were aligned and where their AUs came from, which `expand` compares with its
+    source faces)."""
     provenance = {"training": {"profile": cfg.profile, "seed": cfg.seed, "steps": trainer.step,
                                "total_steps": trainer.total_steps, "faces": len(cache),
-                               "landmark_methods": cache.landmark_methods}}
+                               "landmark_methods": cache.landmark_methods, "au_sources": cache.au_sources}}
     return GanimationModel(generator=trainer.inference_generator, au_names=AU_NAMES,
                            crop_template=crop_template_id(), origin="trained", provenance=provenance)

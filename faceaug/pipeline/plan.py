@@ -53,6 +53,7 @@ class EditJob:
     seed: int
     source_aus: tuple[float, ...] = ()  # the source face's 17 AU intensities (from faces.parquet)
     edit_score: float | None = None  # the quality gate's score of this edit (None = no gate)
+    identity_distance: float | None = None  # the gate's face-descriptor distance edit ↔ source (None = not measured)
 
     @property
     def stem(self) -> str:
@@ -176,7 +177,8 @@ def plan_jobs(
                     break
                 verdict = accept(job)
                 if verdict.passed:
-                    job = dataclasses.replace(job, edit_score=float(verdict.score))
+                    job = dataclasses.replace(job, edit_score=float(verdict.score),
+                                              identity_distance=verdict.identity_distance)
                     break
             else:
                 raise UserError(f"No source face's edit to {target.name!r} passes the quality gate "

@@ -98,6 +98,7 @@ def _row(job: EditJob, image_id: str, stage: str, **extra: Any) -> dict[str, Any
         "sample_index": None,
         "singan_model_id": None,
         "edit_score": job.edit_score,
+        "identity_distance": job.identity_distance,
     }
     row.update(zip(AU_NAMES, job.aus))
     row.update(extra)

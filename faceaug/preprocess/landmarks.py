@@ -34,8 +34,8 @@ DETECT_THRESHOLD = -0.3  # dlib's adjust_threshold: below 0 finds more faces (se
 WHOLE_FRAME_BOX = (0.05, 0.05, 0.95, 0.95)
 
 
-def _predictor_path() -> Path | None:
-    """The 68-point model inside the installed face_recognition_models package, or None.
+def model_file(name: str) -> Path | None:
+    """A model file shipped inside the installed face_recognition_models package (e.g. `PREDICTOR_FILE`), or None.
 
     Found without importing the package: its `__init__` imports `pkg_resources`, which setuptools ≥ 81 no longer
     ships, so `face_recognition_models.pose_predictor_model_location()` fails on current installs.
@@ -46,8 +46,13 @@ def _predictor_path() -> Path | None:
         return None
     if spec is None or not spec.submodule_search_locations:
         return None
-    path = Path(next(iter(spec.submodule_search_locations))) / "models" / PREDICTOR_FILE
+    path = Path(next(iter(spec.submodule_search_locations))) / "models" / name
     return path if path.is_file() else None
+
+
+def _predictor_path() -> Path | None:
+    """The 68-point model, or None."""
+    return model_file(PREDICTOR_FILE)
 
 
 def dlib_problem() -> str | None:

@@ -23,13 +23,15 @@ from faceaug.schema import read_table
 @dataclass
 class FaceCache:
     """Decoded training faces: images uint8 (N, 3, S, S), AUs float32 (N, 17), ids and subjects, and how many
-    were aligned by each landmark method (faces.parquet's `landmark_method`; the model file records it)."""
+    were aligned by each landmark method and how many have each AU source (faces.parquet's `landmark_method`,
+    `au_source`; the model file records both)."""
 
     images: torch.Tensor
     aus: torch.Tensor
     face_ids: list[str]
     subjects: list[str]
     landmark_methods: dict[str, int] = field(default_factory=dict)
+    au_sources: dict[str, int] = field(default_factory=dict)  # faces.parquet au_source counts (the model records it)
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -68,6 +70,7 @@ def load_faces(work_dir: Path, image_size: int, split: str = "train") -> FaceCac
         face_ids=list(rows["face_id"]),
         subjects=list(rows["subject"]),
         landmark_methods=dict(Counter(rows["landmark_method"])),
+        au_sources={str(k): int(v) for k, v in Counter(rows["au_source"]).items()},
     )
 
 

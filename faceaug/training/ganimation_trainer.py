@@ -121,18 +121,21 @@ class GanimationTrainer:
         to = dict(device=self.device, non_blocking=True)
         return (images.to(**to).contiguous(memory_format=self.memory_format), aus.to(**to), targets.to(**to))
 
-    def pretrain_au_head(self, steps: int, on_step=None) -> list[float]:
+    def pretrain_au_head(self, steps: int, on_step=None, stop=None) -> list[float]:
         """Train the critic on AU regression alone (real faces, batch `au_pretrain_batch`, no generator): the
         generator's AU loss is read through this head, and until it reads AUs the generator can only learn to
         fool it. Costs little: the critic is far smaller than the generator and no fake is made (with `diffaugment`,
         the faces are augmented as in training: on 104 FER2013 faces with label-prototype AUs the plain head reaches
         AU MSE 0.0000, i.e. it memorises them). Returns the
-        loss per step. Draws come from (seed, rank + _PRETRAIN_STREAM, step), so a run is reproducible."""
+        loss per step. Draws come from (seed, rank + _PRETRAIN_STREAM, step), so a run is reproducible.
+        `stop(step)` → True ends it early (the run's time budget; every rank must answer the same)."""
         g, losses = self.g, []
         n = len(self.cache)
         batch = min(g.au_pretrain_batch, n)
         self.critic.requires_grad_(True)
         for step in range(steps):
+            if stop is not None and step and stop(step):
+                break
             gen = step_generator(self.cfg.seed, self.rank + _PRETRAIN_STREAM, step)
             index = torch.randint(n, (batch,), generator=gen)
             real, aus = self.cache.batch(index, torch.rand(batch, generator=gen) < 0.5)
