@@ -27,6 +27,7 @@ from faceaug.config import PatchConfig  # noqa: E402
 from faceaug.inference.patch_regen import regenerate_patches  # noqa: E402
 from faceaug.inference.singan import sample_singan  # noqa: E402
 from faceaug.metrics.diversity import variant_diversity  # noqa: E402
+from faceaug.pipeline.variants import keep_faces  # noqa: E402
 from faceaug.training.singan import train_singan  # noqa: E402
 
 #: name → ("singan", SinganConfig overrides of the fast profile (training and inject_noise_amp), mode, start scale)
@@ -34,7 +35,8 @@ from faceaug.training.singan import train_singan  # noqa: E402
 #: inject_noise_amp, commit 7d3da18) gave less variety than sampling with it: the start scale learns to remove it.
 SETTINGS: dict[str, tuple] = {
     "fast (today)": ("singan", {"inject_noise_amp": 0.0}, "inject", 2),  # before issue 21
-    **{f"fast, sample amp {a:g}": ("singan", {"inject_noise_amp": a}, "inject", 2) for a in (0.03, 0.05, 0.06, 0.08)},
+    **{f"fast, sample amp {a:g}": ("singan", {"inject_noise_amp": a}, "inject", 2)
+       for a in (0.03, 0.05, 0.06, 0.07, 0.08)},
     "fast, jitter .05": ("singan", {"inject_jitter": 0.05}, "inject", 2),
     **{f"fast, jitter .05, sample amp {a:g}": ("singan", {"inject_jitter": 0.05, "inject_noise_amp": a}, "inject", 2)
        for a in (0.05, 0.08)},
@@ -48,6 +50,7 @@ SETTINGS: dict[str, tuple] = {
     "patch warp .08, grid 3, noise .25": ("patch", {"noise": 0.25, "warp": 0.08, "warp_grid": 3}),
     "patch warp .1, grid 4, noise .25": ("patch", {"noise": 0.25, "warp": 0.1, "warp_grid": 4}),
     "patch warp .07, noise .5, completeness .01": ("patch", {"noise": 0.5, "warp": 0.07, "completeness": 0.01}),
+    **{f"patch fine radius {r:g}": ("patch", {"fine_search_radius": r}) for r in (0.0, 0.03, 0.06, 0.1)},
 }
 _MODELS: dict[tuple, tuple] = {}  # (face id, training settings, mode, start) → (model, training CPU-s)
 ACCEPT = {"face_detected": 0.95, "ssim_to_edit": (0.5, 0.95), "pairwise_ssim": 0.90}
@@ -58,12 +61,19 @@ def _cpu(fn, *args, **kwargs):
     return fn(*args, **kwargs), time.process_time() - c
 
 
-def run_setting(name: str, face: np.ndarray, samples: int, per_face: int, patch: PatchConfig) -> dict:
+def run_setting(name: str, face: np.ndarray, samples: int, per_face: int, patch: PatchConfig,
+                redraws: int = 0) -> dict:
+    """One setting on one face; with `redraws`, variants that lost the face are replaced by spares as expand does
+    (pipeline.variants.keep_faces, expand.face_redraws)."""
     kind, overrides, *how = SETTINGS[name]
     if kind == "patch":
         cfg = dataclasses.replace(patch, **overrides)
-        variants, cpu = _cpu(regenerate_patches, face, samples, cfg=cfg, seed=1)
-        _, cpu_face = _cpu(regenerate_patches, face, per_face, cfg=cfg, seed=2)
+
+        def patches(n: int, seed: int) -> np.ndarray:
+            return keep_faces(lambda k, off: regenerate_patches(face, k, cfg=cfg, seed=seed + off), face, n, redraws)
+
+        variants, cpu = _cpu(patches, samples, 1)
+        _, cpu_face = _cpu(patches, per_face, 2)
         return {"train_cpu_s": 0.0, "sample_cpu_s": round(cpu, 2), "cpu_s_per_face": round(cpu_face, 2),
                 **variant_diversity(variants, face)}
     mode, start = how
@@ -74,8 +84,12 @@ def run_setting(name: str, face: np.ndarray, samples: int, per_face: int, patch:
         _MODELS.clear()
         _MODELS[key] = _cpu(train_singan, face, trained, seed=0, device="cpu", start_scale=start, mode=mode)
     model, train_cpu = _MODELS[key]
-    variants, cpu = _cpu(sample_singan, model, samples, start_scale=start, mode=mode, seed=1, device="cpu",
-                         start_noise_amp=cfg.inject_noise_amp)
+
+    def sample(k: int, offset: int) -> np.ndarray:
+        return sample_singan(model, k, start_scale=start, mode=mode, seed=1 + offset, device="cpu",
+                             start_noise_amp=cfg.inject_noise_amp)
+
+    variants, cpu = _cpu(keep_faces, sample, face, samples, redraws)
     return {"train_cpu_s": round(train_cpu, 1), "sample_cpu_s": round(cpu, 2),
             "cpu_s_per_face": round(train_cpu + cpu * per_face / samples, 1), **variant_diversity(variants, face)}
 
@@ -95,6 +109,8 @@ def main() -> None:
     parser.add_argument("--synthetic", type=int, default=2)
     parser.add_argument("--only", nargs="*", default=[], help="settings whose name contains one of these")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--face-redraws", type=int, default=0,
+                        help="replace variants that lost the face as expand does (expand.face_redraws; 0 = off)")
     parser.add_argument("--save-dir", type=Path, default=None, help="write variant grids (PNG) here")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -103,7 +119,7 @@ def main() -> None:
     for face_name, face in _faces(args.size, args.synthetic).items():
         for name in names:
             row = {"setting": name, "face": face_name, "size": args.size,
-                   **run_setting(name, face, args.samples, args.per_face, PatchConfig())}
+                   **run_setting(name, face, args.samples, args.per_face, PatchConfig(), args.face_redraws)}
             if name == "fast (today)":
                 baseline[face_name] = row["diversity"]
             row["accepted"] = accepted(row, baseline.get(face_name))

@@ -127,6 +127,36 @@ def test_patch_regenerator_writes_a_complete_manifest_and_trains_no_singan(work,
         _expand(work, out, "happy", per_class=7)
 
 
+def test_variants_that_lost_the_face_are_replaced_by_spare_draws(work, tmp_path, monkeypatch):
+    """expand.face_redraws: the variants written are keep_faces' choice, from draws of the job's regenerator (here
+    a fake detector that finds a face in the edit and in the variants darker than the first variant)."""
+    from faceaug.io.images import read_image
+    from faceaug.pipeline import variants as variants_mod
+
+    chosen, spare_draws = [], []
+
+    def choose(draw, edit, n, redraws):
+        first = draw(n, 0)
+
+        def counted(k, offset):
+            spare_draws.append(k)
+            return first if offset == 0 else draw(k, offset)
+
+        cut = float(first[0].mean())
+        kept = variants_mod.keep_faces(counted, edit, n, redraws,
+                                       lambda image: image is edit or float(image.mean()) < cut)
+        chosen.append(kept)
+        return kept
+
+    monkeypatch.setattr(shard_mod, "keep_faces", choose)
+    cfg = _cfg(**{"expand.regenerator": "patch", "expand.face_redraws": 2})
+    manifest = _expand(work, tmp_path / "out", "happy", per_class=4, cfg=cfg)
+    variants = manifest.query("stage == 'singan'").sort_values("sample_index")
+    assert len(variants) == 3 and spare_draws[-1] == 6  # the first variant is a miss: 3 × 2 spares were drawn
+    written = np.stack([read_image(tmp_path / "out" / p) for p in variants["path"]])
+    assert np.array_equal(written, chosen[0])
+
+
 def test_relative_model_edits_each_face_from_its_own_aus(work, tmp_path):
     """With a relative-conditioned model, expand hands the editor each source's AUs from faces.parquet: the
     written edit is exactly the editor's result for (face, preset, source AUs)."""

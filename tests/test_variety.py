@@ -95,3 +95,42 @@ def test_patch_pyramid_runs_from_the_coarse_size_to_the_image():
     sizes = patch_pyramid_sizes(64, 64, PatchConfig(coarse_size=16, scale_factor=0.75))
     assert sizes[0] == (16, 16) and sizes[-1] == (64, 64) and len(sizes) == 6
     assert patch_pyramid_sizes(12, 12, PatchConfig(coarse_size=16)) == [(12, 12)]
+
+
+def test_variants_that_lost_the_face_are_replaced_by_spares_that_kept_it():
+    """pipeline.variants.keep_faces: misses are replaced in place by the first spares (drawn with another seed)
+    that the detector finds a face in; no spare is drawn when every variant is a face, or the edit is not one."""
+    from faceaug.pipeline.variants import SPARE_SEED_OFFSET, keep_faces
+
+    calls = []
+
+    def draw(k, offset):  # variant values: first draw 0, 1, 2, 3; spares 10, 11, ...
+        calls.append((k, offset))
+        start = 0 if offset == 0 else 10
+        return np.arange(start, start + k, dtype=np.uint8).reshape(k, 1, 1, 1).repeat(3, axis=3)
+
+    def values(images):
+        return [int(image.flat[0]) for image in images]
+
+    faces = {0, 2, 11, 13, 99}  # what the fake detector calls a face; 99 is the edit
+    edit = np.full((1, 1, 3), 99, np.uint8)
+    kept = keep_faces(draw, edit, 4, 1, lambda image: int(image.flat[0]) in faces)
+    assert values(kept) == [0, 11, 2, 13] and calls == [(4, 0), (4, SPARE_SEED_OFFSET)]
+    calls.clear()
+    assert values(keep_faces(draw, edit, 4, 1, lambda image: True)) == [0, 1, 2, 3] and calls == [(4, 0)]
+    calls.clear()
+    assert values(keep_faces(draw, edit, 4, 0, lambda image: False)) == [0, 1, 2, 3] and calls == [(4, 0)]
+    faces.discard(99)  # the edit itself is no face: nothing to keep, no spares
+    calls.clear()
+    assert values(keep_faces(draw, edit, 4, 1, lambda image: int(image.flat[0]) in faces)) == [0, 1, 2, 3]
+    assert calls == [(4, 0)]
+
+
+def test_the_patch_regenerator_s_finer_levels_search_locally_and_keep_the_face(face):
+    """A small search window at the finer levels (patch.fine_search_radius) gives as varied and as faithful
+    variants as the wide one, and differs from it (the setting is really used)."""
+    wide = regenerate_patches(face, 6, cfg=PatchConfig(fine_search_radius=0.0), seed=3)
+    local = regenerate_patches(face, 6, cfg=PatchConfig(fine_search_radius=0.03), seed=3)
+    assert not np.array_equal(wide, local)
+    a, b = variant_diversity(wide, face), variant_diversity(local, face)
+    assert abs(a["pairwise_ssim"] - b["pairwise_ssim"]) < 0.03 and abs(a["ssim_to_edit"] - b["ssim_to_edit"]) < 0.03

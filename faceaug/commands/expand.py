@@ -373,7 +373,7 @@ def run_expand(request: ExpandRequest, cfg: Config) -> dict[str, Any]:
     ctx = ShardContext(
         work_dir=str(work_dir), out_dir=str(out_dir), model_path=str(model_path), device=str(device),
         singan=asdict(cfg.singan), start_scale=cfg.expand.start_scale, singan_mode=cfg.expand.singan_mode,
-        regenerator=cfg.expand.regenerator, patch=asdict(cfg.patch),
+        regenerator=cfg.expand.regenerator, patch=asdict(cfg.patch), face_redraws=cfg.expand.face_redraws,
     )
     timings: Counter[str] = Counter()
     with progress() as bar:

@@ -110,7 +110,8 @@ def regenerate_patches(image: np.ndarray, n: int, *, cfg: PatchConfig, seed: int
         start = random_warp(levels[0].expand(n, -1, -1, -1), gen, cfg.warp, cfg.warp_grid)
         guess = start + cfg.noise * torch.randn(start.shape, generator=gen)
         for i, (size, values) in enumerate(zip(sizes, levels)):
-            radius = max(1, round(cfg.search_radius * min(size)))
+            share = cfg.search_radius if i == 0 or cfg.fine_search_radius <= 0 else cfg.fine_search_radius
+            radius = max(1, round(share * min(size)))
             keys = values if i == 0 else resize(levels[i - 1], size)
             if i > 0:
                 guess = resize(guess, size)

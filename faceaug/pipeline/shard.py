@@ -25,6 +25,7 @@ from faceaug.inference.patch_regen import regenerate_patches
 from faceaug.inference.singan import sample_singan
 from faceaug.io.images import read_image, write_png_atomic
 from faceaug.pipeline.plan import EditJob
+from faceaug.pipeline.variants import keep_faces
 from faceaug.schema import write_table_atomic
 from faceaug.training.singan import train_singan_batch
 
@@ -47,6 +48,7 @@ class ShardContext:
     torch_threads: int = 0  # 0 = leave torch's default
     regenerator: str = "singan"  # singan | patch (faceaug.config.REGENERATORS)
     patch: dict[str, Any] = field(default_factory=dict)  # PatchConfig as a dict
+    face_redraws: int = 0  # spare draws per variant for the ones that lost the face (pipeline.variants)
 
 
 @dataclass
@@ -152,9 +154,12 @@ def _singan_variants(with_samples, ctx: ShardContext, device, editor_id: str, ou
     timings["singan_train_s"] = time.perf_counter() - t
     t = time.perf_counter()
     rows = []
-    for (job, _), model in zip(with_samples, models):
-        samples = sample_singan(model, job.n_samples, start_scale=ctx.start_scale, mode=ctx.singan_mode,
-                                seed=job.seed, device=device, start_noise_amp=cfg.inject_noise_amp)
+    for (job, image), model in zip(with_samples, models):
+        def draw(k: int, offset: int, model=model, job=job) -> np.ndarray:
+            return sample_singan(model, k, start_scale=ctx.start_scale, mode=ctx.singan_mode, seed=job.seed + offset,
+                                 device=device, start_noise_amp=cfg.inject_noise_amp)
+
+        samples = keep_faces(draw, image, job.n_samples, ctx.face_redraws)
         rows += _write_variants(job, samples, out_dir, ganimation_model_id=editor_id,
                                 gen_start_scale=ctx.start_scale, singan_mode=ctx.singan_mode,
                                 singan_model_id=model.model_id)
@@ -169,7 +174,10 @@ def _patch_variants(with_samples, ctx: ShardContext, device, editor_id: str, out
     t = time.perf_counter()
     rows = []
     for job, image in with_samples:
-        samples = regenerate_patches(image, job.n_samples, cfg=cfg, seed=job.seed)
+        def draw(k: int, offset: int, image=image, job=job) -> np.ndarray:
+            return regenerate_patches(image, k, cfg=cfg, seed=job.seed + offset)
+
+        samples = keep_faces(draw, image, job.n_samples, ctx.face_redraws)
         rows += _write_variants(job, samples, out_dir, ganimation_model_id=editor_id, singan_mode=PATCH_MODE)
     timings["patch_s"] = time.perf_counter() - t
     return rows
