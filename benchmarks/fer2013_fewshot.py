@@ -70,7 +70,8 @@ def main() -> None:
     parser.add_argument("--test-per-class", type=int, default=100)
     parser.add_argument("--size", type=int, default=64, help="preprocess crop size")
     parser.add_argument("--gan-steps", type=int, default=9000, help="GANimation step budget (fast profile: 9000)")
-    parser.add_argument("--gan-minutes", type=float, default=20.0, help="GANimation time budget")
+    parser.add_argument("--gan-minutes", type=float, default=14.0,
+                        help="GANimation time budget (fast: 14; 0 = none)")
     parser.add_argument("--per-class", type=int, default=30, help="generated images per class")
     parser.add_argument("--config", type=Path, default=None, help="a faceaug --config TOML for train and expand")
     parser.add_argument("--regenerator", default="singan", help="expand --regenerator (singan | patch)")

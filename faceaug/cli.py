@@ -218,7 +218,8 @@ def train(
                                                  "profile's budget: 9000; 0 = count --epochs).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Batch size.")] = None,
     image_size: Annotated[Optional[int], typer.Option(help="Training image side in pixels.")] = None,
-    max_minutes: Annotated[Optional[float], typer.Option(help="Stop (and save) after this many minutes.")] = None,
+    max_minutes: Annotated[Optional[float], typer.Option(
+        help="Stop (and save) after this many minutes, decayed (fast: 14; 0 = no limit).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint.")] = False,
     device: DeviceOpt = "auto",
     seed: ConfigSeedOpt = None,
@@ -226,10 +227,11 @@ def train(
     config: ConfigOpt = None,
 ) -> None:
     """Train GANimation (AU-conditioned expression editing) on the train split of WORK_DIR."""
-    for name, value in (("--epochs", epochs), ("--batch-size", batch_size), ("--image-size", image_size),
-                        ("--max-minutes", max_minutes)):
+    for name, value in (("--epochs", epochs), ("--batch-size", batch_size), ("--image-size", image_size)):
         _positive(name, value)
     _non_negative("--steps", steps)
+    if max_minutes is not None and max_minutes < 0:
+        raise UserError(f"--max-minutes must be 0 (no limit) or more, got {max_minutes}.")
     cfg = _config(profile, config, seed, device, **{
         "ganimation.epochs": epochs, "ganimation.epochs_decay": epochs_decay, "ganimation.steps": steps,
         "ganimation.batch_size": batch_size,

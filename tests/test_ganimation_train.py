@@ -214,9 +214,13 @@ def test_cli_train_on_a_tiny_dataset(work, tmp_path, runner):
     toml.write_text("seed = 7\n[ganimation]\n" + "".join(f"{k.split('.')[1]} = {v}\n" for k, v in TINY.items()
                                               if k.split('.')[1] not in ("epochs", "batch_size", "image_size")))
     result = runner.invoke(app, ["train", str(wd), "--config", str(toml), "--epochs", "1", "--epochs-decay", "0",
-                                 "--batch-size", "5", "--image-size", "32", "--device", "cpu"])
+                                 "--batch-size", "5", "--image-size", "32", "--device", "cpu", "--max-minutes", "0"])
     assert result.exit_code == 0, result.output
     assert (wd / "models" / "ganimation.safetensors").is_file()
+    # --max-minutes 0 lifts the fast profile's 14-minute budget
+    assert json.loads((wd / "models" / "train_config.json").read_text())["config"]["ganimation"]["max_minutes"] == 0
+    negative = runner.invoke(app, ["train", str(wd), "--max-minutes", "-1", "--device", "cpu"])
+    assert negative.exit_code == 2 and "--max-minutes must be 0 (no limit) or more" in negative.output
     assert (wd / "models" / "samples" / "epoch_001.png").is_file()
     # the file's seed holds when --seed is not given
     assert json.loads((wd / "models" / "train_config.json").read_text())["config"]["seed"] == 7
