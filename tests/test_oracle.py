@@ -110,7 +110,9 @@ def test_briefly_trained_oracles_beat_trivial_baselines(faces, one_torch_thread)
     mae = np.abs(au.predict(images[test]) - aus[test]).mean()
     assert mae < 0.85 * baseline, (mae, baseline)  # the train-mean guess; a broken loop gives ≈ 1.0×
     easy = np.isin(labels, ["neutral", "happy", "sad", "surprise"])  # 4 well-separated classes: chance is 1/4
-    emo = train_emotion_oracle(images[~test & easy], list(labels[~test & easy]), seed=0, epochs=40, batch_size=16,
+    # 80 epochs: with today's packages (numpy 2.4, scikit-image 0.26) 40 left seeds 0 / 1 / 2 at 0.56 / 0.50 / 0.56 of
+    # 16 faces, 80 reach 0.81 / 0.69 / 0.63 (chance 0.25; a loop that does not learn stays there)
+    emo = train_emotion_oracle(images[~test & easy], list(labels[~test & easy]), seed=0, epochs=80, batch_size=16,
                                cfg=OracleNetConfig(width=8, hidden=32, image_size=32))
     accuracy = (emo.predict(images[test & easy]) == labels[test & easy]).mean()
     assert accuracy >= 0.6, accuracy
