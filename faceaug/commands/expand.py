@@ -26,6 +26,7 @@ from faceaug.config import EXPAND_MODES, Config, write_resolved_config
 from faceaug.commands.preprocess import data_dir_of
 from faceaug.console import info, progress, warn
 from faceaug.device import resolve_device
+from faceaug.inference.au_coherence import coherent_sources
 from faceaug.errors import UserError
 from faceaug.pipeline import executors
 from faceaug.models.ganimation_file import default_model_path
@@ -42,7 +43,6 @@ from faceaug.pipeline.plan import (
 from faceaug.pipeline.shard import (
     IMAGES_DIR, PARTS_DIR, ShardContext, ShardResult, image_relpath, load_editor, part_path,
 )
-from faceaug.inference.au_coherence import coherent_sources
 from faceaug.io.atomic import atomic_path, file_sha256, write_json_atomic
 from faceaug.io.images import ImageDecodeError, read_image
 from faceaug.io.owned import (

@@ -32,12 +32,11 @@ from faceaug.aus import AU_NAMES, PRESETS, preset_vector
 from faceaug.errors import UserError
 
 PROTOTYPE = "label_prototype"
-#: faces.parquet au_source values that are measured AUs (the pickle holds OpenFace output of GANimation's authors)
-MEASURED = ("openface", "ganimation_pickle")
 
 
 def au_kind(au_source: str) -> str:
-    """"prototype" or "measured" for a faces.parquet au_source value."""
+    """"prototype" or "measured" for a faces.parquet au_source value (openface, and the OpenFace values of
+    GANimation's published pickle, are measured)."""
     return "prototype" if au_source == PROTOTYPE else "measured"
 
 
@@ -81,7 +80,7 @@ def coherent_sources(sources: pd.DataFrame, condition: str, provenance: Mapping[
         return SourceAus(sources, "unrecorded")
     trained_kinds = {au_kind(source) for source, n in trained.items() if n > 0}
     kinds = sources["au_source"].map(au_kind)
-    if trained_kinds != {"prototype"} and trained_kinds != {"measured"}:
+    if len(trained_kinds) != 1:  # trained on both kinds (or on nothing recorded): either means what it learned
         return SourceAus(sources, "as_is", trained_on=trained)
     if trained_kinds == {"measured"}:
         if (kinds == "prototype").any():

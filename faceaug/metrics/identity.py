@@ -1,7 +1,7 @@
 """How far an edit moved a face away from its person: dlib's 128-D face descriptor (a ResNet trained for face
 verification), offline from the files `face_recognition_models` ships (the `faceaug[landmarks]` extra).
 
-    descriptor = FaceDescriptor()                    # None-safe: identity_problem() says why it can't load
+    descriptor = FaceDescriptor()                    # RuntimeError without the extra: identity_problem() says why
     d = identity_distance(descriptor(sources), descriptor(edits))   # (B,) Euclidean distances
 
 dlib's published rule: two descriptors closer than 0.6 are the same person (99.38% on LFW). The faces here are

@@ -50,18 +50,13 @@ def model_file(name: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def _predictor_path() -> Path | None:
-    """The 68-point model, or None."""
-    return model_file(PREDICTOR_FILE)
-
-
 def dlib_problem() -> str | None:
     """Why dlib landmarks cannot be used here (one phrase), or None when they can."""
     try:
         import dlib  # noqa: F401 — the optional extra
     except ImportError:
         return "dlib is not installed"
-    if _predictor_path() is None:
+    if model_file(PREDICTOR_FILE) is None:
         return f"face_recognition_models (which ships {PREDICTOR_FILE}) is not installed"
     return None
 
@@ -74,7 +69,7 @@ def _models() -> tuple:
     if _MODELS is None:
         import dlib
 
-        path = _predictor_path()
+        path = model_file(PREDICTOR_FILE)
         if path is None:
             raise RuntimeError(f"dlib landmarks were requested but {PREDICTOR_FILE} is not installed")
         _MODELS = (dlib.get_frontal_face_detector(), dlib.shape_predictor(str(path)))

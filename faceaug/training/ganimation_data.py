@@ -43,6 +43,11 @@ class FaceCache:
         return images, self.aus[index]
 
 
+def _counts(column) -> dict[str, int]:
+    """{value: rows} of a faces.parquet column, in plain types (they go into the model file's JSON header)."""
+    return {str(k): int(v) for k, v in Counter(column).items()}
+
+
 def load_faces(work_dir: Path, image_size: int, split: str = "train") -> FaceCache:
     """Read WORK_DIR/faces.parquet and decode the faces of `split`, resized to `image_size`."""
     work_dir = Path(work_dir)
@@ -69,8 +74,8 @@ def load_faces(work_dir: Path, image_size: int, split: str = "train") -> FaceCac
         aus=torch.from_numpy(np.ascontiguousarray(aus)),
         face_ids=list(rows["face_id"]),
         subjects=list(rows["subject"]),
-        landmark_methods=dict(Counter(rows["landmark_method"])),
-        au_sources={str(k): int(v) for k, v in Counter(rows["au_source"]).items()},
+        landmark_methods=_counts(rows["landmark_method"]),
+        au_sources=_counts(rows["au_source"]),
     )
 
 
