@@ -25,7 +25,8 @@ import torch  # noqa: E402
 from benchmarks.bench_singan import _faces, _singan_cfg  # noqa: E402
 from faceaug.config import PatchConfig  # noqa: E402
 from faceaug.inference.patch_regen import regenerate_patches  # noqa: E402
-from faceaug.inference.singan import sample_singan  # noqa: E402
+from faceaug.inference.singan import inject_amplitude, sample_singan  # noqa: E402
+from faceaug.io.images import read_image, resize_face  # noqa: E402
 from faceaug.metrics.diversity import variant_diversity  # noqa: E402
 from faceaug.pipeline.variants import keep_faces  # noqa: E402
 from faceaug.training.singan import train_singan  # noqa: E402
@@ -36,7 +37,9 @@ from faceaug.training.singan import train_singan  # noqa: E402
 SETTINGS: dict[str, tuple] = {
     "fast (today)": ("singan", {"inject_noise_amp": 0.0}, "inject", 2),  # before issue 21
     **{f"fast, sample amp {a:g}": ("singan", {"inject_noise_amp": a}, "inject", 2)
-       for a in (0.03, 0.05, 0.06, 0.07, 0.08)},
+       for a in (0.03, 0.05, 0.06, 0.07, 0.08, 0.1, 0.12, 0.15)},
+    **{f"fast, amp .06 raised to pairwise {t:g}": ("singan", {"inject_noise_amp": 0.06, "target_pairwise_ssim": t},
+                                                   "inject", 2) for t in (0.85, 0.88)},
     "fast, jitter .05": ("singan", {"inject_jitter": 0.05}, "inject", 2),
     **{f"fast, jitter .05, sample amp {a:g}": ("singan", {"inject_jitter": 0.05, "inject_noise_amp": a}, "inject", 2)
        for a in (0.05, 0.08)},
@@ -77,21 +80,26 @@ def run_setting(name: str, face: np.ndarray, samples: int, per_face: int, patch:
         return {"train_cpu_s": 0.0, "sample_cpu_s": round(cpu, 2), "cpu_s_per_face": round(cpu_face, 2),
                 **variant_diversity(variants, face)}
     mode, start = how
-    cfg = dataclasses.replace(_singan_cfg("fast", 1), **overrides)
-    trained = dataclasses.replace(cfg, inject_noise_amp=0.0)  # sampling only: the same model for every amplitude
+    # a fixed amplitude unless the setting asks for a variety target
+    cfg = dataclasses.replace(_singan_cfg("fast", 1), **{"target_pairwise_ssim": 0.0, **overrides})
+    # sampling only: the same model for every amplitude
+    trained = dataclasses.replace(cfg, inject_noise_amp=0.0, target_pairwise_ssim=0.0)
     key = (face.tobytes(), repr(trained), mode, start)
     if key not in _MODELS:
         _MODELS.clear()
         _MODELS[key] = _cpu(train_singan, face, trained, seed=0, device="cpu", start_scale=start, mode=mode)
     model, train_cpu = _MODELS[key]
 
+    amp, probe_cpu = _cpu(inject_amplitude, model, cfg, start_scale=start, mode=mode, seed=1, device="cpu")
+
     def sample(k: int, offset: int) -> np.ndarray:
         return sample_singan(model, k, start_scale=start, mode=mode, seed=1 + offset, device="cpu",
-                             start_noise_amp=cfg.inject_noise_amp)
+                             start_noise_amp=amp)
 
     variants, cpu = _cpu(keep_faces, sample, face, samples, redraws)
-    return {"train_cpu_s": round(train_cpu, 1), "sample_cpu_s": round(cpu, 2),
-            "cpu_s_per_face": round(train_cpu + cpu * per_face / samples, 1), **variant_diversity(variants, face)}
+    return {"train_cpu_s": round(train_cpu, 1), "sample_cpu_s": round(cpu, 2), "probe_cpu_s": round(probe_cpu, 2),
+            "start_noise_amp": round(amp, 4), "cpu_s_per_face": round(train_cpu + probe_cpu + cpu * per_face / samples, 1),
+            **variant_diversity(variants, face)}
 
 
 def accepted(row: dict, baseline_diversity: float | None) -> bool:
@@ -112,11 +120,17 @@ def main() -> None:
     parser.add_argument("--face-redraws", type=int, default=0,
                         help="replace variants that lost the face as expand does (expand.face_redraws; 0 = off)")
     parser.add_argument("--save-dir", type=Path, default=None, help="write variant grids (PNG) here")
+    parser.add_argument("--images", nargs="*", type=Path, default=[],
+                        help="measure these face crops too (e.g. a work dir's faces/*.png: real faces, aligned as "
+                             "preprocess writes them; resized to --size)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     names = [n for n in SETTINGS if not args.only or any(o in n for o in args.only)]
     rows, baseline = [], {}
-    for face_name, face in _faces(args.size, args.synthetic).items():
+    faces = _faces(args.size, args.synthetic)
+    for path in args.images:
+        faces[path.stem] = resize_face(read_image(path), args.size)
+    for face_name, face in faces.items():
         for name in names:
             row = {"setting": name, "face": face_name, "size": args.size,
                    **run_setting(name, face, args.samples, args.per_face, PatchConfig(), args.face_redraws)}
@@ -124,7 +138,7 @@ def main() -> None:
                 baseline[face_name] = row["diversity"]
             row["accepted"] = accepted(row, baseline.get(face_name))
             rows.append(row)
-            print(f"{args.size}px {face_name:10s} {name:34s} div {row['diversity']:.3f} pairSSIM "
+            print(f"{args.size}px {face_name[-10:]:10s} {name:34s} div {row['diversity']:.3f} pairSSIM "
                   f"{row['pairwise_ssim']:.3f} SSIM-edit {row['ssim_to_edit']:.3f} face {row['face_detected']:4.0%} "
                   f"CPU-s/face {row['cpu_s_per_face']:6.2f} accepted {row['accepted']}", flush=True)
     if args.out:

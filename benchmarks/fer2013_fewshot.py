@@ -62,48 +62,64 @@ def faceaug(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "faceaug", *args], check=True)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repo", type=Path, required=True, help="git directory of RecepTahirGunlu/Duygu-Tanima")
-    parser.add_argument("--out", type=Path, default=Path("fer2013-run"))
-    parser.add_argument("--k", type=int, default=15, help="training images per class")
-    parser.add_argument("--test-per-class", type=int, default=100)
+def protocol_arguments(description: str, out: str) -> argparse.ArgumentParser:
+    """The arguments of the chain both few-shot protocols run (this one and benchmarks.synth_fewshot)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--out", type=Path, default=Path(out))
     parser.add_argument("--size", type=int, default=64, help="preprocess crop size")
     parser.add_argument("--gan-steps", type=int, default=9000, help="GANimation step budget (fast profile: 9000)")
     parser.add_argument("--gan-minutes", type=float, default=14.0,
                         help="GANimation time budget (fast: 14; 0 = none)")
     parser.add_argument("--per-class", type=int, default=30, help="generated images per class")
     parser.add_argument("--config", type=Path, default=None, help="a faceaug --config TOML for train and expand")
-    parser.add_argument("--regenerator", default="singan", help="expand --regenerator (singan | patch)")
+    parser.add_argument("--regenerator", default="patch", help="expand --regenerator (patch | singan)")
     parser.add_argument("--fer-steps", type=int, default=600)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    return parser
+
+
+def run_chain(args, data: Path, classes, preprocess_extra: list[str], protocol: dict) -> dict:
+    """preprocess → train → expand → train-au → report → fer-eval on DATA (labels.csv with a split column), then
+    OUT/<name>.json with the protocol and the result; returns that summary."""
     started = time.time()
-    data, work, expanded = args.out / "data", args.out / "work", args.out / "expanded"
-    counts = extract(args.repo, data, {"train": args.k, "test": args.test_per_class}, args.seed)
-    faceaug("preprocess", str(data), "--out", str(work), "--labels", str(data / "labels.csv"), "--aus-from-labels",
-            "--assume-cropped", "--size", str(args.size), "--seed", str(args.seed))
+    work, expanded = args.out / "work", args.out / "expanded"
+    faceaug("preprocess", str(data), "--out", str(work), "--labels", str(data / "labels.csv"), *preprocess_extra,
+            "--size", str(args.size), "--seed", str(args.seed))
     config = ["--config", str(args.config)] if args.config else []
     faceaug("train", str(work), "--steps", str(args.gan_steps), "--max-minutes", str(args.gan_minutes),
             "--seed", str(args.seed), *config)
-    faceaug("expand", str(work), "--au-preset", ",".join(CLASSES), "--per-class", str(args.per_class), "--out",
+    faceaug("expand", str(work), "--au-preset", ",".join(classes), "--per-class", str(args.per_class), "--out",
             str(expanded), "--seed", str(args.seed), "--overwrite", "--regenerator", args.regenerator, *config)
     faceaug("train-au", str(work), "--seed", str(args.seed))
     faceaug("report", str(expanded))
     faceaug("fer-eval", str(work), "--expanded", str(expanded), "--seeds", str(args.seeds), "--steps",
             str(args.fer_steps))
     result = json.loads((expanded / "fer-eval.json").read_text())
-    summary = {"protocol": {"repo_commit": COMMIT, **vars(args), "repo": str(args.repo), "out": str(args.out),
+    summary = {"protocol": {**protocol, **vars(args), "out": str(args.out),
                             "config": str(args.config) if args.config else None,
-                            "images": counts,
+                            "config_text": args.config.read_text() if args.config else None,
                             "gan_steps_done": len((work / "models" / "metrics.jsonl").read_text().splitlines())},
                "report": json.loads((expanded / "report.json").read_text())["verdict"],
                "accuracy": {arm: v["accuracy"] for arm, v in result["arms"].items()},
                "macro_f1": {arm: v["macro_f1"] for arm, v in result["arms"].items()},
                "gains": result["gains"]["accuracy"], "seconds": round(time.time() - started)}
-    (args.out / "fer2013_fewshot.json").write_text(json.dumps(summary, indent=2) + "\n")
+    name = protocol["name"]
+    (args.out / f"{name}.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     print(json.dumps(summary["accuracy"], indent=2))
+    return summary
+
+
+def main() -> None:
+    parser = protocol_arguments(__doc__.splitlines()[0], "fer2013-run")
+    parser.add_argument("--repo", type=Path, required=True, help="git directory of RecepTahirGunlu/Duygu-Tanima")
+    parser.add_argument("--k", type=int, default=15, help="training images per class")
+    parser.add_argument("--test-per-class", type=int, default=100)
+    args = parser.parse_args()
+    data = args.out / "data"
+    counts = extract(args.repo, data, {"train": args.k, "test": args.test_per_class}, args.seed)
+    run_chain(args, data, CLASSES, ["--aus-from-labels", "--assume-cropped"],
+              {"name": "fer2013_fewshot", "repo_commit": COMMIT, "repo": str(args.repo), "images": counts})
 
 
 if __name__ == "__main__":

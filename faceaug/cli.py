@@ -313,8 +313,9 @@ def expand(
                                                         "only).")] = None,
     start_scale: Annotated[Optional[int], typer.Option(help="SinGAN start scale: 0 = N, 1 = N-1, 2 = N-2.")] = None,
     singan_mode: Annotated[Optional[SinganMode], typer.Option(help="reconstruct or inject.")] = None,
-    regenerator: Annotated[Optional[Regenerator], typer.Option(help="What makes the M variants of an edit: singan "
-                                                                "(trained per edit) or patch (training-free).")] = None,
+    regenerator: Annotated[Optional[Regenerator], typer.Option(help="What makes the M variants of an edit: patch "
+                                                                "(training-free, the fast default) or singan (a SinGAN "
+                                                                "trained per edit, the paper default).")] = None,
     sources_label: Annotated[Optional[str], typer.Option(help="Only use source faces with this label.")] = None,
     sources_split: Annotated[str, typer.Option(help="Split the source faces come from.")] = "train",
     model: Annotated[Optional[Path], typer.Option(help="GANimation model [default: WORK_DIR/models/"

@@ -31,6 +31,7 @@ T = TypeVar("T")
 # The names a user chooses from (settings and command-line choices; the CLI builds its choices from these).
 SPLIT_BY = ("subject", "image")  # how `preprocess` assigns splits
 SINGAN_MODES = ("reconstruct", "inject")  # how SinGAN sampling starts (faceaug.training.singan)
+AU_JUDGES = ("critic", "frozen")  # what reads the generator's AUs in training (GanimationConfig.au_judge)
 REGENERATORS = ("singan", "patch")  # what makes `expand`'s variants of an edit (faceaug.pipeline.shard)
 EXPAND_MODES = ("discrete", "single-au", "continuous")  # what `expand` targets (faceaug.pipeline.plan)
 EXECUTORS = ("local", "ray")  # where `expand` runs its shards (faceaug.pipeline.executors)
@@ -83,6 +84,12 @@ class GanimationConfig:
     au_pretrain_steps: int = 0  # AU-head pre-training on real faces before the GAN starts (0 = paper)
     au_pretrain_batch: int = 64  # real faces per AU pre-training step
     au_pretrain_share: float = 0.15  # with max_minutes: at most this share of the budget goes to AU pre-training
+    # What reads the generator's AUs: critic = the critic's own AU head, trained all along (paper); frozen = a
+    # copy of the critic taken during the AU pre-training at its lowest AU error on held-out subjects, never
+    # trained again. With few faces (one per person) the live head learns who each face is instead of its
+    # expression, and the generator then edits by changing the person (docs/fer-eval-results.md).
+    au_judge: str = "critic"
+    au_pretrain_holdout: float = 0.2  # au_judge frozen: share of the training subjects held out to choose the copy
     ema_decay: float = 0.0  # the saved generator is an average of its weights over updates (0 = off, as the paper)
     lambda_gp: float = 10.0
     gp_every: int = 1  # gradient penalty on every k-th critic step, weighted ×k ("lazy", StyleGAN2); 1 = paper
@@ -117,6 +124,8 @@ class GanimationConfig:
         """Why these settings cannot train (one sentence), or None."""
         if min(self.n_critic, self.gp_every) < 1:
             return "n_critic and gp_every must be at least 1."
+        if self.au_judge == "frozen" and self.au_pretrain_steps < 1:
+            return "au_judge frozen is a copy of the pre-trained AU head: set au_pretrain_steps above 0."
         unknown = [p for p in self.diffaugment.split(",") if p.strip() and p.strip() not in DIFFAUGMENT_POLICIES]
         if unknown:
             return f"diffaugment {unknown[0]!r} is not one of {', '.join(DIFFAUGMENT_POLICIES)}."
@@ -145,6 +154,10 @@ class SinganConfig:
     # amplitude it was trained with, noise_amp x RMSE ~ 0.004 there: near-copies; docs/experiments.md "SinGAN
     # variety"). Training keeps the RMSE rule: a start scale trained with the larger noise learns to remove it.
     inject_noise_amp: float = 0.0
+    # inject mode: raise that amplitude per edit (up to max_inject_noise_amp) until probe samples have a mean pairwise
+    # SSIM of at most this (faceaug.inference.singan.start_noise_for_variety; 0 = the fixed amplitude)
+    target_pairwise_ssim: float = 0.0
+    max_inject_noise_amp: float = 0.24
     # inject mode: train the start scale on perturbed injected images (random affine warp and colour change of
     # strength x: shift ±x·side/2, rotation ±x rad, scale and colour gain 1 ± x, colour offset ±x); 0 = off
     inject_jitter: float = 0.0
@@ -254,9 +267,12 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "d_steps": 1,
             "g_steps": 1,
             "inject_noise_amp": 0.06,
+            "target_pairwise_ssim": 0.88,
         },
-        # inject mode and small shards: docs/experiments.md ("expand").
-        "expand": {"samples_per_edit": 4, "shard_size": 2, "singan_mode": "inject"},
+        # the training-free patch regenerator: on 104 FER2013 faces it gave the same FER gain as SinGAN (inject, N-2)
+        # for 13 s of expand instead of ~16 minutes, with more variety (docs/fer-eval-results.md); SinGAN's settings
+        # stay for `--regenerator singan`: inject mode and small shards (docs/experiments.md, "expand").
+        "expand": {"samples_per_edit": 4, "shard_size": 2, "singan_mode": "inject", "regenerator": "patch"},
     },
 }
 PROFILE_NAMES = tuple(PROFILES)
@@ -369,6 +385,7 @@ def resolve_config(
 _NAMES: dict[str, tuple[str, ...]] = {
     "preprocess.split_by": SPLIT_BY, "ganimation.upsample": UPSAMPLINGS, "ganimation.condition": CONDITIONS,
     "expand.singan_mode": SINGAN_MODES, "expand.regenerator": REGENERATORS,
+    "ganimation.au_judge": AU_JUDGES,
 }
 _AT_LEAST_0 = (0, None, True)
 _AT_LEAST_1 = (1, None, True)
@@ -382,6 +399,7 @@ _RANGES: dict[str, tuple[float | None, float | None, bool]] = {
                                                  "batch_size", "n_critic", "gp_every", "au_pretrain_batch",
                                                  "checkpoint_every")},
     "ganimation.decay_fraction": _FRACTION, "ganimation.au_pretrain_share": _FRACTION,
+    "ganimation.au_pretrain_holdout": (0, 1, "low"),
     **{f"ganimation.{k}": _AT_LEAST_0 for k in ("repeat_num", "epochs", "epochs_decay", "steps", "max_minutes",
                                                  "critic_warmup_steps", "au_pretrain_steps", "lambda_gp", "lambda_au",
                                                  "lambda_cyc", "lambda_mask", "lambda_tv", "target_noise")},
@@ -392,7 +410,8 @@ _RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     **{f"singan.{k}": _AT_LEAST_1 for k in ("min_size", "max_size", "nfc", "max_nfc", "num_layers",
                                              "iters_per_scale", "d_steps", "g_steps")},
     **{f"singan.{k}": _AT_LEAST_0 for k in ("lambda_gp", "alpha", "noise_amp", "cpu_threads", "inject_noise_amp")},
-    "singan.inject_jitter": (0, 0.5, True),
+    "singan.inject_jitter": (0, 0.5, True), "singan.target_pairwise_ssim": (0, 1, "low"),
+    "singan.max_inject_noise_amp": _AT_LEAST_0,
     "patch.noise": _AT_LEAST_0, "patch.coarse_size": (4, None, True),
     "patch.warp": _AT_LEAST_0, "patch.warp_grid": (2, None, True), "patch.scale_factor": (0, 1, False),
     "patch.patch_size": (1, None, True), "patch.coarse_iters": _AT_LEAST_0, "patch.fine_iters": _AT_LEAST_0,

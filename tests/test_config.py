@@ -16,6 +16,9 @@ def test_profiles_differ_where_cpu_needs_it():
     assert paper.ganimation.ema_decay == 0 and paper.ganimation.au_pretrain_steps == 0  # fast-only additions
     assert 0 < fast.ganimation.ema_decay < 1
     assert resolve_config().profile == "fast"
+    # variants: the paper's SinGAN per edit; on a CPU the training-free patch regenerator (same FER gain, 70x cheaper)
+    assert paper.expand.regenerator == "singan" and fast.expand.regenerator == "patch"
+    assert paper.ganimation.au_judge == "critic"
 
 
 def test_precedence_profile_then_file_then_flags(tmp_path):

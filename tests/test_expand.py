@@ -32,7 +32,8 @@ from tests.ganimation_fixtures import make_work_dir, save_model
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 TINY = {"singan.iters_per_scale": 2, "singan.nfc": 8, "singan.max_nfc": 8, "singan.min_size": 12,
-        "expand.samples_per_edit": 3, "expand.shard_size": 2}
+        "expand.samples_per_edit": 3, "expand.shard_size": 2,
+        "expand.regenerator": "singan"}  # these tests exercise SinGAN; the patch default has its own
 
 
 def _toml(path: Path, values: dict) -> Path:

@@ -19,7 +19,7 @@ from faceaug.errors import UserError
 from faceaug.io.images import colour_spread, read_image, to_grey_rgb, write_png_atomic
 from faceaug.schema import read_table, write_table_atomic
 from faceaug.commands.train import run_train
-from faceaug.training.ganimation_trainer import GanimationTrainer, step_generator
+from faceaug.training.ganimation_trainer import GanimationTrainer, heldout_split, step_generator
 from faceaug.models.ganimation_file import GanimationModel
 from faceaug.training.ganimation_checkpoint import load_checkpoint
 from faceaug.training.ganimation_data import load_faces
@@ -387,3 +387,47 @@ def test_the_fast_time_budget_bounds_the_au_pretraining_to_its_share(work, tmp_p
     steps = json.loads((wd / "models" / "au_pretrain.json").read_text())["steps"]
     assert 0 < steps < 3000
     assert (wd / "models" / "ganimation.safetensors").is_file()  # and the run still ends with a model
+
+
+def test_heldout_split_keeps_each_subject_on_one_side():
+    subjects = [f"s{i % 7}" for i in range(70)]
+    fit, held = heldout_split(subjects, 0.2, seed=0)
+    assert {subjects[i] for i in fit}.isdisjoint({subjects[i] for i in held})
+    assert sorted(fit.tolist() + held.tolist()) == list(range(70)) and 14 <= len(held) <= 20
+    assert heldout_split(subjects, 0.2, seed=0)[1].tolist() == held.tolist()  # seeded
+    assert len(heldout_split(["a"] * 5, 0.5, seed=0)[1]) == 0  # one subject: nothing to hold out
+    assert len(heldout_split(subjects, 0.0, seed=0)[1]) == 0
+
+
+def test_frozen_au_judge_is_the_best_heldout_copy_and_never_trains(work, tmp_path):
+    """au_judge frozen: the pre-training keeps the critic at its lowest AU error on held-out subjects, a frozen
+    copy of it reads the generator's AUs for the whole run (the live critic goes on training), and resume keeps it."""
+    wd = _copy(work, tmp_path, "w")
+    cfg = _cfg(**{"ganimation.au_judge": "frozen", "ganimation.au_pretrain_steps": 40,
+                  "ganimation.au_pretrain_batch": 8, "ganimation.au_pretrain_holdout": 0.3})
+    run_train(wd, cfg, resume=False, max_steps=4)
+    log = json.loads((wd / "models" / "au_pretrain.json").read_text())
+    assert log["au_judge"] == "frozen" and len(log["heldout_au_mse"]) >= 5
+    ckpt = load_checkpoint(wd / "models" / "checkpoints" / "last.pt")
+    cache = load_faces(wd, 32)
+    trainer = GanimationTrainer(cfg, cache, torch.device("cpu"))
+    trainer.load_state_dict(ckpt)
+    _, held = heldout_split(cache.subjects, 0.3, cfg.seed)
+    real, aus = cache.batch(held, torch.zeros(len(held), dtype=torch.bool))
+    with torch.no_grad():
+        judged = float(((trainer.au_judge(real)[1] - aus) ** 2).mean())
+    assert judged == pytest.approx(min(r["au_mse"] for r in log["heldout_au_mse"]), rel=1e-4)
+    judge_before = {k: v.clone() for k, v in trainer.au_judge.state_dict().items()}
+    critic_before = {k: v.clone() for k, v in trainer.critic.state_dict().items()}
+    judged_batches = []
+    trainer.au_judge.register_forward_hook(lambda module, args, out: judged_batches.append(args[0].shape[0]))
+    g_steps = sum("g_au" in trainer.train_step() for _ in range(4))
+    assert g_steps >= 1 and judged_batches == [cfg.ganimation.batch_size] * g_steps  # the judge reads every fake
+    assert all(torch.equal(v, trainer.au_judge.state_dict()[k]) for k, v in judge_before.items())
+    assert not all(torch.equal(v, trainer.critic.state_dict()[k]) for k, v in critic_before.items())
+
+
+def test_frozen_au_judge_needs_a_pretraining():
+    with pytest.raises(UserError, match="au_pretrain_steps"):
+        run_train("unused", _cfg(**{"ganimation.au_judge": "frozen", "ganimation.au_pretrain_steps": 0}),
+                  resume=False)

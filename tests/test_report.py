@@ -23,7 +23,7 @@ from faceaug.commands.report import ReportRequest, run_report
 from faceaug.fer.au_estimator import AuEstimator
 from faceaug.io.images import read_image, write_png_atomic
 from faceaug.io.openface_writer import OpenFaceRow, write_openface_csv
-from faceaug.report.checks import Finding, image_findings
+from faceaug.report.checks import Finding, image_findings, variant_maker
 from faceaug.report.verdict import judge
 from faceaug.schema import read_table
 
@@ -196,3 +196,21 @@ def test_the_report_finds_the_work_dir_and_model_from_another_working_directory(
     metrics = read_table(work.parent / "rel-out" / "metrics.parquet", "metrics")
     assert metrics["face_attention"].notna().any() and metrics["au_error"].notna().any()
     shutil.rmtree(work.parent / "rel-out")
+
+
+def test_the_report_names_what_made_the_variants():
+    """An expansion made with `--regenerator patch` is not described as SinGAN's."""
+    manifest = pd.DataFrame({"stage": ["original", "ganimation", "singan", "singan"],
+                             "singan_mode": [None, None, "patch", "patch"]})
+    assert variant_maker(manifest) == "patch regenerator"
+    assert variant_maker(manifest.assign(singan_mode=[None, None, "inject", "inject"])) == "SinGAN"
+    assert variant_maker(manifest.assign(singan_mode=[None, None, "inject", "patch"])) == \
+        "SinGAN and patch regenerator"
+    rows = [{"id": "orig_f0", "stage": "original"}, {"id": "e0", "stage": "ganimation"}] + [
+        {"id": f"e0_v{i}", "stage": "singan", "diversity": 0.01, "pairwise_ssim": 0.99, "ssim_to_edit": 0.99}
+        for i in range(2)]
+    metrics = _metrics(rows)
+    findings = image_findings(metrics, "patch regenerator")
+    assert "the patch regenerator variants" in findings[0].message
+    text = judge(metrics, findings, None, "patch regenerator").text
+    assert "patch regenerator diversity" in text and "SinGAN" not in text

@@ -11,7 +11,7 @@ import torch
 from faceaug.config import PatchConfig, resolve_config
 from faceaug.errors import UserError
 from faceaug.inference.patch_regen import patch_pyramid_sizes, regenerate_patches
-from faceaug.inference.singan import sample_singan
+from faceaug.inference.singan import inject_amplitude, sample_singan
 from faceaug.metrics.diversity import variant_diversity
 from faceaug.metrics.structure import ssim_rgb
 from faceaug.preprocess.align import align_face
@@ -134,3 +134,24 @@ def test_the_patch_regenerator_s_finer_levels_search_locally_and_keep_the_face(f
     assert not np.array_equal(wide, local)
     a, b = variant_diversity(wide, face), variant_diversity(local, face)
     assert abs(a["pairwise_ssim"] - b["pairwise_ssim"]) < 0.03 and abs(a["ssim_to_edit"] - b["ssim_to_edit"]) < 0.03
+
+
+def test_the_start_noise_is_raised_per_face_until_its_variants_vary(model, face, fast):
+    """singan.target_pairwise_ssim: a face whose variants at inject_noise_amp are too alike (blurry real crops) is
+    sampled with a larger amplitude, up to max_inject_noise_amp; one that varies enough keeps the base amplitude."""
+    base = fast.singan.inject_noise_amp
+    at_base = variant_diversity(_sample(model, fast, amp=base), face)["pairwise_ssim"]
+
+    def amp_for(target, max_amp=0.24):
+        cfg = dataclasses.replace(fast.singan, target_pairwise_ssim=target, max_inject_noise_amp=max_amp)
+        return inject_amplitude(model, cfg, start_scale=fast.expand.start_scale, mode="inject", seed=3, device=CPU)
+
+    assert amp_for(0.999) == base and amp_for(0.0) == base
+    target = at_base - 0.06
+    raised = amp_for(target)
+    assert base < raised <= 0.24
+    reached = variant_diversity(_sample(model, fast, amp=raised), face)
+    assert reached["pairwise_ssim"] < at_base - 0.03 and reached["pairwise_ssim"] <= target + 0.03
+    assert reached["face_detected"] >= 0.9
+    assert amp_for(0.05, max_amp=0.1) == pytest.approx(0.1)  # never past the cap
+    assert fast.singan.target_pairwise_ssim == pytest.approx(0.88)  # in the profile, under issue 21's 0.90 ceiling

@@ -25,7 +25,7 @@ from faceaug.io.atomic import write_bytes_atomic, write_json_atomic
 from faceaug.io.images import read_image
 from faceaug.preprocess.align import crop_template_id
 from faceaug.report import plots
-from faceaug.report.checks import Finding, dataset_findings, image_findings, model_findings
+from faceaug.report.checks import Finding, dataset_findings, image_findings, model_findings, variant_maker
 from faceaug.report.html import Sheet, is_faceaug_report, render_html, table_html
 from faceaug.report.inputs import ReportInputs, load_inputs
 from faceaug.report.scoring import edit_id_of, estimator_source, load_from, openface_source, score_manifest
@@ -156,7 +156,7 @@ def _sheets(inputs: ReportInputs, metrics: pd.DataFrame | None, attention: _Atte
         if tiles:
             columns = ("Columns: source face · GANimation edit · attention mask (white = kept from the source"
                        + ("" if attention is not None else "; not shown: the GANimation model file is not at hand")
-                       + ") · SinGAN variants.")
+                       + f") · {variant_maker(manifest)} variants.")
             sheets.append(Sheet(label, plots.contact_sheet(tiles), columns, lines))
     return sheets
 
@@ -246,6 +246,7 @@ def run_report(request: ReportRequest) -> dict[str, Any]:
     notes: list[str] = _gate_notes(inputs)
     est = None if request.openface_dir else _estimator(request, inputs)
     metrics, editor, attention = None, None, None
+    maker = variant_maker(inputs.manifest) if inputs.has_expansion else "SinGAN"
     if inputs.has_expansion:
         editor = _editor(inputs, request.device)
         attention = _attention_of(editor, inputs)
@@ -268,11 +269,11 @@ def run_report(request: ReportRequest) -> dict[str, Any]:
                                      attention_of=attention,
                                      on_progress=lambda n: bar.advance(task, n))
         write_table_atomic(metrics, inputs.out_dir / METRICS_FILE, "metrics")
-        findings += image_findings(metrics)
+        findings += image_findings(metrics, maker)
     elif inputs.has_expansion:
         notes.append("Per-image metrics were skipped (--no-metrics).")
     verdict = judge(metrics, findings, est.heldout | {"au_source": est.training.get("au_source", [])}
-                    if est is not None else None)
+                    if est is not None else None, maker)
     counts = _counts(inputs)
     page = _page(inputs, verdict, findings, counts, metrics, attention, est, notes)
     write_bytes_atomic(page.encode(), html_path)

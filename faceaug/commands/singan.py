@@ -9,7 +9,7 @@ from faceaug.config import write_resolved_config
 from faceaug.console import console, info, progress
 from faceaug.device import resolve_device
 from faceaug.errors import UserError
-from faceaug.inference.singan import reconstruct_singan, sample_singan
+from faceaug.inference.singan import inject_amplitude, reconstruct_singan, sample_singan
 from faceaug.io.images import ImageDecodeError, read_image, write_png_atomic
 from faceaug.models.singan_pyramid import pyramid_sizes
 from faceaug.training.singan import check_singan_setup, train_singan
@@ -40,14 +40,16 @@ def run_singan_command(image: Path, out_dir: Path, cfg, *, samples: int) -> Path
     train_s = time.perf_counter() - t0
     out_dir.mkdir(parents=True, exist_ok=True)
     model_path = model.save(out_dir / MODEL_FILE)
+    amp = inject_amplitude(model, cfg.singan, start_scale=start, mode=mode, seed=cfg.seed, device=device)
     images = sample_singan(model, samples, start_scale=start, mode=mode, seed=cfg.seed, device=device,
-                           start_noise_amp=cfg.singan.inject_noise_amp)
+                           start_noise_amp=amp)
     paths = [write_png_atomic(out_dir / f"sample_{i:03d}.png", im) for i, im in enumerate(images)]
     if mode == "reconstruct":
         write_png_atomic(out_dir / "reconstruction.png", reconstruct_singan(model, device))
     write_resolved_config(cfg, out_dir / "singan.json", image=str(image), samples=len(paths),
                           model_file=model_path.name, model_id=model.model_id, train_seconds=round(train_s, 2),
-                          pyramid=[list(s) for s in sizes], noise_amps=model.arch.noise_amps)
+                          pyramid=[list(s) for s in sizes], noise_amps=model.arch.noise_amps,
+                          start_noise_amp=amp)
     console.print(f"Wrote {len(paths)} samples, the model ({model_path.name}, id {model.model_id}) and "
                   f"singan.json to {out_dir}")
     return out_dir

@@ -104,10 +104,17 @@ def run_train(work_dir: Path, cfg: Config, *, resume: bool, max_steps: int | Non
                 stop=None if pretrain_s <= 0 else lambda step: _out_of_time(
                     time.monotonic() - started >= pretrain_s, step, world, device))
         if writer:
+            heldout = trainer.au_heldout
             write_json_atomic({"steps": len(au_losses), "batch": cfg.ganimation.au_pretrain_batch,
-                               "au_mse": au_losses}, models_dir / "au_pretrain.json")
+                               "au_mse": au_losses, "au_judge": cfg.ganimation.au_judge,
+                               "heldout_au_mse": [{"step": s, "au_mse": e} for s, e in heldout]},
+                              models_dir / "au_pretrain.json")
             info(f"AU head pre-trained: {len(au_losses)} steps, AU MSE {au_losses[0]:.4f} → "
                  f"{float(np.mean(au_losses[-20:])):.4f} ({time.monotonic() - started:.0f} s).")
+            if heldout:
+                step, error = min(heldout, key=lambda x: x[1])
+                info(f"AU judge frozen at pre-training step {step}: held-out AU MSE {error:.4f} "
+                     f"(first {heldout[0][1]:.4f}, last {heldout[-1][1]:.4f}).")
     pending: list[dict[str, Any]] = []
     stopped_early = False
 

@@ -22,7 +22,7 @@ from faceaug.aus import AU_NAMES
 from faceaug.config import PatchConfig, SinganConfig
 from faceaug.device import resolve_device
 from faceaug.inference.patch_regen import regenerate_patches
-from faceaug.inference.singan import sample_singan
+from faceaug.inference.singan import inject_amplitude, sample_singan
 from faceaug.io.images import read_image, write_png_atomic
 from faceaug.pipeline.plan import EditJob
 from faceaug.pipeline.variants import keep_faces
@@ -155,9 +155,12 @@ def _singan_variants(with_samples, ctx: ShardContext, device, editor_id: str, ou
     t = time.perf_counter()
     rows = []
     for (job, image), model in zip(with_samples, models):
-        def draw(k: int, offset: int, model=model, job=job) -> np.ndarray:
+        amp = inject_amplitude(model, cfg, start_scale=ctx.start_scale, mode=ctx.singan_mode, seed=job.seed,
+                               device=device)
+
+        def draw(k: int, offset: int, model=model, job=job, amp=amp) -> np.ndarray:
             return sample_singan(model, k, start_scale=ctx.start_scale, mode=ctx.singan_mode, seed=job.seed + offset,
-                                 device=device, start_noise_amp=cfg.inject_noise_amp)
+                                 device=device, start_noise_amp=amp)
 
         samples = keep_faces(draw, image, job.n_samples, ctx.face_redraws)
         rows += _write_variants(job, samples, out_dir, ganimation_model_id=editor_id,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from faceaug.pipeline.shard import PATCH_MODE
 from faceaug.preprocess.align import other_framing
 from faceaug.report.inputs import ReportInputs
 
@@ -14,6 +15,16 @@ from faceaug.report.inputs import ReportInputs
 COPY_SSIM = 0.95
 #: share of a greyscale dataset's generated images that may carry colour before it is a warning
 COLOUR_SHARE = 0.02
+
+
+def variant_maker(manifest: pd.DataFrame) -> str:
+    """What made the expansion's variants, as the report names it: "SinGAN", "patch regenerator" or both (the
+    manifest's variant rows have stage "singan" either way; their singan_mode says which)."""
+    modes = set(manifest.loc[manifest["stage"] == "singan", "singan_mode"].dropna())
+    patch = PATCH_MODE in modes
+    if patch and modes - {PATCH_MODE}:
+        return "SinGAN and patch regenerator"
+    return "patch regenerator" if patch else "SinGAN"
 
 
 @dataclass(frozen=True)
@@ -71,7 +82,7 @@ def model_findings(crop_template: str | None, ours: str, model_path: str | None,
     return found
 
 
-def image_findings(metrics: pd.DataFrame) -> list[Finding]:
+def image_findings(metrics: pd.DataFrame, maker: str = "SinGAN") -> list[Finding]:
     found: list[Finding] = []
     originals, generated = metrics[metrics["stage"] == "original"], metrics[metrics["stage"] != "original"]
     if len(originals) and len(generated) and originals["grey"].all():
@@ -83,7 +94,7 @@ def image_findings(metrics: pd.DataFrame) -> list[Finding]:
                                                    "levels): the editor tints them."))
     copies = metrics["pairwise_ssim"].dropna()
     if len(copies) and (copies > COPY_SSIM).mean() > 0.5:
-        found.append(Finding("near_copies", f"the SinGAN variants of {int((copies > COPY_SSIM).sum())} of "
+        found.append(Finding("near_copies", f"the {maker} variants of {int((copies > COPY_SSIM).sum())} of "
                                             f"{len(copies)} edits are near-copies of each other (mean pairwise SSIM "
                                             f"> {COPY_SSIM}): M variants add little more than one image."))
     return found

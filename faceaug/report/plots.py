@@ -66,12 +66,12 @@ def au_heatmap(targets: pd.DataFrame, achieved: pd.DataFrame) -> bytes:
     return _figure_png(fig)
 
 
-def distributions(metrics: pd.DataFrame) -> bytes | None:
+def distributions(metrics: pd.DataFrame, maker: str = "SinGAN") -> bytes | None:
     """Histograms of the per-image metrics that were measured."""
     plt = _pyplot()
     panels = [("AU error to target", [("edits", metrics.loc[metrics["stage"] == "ganimation", "au_error"]),
                                       ("unedited sources", metrics["unedited_au_error"])]),
-              ("SinGAN diversity per edit", [("", metrics["diversity"])]),
+              (f"{maker} diversity per edit", [("", metrics["diversity"])]),
               ("SSIM of a variant to its edit", [("", metrics["ssim_to_edit"])]),
               ("SIFID", [("", metrics["sifid"])])]
     panels = [(title, [(n, s.dropna()) for n, s in series if s.notna().any()]) for title, series in panels]

@@ -46,7 +46,9 @@ def _source_face_rate(originals: pd.DataFrame, generated: pd.DataFrame) -> float
     return float(sources["face_detected"].mean()) if len(sources) else None
 
 
-def judge(metrics: pd.DataFrame | None, findings: list[Finding], estimator_info: dict | None) -> Verdict:
+def judge(metrics: pd.DataFrame | None, findings: list[Finding], estimator_info: dict | None,
+          maker: str = "SinGAN") -> Verdict:
+    """The verdict on an expansion's metrics; `maker` names what made the variants (checks.variant_maker)."""
     if metrics is None or (metrics["stage"] == "original").all():
         return Verdict("no expansion", "No generated images yet: this is a summary of the dataset. "
                                        "Run `faceaug train` and `faceaug expand` to add some.")
@@ -83,7 +85,7 @@ def judge(metrics: pd.DataFrame | None, findings: list[Finding], estimator_info:
         problems.append(f"the edits barely reach their targets (median AU error {n['edit_au_error']:.3f} after the "
                         f"edit vs {n['unedited_au_error']:.3f} before, {_change(gain)})")
     if n["pairwise_ssim"] is not None and n["pairwise_ssim"] > COPY_SSIM:
-        caveats.append(f"the SinGAN variants of an edit are near-copies (median pairwise SSIM "
+        caveats.append(f"the {maker} variants of an edit are near-copies (median pairwise SSIM "
                        f"{n['pairwise_ssim']:.3f}, diversity {n['diversity']:.3f})")
     if estimator_info:
         held, base = estimator_info.get("mae"), estimator_info.get("baseline", {}).get("mae")
@@ -92,7 +94,7 @@ def judge(metrics: pd.DataFrame | None, findings: list[Finding], estimator_info:
                            "always answering the mean), so its AU figures are weak evidence")
         if "label_prototype" in estimator_info.get("au_source", []):
             caveats.append("the AU estimator learned label prototypes only (the faces' AUs came from their labels)")
-    facts = _facts(n)
+    facts = _facts(n, maker)
     if gain is None:
         level = "poor" if problems else "not judged"
         lead = ("The edits' AUs were not measured (no AU estimator: run `faceaug train-au WORK_DIR`, or pass "
@@ -113,7 +115,7 @@ def _change(gain: float) -> str:
     return f"{gain:.0%} lower" if gain >= 0 else f"{-gain:.0%} higher"
 
 
-def _facts(n: dict) -> str:
+def _facts(n: dict, maker: str) -> str:
     parts = []
     if n["au_gain"] is not None:
         parts.append(f"Median AU error to the target {n['edit_au_error']:.3f} after editing vs "
@@ -123,7 +125,7 @@ def _facts(n: dict) -> str:
         rate += f" ({n['face_rate_originals']:.0%} of their sources)"
     parts.append(rate)
     if n["diversity"] is not None:
-        parts.append(f"SinGAN diversity {n['diversity']:.3f}, pairwise SSIM {n['pairwise_ssim']:.3f}, "
+        parts.append(f"{maker} diversity {n['diversity']:.3f}, pairwise SSIM {n['pairwise_ssim']:.3f}, "
                      f"SSIM to the edit {n['ssim_to_edit']:.3f}")
     if n["sifid"] is not None:
         parts.append(f"SIFID {n['sifid']:.3f}")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from collections import Counter
 from contextlib import nullcontext
 from typing import Any
 
@@ -52,6 +53,26 @@ def lr_factor(step: int, total_steps: int, decay_start: int, time_progress: floa
     if progress < start:
         return 1.0
     return max(0.0, 1.0 - (progress - start) / (1.0 - start))
+
+
+def heldout_split(subjects: list[str], share: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(fit rows, held-out rows): the faces of a seeded random `share` of the subjects are held out (at least one
+    subject when share > 0, never all of them; none with a single subject)."""
+    rows = torch.arange(len(subjects))
+    sizes = Counter(subjects)
+    names = sorted(sizes)
+    if share <= 0 or len(names) < 2:
+        return rows, rows[:0]
+    gen = torch.Generator().manual_seed(int(seed) * 7_654_321 + 1)
+    order = [names[i] for i in torch.randperm(len(names), generator=gen)]
+    held, count = set(), 0
+    for name in order[:-1]:
+        if count >= share * len(subjects) and held:
+            break
+        held.add(name)
+        count += sizes[name]
+    mask = torch.tensor([s in held for s in subjects])
+    return rows[~mask], rows[mask]
 
 
 #: Offset of the AU pre-training draws in `step_generator`'s rank slot, so they never meet a training step's draws.
@@ -102,6 +123,9 @@ class GanimationTrainer:
         self.grey = len(cache) > 0 and is_grey(cache.images.permute(0, 2, 3, 1).numpy())  # a greyscale dataset: the generator's colour output is made grey
         self.step = 0
         self.au_pretrained = False
+        # au_judge frozen: the critic copy that reads the generator's AUs (made by pretrain_au_head)
+        self.au_judge: Critic | None = None
+        self.au_heldout: list[tuple[int, float]] = []  # (pre-training step, held-out AU MSE) when a judge is chosen
 
     def _colour(self, color: torch.Tensor) -> torch.Tensor:
         """The generator's colour layer, made grey on a greyscale dataset (so fakes are grey, as at inference)."""
@@ -126,18 +150,27 @@ class GanimationTrainer:
         generator's AU loss is read through this head, and until it reads AUs the generator can only learn to
         fool it. Costs little: the critic is far smaller than the generator and no fake is made (with `diffaugment`,
         the faces are augmented as in training: on 104 FER2013 faces with label-prototype AUs the plain head reaches
-        AU MSE 0.0000, i.e. it memorises them). Returns the
-        loss per step. Draws come from (seed, rank + _PRETRAIN_STREAM, step), so a run is reproducible.
-        `stop(step)` → True ends it early (the run's time budget; every rank must answer the same)."""
+        AU MSE 0.0000, i.e. it memorises them). Returns the loss per step. Draws come from
+        (seed, rank + _PRETRAIN_STREAM, step), so a run is reproducible. `stop(step)` → True ends it early (the
+        run's time budget; every rank must answer the same).
+
+        With `au_judge` frozen, the faces of `au_pretrain_holdout` of the subjects are held out of this fit; the
+        critic at its lowest held-out AU error (checked every few steps) is kept, and a frozen copy of it becomes
+        the judge of the generator's AUs for the whole run."""
         g, losses = self.g, []
-        n = len(self.cache)
-        batch = min(g.au_pretrain_batch, n)
+        frozen = g.au_judge == "frozen"
+        fit, heldout = heldout_split(self.cache.subjects, g.au_pretrain_holdout if frozen else 0.0, self.cfg.seed)
+        batch = min(g.au_pretrain_batch, len(fit))
+        check_every = max(5, steps // 60)
+        best: tuple[float, int, dict | None] = (float("inf"), 0, None)
         self.critic.requires_grad_(True)
         for step in range(steps):
             if stop is not None and step and stop(step):
                 break
+            if heldout.numel() and step % check_every == 0:
+                best = self._keep_best(best, step, heldout)
             gen = step_generator(self.cfg.seed, self.rank + _PRETRAIN_STREAM, step)
-            index = torch.randint(n, (batch,), generator=gen)
+            index = fit[torch.randint(len(fit), (batch,), generator=gen)]
             real, aus = self.cache.batch(index, torch.rand(batch, generator=gen) < 0.5)
             if self.augment_policy:  # the head reads augmented faces in training, and should not memorise them
                 real = diff_augment(real, self.augment_policy, gen)
@@ -153,8 +186,29 @@ class GanimationTrainer:
             losses.append(float(loss.detach()))
             if on_step is not None:
                 on_step(step + 1, losses[-1])
+        if frozen:
+            if heldout.numel():
+                best = self._keep_best(best, len(losses), heldout)
+                self.critic.load_state_dict(best[2])  # the run goes on from the copy that generalised best
+            self.au_judge = copy.deepcopy(self.critic).requires_grad_(False).eval()
         self.au_pretrained = True
         return losses
+
+    @torch.no_grad()
+    def _keep_best(self, best: tuple[float, int, dict | None], step: int,
+                   heldout: torch.Tensor) -> tuple[float, int, dict | None]:
+        """Measure the held-out AU error now; return (error, step, critic weights) of the better of now and `best`."""
+        errors = []
+        for index in heldout.split(256):
+            real, aus = self.cache.batch(index, torch.zeros(len(index), dtype=torch.bool))
+            with self._autocast():
+                _, predicted = self.critic(real.to(self.device).contiguous(memory_format=self.memory_format))
+            errors.append(float(L.au_regression_loss(predicted.float(), aus.to(self.device))) * len(index))
+        error = sum(errors) / len(heldout)
+        self.au_heldout.append((step, error))
+        if error < best[0]:
+            return error, step, copy.deepcopy(self.critic.state_dict())
+        return best
 
     def _average_gradients(self, module: torch.nn.Module) -> None:
         """Average `module`'s gradients over the ranks (what DDP does, for passes that bypass its wrapper)."""
@@ -224,6 +278,8 @@ class GanimationTrainer:
         with self._autocast():
             seen = diff_augment(fake, self.augment_policy, gen) if self.augment_policy else fake
             fake_scores, fake_aus = self.critic(seen)
+            if self.au_judge is not None:  # the frozen judge reads the AUs of the fake as it is
+                _, fake_aus = self.au_judge(fake)
             rec_color, rec_attention = self.G(fake, conditioning(g.condition, real_aus, target))
             reconstructed = blend(fake, self._colour(rec_color), rec_attention)
         g_adv = L.generator_adversarial_loss(fake_scores)
@@ -266,6 +322,8 @@ class GanimationTrainer:
             "generator": self.generator.state_dict(),
             "generator_ema": None if self.generator_ema is None else self.generator_ema.state_dict(),
             "critic": self.critic.state_dict(),
+            "au_judge": None if self.au_judge is None else self.au_judge.state_dict(),
+            "au_heldout": self.au_heldout,
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "scheduler": {"kind": "constant_then_linear", "step": self.step},
@@ -282,6 +340,10 @@ class GanimationTrainer:
         if self.generator_ema is not None:
             self.generator_ema.load_state_dict(state.get("generator_ema") or state["generator"])
         self.critic.load_state_dict(state["critic"])
+        if state.get("au_judge") is not None:
+            self.au_judge = copy.deepcopy(self.critic).requires_grad_(False).eval()
+            self.au_judge.load_state_dict(state["au_judge"])
+        self.au_heldout = [tuple(x) for x in state.get("au_heldout", [])]
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         torch.set_rng_state(state["rng"]["torch"])
