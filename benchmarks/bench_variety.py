@@ -52,6 +52,9 @@ SETTINGS: dict[str, tuple] = {
     "patch warp .06, grid 2, noise .1": ("patch", {"noise": 0.1, "warp": 0.06, "warp_grid": 2}),
     "patch warp .08, grid 3, noise .25": ("patch", {"noise": 0.25, "warp": 0.08, "warp_grid": 3}),
     "patch warp .1, grid 4, noise .25": ("patch", {"noise": 0.25, "warp": 0.1, "warp_grid": 4}),
+    "patch warp .09, grid 3, noise .25": ("patch", {"noise": 0.25, "warp": 0.09, "warp_grid": 3}),
+    "patch warp .08, grid 4, noise .25": ("patch", {"noise": 0.25, "warp": 0.08, "warp_grid": 4}),
+    "patch warp .08, grid 3, noise .4": ("patch", {"noise": 0.4, "warp": 0.08, "warp_grid": 3}),
     "patch warp .07, noise .5, completeness .01": ("patch", {"noise": 0.5, "warp": 0.07, "completeness": 0.01}),
     **{f"patch fine radius {r:g}": ("patch", {"fine_search_radius": r}) for r in (0.0, 0.03, 0.06, 0.1)},
 }

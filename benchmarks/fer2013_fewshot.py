@@ -73,6 +73,9 @@ def protocol_arguments(description: str, out: str) -> argparse.ArgumentParser:
     parser.add_argument("--per-class", type=int, default=30, help="generated images per class")
     parser.add_argument("--config", type=Path, default=None, help="a faceaug --config TOML for train and expand")
     parser.add_argument("--regenerator", default="patch", help="expand --regenerator (patch | singan)")
+    parser.add_argument("--au-judge", default=None,
+                        help="faceaug train --au-judge; estimator: one trained first (seed + 1, "
+                             "WORK/models/au_judge.safetensors), the report's is another (seed)")
     parser.add_argument("--fer-steps", type=int, default=600)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
@@ -87,8 +90,13 @@ def run_chain(args, data: Path, classes, preprocess_extra: list[str], protocol: 
     faceaug("preprocess", str(data), "--out", str(work), "--labels", str(data / "labels.csv"), *preprocess_extra,
             "--size", str(args.size), "--seed", str(args.seed))
     config = ["--config", str(args.config)] if args.config else []
+    judge = ["--au-judge", args.au_judge] if args.au_judge else []
+    if args.au_judge == "estimator":
+        judge_file = work / "models" / "au_judge.safetensors"
+        faceaug("train-au", str(work), "--seed", str(args.seed + 1), "--out", str(judge_file))
+        judge += ["--au-estimator", str(judge_file)]
     faceaug("train", str(work), "--steps", str(args.gan_steps), "--max-minutes", str(args.gan_minutes),
-            "--seed", str(args.seed), *config)
+            "--seed", str(args.seed), *judge, *config)
     faceaug("expand", str(work), "--au-preset", ",".join(classes), "--per-class", str(args.per_class), "--out",
             str(expanded), "--seed", str(args.seed), "--overwrite", "--regenerator", args.regenerator, *config)
     faceaug("train-au", str(work), "--seed", str(args.seed))

@@ -15,8 +15,8 @@ from rich.markup import escape
 from faceaug import __version__
 from faceaug.aus import parse_au_spec
 from faceaug.config import (
-    EXECUTORS, EXPAND_MODES, GREYSCALE_CHOICES, LANDMARK_METHODS, PROFILE_NAMES, REGENERATORS, SINGAN_MODES,
-    SPLIT_BY, Config,
+    AU_JUDGES, EXECUTORS, EXPAND_MODES, GREYSCALE_CHOICES, LANDMARK_METHODS, PROFILE_NAMES, REGENERATORS,
+    SINGAN_MODES, SPLIT_BY, Config,
     resolve_config,
 )
 from faceaug.console import set_verbosity, verbosity
@@ -209,6 +209,9 @@ def preprocess(
                    assume_cropped=assume_cropped, overwrite=overwrite)
 
 
+AuJudge = _choices("AuJudge", AU_JUDGES)
+
+
 @command()
 def train(
     work_dir: Annotated[Path, typer.Argument(help="Work folder made by `faceaug preprocess`.")],
@@ -220,6 +223,11 @@ def train(
     image_size: Annotated[Optional[int], typer.Option(help="Training image side in pixels.")] = None,
     max_minutes: Annotated[Optional[float], typer.Option(
         help="Stop (and save) after this many minutes, decayed (fast: 14; 0 = no limit).")] = None,
+    au_judge: Annotated[Optional[AuJudge], typer.Option(
+        help="What reads the generator's AUs: critic (its own AU head, the paper), frozen (a copy of it chosen on "
+             "held-out people) or estimator (the AU estimator of train-au).")] = None,
+    au_estimator: Annotated[Optional[Path], typer.Option(
+        help="With --au-judge estimator: its file [default: WORK_DIR/models/au_estimator.safetensors].")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint.")] = False,
     device: DeviceOpt = "auto",
     seed: ConfigSeedOpt = None,
@@ -235,7 +243,9 @@ def train(
     cfg = _config(profile, config, seed, device, **{
         "ganimation.epochs": epochs, "ganimation.epochs_decay": epochs_decay, "ganimation.steps": steps,
         "ganimation.batch_size": batch_size,
-        "ganimation.image_size": image_size, "ganimation.max_minutes": max_minutes})
+        "ganimation.image_size": image_size, "ganimation.max_minutes": max_minutes,
+        "ganimation.au_judge": au_judge.value if au_judge else None,
+        "ganimation.au_estimator": str(au_estimator) if au_estimator else None})
     from faceaug.commands.train import run_train
 
     run_train(work_dir, cfg, resume=resume)

@@ -31,7 +31,7 @@ T = TypeVar("T")
 # The names a user chooses from (settings and command-line choices; the CLI builds its choices from these).
 SPLIT_BY = ("subject", "image")  # how `preprocess` assigns splits
 SINGAN_MODES = ("reconstruct", "inject")  # how SinGAN sampling starts (faceaug.training.singan)
-AU_JUDGES = ("critic", "frozen")  # what reads the generator's AUs in training (GanimationConfig.au_judge)
+AU_JUDGES = ("critic", "frozen", "estimator")  # what reads the generator's AUs in training (GanimationConfig.au_judge)
 REGENERATORS = ("singan", "patch")  # what makes `expand`'s variants of an edit (faceaug.pipeline.shard)
 EXPAND_MODES = ("discrete", "single-au", "continuous")  # what `expand` targets (faceaug.pipeline.plan)
 EXECUTORS = ("local", "ray")  # where `expand` runs its shards (faceaug.pipeline.executors)
@@ -88,7 +88,10 @@ class GanimationConfig:
     # copy of the critic taken during the AU pre-training at its lowest AU error on held-out subjects, never
     # trained again. With few faces (one per person) the live head learns who each face is instead of its
     # expression, and the generator then edits by changing the person (docs/fer-eval-results.md).
+    # estimator = the frozen AU estimator of `faceaug train-au` (faceaug.training.au_judge), from `au_estimator`
+    # ("" = WORK_DIR/models/au_estimator.safetensors)
     au_judge: str = "critic"
+    au_estimator: str = ""
     au_pretrain_holdout: float = 0.2  # au_judge frozen: share of the training subjects held out to choose the copy
     ema_decay: float = 0.0  # the saved generator is an average of its weights over updates (0 = off, as the paper)
     lambda_gp: float = 10.0

@@ -116,3 +116,24 @@ def test_relative_editors_get_the_table_aus_or_the_oracle_estimate(sources):
     assert not np.array_equal(estimated.given[0], sources.aus)
     with pytest.raises(ValueError, match="source_aus"):
         evaluate_edits(table, sources, oracle, EmotionView(oracle), source_aus="guess")
+
+
+class TintEditor:
+    """Brightens every pixel by 20 grey levels, and tints the top row (outside the face) red by 30."""
+
+    image_size = SIZE
+
+    def edit(self, faces, aus, source_aus=None):
+        out = faces.astype(np.int16) + 20
+        out[:, 0, :, 0] += 30
+        return np.clip(out, 0, 255).astype(np.uint8), np.zeros(faces.shape[:3], np.float32)
+
+
+def test_colour_shift_outside_the_face_counts_a_tint_and_not_a_brightness_change(sources):
+    oracle = PaintOracle()
+    assert evaluate_edits(IdentityEditor(), sources, oracle, EmotionView(oracle))["colour_shift_outside_face"] == 0
+    r = evaluate_edits(TintEditor(), sources, oracle, EmotionView(oracle))
+    outside_pixels = SIZE * SIZE - 64
+    # a +30 red tint on SIZE pixels: |30 - 10| + 2 x |0 - 10| = 40 over 3 channels, per tinted pixel
+    assert r["colour_shift_outside_face"] == pytest.approx(40 / 3 * SIZE / outside_pixels, rel=1e-3)
+    assert r["change_outside_face"] > r["colour_shift_outside_face"]  # the brightening counts as change only

@@ -431,3 +431,34 @@ def test_frozen_au_judge_needs_a_pretraining():
     with pytest.raises(UserError, match="au_pretrain_steps"):
         run_train("unused", _cfg(**{"ganimation.au_judge": "frozen", "ganimation.au_pretrain_steps": 0}),
                   resume=False)
+
+
+def test_the_au_estimator_can_judge_the_generator(work, tmp_path):
+    """au_judge estimator: the frozen AU estimator of `faceaug train-au` reads every fake (as it reads a face: grey,
+    at its own side) and never trains; without its file, training stops with a clear error."""
+    from faceaug.fer.au_estimator import AuEstimator, default_au_estimator_path
+    from faceaug.training.au_judge import EstimatorJudge
+
+    wd = _copy(work, tmp_path, "w")
+    cfg = _cfg(**{"ganimation.au_judge": "estimator"})
+    with pytest.raises(UserError, match="train-au"):
+        run_train(wd, cfg, resume=False, max_steps=2)
+    torch.manual_seed(0)
+    estimator = AuEstimator.new(24)
+    estimator.save(default_au_estimator_path(wd))
+    cache = load_faces(wd, 32)
+    images = cache.images.permute(0, 2, 3, 1).numpy()[:6]
+    with torch.no_grad():
+        judged = EstimatorJudge(AuEstimator.load(default_au_estimator_path(wd)))(
+            torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1)[1].numpy()
+    assert np.abs(judged - estimator.predict(images)).max() < 0.03  # the same reading as the report's
+    trainer = GanimationTrainer(cfg, cache, torch.device("cpu"), au_estimator=default_au_estimator_path(wd))
+    before = {k: v.clone() for k, v in trainer.au_judge.state_dict().items()}
+    judged_batches = []
+    trainer.au_judge.register_forward_hook(lambda module, args, out: judged_batches.append(args[0].shape[0]))
+    g_steps = sum("g_au" in trainer.train_step() for _ in range(4))
+    assert g_steps >= 1 and judged_batches == [cfg.ganimation.batch_size] * g_steps
+    assert all(torch.equal(v, trainer.au_judge.state_dict()[k]) for k, v in before.items())
+    run_train(wd, cfg, resume=False, max_steps=2)
+    assert GanimationModel.load(wd / "models" / "ganimation.safetensors").provenance["training"]["au_judge"] == \
+        "estimator"

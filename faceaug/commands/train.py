@@ -26,6 +26,7 @@ from faceaug.config import Config, GanimationConfig, write_resolved_config
 from faceaug.console import info, progress, warn
 from faceaug.device import resolve_device
 from faceaug.errors import UserError
+from faceaug.fer.au_estimator import default_au_estimator_path
 from faceaug.io.atomic import write_bytes_atomic, write_json_atomic
 from faceaug.io.images import write_png_atomic
 from faceaug.models.ganimation_file import MODEL_FILE, GanimationModel
@@ -78,7 +79,9 @@ def run_train(work_dir: Path, cfg: Config, *, resume: bool, max_steps: int | Non
         state = load_checkpoint(ckpt_path)
         _check_resume(config_from_checkpoint(state, ckpt_path), cfg.ganimation, ckpt_path)
     cache = load_faces(work_dir, cfg.ganimation.image_size)
-    trainer = GanimationTrainer(cfg, cache, device, rank=rank, world=world)
+    trainer = GanimationTrainer(cfg, cache, device, rank=rank, world=world,
+                                au_estimator=_au_estimator(work_dir, cfg) if cfg.ganimation.au_judge == "estimator"
+                                else None)
     if state is not None:
         trainer.load_state_dict(state)
     writer = rank == 0
@@ -177,6 +180,15 @@ def run_train(work_dir: Path, cfg: Config, *, resume: bool, max_steps: int | Non
 _BUDGET_CHECK_EVERY = 10
 
 
+def _au_estimator(work_dir: Path, cfg: Config) -> Path:
+    """The AU estimator file that judges the generator's AUs (ganimation.au_judge = estimator)."""
+    path = Path(cfg.ganimation.au_estimator) if cfg.ganimation.au_estimator else default_au_estimator_path(work_dir)
+    if not path.is_file():
+        raise UserError(f"ganimation.au_judge 'estimator' reads the AU estimator {path}, which does not exist: run "
+                        f"`faceaug train-au {work_dir}` first, or set ganimation.au_estimator to its file.")
+    return path
+
+
 def _out_of_time(mine: bool, step: int, world: int, device: torch.device) -> bool:
     """Whether any rank has used up the time budget: all ranks must stop at the same step, or the ones that go on
     wait for the others forever. Several ranks ask each other every `_BUDGET_CHECK_EVERY` steps."""
@@ -217,6 +229,7 @@ def _model(trainer: GanimationTrainer, cfg: Config, cache: FaceCache) -> Ganimat
     source faces)."""
     provenance = {"training": {"profile": cfg.profile, "seed": cfg.seed, "steps": trainer.step,
                                "total_steps": trainer.total_steps, "faces": len(cache),
-                               "landmark_methods": cache.landmark_methods, "au_sources": cache.au_sources}}
+                               "landmark_methods": cache.landmark_methods, "au_sources": cache.au_sources,
+                               "au_judge": cfg.ganimation.au_judge}}
     return GanimationModel(generator=trainer.inference_generator, au_names=AU_NAMES,
                            crop_template=crop_template_id(), origin="trained", provenance=provenance)

@@ -9,7 +9,8 @@ Every source face is edited toward every expression preset; for each edit:
   unedited face already is, and how often the oracle recognises the sources' own labels);
 - attention mean (1 = pixel kept from the input; 0.05–0.95 = neither "no edit" nor "full repaint");
 - pixel change (mean absolute difference, 0–255 grey levels, averaged over channels) inside and outside the face
-  region (convex hull of the 68 landmarks mapped into the crop).
+  region (convex hull of the 68 landmarks mapped into the crop), and the colour shift outside it: the change left
+  once each pixel's grey part (its channel mean) is taken out — 0 for a brightness change, > 0 for a tint.
 
     result = evaluate_edits(editor, load_source_faces(work_dir), AuOracle.load(a), EmotionOracle.load(e))
     python -m faceaug.metrics.edit_quality --work WORK --model WORK/models/ganimation.safetensors --oracles DIR [--out J]
@@ -152,7 +153,7 @@ def evaluate_edits(editor, sources: SourceFaces, au_oracle, emotion_oracle,
     known = set(emotion_oracle.classes)
     per_preset: dict[str, dict[str, float]] = {}
     pooled: dict[str, list[np.ndarray]] = {
-        k: [] for k in ("err", "err0", "hit", "hit0", "att", "att_face", "out", "in")}
+        k: [] for k in ("err", "err0", "hit", "hit0", "att", "att_face", "out", "in", "tint")}
     for name in presets:
         target = np.repeat(preset_vector(name)[None], len(small), 0)
         edited, attention = editor.edit(small, target, given)
@@ -168,9 +169,16 @@ def evaluate_edits(editor, sources: SourceFaces, au_oracle, emotion_oracle,
             row.update(recognition=float(hit.mean()), recognition_unedited=float(hit0.mean()))
             pooled["hit"].append(hit)
             pooled["hit0"].append(hit0)
-        diff = np.abs(edited.astype(np.float32) - small.astype(np.float32)).mean(3)
+        signed = edited.astype(np.float32) - small.astype(np.float32)
+        diff = np.abs(signed).mean(3)
+        # the colour part of the change: what is left of each pixel's change once its grey (channel mean) part is
+        # taken out; 0 for any brightness change, > 0 for a tint
+        tint = np.abs(signed - signed.mean(3, keepdims=True)).mean(3)
         if masks is not None:
             inside, outside = _region_means(diff, masks)
+            tint_outside = _region_means(tint, masks)[1]
+            pooled["tint"].append(tint_outside)
+            row["colour_shift_outside_face"] = float(tint_outside.mean())
             attention_face = _region_means(attention, masks)[0]
             row.update(change_inside_face=float(inside.mean()), change_outside_face=float(outside.mean()),
                        attention_mean_face=float(attention_face.mean()))
@@ -188,6 +196,7 @@ def evaluate_edits(editor, sources: SourceFaces, au_oracle, emotion_oracle,
         "attention_mean": mean("att"), "attention_mean_face": mean("att_face"),
         "face_fraction": float(masks.mean()) if masks is not None else float("nan"),
         "change_inside_face": mean("in"), "change_outside_face": mean("out"),
+        "colour_shift_outside_face": mean("tint"),
     }
     if sources.aus is not None:
         result["au_oracle_error_on_sources"] = float(np.abs(unedited_aus - sources.aus).mean())

@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections import Counter
+from pathlib import Path
 from contextlib import nullcontext
 from typing import Any
 
@@ -38,6 +39,7 @@ from faceaug.models.ganimation import Critic, Generator, blend, conditioning
 from faceaug.io.images import is_grey
 from faceaug.models.tensors import grey_tensor, to_model_range, to_uint8
 from faceaug.training import ganimation_losses as L
+from faceaug.training.au_judge import load_judge
 from faceaug.training.diffaugment import diff_augment, parse_policy
 from faceaug.training.ganimation_data import FaceCache, epoch_order, random_targets
 
@@ -86,7 +88,8 @@ def step_generator(seed: int, rank: int, step: int) -> torch.Generator:
 class GanimationTrainer:
     """Networks, optimisers and one training step; the loop and file I/O are `faceaug.commands.train`'s."""
 
-    def __init__(self, cfg: Config, cache: FaceCache, device: torch.device, *, rank: int = 0, world: int = 1):
+    def __init__(self, cfg: Config, cache: FaceCache, device: torch.device, *, rank: int = 0, world: int = 1,
+                 au_estimator: Path | None = None):
         self.cfg, self.g, self.cache, self.device = cfg, cfg.ganimation, cache, device
         self.rank, self.world = rank, world
         init = torch.Generator().manual_seed(int(cfg.seed))
@@ -123,8 +126,13 @@ class GanimationTrainer:
         self.grey = len(cache) > 0 and is_grey(cache.images.permute(0, 2, 3, 1).numpy())  # a greyscale dataset: the generator's colour output is made grey
         self.step = 0
         self.au_pretrained = False
-        # au_judge frozen: the critic copy that reads the generator's AUs (made by pretrain_au_head)
-        self.au_judge: Critic | None = None
+        # what reads the generator's AUs when not the live critic: au_judge frozen = a critic copy made by
+        # pretrain_au_head; estimator = the AU estimator file given as `au_estimator` (faceaug.training.au_judge)
+        self.au_judge: torch.nn.Module | None = None
+        if self.g.au_judge == "estimator":
+            if au_estimator is None:
+                raise UserError("ganimation.au_judge 'estimator' needs the AU estimator file (faceaug train-au).")
+            self.au_judge = load_judge(au_estimator, device)
         self.au_heldout: list[tuple[int, float]] = []  # (pre-training step, held-out AU MSE) when a judge is chosen
 
     def _colour(self, color: torch.Tensor) -> torch.Tensor:
@@ -322,7 +330,7 @@ class GanimationTrainer:
             "generator": self.generator.state_dict(),
             "generator_ema": None if self.generator_ema is None else self.generator_ema.state_dict(),
             "critic": self.critic.state_dict(),
-            "au_judge": None if self.au_judge is None else self.au_judge.state_dict(),
+            "au_judge": self.au_judge.state_dict() if self.g.au_judge == "frozen" and self.au_judge else None,
             "au_heldout": self.au_heldout,
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
