@@ -25,7 +25,8 @@ import torch  # noqa: E402
 from benchmarks.bench_singan import _faces, _singan_cfg  # noqa: E402
 from faceaug.config import PatchConfig  # noqa: E402
 from faceaug.inference.patch_regen import regenerate_patches  # noqa: E402
-from faceaug.inference.singan import inject_amplitude, sample_singan  # noqa: E402
+from faceaug.inference.singan import sample_singan
+from faceaug.pipeline.variants import inject_amplitude  # noqa: E402
 from faceaug.io.images import read_image, resize_face  # noqa: E402
 from faceaug.metrics.diversity import variant_diversity  # noqa: E402
 from faceaug.pipeline.variants import keep_faces  # noqa: E402

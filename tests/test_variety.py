@@ -11,7 +11,8 @@ import torch
 from faceaug.config import PatchConfig, resolve_config
 from faceaug.errors import UserError
 from faceaug.inference.patch_regen import patch_pyramid_sizes, regenerate_patches
-from faceaug.inference.singan import inject_amplitude, sample_singan
+from faceaug.inference.singan import sample_singan
+from faceaug.pipeline.variants import inject_amplitude
 from faceaug.metrics.diversity import variant_diversity
 from faceaug.metrics.structure import ssim_rgb
 from faceaug.preprocess.align import align_face

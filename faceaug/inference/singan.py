@@ -123,51 +123,6 @@ def sample_singan(model: SinganModel, n: int, *, start_scale: int, mode: str, se
     return grey_like(samples, model.image)
 
 
-#: seed offset of the probe draws that choose the amplitude (never the variants that are written)
-PROBE_SEED_OFFSET = 2_000_003
-PROBES = 8  # samples per probe
-
-
-def start_noise_for_variety(model: SinganModel, *, start_scale: int, base_amp: float, target_pairwise_ssim: float,
-                            max_amp: float, seed: int, device) -> float:
-    """Inject mode: the start-scale noise amplitude, from `base_amp` up to `max_amp`, at which the model's samples
-    are about as varied as `target_pairwise_ssim` asks (mean pairwise SSIM of PROBES probe draws).
-
-    One amplitude does not fit every face: 0.06 varies a sharp face (pairwise SSIM 0.87 on the astronaut) but
-    leaves a blurry 48-px real crop near-copies (0.96), which needs ~0.12 (docs/experiments.md). The pairwise SSIM
-    falls steadily with the amplitude, so: a probe at `base_amp` (varied enough: done); a probe at
-    base × (1 − target) / (1 − measured) (1 − SSIM about proportional to the amplitude); then, unless that one is
-    within 0.01 of the target, the amplitude where the line through the two measurements meets the target. Never
-    below `base_amp` nor above `max_amp`; `base_amp` when it or the target is 0."""
-    from faceaug.metrics.diversity import pairwise_ssim
-
-    if base_amp <= 0 or target_pairwise_ssim <= 0:
-        return base_amp
-
-    def measure(amp: float) -> float:
-        return pairwise_ssim(sample_singan(model, PROBES, start_scale=start_scale, mode="inject",
-                                           seed=seed + PROBE_SEED_OFFSET, device=device, start_noise_amp=amp))
-
-    a0, p0 = base_amp, measure(base_amp)
-    if p0 <= target_pairwise_ssim:
-        return base_amp
-    a1 = min(max_amp, base_amp * (1.0 - target_pairwise_ssim) / max(1.0 - p0, 1e-3))
-    p1 = measure(a1)
-    if abs(p1 - target_pairwise_ssim) <= 0.01 or p0 - p1 < 1e-4:
-        return float(a1)
-    return float(np.clip(a1 + (target_pairwise_ssim - p1) * (a1 - a0) / (p1 - p0), base_amp, max_amp))
-
-
-def inject_amplitude(model: SinganModel, cfg, *, start_scale: int, mode: str, seed: int, device) -> float:
-    """The start-scale amplitude to sample with under SinganConfig `cfg` (inject_noise_amp, raised towards
-    target_pairwise_ssim in inject mode); 0 = the trained one."""
-    if mode != "inject":
-        return cfg.inject_noise_amp
-    return start_noise_for_variety(model, start_scale=start_scale, base_amp=cfg.inject_noise_amp,
-                                   target_pairwise_ssim=cfg.target_pairwise_ssim, max_amp=cfg.max_inject_noise_amp,
-                                   seed=seed, device=device)
-
-
 def _sampling_amps(model: SinganModel, start: int, mode: str, start_noise_amp: float) -> dict[int, float]:
     """Noise amplitude per scale while sampling: the trained ones, the start scale's replaced in inject mode."""
     amps = {scale: model.noise_amp(scale) for scale in range(model.arch.first_scale, model.num_scales)}

@@ -22,7 +22,8 @@ from faceaug.aus import AU_NAMES
 from faceaug.config import PatchConfig, SinganConfig
 from faceaug.device import resolve_device
 from faceaug.inference.patch_regen import regenerate_patches
-from faceaug.inference.singan import inject_amplitude, sample_singan
+from faceaug.inference.singan import sample_singan
+from faceaug.pipeline.variants import inject_amplitude
 from faceaug.io.images import read_image, write_png_atomic
 from faceaug.pipeline.plan import EditJob
 from faceaug.pipeline.variants import keep_faces
