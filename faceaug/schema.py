@@ -21,6 +21,8 @@ from faceaug.io.atomic import atomic_path
 from faceaug.labels import label_problem
 
 SCHEMA_VERSION = "1"
+#: the manifest's singan_mode of a variant made by the patch regenerator (SinGAN's: reconstruct | inject)
+PATCH_MODE = "patch"
 
 _AU_FIELDS = [pa.field(name, pa.float32(), nullable=False) for name in AU_NAMES]
 

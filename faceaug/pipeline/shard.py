@@ -23,15 +23,13 @@ from faceaug.config import PatchConfig, SinganConfig
 from faceaug.device import resolve_device
 from faceaug.inference.patch_regen import regenerate_patches
 from faceaug.inference.singan import sample_singan
-from faceaug.pipeline.variants import inject_amplitude
 from faceaug.io.images import read_image, write_png_atomic
 from faceaug.pipeline.plan import EditJob
-from faceaug.pipeline.variants import keep_faces
-from faceaug.schema import write_table_atomic
+from faceaug.pipeline.variants import inject_amplitude, keep_faces
+from faceaug.schema import PATCH_MODE, write_table_atomic
 from faceaug.training.singan import train_singan_batch
 
 PARTS_DIR = "parts"
-PATCH_MODE = "patch"  # the manifest's singan_mode of the patch regenerator's variants
 IMAGES_DIR = "images"
 
 

@@ -7,6 +7,9 @@ the M variants of an edit, and when the detector misses the face in some of them
 otherwise there is no face to keep), draws M × `expand.face_redraws` spare ones with another seed and replaces the
 misses by the first spares it finds a face in; misses stay only when the spares run out. Most edits need no spare,
 so the cost stays ~1×. The same seed gives the same variants.
+
+SinGAN's start-scale amplitude is chosen per edit here too (`inject_amplitude`): one amplitude leaves blurry real
+crops near-copies while it varies sharp faces enough, so a few probe draws measure it first.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Callable
 import numpy as np
 
 from faceaug.inference.singan import SinganModel, sample_singan
+from faceaug.metrics.diversity import pairwise_ssim
 from faceaug.metrics.structure import face_detected
 
 SPARE_SEED_OFFSET = 1_000_003  # the spares' seed = the job's seed + this
@@ -57,7 +61,7 @@ def start_noise_for_variety(model: SinganModel, *, start_scale: int, base_amp: f
         return base_amp
 
     def measure(amp: float) -> float:
-        return _pairwise(sample_singan(model, PROBES, start_scale=start_scale, mode="inject",
+        return pairwise_ssim(sample_singan(model, PROBES, start_scale=start_scale, mode="inject",
                                            seed=seed + PROBE_SEED_OFFSET, device=device, start_noise_amp=amp))
 
     a0, p0 = base_amp, measure(base_amp)
@@ -79,10 +83,3 @@ def inject_amplitude(model: SinganModel, cfg, *, start_scale: int, mode: str, se
                                    target_pairwise_ssim=cfg.target_pairwise_ssim, max_amp=cfg.max_inject_noise_amp,
                                    seed=seed, device=device)
 
-
-
-
-def _pairwise(images):
-    from faceaug.metrics.diversity import pairwise_ssim
-
-    return pairwise_ssim(images)

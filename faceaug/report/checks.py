@@ -7,13 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 
-
 from faceaug.preprocess.align import other_framing
 from faceaug.report.inputs import ReportInputs
+from faceaug.schema import PATCH_MODE
 
 #: variants more alike than this (mean pairwise SSIM) are near-copies of each other
 COPY_SSIM = 0.95
-PATCH_MODE = "patch"  # the manifest singan_mode of patch-regenerator variants (pipeline.shard.PATCH_MODE)
 #: share of a greyscale dataset's generated images that may carry colour before it is a warning
 COLOUR_SHARE = 0.02
 

@@ -23,8 +23,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections import Counter
-from pathlib import Path
 from contextlib import nullcontext
+from pathlib import Path
 from typing import Any
 
 import numpy as np
