@@ -174,7 +174,7 @@ class PatchConfig:
     """The training-free patch regenerator (faceaug.inference.patch_regen, GPNN-style)."""
 
     noise: float = 0.25  # std of the noise added to the coarsest level ([-1, 1] range): a variety knob
-    warp: float = 0.08  # std of the coarsest level's smooth random displacement (±1 = half the side): a variety knob
+    warp: float = 0.09  # std of the coarsest level's smooth random displacement (±1 = half the side): a variety knob
     warp_grid: int = 3  # the displacement field's control points per side
     coarse_size: int = 16  # short side of the coarsest level (px)
     scale_factor: float = 0.75  # ratio between levels

@@ -52,10 +52,12 @@ def make_work_dir(root: Path, n: int = 24, size: int = 32, seed: int = 0, test_e
     return root
 
 
-def save_model(path: Path, model: GanimationConfig | Generator, *, au_names: tuple[str, ...] = AU_NAMES) -> Path:
+def save_model(path: Path, model: GanimationConfig | Generator, *, au_names: tuple[str, ...] = AU_NAMES,
+               provenance: dict | None = None) -> Path:
     """Write a model file for a generator (or an untrained one sized by `model`, drawn from torch's global RNG)."""
     generator = model if isinstance(model, Generator) else Generator(model.generator_config(len(au_names)))
-    return GanimationModel(generator=generator, au_names=au_names, crop_template=crop_template_id()).save(path)
+    return GanimationModel(generator=generator, au_names=au_names, crop_template=crop_template_id(),
+                           provenance=provenance or {}).save(path)
 
 
 def split_by_subject(work: Path, n_subjects: int) -> Path:

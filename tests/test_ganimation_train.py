@@ -460,5 +460,21 @@ def test_the_au_estimator_can_judge_the_generator(work, tmp_path):
     assert g_steps >= 1 and judged_batches == [cfg.ganimation.batch_size] * g_steps
     assert all(torch.equal(v, trainer.au_judge.state_dict()[k]) for k, v in before.items())
     run_train(wd, cfg, resume=False, max_steps=2)
-    assert GanimationModel.load(wd / "models" / "ganimation.safetensors").provenance["training"]["au_judge"] == \
-        "estimator"
+    training = GanimationModel.load(wd / "models" / "ganimation.safetensors").provenance["training"]
+    assert training["au_judge"] == "estimator" and training["au_judge_id"] == estimator.model_id
+
+
+def test_an_estimator_the_generator_was_trained_against_is_named_as_not_independent():
+    """The report and the quality gate say so when they are handed the generator's own training judge, and only
+    then (another estimator, or a model trained with the critic's AU head, is independent)."""
+    from faceaug.fer.au_estimator import AuEstimator, trained_against
+
+    torch.manual_seed(0)
+    judge = AuEstimator.new(24)
+    torch.manual_seed(1)
+    other = AuEstimator.new(24)
+    provenance = {"training": {"au_judge": "estimator", "au_judge_id": judge.model_id}}
+    assert "trained against" in trained_against(provenance, judge)
+    assert trained_against(provenance, other) is None
+    assert trained_against({"training": {"au_judge": "critic"}}, judge) is None
+    assert trained_against({}, judge) is None

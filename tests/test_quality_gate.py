@@ -124,6 +124,25 @@ def test_the_report_says_what_the_gate_dropped(work, tmp_path, monkeypatch):
     assert any("Quality gate" in n and "repainted" in n for n in summary["notes"]), summary["notes"]
 
 
+def test_a_judge_the_generator_was_trained_against_is_flagged_by_expand_and_report(work, tmp_path, monkeypatch):
+    """A model trained with `--au-judge estimator` and the same estimator handed to the gate: expand warns and
+    records judge_independent false; the report names it as a finding."""
+    from faceaug.commands.report import ReportRequest, run_report
+
+    estimator = AuEstimator.load(default_au_estimator_path(work))
+    model = tmp_path / "judged.safetensors"
+    torch.manual_seed(0)
+    save_model(model, GanimationConfig(image_size=32, conv_dim=8, repeat_num=2),
+               provenance={"training": {"au_judge": "estimator", "au_judge_id": estimator.model_id}})
+    monkeypatch.setattr(EditGate, "__call__", lambda self, job: Judgement(True, 0.9))
+    out = tmp_path / "expanded"
+    cfg = resolve_config("fast", None, {**TINY, "expand.min_edit_score": 0.5}, seed=0, device="cpu")
+    run_expand(ExpandRequest(work_dir=work, au_preset="happy", per_class=2, out_dir=out, workers=1, model=model), cfg)
+    assert json.loads((out / "expand.json").read_text())["quality_gate"]["judge_independent"] is False
+    summary = run_report(ReportRequest(path=out, metrics=False))
+    assert [f for f in summary["findings"] if f["code"] == "au_judge" and "trained against" in f["message"]]
+
+
 class _MeanDescriptor:
     """A stand-in for dlib's descriptor: the image's mean grey level in every dimension (no dlib needed)."""
 

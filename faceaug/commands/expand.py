@@ -283,7 +283,7 @@ def _quality_gate(request: ExpandRequest, cfg: Config, work_dir: Path, editor, d
     """(the gate, its judge's file) when expand.min_edit_score > 0, else (None, None)."""
     if cfg.expand.min_edit_score <= 0:
         return None, None
-    from faceaug.fer.au_estimator import AuEstimator, default_au_estimator_path
+    from faceaug.fer.au_estimator import AuEstimator, default_au_estimator_path, trained_against
     from faceaug.pipeline.gate import EditGate
 
     path = Path(request.au_estimator) if request.au_estimator else default_au_estimator_path(work_dir)
@@ -291,6 +291,9 @@ def _quality_gate(request: ExpandRequest, cfg: Config, work_dir: Path, editor, d
         raise UserError(f"--min-edit-score needs an AU estimator to judge the edits; none at {path}. Train one with "
                         f"`faceaug train-au {work_dir}` (or pass --au-estimator FILE, or --min-edit-score 0).")
     estimator = AuEstimator.load(path)
+    judge_problem = trained_against(editor.provenance, estimator)
+    if judge_problem:
+        warn(f"Quality gate: {judge_problem}.")
     descriptor = None
     if cfg.expand.max_identity_distance > 0:
         from faceaug.metrics.identity import FaceDescriptor, identity_problem
@@ -301,7 +304,7 @@ def _quality_gate(request: ExpandRequest, cfg: Config, work_dir: Path, editor, d
         else:
             descriptor = FaceDescriptor()
     return EditGate(editor, estimator, work_dir, cfg.expand.min_edit_score, device=device, descriptor=descriptor,
-                    max_identity_distance=cfg.expand.max_identity_distance), path
+                    max_identity_distance=cfg.expand.max_identity_distance, judge_problem=judge_problem), path
 
 
 def _report_gate(gate) -> None:

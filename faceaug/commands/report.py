@@ -19,7 +19,7 @@ import pandas as pd
 from faceaug.aus import AU_NAMES
 from faceaug.console import info, progress
 from faceaug.errors import UserError
-from faceaug.fer.au_estimator import AuEstimator, default_au_estimator_path
+from faceaug.fer.au_estimator import AuEstimator, default_au_estimator_path, trained_against
 from faceaug.inference.au_coherence import coherent_sources
 from faceaug.io.atomic import write_bytes_atomic, write_json_atomic
 from faceaug.io.images import read_image
@@ -257,6 +257,9 @@ def run_report(request: ReportRequest) -> dict[str, Any]:
             trained = (editor.provenance.get("training") or {}).get("landmark_methods")
             findings += model_findings(editor.crop_template, crop_template_id(), str(editor.model_id), trained,
                                        methods)
+            judge_problem = trained_against(editor.provenance, est) if est is not None else None
+            if judge_problem:
+                findings.append(Finding("au_judge", f"{judge_problem}."))
     if inputs.has_expansion and request.metrics:
         if request.openface_dir is not None and not Path(request.openface_dir).is_dir():
             raise UserError(f"--openface-dir {request.openface_dir} is not a folder.")

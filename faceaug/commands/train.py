@@ -231,5 +231,8 @@ def _model(trainer: GanimationTrainer, cfg: Config, cache: FaceCache) -> Ganimat
                                "total_steps": trainer.total_steps, "faces": len(cache),
                                "landmark_methods": cache.landmark_methods, "au_sources": cache.au_sources,
                                "au_judge": cfg.ganimation.au_judge}}
+    judge_id = getattr(trainer.au_judge, "estimator_id", None)
+    if judge_id is not None:  # the report and the quality gate check they are not handed this estimator
+        provenance["training"]["au_judge_id"] = judge_id
     return GanimationModel(generator=trainer.inference_generator, au_names=AU_NAMES,
                            crop_template=crop_template_id(), origin="trained", provenance=provenance)

@@ -26,6 +26,7 @@ from faceaug.errors import UserError
 from faceaug.fer.model import FerNet, FerNetConfig
 from faceaug.io.images import resize_face
 from faceaug.io.safetensors_files import read_model_file, save_with_header
+from faceaug.models.ganimation_file import weights_id
 from faceaug.models.tensors import to_model_range
 
 FILE_NAME = "au_estimator.safetensors"
@@ -35,6 +36,17 @@ _BATCH = 256
 
 def default_au_estimator_path(work_dir: Path) -> Path:
     return Path(work_dir) / "models" / FILE_NAME
+
+
+def trained_against(provenance: dict[str, Any], estimator: "AuEstimator") -> str | None:
+    """A sentence when a GANimation model (its provenance) was trained with this very estimator as its AU judge
+    (`ganimation.au_judge = "estimator"`): the generator optimised what the estimator reads, so its AU readings of
+    the edits are not an independent measure. None otherwise."""
+    if (provenance.get("training") or {}).get("au_judge_id") != estimator.model_id:
+        return None
+    return (f"the AU estimator {estimator.model_id} is the one the GANimation model was trained against "
+            "(au_judge estimator): edits that fool it read as on target, so its AU figures flatter them; train "
+            "another (`faceaug train-au WORK --seed 1 --out FILE`) and pass it as --au-estimator FILE")
 
 
 @dataclass
@@ -60,6 +72,12 @@ class AuEstimator:
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.net(x))
+
+    @property
+    def model_id(self) -> str:
+        """A short hash of the weights: a GANimation model trained against this estimator records it
+        (provenance training.au_judge_id), so the report and the quality gate can tell it is not independent."""
+        return weights_id(self.net.state_dict())
 
     @torch.no_grad()
     def predict(self, images: np.ndarray, device: str | torch.device = "cpu") -> np.ndarray:

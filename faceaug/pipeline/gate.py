@@ -2,7 +2,9 @@
 planning time and the target is drawn from the next source instead, so every target still gets exactly
 `--per-class` images and the shards stay a pure function of the plan.
 
-The judge is independent of the generator: the AU estimator of `faceaug train-au` (faceaug.fer.au_estimator).
+The judge is independent of the generator: the AU estimator of `faceaug train-au` (faceaug.fer.au_estimator) —
+unless GANimation was trained against that very estimator (`--au-judge estimator`), which expand warns about and
+expand.json records (`judge_independent: false`).
 An edit's score is its AU gain, 1 − |target − AUs after| / |target − AUs before| (mean over the 17 AUs, as the
 report's verdict measures it): 1 = the target is reached, 0 = no closer than the unedited face, < 0 = further away.
 It misses when the score is below S, when GANimation repainted the face instead of editing it (its attention,
@@ -47,6 +49,8 @@ class EditGate:
     device: str = "cpu"
     descriptor: object | None = None  # faceaug.metrics.identity.FaceDescriptor; None = identity not checked
     max_identity_distance: float = 0.0
+    # set when the estimator is the one the generator was trained against (fer.au_estimator.trained_against)
+    judge_problem: str | None = None
     dropped: Counter = field(default_factory=Counter)
     judged: int = 0
     _faces: dict[str, np.ndarray] = field(default_factory=dict)
@@ -87,5 +91,5 @@ class EditGate:
     def summary(self) -> dict:
         return {"min_edit_score": self.min_score, "attention_floor": self.attention_floor,
                 "max_identity_distance": self.max_identity_distance if self.descriptor is not None else None,
-                "judged": self.judged,
+                "judged": self.judged, "judge_independent": self.judge_problem is None,
                 "dropped": dict(self.dropped)}

@@ -11,8 +11,10 @@ the mean), so its gradients point more towards expressions. It is frozen, and re
 reads a face: luma, resized to its side, in [−1, 1].
 
 Caveat: an expansion whose generator was trained against this estimator should not be judged by it —
-`faceaug report` and the quality gate would measure what the generator optimised. Train a second estimator (other
-seed) for them, and trust `faceaug fer-eval` first.
+`faceaug report` and the quality gate would measure what the generator optimised. The model file records the
+estimator's weights id (provenance training.au_judge_id), and both say so when handed the same estimator
+(`faceaug.fer.au_estimator.trained_against`). Train a second estimator (other seed) for them, and trust
+`faceaug fer-eval` first.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class EstimatorJudge(nn.Module):
         super().__init__()
         self.net = estimator.net.eval().requires_grad_(False)
         self.image_size = estimator.image_size
+        self.estimator_id = estimator.model_id  # recorded in the model file (provenance training.au_judge_id)
         self.register_buffer("luma", torch.tensor(_LUMA).view(1, 3, 1, 1), persistent=False)
 
     def train(self, mode: bool = True) -> "EstimatorJudge":  # always eval: BatchNorm keeps its statistics
