@@ -106,7 +106,7 @@ METRICS_SCHEMA = pa.schema(
         pa.field("au_error", pa.float32(), nullable=True),  # mean |target − achieved| over the 17 AUs
         pa.field("au_measured_by", pa.string(), nullable=True),  # faceaug-au-estimator | openface
         *_nullable(["unedited_au_error", "ssim_to_source", "ssim_to_edit", "sifid", "diversity", "pairwise_ssim",
-                    "face_attention"], pa.float32()),
+                    "face_attention", "colour_shift_outside_face"], pa.float32()),
     ]
 )
 

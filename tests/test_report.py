@@ -131,6 +131,34 @@ def test_greyscale_sources_with_colour_outputs_are_a_warning_and_a_poor_verdict(
     assert judge(metrics, image_findings(metrics), None).level == "good"
 
 
+def test_colour_sources_tinted_outside_the_face_are_a_warning_and_a_poor_verdict():
+    rows = [{"id": "orig_f0", "stage": "original", "colour_spread": 60, "grey": False}] + [
+        {"id": f"e{i}", "stage": "ganimation", "colour_spread": 60, "grey": False, "au_error": 0.05,
+         "unedited_au_error": 0.3, "colour_shift_outside_face": 9.0} for i in range(5)]
+    metrics = _metrics(rows)
+    findings = image_findings(metrics)
+    assert [f.code for f in findings] == ["colour_shift"] and "9.0" in findings[0].message
+    assert judge(metrics, findings, None).level == "poor"
+    metrics["colour_shift_outside_face"] = np.where(metrics["stage"] == "original", np.nan, 0.5)
+    assert image_findings(metrics) == [] and judge(metrics, [], None).level == "good"
+
+
+def test_report_measures_the_tint_outside_the_face():
+    """An edit tinted everywhere has a colour shift outside the face near the tint; a brightness change has 0."""
+    from faceaug.report.scoring import score_manifest
+
+    face = np.full((32, 32, 3), 120, np.uint8)
+    images = {"o.png": face, "tinted.png": np.clip(face.astype(int) + [12, 0, -12], 0, 255).astype(np.uint8),
+              "brighter.png": face + 20}
+    manifest = pd.DataFrame({"id": ["orig_f0", "e_tinted_edit", "e_brighter_edit"],
+                             "path": ["o.png", "tinted.png", "brighter.png"], "label": "happy",
+                             "stage": ["original", "ganimation", "ganimation"], "target": "happy",
+                             "source_id": "f0", "is_generated": [False, True, True],
+                             **{au: 0.0 for au in AU_NAMES}})
+    shift = score_manifest(manifest, images.__getitem__, au_source=None)["colour_shift_outside_face"]
+    assert np.isnan(shift[0]) and shift[1] == pytest.approx(8.0) and shift[2] == 0.0
+
+
 def test_edits_that_do_not_reach_their_target_make_a_poor_verdict():
     rows = [{"id": "orig_f0", "stage": "original"}] + [
         {"id": f"e{i}", "stage": "ganimation", "au_error": 0.28, "unedited_au_error": 0.3} for i in range(5)]

@@ -52,6 +52,14 @@ def face_attention(attention: np.ndarray) -> float:
     return float(np.asarray(attention)[template_face_mask(attention.shape[-1])].mean())
 
 
+def colour_change(edited: np.ndarray, source: np.ndarray) -> np.ndarray:
+    """The colour part of the change per pixel, (..., H, W) from RGB (..., H, W, 3): what is left of each pixel's
+    change once its grey part (the channel mean) is taken out, in grey levels. 0 for any brightness change (and
+    always for grey in, grey out), > 0 for a tint."""
+    signed = edited.astype(np.float32) - source.astype(np.float32)
+    return np.abs(signed - signed.mean(-1, keepdims=True)).mean(-1)
+
+
 def au_gain(error_after: float, error_before: float) -> float:
     """How much of the way to its target an edit went: 1 − error after / error before (1 = reached, 0 = no
     closer than the unedited face, < 0 = further away); 1.0 when the source was already at the target."""
@@ -169,11 +177,8 @@ def evaluate_edits(editor, sources: SourceFaces, au_oracle, emotion_oracle,
             row.update(recognition=float(hit.mean()), recognition_unedited=float(hit0.mean()))
             pooled["hit"].append(hit)
             pooled["hit0"].append(hit0)
-        signed = edited.astype(np.float32) - small.astype(np.float32)
-        diff = np.abs(signed).mean(3)
-        # the colour part of the change: what is left of each pixel's change once its grey (channel mean) part is
-        # taken out; 0 for any brightness change, > 0 for a tint
-        tint = np.abs(signed - signed.mean(3, keepdims=True)).mean(3)
+        diff = np.abs(edited.astype(np.float32) - small.astype(np.float32)).mean(3)
+        tint = colour_change(edited, small)
         if masks is not None:
             inside, outside = _region_means(diff, masks)
             tint_outside = _region_means(tint, masks)[1]

@@ -15,6 +15,9 @@ from faceaug.schema import PATCH_MODE
 COPY_SSIM = 0.95
 #: share of a greyscale dataset's generated images that may carry colour before it is a warning
 COLOUR_SHARE = 0.02
+#: colour sources: the median edit's colour shift outside the face (grey levels, the tint part of the change,
+#: faceaug.metrics.edit_quality.colour_change) above this is a warning: the editor tints what it should keep
+COLOUR_SHIFT_BOUND = 3.0
 
 
 def variant_maker(manifest: pd.DataFrame) -> str:
@@ -92,6 +95,11 @@ def image_findings(metrics: pd.DataFrame, maker: str = "SinGAN") -> list[Finding
                                                    f"{len(generated)} generated images carry colour (largest channel "
                                                    f"difference up to {int(coloured['colour_spread'].max())} grey "
                                                    "levels): the editor tints them."))
+    shifts = metrics.get("colour_shift_outside_face", pd.Series(dtype=float)).dropna()  # edits only
+    if len(originals) and not originals["grey"].all() and len(shifts) and shifts.median() > COLOUR_SHIFT_BOUND:
+        found.append(Finding("colour_shift", f"the edits change the colour outside the face by {shifts.median():.1f} "
+                                             f"grey levels (median tint part of the change; bound "
+                                             f"{COLOUR_SHIFT_BOUND:g}): the editor tints what it should keep."))
     copies = metrics["pairwise_ssim"].dropna()
     if len(copies) and (copies > COPY_SSIM).mean() > 0.5:
         found.append(Finding("near_copies", f"the {maker} variants of {int((copies > COPY_SSIM).sum())} of "

@@ -3,7 +3,9 @@
 For every image: its achieved AUs (the AU estimator of `faceaug train-au`, or OpenFace CSVs from --openface-dir)
 and their mean absolute error to the row's target AUs; whether OpenCV's Haar detector finds a face; whether it is
 grey (R = G = B) and its colour spread. For a GANimation edit, also the AU error its *source* had to the same
-target (the unedited error: an edit is only worth something when it is clearly lower) and the SSIM to the source;
+target (the unedited error: an edit is only worth something when it is clearly lower), the SSIM to the source and
+the colour shift outside the face (faceaug.metrics.edit_quality.colour_change: the tint part of the change, grey
+levels, outside the template face region);
 for a SinGAN variant, its SSIM to its edit and SIFID against it (with InceptionV3 weights); per edit, the variety
 of its variants (faceaug.metrics.diversity) and, with the expansion's GANimation model at hand, how much of the
 face its attention kept (< REPAINT_FLOOR = the face was repainted), on the edit's row.
@@ -21,8 +23,8 @@ import pandas as pd
 from faceaug.aus import AU_NAMES
 from faceaug.io.images import GREY_TOLERANCE, colour_spread, read_image, resize_face
 from faceaug.io.openface import OpenFaceError, read_openface_csv, select_face
-from faceaug.metrics.diversity import variant_diversity
-from faceaug.metrics.edit_quality import face_attention
+from faceaug.metrics.diversity import template_face_mask, variant_diversity
+from faceaug.metrics.edit_quality import colour_change, face_attention
 from faceaug.metrics.structure import face_detected, ssim_rgb
 
 ACHIEVED = [f"achieved_{au}" for au in AU_NAMES]
@@ -103,9 +105,13 @@ def score_manifest(manifest: pd.DataFrame, load: Callable[[str], np.ndarray], *,
     for column in ("diversity", "pairwise_ssim"):
         out[column] = np.nan
     stages = rows["stage"].to_numpy()
+    colour_shift = np.full(len(rows), np.nan, np.float32)
+    outside = ~template_face_mask(size)
     for i in np.flatnonzero(stages == "ganimation"):
         if source_rows[i] >= 0:
             ssim_source[i] = ssim_rgb(faces[i], faces[source_rows[i]])
+            colour_shift[i] = colour_change(faces[i], faces[source_rows[i]])[outside].mean()
+    out["colour_shift_outside_face"] = colour_shift
     variants: dict[int, list[int]] = {}
     for i in np.flatnonzero(stages == "singan"):
         edit = index.get(edit_id_of(rows["id"][i]), -1)

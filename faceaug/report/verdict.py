@@ -78,6 +78,8 @@ def judge(metrics: pd.DataFrame | None, findings: list[Finding], estimator_info:
                         f"{n['face_rate_originals']:.0%} of their source faces")
     if not colour_ok:
         problems.append("greyscale faces came out in colour")
+    if any(f.code == "colour_shift" for f in findings):
+        problems.append("the edits tint the colour faces outside the face region")
     if n["face_attention"] is not None and n["face_attention"] < REPAINT_FLOOR:
         problems.append(f"GANimation repainted the faces instead of editing them (its attention keeps a median "
                         f"{n['face_attention']:.0%} of the face; an edit keeps most of it)")
@@ -87,6 +89,9 @@ def judge(metrics: pd.DataFrame | None, findings: list[Finding], estimator_info:
     if n["pairwise_ssim"] is not None and n["pairwise_ssim"] > COPY_SSIM:
         caveats.append(f"the {maker} variants of an edit are near-copies (median pairwise SSIM "
                        f"{n['pairwise_ssim']:.3f}, diversity {n['diversity']:.3f})")
+    if any(f.code == "au_judge" for f in findings):
+        caveats.append("the AU estimator is the one GANimation was trained against, so its AU figures flatter the "
+                       "edits")
     if estimator_info:
         held, base = estimator_info.get("mae"), estimator_info.get("baseline", {}).get("mae")
         if held is not None and base and held >= WEAK_ESTIMATOR * base:
