@@ -25,11 +25,10 @@ import torch  # noqa: E402
 from benchmarks.bench_singan import _faces, _singan_cfg  # noqa: E402
 from faceaug.config import PatchConfig  # noqa: E402
 from faceaug.inference.patch_regen import regenerate_patches  # noqa: E402
-from faceaug.inference.singan import sample_singan
-from faceaug.pipeline.variants import inject_amplitude  # noqa: E402
+from faceaug.inference.singan import sample_singan  # noqa: E402
 from faceaug.io.images import read_image, resize_face  # noqa: E402
 from faceaug.metrics.diversity import variant_diversity  # noqa: E402
-from faceaug.pipeline.variants import keep_faces  # noqa: E402
+from faceaug.pipeline.variants import inject_amplitude, keep_faces  # noqa: E402
 from faceaug.training.singan import train_singan  # noqa: E402
 
 #: name → ("singan", SinganConfig overrides of the fast profile (training and inject_noise_amp), mode, start scale)

@@ -25,8 +25,7 @@ from faceaug.aus import AU_NAMES
 from faceaug.errors import UserError
 from faceaug.fer.model import FerNet, FerNetConfig
 from faceaug.io.images import resize_face
-from faceaug.io.safetensors_files import read_model_file, save_with_header
-from faceaug.models.ganimation_file import weights_id
+from faceaug.io.safetensors_files import read_model_file, save_with_header, weights_id
 from faceaug.models.tensors import to_model_range
 
 FILE_NAME = "au_estimator.safetensors"

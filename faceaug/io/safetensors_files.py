@@ -6,6 +6,7 @@ header (None when the file has no faceaug header) and the tensors, or raise `Not
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -55,3 +56,16 @@ def read_model_file(path: Path, what: str, missing: str | None = None) -> tuple[
         return read_with_header(path)
     except NotSafetensors as exc:
         raise UserError(f"{what} {path} could not be read: {exc}.") from None
+
+
+def weights_id(state) -> str:
+    """A short hash of the weights themselves (a state dict's names, dtypes, shapes, values): the model id recorded
+    in manifests and provenance (GANimation generators, AU estimators), the same whatever file format holds them."""
+    import torch  # here, so that importing faceaug.io stays light
+
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name].detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()[:12]

@@ -14,7 +14,6 @@ weights-only `torch.save` dict, format 1) still load.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ import torch
 from faceaug import __version__
 from faceaug.config import section_from_dict
 from faceaug.errors import UserError
-from faceaug.io.safetensors_files import NotSafetensors, read_with_header, save_with_header
+from faceaug.io.safetensors_files import NotSafetensors, read_with_header, save_with_header, weights_id
 from faceaug.io.torch_files import load_torch_safely
 from faceaug.io.versions import check_format_version
 from faceaug.models.ganimation import Generator, GeneratorConfig
@@ -42,17 +41,6 @@ def default_model_path(work_dir: Path) -> Path:
     if not (models / MODEL_FILE).is_file() and (models / LEGACY_MODEL_FILE).is_file():
         return models / LEGACY_MODEL_FILE
     return models / MODEL_FILE
-
-
-def weights_id(state: dict[str, torch.Tensor]) -> str:
-    """A short hash of the weights themselves (names, dtypes, shapes, values): the model id recorded in manifests,
-    the same whatever file format holds them."""
-    digest = hashlib.sha256()
-    for name in sorted(state):
-        tensor = state[name].detach().cpu().contiguous()
-        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
-    return digest.hexdigest()[:12]
 
 
 @dataclass
