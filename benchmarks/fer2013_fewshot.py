@@ -10,6 +10,9 @@ a user would run: preprocess (--aus-from-labels --assume-cropped) → train (a s
 would otherwise get a few hundred steps) → expand → train-au → report → fer-eval, and a JSON of the protocol and
 the result.
 FER2013 has no subject ids, so every image counts as its own person (preprocess says so).
+
+Train big, expand small (`--big-per-class N`): the editor is trained on N other train/ images per class (never one
+of the K, OUT/big-data → OUT/big-work), and the K-per-class set is expanded with `expand --model` that file.
 """
 
 from __future__ import annotations
@@ -38,13 +41,14 @@ def list_images(repo: Path, split: str, label: str) -> list[tuple[str, str]]:
     return sorted((sha, name) for _, kind, sha, name in rows if kind == "blob")
 
 
-def extract(repo: Path, data: Path, per_class: dict[str, int], seed: int) -> dict:
-    """Write the drawn images into data/<split>/<label>/ and data/labels.csv (path,label,split)."""
+def extract(repo: Path, data: Path, per_class: dict[str, int], seed: int, exclude: set[str] = frozenset()) -> dict:
+    """Write the drawn images into data/<split>/<label>/ and data/labels.csv (path,label,split); images whose
+    <split>/<label>/<name> is in `exclude` are never drawn (the big set of --big-per-class skips the small one)."""
     rng = np.random.default_rng(seed)
     lines, counts = ["path,label,split"], {}
     for split, k in per_class.items():
         for label in CLASSES:
-            blobs = list_images(repo, split, label)
+            blobs = [b for b in list_images(repo, split, label) if f"{split}/{label}/{b[1]}" not in exclude]
             picks = rng.choice(len(blobs), size=min(k, len(blobs)), replace=False)
             for i in sorted(picks):
                 sha, name = blobs[i]
@@ -82,14 +86,8 @@ def protocol_arguments(description: str, out: str) -> argparse.ArgumentParser:
     return parser
 
 
-def run_chain(args, data: Path, classes, preprocess_extra: list[str], protocol: dict) -> dict:
-    """preprocess → train → expand → train-au → report → fer-eval on DATA (labels.csv with a split column), then
-    OUT/<name>.json with the protocol and the result; returns that summary."""
-    started = time.time()
-    work, expanded = args.out / "work", args.out / "expanded"
-    faceaug("preprocess", str(data), "--out", str(work), "--labels", str(data / "labels.csv"), *preprocess_extra,
-            "--size", str(args.size), "--seed", str(args.seed))
-    config = ["--config", str(args.config)] if args.config else []
+def train_editor(args, work: Path, config: list[str]) -> Path:
+    """faceaug train on WORK with the protocol's budget and judge; the model file."""
     judge = ["--au-judge", args.au_judge] if args.au_judge else []
     if args.au_judge == "estimator":
         judge_file = work / "models" / "au_judge.safetensors"
@@ -97,8 +95,24 @@ def run_chain(args, data: Path, classes, preprocess_extra: list[str], protocol: 
         judge += ["--au-estimator", str(judge_file)]
     faceaug("train", str(work), "--steps", str(args.gan_steps), "--max-minutes", str(args.gan_minutes),
             "--seed", str(args.seed), *judge, *config)
+    return work / "models" / "ganimation.safetensors"
+
+
+def run_chain(args, data: Path, classes, preprocess_extra: list[str], protocol: dict,
+              model: Path | None = None) -> dict:
+    """preprocess → train → expand → train-au → report → fer-eval on DATA (labels.csv with a split column), then
+    OUT/<name>.json with the protocol and the result; returns that summary. With `model` (an editor trained
+    elsewhere: train big, expand small) the train step is skipped and expand gets `--model`."""
+    started = time.time()
+    work, expanded = args.out / "work", args.out / "expanded"
+    faceaug("preprocess", str(data), "--out", str(work), "--labels", str(data / "labels.csv"), *preprocess_extra,
+            "--size", str(args.size), "--seed", str(args.seed))
+    config = ["--config", str(args.config)] if args.config else []
+    if model is None:
+        model = train_editor(args, work, config)
     faceaug("expand", str(work), "--au-preset", ",".join(classes), "--per-class", str(args.per_class), "--out",
-            str(expanded), "--seed", str(args.seed), "--overwrite", "--regenerator", args.regenerator, *config)
+            str(expanded), "--seed", str(args.seed), "--overwrite", "--regenerator", args.regenerator,
+            "--model", str(model), *config)
     faceaug("train-au", str(work), "--seed", str(args.seed))
     faceaug("report", str(expanded))
     faceaug("fer-eval", str(work), "--expanded", str(expanded), "--seeds", str(args.seeds), "--steps",
@@ -107,7 +121,8 @@ def run_chain(args, data: Path, classes, preprocess_extra: list[str], protocol: 
     summary = {"protocol": {**protocol, **vars(args), "out": str(args.out),
                             "config": str(args.config) if args.config else None,
                             "config_text": args.config.read_text() if args.config else None,
-                            "gan_steps_done": len((work / "models" / "metrics.jsonl").read_text().splitlines())},
+                            "model": str(model),
+                            "gan_steps_done": len((model.parent / "metrics.jsonl").read_text().splitlines())},
                "report": json.loads((expanded / "report.json").read_text())["verdict"],
                "accuracy": {arm: v["accuracy"] for arm, v in result["arms"].items()},
                "macro_f1": {arm: v["macro_f1"] for arm, v in result["arms"].items()},
@@ -123,11 +138,22 @@ def main() -> None:
     parser.add_argument("--repo", type=Path, required=True, help="git directory of RecepTahirGunlu/Duygu-Tanima")
     parser.add_argument("--k", type=int, default=15, help="training images per class")
     parser.add_argument("--test-per-class", type=int, default=100)
+    parser.add_argument("--big-per-class", type=int, default=0,
+                        help="train big, expand small: train the editor on this many other train/ images per "
+                             "class (OUT/big-work), then expand the K-per-class set with --model (0 = off)")
     args = parser.parse_args()
-    data = args.out / "data"
+    data, extra = args.out / "data", ["--aus-from-labels", "--assume-cropped"]
     counts = extract(args.repo, data, {"train": args.k, "test": args.test_per_class}, args.seed)
-    run_chain(args, data, CLASSES, ["--aus-from-labels", "--assume-cropped"],
-              {"name": "fer2013_fewshot", "repo_commit": COMMIT, "repo": str(args.repo), "images": counts})
+    protocol = {"name": "fer2013_fewshot", "repo_commit": COMMIT, "repo": str(args.repo), "images": counts}
+    model = None
+    if args.big_per_class:
+        big_data, big_work = args.out / "big-data", args.out / "big-work"
+        small = {line.split(",")[0] for line in (data / "labels.csv").read_text().splitlines()[1:]}
+        protocol["big_images"] = extract(args.repo, big_data, {"train": args.big_per_class}, args.seed + 1, small)
+        faceaug("preprocess", str(big_data), "--out", str(big_work), "--labels", str(big_data / "labels.csv"),
+                *extra, "--size", str(args.size), "--seed", str(args.seed))
+        model = train_editor(args, big_work, ["--config", str(args.config)] if args.config else [])
+    run_chain(args, data, CLASSES, extra, protocol, model)
 
 
 if __name__ == "__main__":
