@@ -379,6 +379,8 @@ def fer_eval(
         "original,classic,faceaug,faceaug+classic"),
     seeds: Annotated[int, typer.Option(help="Seeds per arm (the classifier is trained once per arm and seed).")] = 3,
     steps: Annotated[int, typer.Option(help="Optimisation steps per training run (the same for every arm).")] = 600,
+    lr: Annotated[float, typer.Option(help="Peak learning rate of every run (AdamW, cosine decay); lower it when "
+                                      "the 'fit' column (real training faces read right) is red.")] = 2e-3,
     image_size: Annotated[int, typer.Option(help="Side the classifier sees, in pixels.")] = 48,
     grayscale: Annotated[Greyscale, typer.Option(help="Train on grey images: auto = when the real faces are "
                                                  "grey.")] = Greyscale.auto,
@@ -390,7 +392,7 @@ def fer_eval(
     seed, scored on the test split's real faces (accuracy, macro-F1, paired gains)."""
     from faceaug.commands.fer_eval import FerEvalRequest, run_fer_eval
 
-    run_fer_eval(FerEvalRequest(work_dir=work_dir, expanded=expanded, arms=arms, seeds=seeds, steps=steps,
+    run_fer_eval(FerEvalRequest(work_dir=work_dir, expanded=expanded, arms=arms, seeds=seeds, steps=steps, lr=lr,
                                 image_size=image_size, grayscale=grayscale.value, device=device, out_dir=out))
 
 

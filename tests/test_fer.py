@@ -105,6 +105,7 @@ def test_fer_eval_runs_every_arm_and_learns_the_expression(world, tmp_path):
     result = run_fer_eval(FerEvalRequest(work_dir=work, expanded=expanded, seeds=2, steps=120, image_size=32,
                                          device="cpu", out_dir=tmp_path))
     assert list(result["arms"]) == ["original", "classic", "faceaug", "faceaug+classic"]
+    assert result["underfit"] == {} and result["arms"]["original"]["train_accuracy"]["mean"] >= 0.9
     assert result["counts"] == {**result["counts"], "train_original": 60, "train_generated": 16, "test": 12}
     assert result["arms"]["original"]["accuracy"]["mean"] >= 0.75  # chance is 0.5: the mouth is learnable
     gains = result["gains"]["accuracy"]["faceaug"]
@@ -125,6 +126,15 @@ def test_fer_eval_without_an_expansion_runs_the_real_arms_only(world, tmp_path):
     result = run_fer_eval(FerEvalRequest(work_dir=work, arms="original,classic", seeds=1, steps=5, device="cpu",
                                          out_dir=tmp_path))
     assert set(result["arms"]) == {"original", "classic"} and result["counts"]["train_generated"] == 0
+
+
+def test_a_run_that_does_not_fit_its_training_faces_is_named(world, tmp_path, capsys):
+    work, _ = world
+    result = run_fer_eval(FerEvalRequest(work_dir=work, arms="original", seeds=1, steps=30, lr=50.0,
+                                         image_size=32, device="cpu", out_dir=tmp_path))
+    run = result["arms"]["original"]["runs"][0]
+    assert run["train_accuracy"] < 0.7 and result["underfit"] == {"original": [0]}
+    assert "did not fit the real training faces" in " ".join(capsys.readouterr().err.split())
 
 
 def test_the_example_trains_on_a_manifest(world):
