@@ -64,3 +64,15 @@ def test_resolved_config_json_round_trips(tmp_path):
     assert data["counts"] == {"a": 1} and "faceaug_version" in data
     again = config_from_dict(data["config"])
     assert again == cfg and isinstance(again, Config)
+
+
+def test_the_example_configs_load_on_the_fast_profile():
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    wild = resolve_config(None, examples / "in_the_wild.toml")
+    assert wild.profile == "fast" and wild.ganimation.lambda_au == 50 and wild.ganimation.problem() is None
+    assert resolve_config().ganimation.lambda_au == 300  # the file changes the AU weight, nothing else
+    assert wild.ganimation.steps == resolve_config().ganimation.steps
+    demo = resolve_config(None, examples / "demo.toml")
+    assert demo.ganimation.steps == 1500
