@@ -86,6 +86,11 @@ def protocol_arguments(description: str, out: str) -> argparse.ArgumentParser:
     return parser
 
 
+def config_args(args) -> list[str]:
+    """--config FILE for train and expand, when the protocol was given one."""
+    return ["--config", str(args.config)] if args.config else []
+
+
 def train_editor(args, work: Path, config: list[str]) -> Path:
     """faceaug train on WORK with the protocol's budget and judge; the model file."""
     judge = ["--au-judge", args.au_judge] if args.au_judge else []
@@ -107,7 +112,7 @@ def run_chain(args, data: Path, classes, preprocess_extra: list[str], protocol: 
     work, expanded = args.out / "work", args.out / "expanded"
     faceaug("preprocess", str(data), "--out", str(work), "--labels", str(data / "labels.csv"), *preprocess_extra,
             "--size", str(args.size), "--seed", str(args.seed))
-    config = ["--config", str(args.config)] if args.config else []
+    config = config_args(args)
     if model is None:
         model = train_editor(args, work, config)
     faceaug("expand", str(work), "--au-preset", ",".join(classes), "--per-class", str(args.per_class), "--out",
@@ -152,7 +157,7 @@ def main() -> None:
         protocol["big_images"] = extract(args.repo, big_data, {"train": args.big_per_class}, args.seed + 1, small)
         faceaug("preprocess", str(big_data), "--out", str(big_work), "--labels", str(big_data / "labels.csv"),
                 *extra, "--size", str(args.size), "--seed", str(args.seed))
-        model = train_editor(args, big_work, ["--config", str(args.config)] if args.config else [])
+        model = train_editor(args, big_work, config_args(args))
     run_chain(args, data, CLASSES, extra, protocol, model)
 
 

@@ -379,8 +379,9 @@ def fer_eval(
         "original,classic,faceaug,faceaug+classic"),
     seeds: Annotated[int, typer.Option(help="Seeds per arm (the classifier is trained once per arm and seed).")] = 3,
     steps: Annotated[int, typer.Option(help="Optimisation steps per training run (the same for every arm).")] = 600,
-    lr: Annotated[float, typer.Option(help="Peak learning rate of every run (AdamW, cosine decay); lower it when "
-                                      "the 'fit' column (real training faces read right) is red.")] = 2e-3,
+    lr: Annotated[Optional[float], typer.Option(help="Peak learning rate of every run (AdamW, cosine decay) "
+                                                "[default: the classifier's, 2e-3]; lower it when the 'fit' column "
+                                                "(real training faces read right) is red.")] = None,
     image_size: Annotated[int, typer.Option(help="Side the classifier sees, in pixels.")] = 48,
     grayscale: Annotated[Greyscale, typer.Option(help="Train on grey images: auto = when the real faces are "
                                                  "grey.")] = Greyscale.auto,

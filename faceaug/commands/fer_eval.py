@@ -37,7 +37,7 @@ class FerEvalRequest:
     arms: str = "original,classic,faceaug,faceaug+classic"
     seeds: int = 3
     steps: int = 600
-    lr: float = FerTrainSettings.lr
+    lr: float | None = None  # None = the classifier's default (FerTrainSettings.lr)
     image_size: int = 48
     grayscale: str = "auto"
     device: str = "auto"
@@ -60,7 +60,7 @@ def run_fer_eval(request: FerEvalRequest) -> dict:
     """Run every arm × seed; returns the result written to fer-eval.json."""
     started = time.perf_counter()
     arms = parse_arms(request.arms)
-    if request.seeds < 1 or request.steps < 1 or request.image_size < 16 or not request.lr > 0:
+    if request.seeds < 1 or request.steps < 1 or request.image_size < 16 or (request.lr is not None and not request.lr > 0):
         raise UserError("--seeds, --steps and --lr must be positive and --image-size at least 16.")
     if request.grayscale not in GREYSCALE_CHOICES:
         raise UserError(f"--grayscale must be one of {', '.join(GREYSCALE_CHOICES)}, not {request.grayscale!r}.")
@@ -94,7 +94,7 @@ def run_fer_eval(request: FerEvalRequest) -> dict:
         raise UserError(f"{table} lists no generated training images with the training labels "
                         f"({', '.join(labels)}).")
 
-    settings = FerTrainSettings(steps=request.steps, lr=request.lr)
+    settings = FerTrainSettings(steps=request.steps, **({} if request.lr is None else {"lr": request.lr}))
     runs: dict[str, list[dict]] = {arm.name: [] for arm in arms}
     with progress() as bar:
         task = bar.add_task("fer-eval", total=len(arms) * request.seeds * settings.steps)
@@ -109,14 +109,13 @@ def run_fer_eval(request: FerEvalRequest) -> dict:
                 originals.transform = None  # how well the run fits its own real faces, read unaugmented
                 fit = scores(originals.targets, predict(model, originals, device), len(labels))["accuracy"]
                 runs[arm.name].append({"seed": seed, **result, "train_accuracy": fit})
-    underfit = {name: [r["seed"] for r in rr if r["train_accuracy"] < UNDERFIT_TRAIN_ACCURACY]
-                for name, rr in runs.items()}
-    underfit = {name: seeds for name, seeds in underfit.items() if seeds}
+    underfit = {name: seeds for name, rr in runs.items()
+                if (seeds := [r["seed"] for r in rr if r["train_accuracy"] < UNDERFIT_TRAIN_ACCURACY])}
     for name, seeds in underfit.items():
         fits = ", ".join(f"{r['train_accuracy']:.2f}" for r in runs[name] if r["seed"] in seeds)
         warn(f"arm {name}: seed(s) {', '.join(map(str, seeds))} did not fit the real training faces (read "
              f"{fits} of them right, below {UNDERFIT_TRAIN_ACCURACY}): their test accuracy measures a failed "
-             f"optimisation, not the data. Try a smaller --lr (now {request.lr:g}) or more --steps.")
+             f"optimisation, not the data. Try a smaller --lr (now {settings.lr:g}) or more --steps.")
     result = {
         "faceaug_version": __version__, "table": str(table),
         "settings": {**asdict(settings), "seeds": request.seeds, "image_size": request.image_size,
