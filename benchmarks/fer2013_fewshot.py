@@ -74,7 +74,9 @@ def protocol_arguments(description: str, out: str) -> argparse.ArgumentParser:
     parser.add_argument("--gan-steps", type=int, default=9000, help="GANimation step budget (fast profile: 9000)")
     parser.add_argument("--gan-minutes", type=float, default=14.0,
                         help="GANimation time budget (fast: 14; 0 = none)")
-    parser.add_argument("--per-class", type=int, default=30, help="generated images per class")
+    parser.add_argument("--per-class", type=int, default=100,
+                        help="generated images per class (100: about one edit of every training face; the fast "
+                             "profile edits distinct faces first)")
     parser.add_argument("--config", type=Path, default=None, help="a faceaug --config TOML for train and expand")
     parser.add_argument("--regenerator", default="patch", help="expand --regenerator (patch | singan)")
     parser.add_argument("--au-judge", default=None,

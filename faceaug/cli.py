@@ -319,8 +319,12 @@ def expand(
     mode: Annotated[ExpandMode, typer.Option(help="discrete classes, single-AU sweeps, or continuous "
                                              "interpolation.")] = ExpandMode.discrete,
     aus: Annotated[Optional[str], typer.Option(help="single-au mode: comma list of AUs [default: all 17].")] = None,
-    samples_per_edit: Annotated[Optional[int], typer.Option(help="M: SinGAN samples per edited face (0 = edits "
-                                                        "only).")] = None,
+    samples_per_edit: Annotated[Optional[int], typer.Option(help="M: at most this many variants per edited face "
+                                                        "(0 = edits only).")] = None,
+    edits_first: Annotated[Optional[bool], typer.Option(
+        "--edits-first/--no-edits-first",
+        help="Edit as many different source faces as --per-class allows before drawing variants (the fast default; "
+             "--no-edits-first: M variants of every edit, the paper's N x M).")] = None,
     start_scale: Annotated[Optional[int], typer.Option(help="SinGAN start scale: 0 = N, 1 = N-1, 2 = N-2.")] = None,
     singan_mode: Annotated[Optional[SinganMode], typer.Option(help="reconstruct or inject.")] = None,
     regenerator: Annotated[Optional[Regenerator], typer.Option(help="What makes the M variants of an edit: patch "
@@ -352,7 +356,8 @@ def expand(
     _non_negative("--samples-per-edit", samples_per_edit)
     _non_negative("--start-scale", start_scale)
     cfg = _config(profile, config, seed, device, **{
-        "expand.samples_per_edit": samples_per_edit, "expand.start_scale": start_scale,
+        "expand.samples_per_edit": samples_per_edit, "expand.edits_first": edits_first,
+        "expand.start_scale": start_scale,
         "expand.singan_mode": singan_mode.value if singan_mode else None,
         "expand.regenerator": regenerator.value if regenerator else None,
         "expand.min_edit_score": min_edit_score, "expand.max_identity_distance": max_identity_distance})

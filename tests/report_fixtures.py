@@ -12,8 +12,8 @@ from faceaug.config import GanimationConfig, resolve_config
 from tests.ganimation_fixtures import make_work_dir, save_model, split_by_subject
 
 TINY = {"singan.iters_per_scale": 2, "singan.nfc": 8, "singan.max_nfc": 8, "singan.min_size": 12,
-        "expand.samples_per_edit": 3, "expand.shard_size": 4,
-        "expand.regenerator": "singan"}  # these tests exercise SinGAN; the patch default has its own
+        "expand.samples_per_edit": 3, "expand.shard_size": 4, "expand.edits_first": False,
+        "expand.regenerator": "singan"}  # these tests exercise SinGAN's N x M; the patch default has its own
 
 
 def build_report_world(root: Path) -> tuple[Path, Path]:

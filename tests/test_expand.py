@@ -32,8 +32,8 @@ from tests.ganimation_fixtures import make_work_dir, save_model
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 TINY = {"singan.iters_per_scale": 2, "singan.nfc": 8, "singan.max_nfc": 8, "singan.min_size": 12,
-        "expand.samples_per_edit": 3, "expand.shard_size": 2,
-        "expand.regenerator": "singan"}  # these tests exercise SinGAN; the patch default has its own
+        "expand.samples_per_edit": 3, "expand.shard_size": 2, "expand.edits_first": False,
+        "expand.regenerator": "singan"}  # these tests exercise SinGAN's N x M; the patch default has its own
 
 
 def _toml(path: Path, values: dict) -> Path:
@@ -41,7 +41,8 @@ def _toml(path: Path, values: dict) -> Path:
     sections: dict[str, list[str]] = {}
     for key, value in values.items():
         section, field = key.split(".")
-        sections.setdefault(section, []).append(f"{field} = {value!r}".replace("'", '"'))
+        text = str(value).lower() if isinstance(value, bool) else repr(value).replace("'", '"')
+        sections.setdefault(section, []).append(f"{field} = {text}")
     path.write_text("".join(f"[{s}]\n" + "\n".join(lines) + "\n" for s, lines in sections.items()))
     return path
 
@@ -126,6 +127,20 @@ def test_patch_regenerator_writes_a_complete_manifest_and_trains_no_singan(work,
     # another regenerator is another expansion: its fingerprint differs, so the folder is not silently reused
     with pytest.raises(UserError, match="different expansion"):
         _expand(work, out, "happy", per_class=7)
+
+
+def test_fast_edits_every_source_before_drawing_variants(work, tmp_path, capsys):
+    assert resolve_config("fast", None, {}).expand.edits_first and not resolve_config("paper", None, {}).expand.edits_first
+    cfg = _cfg(**{"expand.regenerator": "patch", "expand.edits_first": True})
+    few = _expand(work, tmp_path / "few", "happy", per_class=7, cfg=cfg)
+    generated = few[few["is_generated"]]
+    assert set(generated["stage"]) == {"ganimation"} and generated["source_id"].nunique() == 7
+    assert "Each target edited 7 of the 20 source faces; --per-class 20" in " ".join(capsys.readouterr().err.split())
+    many = _expand(work, tmp_path / "many", "happy", per_class=26, cfg=cfg)  # 20 train faces: 20 edits + 6 variants
+    generated = many[many["is_generated"]]
+    assert generated["stage"].value_counts().to_dict() == {"ganimation": 20, "singan": 6}
+    assert generated.loc[generated["stage"] == "ganimation", "source_id"].nunique() == 20
+    _check_invariants(tmp_path / "many", many)
 
 
 def test_variants_that_lost_the_face_are_replaced_by_spare_draws(work, tmp_path, monkeypatch):

@@ -30,16 +30,33 @@ def _faces(n_subjects=4, per_subject=3, test_subjects=1):
     return pd.DataFrame(rows)
 
 
+@pytest.mark.parametrize("edits_first", [False, True])
 @pytest.mark.parametrize("per_class, m", [(50, 4), (10, 4), (7, 4), (3, 0), (1, 9)])
-def test_every_class_gets_exactly_per_class_images(per_class, m):
+def test_every_class_gets_exactly_per_class_images(per_class, m, edits_first):
     sources = select_sources(_faces(), "train", None)
     jobs = plan_jobs(sources, discrete_targets(parse_au_spec("happy,angry")), per_class=per_class,
-                     samples_per_edit=m, seed=0)
+                     samples_per_edit=m, seed=0, edits_first=edits_first)
     for label in ("happy", "angry"):
         mine = [j for j in jobs if j.label == label]
         assert sum(j.n_samples + 1 for j in mine) == per_class
         assert all(0 <= j.n_samples <= m for j in mine)
         np.testing.assert_allclose(mine[0].aus, preset_vector(label))
+
+
+def test_edits_first_uses_every_source_before_any_variant():
+    sources = select_sources(_faces(), "train", None)  # 9 source faces
+    targets = discrete_targets(parse_au_spec("happy,angry"))
+    few = plan_jobs(sources, targets, per_class=7, samples_per_edit=4, seed=0, edits_first=True)
+    for label in ("happy", "angry"):
+        mine = [j for j in few if j.label == label]
+        assert len({j.source_id for j in mine}) == 7 and all(j.n_samples == 0 for j in mine)
+    many = plan_jobs(sources, targets, per_class=20, samples_per_edit=4, seed=0, edits_first=True)
+    happy = [j for j in many if j.label == "happy"]
+    assert len({j.source_id for j in happy}) == len(happy) == 9  # every source once, 11 variants spread over them
+    assert sorted(j.n_samples for j in happy) == [1] * 7 + [2] * 2
+    # without it the same 7 images per class come from 2 edits (4 + 2 variants): the paper's N x M
+    paper = [j for j in plan_jobs(sources, targets, per_class=7, samples_per_edit=4, seed=0) if j.label == "happy"]
+    assert [j.n_samples for j in paper] == [4, 1]
 
 
 def test_sources_rotate_over_subjects_and_never_come_from_test():

@@ -24,7 +24,7 @@ from tests.ganimation_fixtures import make_work_dir, save_model
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 TINY = {"singan.iters_per_scale": 2, "singan.nfc": 8, "singan.max_nfc": 8, "singan.min_size": 12,
-        "expand.samples_per_edit": 3, "expand.shard_size": 4}
+        "expand.samples_per_edit": 3, "expand.shard_size": 4, "expand.edits_first": False}  # variants too
 
 
 def _grey_work(root: Path) -> Path:

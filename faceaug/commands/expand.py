@@ -253,6 +253,15 @@ def _parts_files(n_shards: int) -> list[str]:
     return [f"{PARTS_DIR}/{PLAN}", *(f"{PARTS_DIR}/{part_path(Path(), i).name}" for i in range(n_shards))]
 
 
+def _hint_more_sources(jobs: list, n_sources: int) -> None:
+    """Say when a target edits only some of the source faces: distinct edits are what helps a classifier most
+    (docs/fer-eval-results.md, sixth session)."""
+    used = max((len({j.source_id for j in jobs if j.target == t}) for t in {j.target for j in jobs}), default=0)
+    if 0 < used < n_sources:
+        info(f"Each target edited {used} of the {n_sources} source faces; --per-class {n_sources} edits every "
+             "one of them (on FER2013 more distinct edits per class helped the classifier most).")
+
+
 def _print_summary(manifest: pd.DataFrame, out_dir: Path, seconds: float) -> None:
     from rich.table import Table
 
@@ -349,10 +358,11 @@ def run_expand(request: ExpandRequest, cfg: Config) -> dict[str, Any]:
     jobs = plan_jobs(
         sources, _targets(request, cfg), per_class=request.per_class,
         samples_per_edit=cfg.expand.samples_per_edit, seed=cfg.seed,
-        label_threshold=cfg.expand.continuous_label_threshold, accept=gate,
+        label_threshold=cfg.expand.continuous_label_threshold, accept=gate, edits_first=cfg.expand.edits_first,
     )
     if gate is not None:
         _report_gate(gate)
+    _hint_more_sources(jobs, len(sources))
     shards = cut_shards(jobs, cfg.expand.shard_size)
     expected = sum(job.n_samples + 1 for job in jobs)
 
