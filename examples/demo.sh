@@ -18,7 +18,7 @@ step "2/6 preprocess: parse the OpenFace CSVs, align the faces"
 step "3/6 train: GANimation, fast profile + examples/demo.toml, at most ${TRAIN_MINUTES} minutes"
 "$FACEAUG" train "$OUT/work" --config "$HERE/demo.toml" --max-minutes "$TRAIN_MINUTES" --seed 0
 
-step "4/6 expand: 12 new happy and 12 new surprised faces (GANimation edit + patch-regenerator variants)"
+step "4/6 expand: 12 new happy and 12 new surprised faces, each a GANimation edit of a different training face (variants fill in past one edit per face)"
 "$FACEAUG" expand "$OUT/work" --au-preset happy,surprise --per-class 12 --out "$OUT/expanded" --seed 0 --overwrite
 
 step "5/6 train-au: the AU estimator the report judges edits with (a CNN on the real training faces)"

@@ -23,7 +23,7 @@ from faceaug.commands.report import ReportRequest, run_report
 from faceaug.fer.au_estimator import AuEstimator
 from faceaug.io.images import read_image, write_png_atomic
 from faceaug.io.openface_writer import OpenFaceRow, write_openface_csv
-from faceaug.report.checks import Finding, image_findings, variant_maker
+from faceaug.report.checks import Finding, image_findings, variant_maker, variants_caption
 from faceaug.report.verdict import judge
 from faceaug.schema import read_table
 
@@ -234,6 +234,8 @@ def test_the_report_names_what_made_the_variants():
     assert variant_maker(manifest.assign(singan_mode=[None, None, "inject", "inject"])) == "SinGAN"
     assert variant_maker(manifest.assign(singan_mode=[None, None, "inject", "patch"])) == \
         "SinGAN and patch regenerator"
+    assert variants_caption(manifest) == "patch regenerator variants."
+    assert variants_caption(manifest.iloc[:2]).startswith("no variants")  # edits only
     rows = [{"id": "orig_f0", "stage": "original"}, {"id": "e0", "stage": "ganimation"}] + [
         {"id": f"e0_v{i}", "stage": "singan", "diversity": 0.01, "pairwise_ssim": 0.99, "ssim_to_edit": 0.99}
         for i in range(2)]

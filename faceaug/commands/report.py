@@ -25,7 +25,7 @@ from faceaug.io.atomic import write_bytes_atomic, write_json_atomic
 from faceaug.io.images import read_image
 from faceaug.preprocess.align import crop_template_id
 from faceaug.report import plots
-from faceaug.report.checks import Finding, dataset_findings, image_findings, model_findings, variant_maker
+from faceaug.report.checks import Finding, dataset_findings, image_findings, model_findings, variant_maker, variants_caption
 from faceaug.report.html import Sheet, is_faceaug_report, render_html, table_html
 from faceaug.report.inputs import ReportInputs, load_inputs
 from faceaug.report.scoring import edit_id_of, estimator_source, load_from, openface_source, score_manifest
@@ -156,7 +156,7 @@ def _sheets(inputs: ReportInputs, metrics: pd.DataFrame | None, attention: _Atte
         if tiles:
             columns = ("Columns: source face · GANimation edit · attention mask (white = kept from the source"
                        + ("" if attention is not None else "; not shown: the GANimation model file is not at hand")
-                       + f") · {variant_maker(manifest)} variants.")
+                       + f") · {variants_caption(manifest)}")
             sheets.append(Sheet(label, plots.contact_sheet(tiles), columns, lines))
     return sheets
 

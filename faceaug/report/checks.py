@@ -32,6 +32,14 @@ def variant_maker(manifest: pd.DataFrame) -> str:
     return "patch regenerator" if patch else "SinGAN"
 
 
+def variants_caption(manifest: pd.DataFrame) -> str:
+    """The contact sheets' last columns: whose variants, or none (an expansion of edits only: `--samples-per-edit
+    0`, or edits first with fewer images per class than sources)."""
+    if not (manifest["stage"] == "singan").any():
+        return "no variants: every image is an edit of its own source."
+    return f"{variant_maker(manifest)} variants."
+
+
 @dataclass(frozen=True)
 class Finding:
     code: str  # stable, for scripts: no_sources, subject_leak, missing_files, crop_template, colour_outputs, ...
