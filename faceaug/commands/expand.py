@@ -256,7 +256,10 @@ def _parts_files(n_shards: int) -> list[str]:
 def _hint_more_sources(jobs: list, n_sources: int) -> None:
     """Say when a target edits only some of the source faces: distinct edits are what helps a classifier most
     (docs/fer-eval-results.md, sixth session)."""
-    used = max((len({j.source_id for j in jobs if j.target == t}) for t in {j.target for j in jobs}), default=0)
+    by_target: dict[str, set[str]] = {}
+    for job in jobs:
+        by_target.setdefault(job.target, set()).add(job.source_id)
+    used = max(map(len, by_target.values()), default=0)
     if 0 < used < n_sources:
         info(f"Each target edited {used} of the {n_sources} source faces; --per-class {n_sources} edits every "
              "one of them (on FER2013 more distinct edits per class helped the classifier most).")
