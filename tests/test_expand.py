@@ -141,6 +141,14 @@ def test_fast_edits_every_source_before_drawing_variants(work, tmp_path, capsys)
     assert generated["stage"].value_counts().to_dict() == {"ganimation": 20, "singan": 6}
     assert generated.loc[generated["stage"] == "ganimation", "source_id"].nunique() == 20
     _check_invariants(tmp_path / "many", many)
+    capsys.readouterr()
+    one = _cfg(**{"expand.regenerator": "patch", "expand.edits_first": True, "expand.samples_per_edit": 1})
+    beyond = _expand(work, tmp_path / "beyond", "happy", per_class=45, cfg=one)  # more than 20 sources x (1 + M)
+    edits = beyond[beyond["stage"] == "ganimation"]
+    assert len(edits) == edits["source_id"].nunique() == 20  # no edit twice: 25 variants over 20 edits
+    assert "happy: 20 source faces gave usable edits, so each edit takes up to 2 variants (--samples-per-edit 1)" \
+        in " ".join(capsys.readouterr().err.split())
+    _check_invariants(tmp_path / "beyond", beyond)
 
 
 def test_variants_that_lost_the_face_are_replaced_by_spare_draws(work, tmp_path, monkeypatch):

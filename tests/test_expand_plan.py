@@ -39,8 +39,16 @@ def test_every_class_gets_exactly_per_class_images(per_class, m, edits_first):
     for label in ("happy", "angry"):
         mine = [j for j in jobs if j.label == label]
         assert sum(j.n_samples + 1 for j in mine) == per_class
-        assert all(0 <= j.n_samples <= m for j in mine)
+        assert len({j.source_id for j in mine}) == len(mine)  # no edit image twice
+        # at most M variants an edit, unless every source is edited and there are still images to make
+        assert all(0 <= j.n_samples <= m for j in mine) or len(mine) == len(sources)
         np.testing.assert_allclose(mine[0].aus, preset_vector(label))
+
+
+def test_no_variants_and_more_images_than_sources_is_a_clear_error():
+    sources = select_sources(_faces(), "train", None)  # 9 source faces
+    with pytest.raises(UserError, match="--per-class 10 with --samples-per-edit 0 needs 10 different source faces"):
+        plan_jobs(sources, discrete_targets(parse_au_spec("happy")), per_class=10, samples_per_edit=0, seed=0)
 
 
 def test_edits_first_uses_every_source_before_any_variant():

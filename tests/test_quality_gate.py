@@ -57,6 +57,20 @@ def test_the_plan_skips_failed_edits_and_keeps_the_counts_exact(work):
                   accept=lambda job: Judgement(False, 0.0, "missed_target"))
 
 
+def test_when_few_edits_pass_they_take_more_variants_instead_of_repeating(work):
+    faces = read_table(work / "faces.parquet", "faces")
+    sources = faces[faces["split"] == "train"].reset_index(drop=True)
+    passing = sum(int(face[1:]) % 2 == 0 for face in sources["face_id"])
+    per_class = 4 * passing  # with M = 2 that needs more edits than there are passing sources
+    for edits_first in (False, True):
+        jobs = plan_jobs(sources, discrete_targets(parse_au_spec("happy")), per_class=per_class,
+                         samples_per_edit=2, seed=0, accept=_odd, edits_first=edits_first)
+        assert sorted(j.source_id for j in jobs) == sorted(set(j.source_id for j in jobs))  # each edit once
+        assert len(jobs) == passing and sum(j.n_samples + 1 for j in jobs) == per_class
+        assert {j.n_samples for j in jobs} == {3}  # spread evenly, above M
+        assert [j.index for j in jobs] == list(range(len(jobs)))
+
+
 def test_expand_with_the_gate_records_scores_and_what_it_dropped(work, tmp_path, monkeypatch):
     def judge(self, job):
         verdict = _odd(job)

@@ -253,16 +253,22 @@ def _parts_files(n_shards: int) -> list[str]:
     return [f"{PARTS_DIR}/{PLAN}", *(f"{PARTS_DIR}/{part_path(Path(), i).name}" for i in range(n_shards))]
 
 
-def _hint_more_sources(jobs: list, n_sources: int) -> None:
-    """Say when a target edits only some of the source faces: distinct edits are what helps a classifier most
-    (docs/fer-eval-results.md, sixth session)."""
-    by_target: dict[str, set[str]] = {}
+def _hint_more_sources(jobs: list, n_sources: int, samples_per_edit: int) -> None:
+    """Say when a target edits only some of the source faces (distinct edits are what helps a classifier most:
+    docs/fer-eval-results.md, sixth session), and when a target ran out of sources (or of edits passing the
+    gate) so that its edits take more than --samples-per-edit variants each."""
+    by_target: dict[str, list] = {}
     for job in jobs:
-        by_target.setdefault(job.target, set()).add(job.source_id)
-    used = max(map(len, by_target.values()), default=0)
+        by_target.setdefault(job.target, []).append(job)
+    used = max((len({job.source_id for job in group}) for group in by_target.values()), default=0)
     if 0 < used < n_sources:
         info(f"Each target edited {used} of the {n_sources} source faces; --per-class {n_sources} edits every "
              "one of them (on FER2013 more distinct edits per class helped the classifier most).")
+    for target, group in by_target.items():
+        most = max(job.n_samples for job in group)
+        if most > samples_per_edit:
+            info(f"{target}: {len(group)} source faces gave usable edits, so each edit takes up to {most} variants "
+                 f"(--samples-per-edit {samples_per_edit}) rather than repeat an edit.")
 
 
 def _print_summary(manifest: pd.DataFrame, out_dir: Path, seconds: float) -> None:
@@ -365,7 +371,7 @@ def run_expand(request: ExpandRequest, cfg: Config) -> dict[str, Any]:
     )
     if gate is not None:
         _report_gate(gate)
-    _hint_more_sources(jobs, len(sources))
+    _hint_more_sources(jobs, len(sources), cfg.expand.samples_per_edit)
     shards = cut_shards(jobs, cfg.expand.shard_size)
     expected = sum(job.n_samples + 1 for job in jobs)
 

@@ -158,7 +158,10 @@ def plan_jobs(
     """Every target gets exactly `per_class` images (edits + SinGAN samples), sources spread over subjects.
 
     `accept(job)` (the quality gate, faceaug.pipeline.gate) judges each candidate edit: one it fails is not planned
-    and the target takes the next source in the rotation instead; a target no source passes is a UserError."""
+    and the target takes the next source in the rotation instead; a target no source passes is a UserError.
+    A target edits each source at most once (a repeated edit would be the same image under another id): when
+    fewer sources (or fewer passing edits) are left than the edits it needs, its images are spread evenly over the
+    edits it has, each then taking more than M variants (expand says so)."""
     check_per_class(per_class)
     if sources.empty:
         raise UserError("There are no source faces to expand.")
@@ -168,23 +171,40 @@ def plan_jobs(
     jobs: list[EditJob] = []
     cursor = 0
     for target in targets:
-        for n_samples in samples_per_job(per_class, samples_per_edit, len(order) if edits_first else 0):
-            for _attempt in range(len(order)):
-                pos = order[cursor % len(order)]
-                cursor += 1
-                job = _job(sources.iloc[pos], au_matrix[pos], target, len(jobs), n_samples, seeds, label_threshold)
-                if accept is None:
-                    break
+        counts = samples_per_job(per_class, samples_per_edit, len(order) if edits_first else 0)
+        chosen: list[EditJob] = []
+        for _attempt in range(len(order)):  # each source at most once per target: no edit image twice
+            if len(chosen) == len(counts):
+                break
+            pos = order[cursor % len(order)]
+            cursor += 1
+            job = _job(sources.iloc[pos], au_matrix[pos], target, len(jobs) + len(chosen), 0, seeds,
+                       label_threshold)
+            if accept is not None:
                 verdict = accept(job)
-                if verdict.passed:
-                    job = dataclasses.replace(job, edit_score=float(verdict.score),
-                                              identity_distance=verdict.identity_distance)
-                    break
-            else:
-                raise UserError(f"No source face's edit to {target.name!r} passes the quality gate "
-                                "(--min-edit-score); lower it, or train the editor longer.")
-            jobs.append(job)
+                if not verdict.passed:
+                    continue
+                job = dataclasses.replace(job, edit_score=float(verdict.score),
+                                          identity_distance=verdict.identity_distance)
+            chosen.append(job)
+        if not chosen:
+            raise UserError(f"No source face's edit to {target.name!r} passes the quality gate "
+                            "(--min-edit-score); lower it, or train the editor longer.")
+        if len(chosen) < len(counts) and samples_per_edit == 0:
+            passing = " whose edit passes the quality gate" if accept is not None else ""
+            raise UserError(f"{target.name}: --per-class {per_class} with --samples-per-edit 0 needs {per_class} "
+                            f"different source faces{passing}, and there are {len(chosen)}. Lower --per-class, or "
+                            "let each edit have variants (--samples-per-edit M).")
+        if len(chosen) < len(counts):  # fewer usable sources than edits wanted: their edits take more variants
+            counts = spread_samples(per_class, len(chosen))
+        jobs.extend(dataclasses.replace(job, n_samples=n) for job, n in zip(chosen, counts))
     return jobs
+
+
+def spread_samples(per_class: int, jobs: int) -> list[int]:
+    """Samples of each of `jobs` edit jobs (one edit each) making `per_class` images, spread evenly."""
+    base, extra = divmod(per_class - jobs, jobs)
+    return [base + (k < extra) for k in range(jobs)]
 
 
 def samples_per_job(per_class: int, samples_per_edit: int, spread_over: int = 0) -> list[int]:
@@ -195,9 +215,7 @@ def samples_per_job(per_class: int, samples_per_edit: int, spread_over: int = 0)
     fewest = math.ceil(per_class / (samples_per_edit + 1))
     if spread_over <= 0:
         return [min(samples_per_edit, per_class - k * (samples_per_edit + 1) - 1) for k in range(fewest)]
-    jobs = max(fewest, min(per_class, spread_over))
-    base, extra = divmod(per_class - jobs, jobs)
-    return [base + (k < extra) for k in range(jobs)]
+    return spread_samples(per_class, max(fewest, min(per_class, spread_over)))
 
 
 def _job(row: pd.Series, source_aus: np.ndarray, target: Target, index: int, n_samples: int, seeds: int,
