@@ -12,7 +12,7 @@ from faceaug.errors import UserError
 from faceaug.io.layout import discover_dataset, load_ganimation_aus
 from faceaug.preprocess.drawn_faces import write_drawn_face
 from faceaug.commands.preprocess import run_preprocess
-from faceaug.preprocess.splits import assign_splits
+from faceaug.splits import assign_splits
 
 
 def _cfg(seed=0, **preprocess):

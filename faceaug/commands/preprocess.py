@@ -30,7 +30,7 @@ from faceaug.errors import UserError
 from faceaug.io.images import IMAGE_EXTENSIONS
 from faceaug.io.layout import Discovery, discover_dataset
 from faceaug.preprocess.landmarks import INSTALL_HINT, dlib_problem
-from faceaug.preprocess.splits import assign_splits
+from faceaug.splits import assign_splits
 from faceaug.preprocess.worker import FACES_SUBDIR, PreprocessSettings, SourceTask, make_face_id, process_source
 from faceaug.io.atomic import atomic_path, fsync_files
 from faceaug.io.owned import foreign_files, is_marked, mark_owned, refuse_protected, remove_temp_files, sweep

@@ -19,6 +19,10 @@ from faceaug.errors import UserError
 from faceaug.fer.au_estimator import AuEstimator
 from faceaug.fer.augment import classic_pipeline
 from faceaug.fer.train import FerTrainSettings, cosine_lr
+from faceaug.splits import held_out_subjects
+
+#: Share of the training subjects train-au holds out when faces.parquet has no test split.
+HELD_OUT_FRACTION = 0.2
 
 
 @dataclass(frozen=True)
@@ -36,13 +40,12 @@ def split_heldout(faces: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.Data
         raise UserError("faces.parquet has no train split faces to learn AUs from.")
     if not test.empty:
         return train, test, "the test split (subjects not in the train split)"
-    subjects = np.array(sorted(train["subject"].unique()))
-    if len(subjects) < 2:
+    subjects = train["subject"].astype(str)
+    if subjects.nunique() < 2:
         raise UserError("train-au needs faces of at least two subjects (one to hold out).")
-    rng = np.random.default_rng(seed)
-    held = set(rng.choice(subjects, max(1, len(subjects) // 5), replace=False))
-    mask = train["subject"].isin(held)
-    return train[~mask], train[mask], f"{len(held)} of {len(subjects)} training subjects held out"
+    mask = held_out_subjects(subjects.tolist(), HELD_OUT_FRACTION, seed)
+    held = subjects[mask].nunique()
+    return train[~mask], train[mask], f"{held} of {subjects.nunique()} training subjects held out"
 
 
 def au_errors(predicted: np.ndarray, truth: np.ndarray) -> dict[str, float]:

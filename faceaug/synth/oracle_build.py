@@ -34,6 +34,7 @@ from faceaug.errors import UserError
 from faceaug.io.images import read_image
 from faceaug.io.openface import read_openface_csv
 from faceaug.preprocess.align import align_face
+from faceaug.splits import held_out_subjects
 from faceaug.io.atomic import write_json_atomic
 from faceaug.synth.identity import Identity
 from faceaug.synth.oracle import AuOracle, EmotionOracle, train_au_oracle, train_emotion_oracle
@@ -108,11 +109,8 @@ def render_random_au_crops(identities: list[Identity], n: int, seed: int, *, ren
 
 
 def split_subjects(subjects: np.ndarray, test_fraction: float, seed: int) -> np.ndarray:
-    """Boolean mask of the held-out (test) images: a seeded random `test_fraction` of the subjects."""
-    names = np.array(sorted(set(subjects)))
-    order = np.random.default_rng([seed, 3]).permutation(len(names))
-    n_test = max(1, int(round(test_fraction * len(names))))
-    return np.isin(subjects, names[order[:n_test]])
+    """Boolean mask of the held-out (test) images: a seeded `test_fraction` of the subjects."""
+    return held_out_subjects(list(subjects), test_fraction, seed)
 
 
 def au_scores(pred: np.ndarray, truth: np.ndarray, train_mean: np.ndarray) -> dict:

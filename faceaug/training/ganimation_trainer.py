@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections import Counter
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ from faceaug.errors import UserError
 from faceaug.models.ganimation import Critic, Generator, blend, conditioning
 from faceaug.io.images import is_grey
 from faceaug.models.tensors import grey_tensor, to_model_range, to_uint8
+from faceaug.splits import held_out_subjects
 from faceaug.training import ganimation_losses as L
 from faceaug.training.au_judge import load_judge
 from faceaug.training.diffaugment import diff_augment, parse_policy
@@ -58,23 +58,11 @@ def lr_factor(step: int, total_steps: int, decay_start: int, time_progress: floa
 
 
 def heldout_split(subjects: list[str], share: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(fit rows, held-out rows): the faces of a seeded random `share` of the subjects are held out (at least one
-    subject when share > 0, never all of them; none with a single subject)."""
+    """(fit rows, held-out rows): the faces of a seeded `share` of the subjects are held out
+    (faceaug.splits.held_out_subjects)."""
+    held = torch.from_numpy(held_out_subjects(subjects, share, seed))
     rows = torch.arange(len(subjects))
-    sizes = Counter(subjects)
-    names = sorted(sizes)
-    if share <= 0 or len(names) < 2:
-        return rows, rows[:0]
-    gen = torch.Generator().manual_seed(int(seed) * 7_654_321 + 1)
-    order = [names[i] for i in torch.randperm(len(names), generator=gen)]
-    held, count = set(), 0
-    for name in order[:-1]:
-        if count >= share * len(subjects) and held:
-            break
-        held.add(name)
-        count += sizes[name]
-    mask = torch.tensor([s in held for s in subjects])
-    return rows[~mask], rows[mask]
+    return rows[~held], rows[held]
 
 
 #: Offset of the AU pre-training draws in `step_generator`'s rank slot, so they never meet a training step's draws.

@@ -1,4 +1,5 @@
-"""Train/test assignment by subject (one person never in both splits), deterministic from the seed.
+"""Train/test assignment by subject (one person never in both splits), deterministic from the seed: preprocess's
+splits, and every held-out set of subjects a trainer or an oracle sets aside (`held_out_subjects`).
 
 Each unit (a subject, or an image with `--split-by image`) gets a rank from sha256(seed, unit); the lowest-ranked
 `round(test_fraction × units)` go to test. A unit's split depends only on the seed, its id and the number of units,
@@ -10,6 +11,9 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from typing import Sequence
+
+import numpy as np
 
 
 def _rank(seed: int, unit: str) -> str:
@@ -29,3 +33,13 @@ def assign_splits(units: list[str], explicit: list[str | None], test_fraction: f
     unit_split = {u: ("test" if i < n_test else "train") for i, u in enumerate(free)}
     unit_split.update({u: c.most_common(1)[0][0] for u, c in given.items()})
     return [split or unit_split[unit] for unit, split in zip(units, explicit)]
+
+
+def held_out_subjects(subjects: Sequence[str], fraction: float, seed: int) -> np.ndarray:
+    """Boolean mask over rows: the faces of a seeded `fraction` of the subjects (at least one subject when
+    fraction > 0, never all of them; none when there is a single subject), chosen as `assign_splits` does."""
+    subjects = [str(s) for s in subjects]
+    if fraction <= 0 or len(set(subjects)) < 2:
+        return np.zeros(len(subjects), bool)
+    return np.array([split == "test" for split in assign_splits(subjects, [None] * len(subjects), fraction, seed)],
+                    bool)
