@@ -9,6 +9,7 @@ import torch
 
 from faceaug.aus import AU_NAMES, N_AUS, PRESET_NAMES, preset_vector
 from faceaug.errors import UserError
+from faceaug.splits import held_out_subjects
 from faceaug.preprocess.align import align_face
 from faceaug.synth.oracle import (
     AuOracle,
@@ -125,7 +126,9 @@ def test_build_writes_both_oracles_and_a_report_and_can_retrain_the_au_oracle_al
     images, aus, labels, subjects = (a[first_four] for a in faces)
     data = FaceSet(images, aus, labels, subjects)
     report = build_oracles(data, tmp_path, epochs=1, emotion_epochs=1, seed=0)
-    assert report["test_subjects"] == ["s002"] and report["test_images"] == len(PRESET_NAMES)
+    held = sorted(set(subjects[held_out_subjects(subjects, 0.25, 0)]))  # one of the four, as every trainer holds out
+    assert len(held) == 1 and report["test_subjects"] == held and report["test_images"] == len(PRESET_NAMES)
+    assert report["train_subjects"] == sorted({"s000", "s001", "s002", "s003"} - set(held))
     assert set(report["au_oracle"]["held_out_dataset"]["per_au_mae"]) == set(AU_NAMES)
     assert 0 <= report["emotion_oracle"]["held_out_dataset"]["accuracy"] <= 1
     au, emo = load_oracles(tmp_path)

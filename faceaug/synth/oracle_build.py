@@ -139,7 +139,8 @@ def build_oracles(data: FaceSet, out_dir: Path, *, identities: list[Identity] | 
     train_set, test_set = data.take(~test), data.take(test)
     report = {
         "images": len(data.aus), "train_images": int((~test).sum()), "test_images": int(test.sum()),
-        "train_subjects": sorted(set(train_set.subjects)), "test_subjects": sorted(set(test_set.subjects)),
+        "train_subjects": sorted(map(str, set(train_set.subjects))),
+        "test_subjects": sorted(map(str, set(test_set.subjects))),
         "epochs": epochs, "emotion_epochs": emotion_epochs, "seed": seed, "threads": torch.get_num_threads(),
     }
     if emotion_epochs > 0:
