@@ -47,6 +47,9 @@ AU_PRESENT_NAMES: tuple[str, ...] = tuple(f"{name}_present" for name in AU_NAMES
 
 OPENFACE_MAX_INTENSITY = 5.0
 
+#: faces.parquet `au_source` of a face whose AUs are its label's prototype (`preprocess --aus-from-labels`).
+LABEL_PROTOTYPE = "label_prototype"
+
 #: Expression prototypes (EMFACS-style) on the model's 0–1 scale. The AUs follow REFERENCE.md; the intensities
 #: are a design choice. Data, not code: add a class by adding a line.
 PRESETS: dict[str, dict[str, float]] = {

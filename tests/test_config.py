@@ -73,6 +73,12 @@ def test_the_example_configs_load_on_the_fast_profile():
     wild = resolve_config(None, examples / "in_the_wild.toml")
     assert wild.profile == "fast" and wild.ganimation.lambda_au == 50 and wild.ganimation.problem() is None
     assert resolve_config().ganimation.lambda_au == 300  # the file changes the AU weight, nothing else
+    assert wild.ganimation.lambda_au_prototypes == 0 and resolve_config().ganimation.lambda_au_prototypes == 50
+    fast = resolve_config().ganimation  # 50 when most faces' AUs are label prototypes (--aus-from-labels)
+    assert fast.au_weight_for({"label_prototype": 90, "openface": 10}) == 50
+    assert fast.au_weight_for({"label_prototype": 50, "openface": 50}) == 300
+    assert fast.au_weight_for({"openface": 100}) == 300 and wild.ganimation.au_weight_for({"label_prototype": 9}) == 50
+    assert resolve_config("paper").ganimation.au_weight_for({"label_prototype": 9}) == 160
     assert wild.ganimation.steps == resolve_config().ganimation.steps
     demo = resolve_config(None, examples / "demo.toml")
     assert demo.ganimation.steps == 1500

@@ -96,6 +96,32 @@ def test_lazy_gradient_penalty_every_kth_step_weighted_by_k(work, tmp_path):
         assert r["d_loss"] == pytest.approx(r["d_adv"] + g.lambda_au * r["d_au"] + penalty, rel=1e-4, abs=1e-5)
 
 
+def test_faces_with_label_prototype_aus_train_with_the_prototype_au_weight(work, tmp_path, capsys):
+    """In-the-wild FER sets get their AUs from label prototypes; the `fast` profile's 300 paints a box over them,
+    so most-prototype training sets train with lambda_au_prototypes (50), and the run says so and records it."""
+    wd = _copy(work, tmp_path, "w")
+    table = read_table(wd / "faces.parquet", "faces")
+    table["au_source"] = ["label_prototype"] * (len(table) - 1) + ["openface"]
+    write_table_atomic(table, wd / "faces.parquet", "faces")
+    cfg = _cfg(**{"ganimation.gp_every": 1})
+    assert cfg.ganimation.lambda_au == 300 and cfg.ganimation.lambda_au_prototypes == 50
+    run_train(wd, cfg, resume=False, max_steps=3)
+    assert "label prototypes: AU weight 50" in " ".join(capsys.readouterr().err.split())
+    assert json.loads((wd / "models" / "train_config.json").read_text())["config"]["ganimation"]["lambda_au"] == 50
+    records = [json.loads(line) for line in (wd / "models" / "metrics.jsonl").read_text().splitlines()]
+    for r in records:  # the critic's loss is weighted with 50, not 300
+        penalty = cfg.ganimation.lambda_gp * r["d_gp"]
+        assert r["d_loss"] == pytest.approx(r["d_adv"] + 50 * r["d_au"] + penalty, rel=1e-4, abs=1e-5)
+    run_train(wd, cfg, resume=True, max_steps=4)  # the same weight again: the resume goes on
+    # a weight the user chose is the weight, prototypes or not
+    own = _cfg(**{"ganimation.lambda_au": 120.0})
+    assert own.ganimation.lambda_au_prototypes == 0
+    wd2 = _copy(wd, tmp_path, "w2")
+    shutil.rmtree(wd2 / "models")
+    run_train(wd2, own, resume=False, max_steps=1)
+    assert json.loads((wd2 / "models" / "train_config.json").read_text())["config"]["ganimation"]["lambda_au"] == 120
+
+
 def test_au_pretraining_teaches_the_critic_to_read_aus_once(work, tmp_path):
     """Before the GAN starts, the critic's AU head learns from real faces alone (so the generator's AU loss means
     something from its first step); a resumed run does not pre-train again."""

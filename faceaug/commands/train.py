@@ -10,6 +10,7 @@ epoch's batches under DistributedDataParallel and rank 0 writes all files.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -54,6 +55,17 @@ def _check_resume(stored: GanimationConfig, wanted: GanimationConfig, path: Path
                             "resume with the same settings or train into another work folder.")
 
 
+def _adapt_to_au_sources(cfg: Config, au_sources: dict[str, int]) -> tuple[Config, str]:
+    """The config to train with on faces whose AUs came from `au_sources` (the AU weight of label prototypes,
+    GanimationConfig.au_weight_for), and a line that says what changed ("" if nothing did)."""
+    weight = cfg.ganimation.au_weight_for(au_sources)
+    if weight == cfg.ganimation.lambda_au:
+        return cfg, ""
+    line = (f"Most training faces' AUs are label prototypes: AU weight {weight:g} (ganimation.lambda_au_prototypes) "
+            f"instead of {cfg.ganimation.lambda_au:g}; set ganimation.lambda_au to choose it yourself.")
+    return dataclasses.replace(cfg, ganimation=dataclasses.replace(cfg.ganimation, lambda_au=weight)), line
+
+
 def run_train(work_dir: Path, cfg: Config, *, resume: bool, max_steps: int | None = None) -> Path:
     """Train GANimation on WORK_DIR's train split; returns the path of the model file.
 
@@ -73,12 +85,13 @@ def run_train(work_dir: Path, cfg: Config, *, resume: bool, max_steps: int | Non
     models_dir = work_dir / "models"
     ckpt_path = models_dir / "checkpoints" / "last.pt"
     state = None
+    if resume and not ckpt_path.is_file():
+        raise UserError(f"Nothing to resume: {ckpt_path} does not exist. Start without --resume.")
+    cache = load_faces(work_dir, cfg.ganimation.image_size)
+    cfg, adapted = _adapt_to_au_sources(cfg, cache.au_sources)
     if resume:
-        if not ckpt_path.is_file():
-            raise UserError(f"Nothing to resume: {ckpt_path} does not exist. Start without --resume.")
         state = load_checkpoint(ckpt_path)
         _check_resume(config_from_checkpoint(state, ckpt_path), cfg.ganimation, ckpt_path)
-    cache = load_faces(work_dir, cfg.ganimation.image_size)
     trainer = GanimationTrainer(cfg, cache, device, rank=rank, world=world,
                                 au_estimator=_au_estimator(work_dir, cfg) if cfg.ganimation.au_judge == "estimator"
                                 else None)
@@ -91,6 +104,8 @@ def run_train(work_dir: Path, cfg: Config, *, resume: bool, max_steps: int | Non
         _trim_metrics(metrics_path, trainer.step)
         write_resolved_config(cfg, models_dir / "train_config.json", faces=len(cache),
                               steps_per_epoch=trainer.steps_per_epoch, total_steps=trainer.total_steps)
+        if adapted:
+            info(adapted)
         info(f"Training GANimation on {len(cache)} faces at {cfg.ganimation.image_size} px "
              f"(profile {cfg.profile}, {device}, {trainer.total_steps} steps"
              f"{f', resuming at step {trainer.step}' if trainer.step else ''}).")

@@ -28,10 +28,10 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from faceaug.aus import AU_NAMES, PRESETS, preset_vector
+from faceaug.aus import AU_NAMES, LABEL_PROTOTYPE, PRESETS, preset_vector
 from faceaug.errors import UserError
 
-PROTOTYPE = "label_prototype"
+PROTOTYPE = LABEL_PROTOTYPE
 
 
 def au_kind(au_source: str) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from faceaug.aus import AU_NAMES, AU_PRESENT_NAMES, PRESETS, preset_vector
+from faceaug.aus import AU_NAMES, AU_PRESENT_NAMES, LABEL_PROTOTYPE, PRESETS, preset_vector
 from faceaug.io.images import ImageDecodeError, decode_image, is_grey, write_png_atomic
 from faceaug.io.layout import SourceItem
 from faceaug.io.openface import OpenFaceError, parse_openface_csv, select_face
@@ -108,7 +108,7 @@ def _au_source(task: SourceTask) -> tuple[str, str, bytes | None] | dict:
         if item.label.lower() not in PRESETS:
             return _reject(task, "unknown_label", f"label {item.label!r} has no AU prototype for --aus-from-labels "
                            f"(known: {', '.join(PRESETS)}).")
-        return "label_prototype", "label:" + item.label.lower(), None
+        return LABEL_PROTOTYPE, "label:" + item.label.lower(), None
     return _reject(task, "missing_csv", f"no OpenFace CSV {Path(item.rel).stem}.csv beside the image or in --au-dir "
                    "(run OpenFace FaceLandmarkImg, or pass --aus-from-labels).")
 
