@@ -20,7 +20,7 @@ from faceaug.synth.oracle import (
     train_au_oracle,
     train_emotion_oracle,
 )
-from faceaug.synth.oracle_build import FaceSet, build_oracles, load_oracles, split_subjects
+from faceaug.synth.oracle_build import FaceSet, build_oracles, load_oracles
 from faceaug.synth.render import render_face, sample_identity
 from faceaug.synth.world import sample_pose, vary_class_aus
 
@@ -103,7 +103,7 @@ def test_briefly_trained_oracles_beat_trivial_baselines(faces, one_torch_thread)
     The AU regressor is trained jointly with the class head (as oracle_build does), the classifier alone, so both
     paths of the loss are exercised. ~10 s on one shared core (one torch thread: tiny nets are slower on two)."""
     images, aus, labels, subjects = faces
-    test = split_subjects(subjects, 0.25, seed=0)
+    test = held_out_subjects(subjects, 0.25, seed=0)
     au = train_au_oracle(images[~test], aus[~test], labels=list(labels[~test]), seed=0, epochs=20, batch_size=16,
                          cfg=TINY)
     assert au.net.cfg.outputs == N_AUS + len(PRESET_NAMES) and au.meta["aux_classes"] == sorted(PRESET_NAMES)

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from rich.markup import escape
 from rich.table import Table
 
+from faceaug.aus import LABEL_PROTOTYPE
 from faceaug.config import LANDMARK_METHODS, Config, write_resolved_config
 from faceaug.console import console, info, progress, warn
 from faceaug.cpus import cpu_count
@@ -388,8 +389,8 @@ def _print_summary(counts: dict, rejects: Iterable[dict], work_dir: Path, *, war
     elif grey["grey"] and grey["colour"]:
         warn(f"{grey['grey']} faces are greyscale and {grey['colour']} in colour: a mixed dataset (grey sources "
              "give grey edits, colour sources colour ones).")
-    if counts["au_source"].get("label_prototype"):
-        warn(f"{counts['au_source']['label_prototype']} faces got their AUs from the label's preset prototype "
+    if counts["au_source"].get(LABEL_PROTOTYPE):
+        warn(f"{counts['au_source'][LABEL_PROTOTYPE]} faces got their AUs from the label's preset prototype "
              "(au_source = label_prototype), not from OpenFace.")
     if counts["upscaled"]:
         warn(f"{counts['upscaled']} sources were smaller than preprocess.min_source_side and were upscaled; "

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from faceaug.aus import AU_NAMES
+from faceaug.aus import AU_NAMES, LABEL_PROTOTYPE
 from faceaug.console import info, progress
 from faceaug.errors import UserError
 from faceaug.fer.au_estimator import AuEstimator, default_au_estimator_path, trained_against
@@ -180,7 +180,7 @@ def _estimator_section(est: AuEstimator | None, measured_by: str | None) -> str:
     if est.training.get("synthetic_truth"):
         text += ("<p>This is a synthetic world: the held-out AUs are the renderer's exact values, so the MAE above "
                  "is the estimator's agreement with the synth oracle's ground truth.</p>")
-    if "label_prototype" in est.training.get("au_source", []):
+    if LABEL_PROTOTYPE in est.training.get("au_source", []):
         text += ("<p class='warn'>The training faces' AUs are label prototypes: the estimator only learned one AU "
                  "vector per class, so it tells whether an image looks like a class, not its AU intensities.</p>")
     return text + table_html(rows)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from rich.table import Table
 
-from faceaug.aus import AU_NAMES
+from faceaug.aus import AU_NAMES, LABEL_PROTOTYPE
 from faceaug.commands.preprocess import data_dir_of
 from faceaug.console import console, info, progress, warn
 from faceaug.device import resolve_device
@@ -69,7 +69,7 @@ def run_train_au(request: TrainAuRequest) -> dict:
     est.save(path)
     write_json_atomic(est.header(), path.with_suffix(".json"))
     _print(est.heldout, sources)
-    if "label_prototype" in sources:
+    if LABEL_PROTOTYPE in sources:
         warn(PROTOTYPE_NOTE)
     info(f"AU estimator: {path} (held-out MAE {est.heldout['mae']:.3f}, always-the-mean "
          f"{est.heldout['baseline']['mae']:.3f}; {time.perf_counter() - started:.0f} s)")

@@ -31,13 +31,11 @@ import pandas as pd
 from faceaug.aus import AU_NAMES, LABEL_PROTOTYPE, PRESETS, preset_vector
 from faceaug.errors import UserError
 
-PROTOTYPE = LABEL_PROTOTYPE
-
 
 def au_kind(au_source: str) -> str:
     """"prototype" or "measured" for a faces.parquet au_source value (openface, and the OpenFace values of
     GANimation's published pickle, are measured)."""
-    return "prototype" if au_source == PROTOTYPE else "measured"
+    return "prototype" if au_source == LABEL_PROTOTYPE else "measured"
 
 
 def trained_au_sources(provenance: Mapping[str, Any]) -> dict[str, int] | None:

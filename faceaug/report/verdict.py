@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from faceaug.aus import LABEL_PROTOTYPE
 from faceaug.metrics.edit_quality import REPAINT_FLOOR, au_gain
 from faceaug.report.checks import COPY_SSIM, Finding
 
@@ -97,7 +98,7 @@ def judge(metrics: pd.DataFrame | None, findings: list[Finding], estimator_info:
         if held is not None and base and held >= WEAK_ESTIMATOR * base:
             caveats.append(f"the AU estimator barely beats guessing (held-out MAE {held:.3f} vs {base:.3f} for "
                            "always answering the mean), so its AU figures are weak evidence")
-        if "label_prototype" in estimator_info.get("au_source", []):
+        if LABEL_PROTOTYPE in estimator_info.get("au_source", []):
             caveats.append("the AU estimator learned label prototypes only (the faces' AUs came from their labels)")
     facts = _facts(n, maker)
     if gain is None:

@@ -108,11 +108,6 @@ def render_random_au_crops(identities: list[Identity], n: int, seed: int, *, ren
     return crops, aus
 
 
-def split_subjects(subjects: np.ndarray, test_fraction: float, seed: int) -> np.ndarray:
-    """Boolean mask of the held-out (test) images: a seeded `test_fraction` of the subjects."""
-    return held_out_subjects(list(subjects), test_fraction, seed)
-
-
 def au_scores(pred: np.ndarray, truth: np.ndarray, train_mean: np.ndarray) -> dict:
     err = np.abs(pred - truth)
     return {"mae": float(err.mean()), "baseline_mae_train_mean": float(np.abs(train_mean - truth).mean()),
@@ -135,7 +130,7 @@ def build_oracles(data: FaceSet, out_dir: Path, *, identities: list[Identity] | 
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    test = split_subjects(data.subjects, test_fraction, seed)
+    test = held_out_subjects(data.subjects, test_fraction, seed)
     train_set, test_set = data.take(~test), data.take(test)
     report = {
         "images": len(data.aus), "train_images": int((~test).sum()), "test_images": int(test.sum()),
