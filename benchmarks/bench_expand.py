@@ -1,4 +1,5 @@
-"""Expand throughput: generated images per minute for the demo configuration (edit + SinGAN train + samples).
+"""Expand throughput: generated images per minute for the demo configuration (edit + SinGAN train + samples), and
+edits per minute of the editor bundled with faceaug (the user's default flow), with and without its quality gate.
 
     .venv/bin/python -m benchmarks.bench_expand                    # CPU, fast profile → benchmarks/results
     .venv/bin/python -m benchmarks.bench_expand --device cuda --per-class 200      # GPU
@@ -7,7 +8,9 @@ A small synthetic work folder is made (synth → preprocess). GANimation quality
 expansion, so the editor is an untrained generator of the profile's size (no training time in the benchmark).
 Timed: `faceaug expand --au-preset happy,surprise --per-class P` with each `--workers` value asked for; the
 figure is generated images (edits + SinGAN samples) per minute of wall time, the pool of the last --workers value
-beside 1 worker, plus the stage split (expand.json's timings) of the fastest run.
+beside 1 worker, plus the stage split (expand.json's timings) of the fastest run. Then `expand --model bundled
+--au-preset all --samples-per-edit 0` on the same faces (one edit of every training face into every preset): edits
+per minute with the expression gate off, beside the profile's default gate.
 """
 
 from __future__ import annotations
@@ -40,6 +43,32 @@ def make_work(root: Path, profile: str, size: int) -> Path:
     torch.manual_seed(0)
     GanimationModel(Generator(g.generator_config()), AU_NAMES, crop_template_id()).save(work / "models" / MODEL_FILE)
     return work
+
+
+def _bundled_runs(root: Path, profile: str, size: int, cfg) -> tuple[dict, dict]:
+    """(default gate, gate off): the bundled editor's edits of every training face into every preset, 1 worker."""
+    import dataclasses
+
+    work = make_work(root, profile, size)
+    runs = []
+    for probability in (cfg.expand.min_target_probability, 0.0):
+        expand = dataclasses.replace(cfg.expand, samples_per_edit=0, min_target_probability=probability)
+        out = root / f"bundled_{probability:g}"
+        start = time.perf_counter()
+        summary = run_expand(ExpandRequest(work_dir=work, au_preset="all", per_class=_sources(work), out_dir=out,
+                                           workers=1, model="bundled"), dataclasses.replace(cfg, expand=expand))
+        seconds = time.perf_counter() - start
+        runs.append({"min_target_probability": probability, "generated": summary["counts"]["generated"],
+                     "seconds": round(seconds, 1),
+                     "images_per_minute": round(60 * summary["counts"]["generated"] / seconds, 1)})
+    return runs[0], runs[1]
+
+
+def _sources(work: Path) -> int:
+    from faceaug.schema import read_table
+
+    faces = read_table(work / "faces.parquet", "faces")
+    return int((faces["split"] == "train").sum())
 
 
 def main() -> None:
@@ -78,9 +107,18 @@ def main() -> None:
                                        f"{last['workers']} worker(s)", last["images_per_minute"], "images/min",
                   baseline=(f"{one['workers']} worker(s)", one["images_per_minute"]) if last is not one else None,
                   goal=300 if device.type == "cuda" else None)
+    with tempfile.TemporaryDirectory() as tmp:
+        bundled = _bundled_runs(Path(tmp), args.profile, size, cfg)
+    gated, plain = bundled
+    record.figure("bundled_edits_per_minute", f"{plain['generated']} edits by the bundled editor, {size}-px faces, "
+                  "gate off", plain["images_per_minute"], "edits/min", goal=1000 if device.type == "cpu" else None)
+    record.figure("bundled_gated_edits_per_minute",
+                  f"{gated['generated']} edits, the default gate (min target probability "
+                  f"{cfg.expand.min_target_probability:g}) judging every candidate", gated["images_per_minute"],
+                  "edits/min", baseline=("gate off", plain["images_per_minute"]))
     fastest = max(results, key=lambda r: r["images_per_minute"])
     record.details = {"runs": results, "stage_seconds": fastest["stage_seconds"],
-                      "stage_split_of": f"{fastest['workers']} worker(s)"}
+                      "stage_split_of": f"{fastest['workers']} worker(s)", "bundled_runs": bundled}
     record.write(args.out)
 
 

@@ -61,6 +61,23 @@ def extract(repo: Path, data: Path, per_class: dict[str, int], seed: int, exclud
     return counts
 
 
+def split_first_k(data: Path, k: int, seed: int) -> dict:
+    """Rewrite data/labels.csv so that K random images per class are the training split, the rest test (a
+    small set drawn from the same folder as the test faces, none of them in both)."""
+    rows = [line.split(",") for line in (data / "labels.csv").read_text().splitlines()[1:]]
+    rng = np.random.default_rng(seed + 7)
+    lines, counts = ["path,label,split"], {}
+    for label in CLASSES:
+        mine = [row for row in rows if row[1] == label]
+        train = set(rng.choice(len(mine), size=min(k, len(mine)), replace=False).tolist())
+        for i, (path, _, _) in enumerate(mine):
+            split = "train" if i in train else "test"
+            lines.append(f"{path},{label},{split}")
+            counts[f"{split}/{label}"] = counts.get(f"{split}/{label}", 0) + 1
+    (data / "labels.csv").write_text("\n".join(lines) + "\n")
+    return counts
+
+
 def faceaug(*args: str) -> None:
     print("$ faceaug " + " ".join(args), flush=True)
     subprocess.run([sys.executable, "-m", "faceaug", *args], check=True)
@@ -83,6 +100,9 @@ def protocol_arguments(description: str, out: str) -> argparse.ArgumentParser:
                         help="faceaug train --au-judge; estimator: one trained first (seed + 1, "
                              "WORK/models/au_judge.safetensors), the report's is another (seed)")
     parser.add_argument("--fer-steps", type=int, default=600)
+    parser.add_argument("--arms", default="original,classic,faceaug,faceaug+classic", help="fer-eval --arms")
+    parser.add_argument("--expand-args", default="", help="more `faceaug expand` arguments, space-separated "
+                        "(e.g. '--min-target-probability 0')")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     return parser
@@ -105,11 +125,24 @@ def train_editor(args, work: Path, config: list[str]) -> Path:
     return work / "models" / "ganimation.safetensors"
 
 
+def _steps_done(model) -> int | None:
+    """Training steps of a model trained by the protocol (its metrics.jsonl), None for the bundled editor."""
+    metrics = Path(model).parent / "metrics.jsonl"
+    return len(metrics.read_text().splitlines()) if str(model) != "bundled" and metrics.is_file() else None
+
+
+def editor_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--editor", default="bundled",
+                        help="bundled (the editor that ships with faceaug, no train step: the default flow), "
+                             "finetune:N (the bundled one fine-tuned N steps on the training faces), train (train "
+                             "one on the protocol's training faces), or a model file")
+
+
 def run_chain(args, data: Path, classes, preprocess_extra: list[str], protocol: dict,
               model: Path | None = None) -> dict:
     """preprocess → train → expand → train-au → report → fer-eval on DATA (labels.csv with a split column), then
     OUT/<name>.json with the protocol and the result; returns that summary. With `model` (an editor trained
-    elsewhere: train big, expand small) the train step is skipped and expand gets `--model`."""
+    elsewhere: train big, expand small; or "bundled") the train step is skipped and expand gets `--model`."""
     started = time.time()
     work, expanded = args.out / "work", args.out / "expanded"
     faceaug("preprocess", str(data), "--out", str(work), "--labels", str(data / "labels.csv"), *preprocess_extra,
@@ -117,19 +150,22 @@ def run_chain(args, data: Path, classes, preprocess_extra: list[str], protocol: 
     config = config_args(args)
     if model is None:
         model = train_editor(args, work, config)
+    elif str(model).startswith("finetune:"):  # fine-tune the bundled editor on the small set for N steps
+        faceaug("train", str(work), "--init", "bundled", "--steps", str(model).split(":")[1], "--max-minutes", "0",
+                "--seed", str(args.seed))
+        model = work / "models" / "ganimation.safetensors"
     faceaug("expand", str(work), "--au-preset", ",".join(classes), "--per-class", str(args.per_class), "--out",
             str(expanded), "--seed", str(args.seed), "--overwrite", "--regenerator", args.regenerator,
-            "--model", str(model), *config)
+            "--model", str(model), *config, *args.expand_args.split())
     faceaug("train-au", str(work), "--seed", str(args.seed))
     faceaug("report", str(expanded))
     faceaug("fer-eval", str(work), "--expanded", str(expanded), "--seeds", str(args.seeds), "--steps",
-            str(args.fer_steps))
+            str(args.fer_steps), "--arms", args.arms)
     result = json.loads((expanded / "fer-eval.json").read_text())
     summary = {"protocol": {**protocol, **vars(args), "out": str(args.out),
                             "config": str(args.config) if args.config else None,
                             "config_text": args.config.read_text() if args.config else None,
-                            "model": str(model),
-                            "gan_steps_done": len((model.parent / "metrics.jsonl").read_text().splitlines())},
+                            "model": str(model), "gan_steps_done": _steps_done(model)},
                "report": json.loads((expanded / "report.json").read_text())["verdict"],
                "accuracy": {arm: v["accuracy"] for arm, v in result["arms"].items()},
                "macro_f1": {arm: v["macro_f1"] for arm, v in result["arms"].items()},
@@ -145,14 +181,22 @@ def main() -> None:
     parser.add_argument("--repo", type=Path, required=True, help="git directory of RecepTahirGunlu/Duygu-Tanima")
     parser.add_argument("--k", type=int, default=15, help="training images per class")
     parser.add_argument("--test-per-class", type=int, default=100)
+    parser.add_argument("--small-from", choices=("train", "test"), default="test",
+                        help="where the K-per-class set comes from: test (beside the test faces, never seen by the "
+                             "bundled editor, which was trained on all of train/) or train")
+    editor_argument(parser)
     parser.add_argument("--big-per-class", type=int, default=0,
                         help="train big, expand small: train the editor on this many other train/ images per "
                              "class (OUT/big-work), then expand the K-per-class set with --model (0 = off)")
     args = parser.parse_args()
     data, extra = args.out / "data", ["--aus-from-labels", "--assume-cropped"]
-    counts = extract(args.repo, data, {"train": args.k, "test": args.test_per_class}, args.seed)
+    if args.small_from == "test":
+        counts = extract(args.repo, data, {"test": args.k + args.test_per_class}, args.seed)
+        counts = split_first_k(data, args.k, args.seed)
+    else:
+        counts = extract(args.repo, data, {"train": args.k, "test": args.test_per_class}, args.seed)
     protocol = {"name": "fer2013_fewshot", "repo_commit": COMMIT, "repo": str(args.repo), "images": counts}
-    model = None
+    model = None if args.editor == "train" else args.editor
     if args.big_per_class:
         big_data, big_work = args.out / "big-data", args.out / "big-work"
         small = {line.split(",")[0] for line in (data / "labels.csv").read_text().splitlines()[1:]}

@@ -41,7 +41,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "singan": ("s_per_face_fast_64", "s_per_face_fast_128", "s_per_face_paper_64", "s_per_face_paper_128",
                "batched_k1", "batched_k4", "batched_k16", "batched_k64", "pool"),
     "patch": ("s_per_face_64", "s_per_face_128"),
-    "expand": ("images_per_minute",),
+    "expand": ("images_per_minute", "bundled_edits_per_minute", "bundled_gated_edits_per_minute"),
     "report": ("s_per_1000",),
 }
 

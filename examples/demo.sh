@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The `make demo` chain on the synthetic example world (CPU, `fast` profile), ≤ 10 minutes on 2 cores:
-# synth → preprocess → train → expand → train-au → report. Usage: examples/demo.sh FACEAUG_BIN OUT_DIR
+# The `make demo` chain (CPU, `fast` profile), ≤ 12 minutes on 2 cores. First the user's flow with the editor bundled
+# in faceaug on a real public-domain face (skimage's astronaut, in colour): preprocess → expand every preset →
+# report, no train step. Then the training chain on the synthetic example world: synth → preprocess → train →
+# expand → train-au → report. Usage: examples/demo.sh FACEAUG_BIN OUT_DIR
 set -euo pipefail
 FACEAUG=${1:-faceaug}
 OUT=${2:-demo-out}
@@ -8,6 +10,16 @@ TRAIN_MINUTES=${DEMO_TRAIN_MINUTES:-5}
 HERE=$(cd "$(dirname "$0")" && pwd)
 start=$(date +%s)
 step() { echo; echo "== [$(( $(date +%s) - start )) s] $* =="; }
+
+PYTHON=$(dirname "$FACEAUG")/python
+[ -x "$PYTHON" ] || PYTHON=python3
+
+step "0/6 the bundled editor on a real face: preprocess → expand (every preset, in colour, 128 px) → report"
+"$PYTHON" "$HERE/astronaut.py" "$OUT/astronaut-data"
+"$FACEAUG" preprocess "$OUT/astronaut-data" --out "$OUT/astronaut-work" --aus-from-labels --size 128 --seed 0 --overwrite
+"$FACEAUG" expand "$OUT/astronaut-work" --au-preset all --per-class 1 --samples-per-edit 0 --min-target-probability 0 \
+    --out "$OUT/astronaut-expanded" --seed 0 --overwrite
+"$FACEAUG" report "$OUT/astronaut-expanded"
 
 step "1/6 synth: a synthetic face world with known AUs (12 subjects x 8 expressions x 3)"
 "$FACEAUG" synth "$OUT/data" --subjects 12 --per-class 3 --size 128 --seed 0 --overwrite
@@ -32,3 +44,4 @@ echo "manifest: $OUT/expanded/manifest.parquet"
 echo "images:   $OUT/expanded/images/"
 echo "training samples (source | preset edits | attention): $OUT/work/models/samples/"
 echo "report:   $OUT/expanded/report.html"
+echo "the bundled editor on the astronaut, every preset: $OUT/astronaut-expanded/report.html"

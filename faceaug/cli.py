@@ -15,7 +15,7 @@ from rich.markup import escape
 from faceaug import __version__
 from faceaug.aus import parse_au_spec
 from faceaug.config import (
-    AU_JUDGES, EXECUTORS, EXPAND_MODES, GREYSCALE_CHOICES, LANDMARK_METHODS, PROFILE_NAMES, REGENERATORS,
+    AU_JUDGES, EXECUTORS, EXPAND_MODES, FINE_TUNE_STEPS, GREYSCALE_CHOICES, LANDMARK_METHODS, PROFILE_NAMES, REGENERATORS,
     SINGAN_MODES, SPLIT_BY, Config,
     resolve_config,
 )
@@ -229,26 +229,31 @@ def train(
     au_estimator: Annotated[Optional[Path], typer.Option(
         help="With --au-judge estimator: its file [default: WORK_DIR/models/au_estimator.safetensors].")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint.")] = False,
+    init: Annotated[Optional[str], typer.Option(
+        help="Fine-tune: start the generator from this model file, or 'bundled' (the editor that ships with "
+             f"faceaug); its architecture is used, and --steps defaults to {FINE_TUNE_STEPS}.")] = None,
     device: DeviceOpt = "auto",
     seed: ConfigSeedOpt = None,
     profile: ProfileOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Train GANimation (AU-conditioned expression editing) on the train split of WORK_DIR."""
+    """Train GANimation (AU-conditioned expression editing) on the train split of WORK_DIR, from scratch or
+    fine-tuned from a trained editor (--init bundled)."""
     for name, value in (("--epochs", epochs), ("--batch-size", batch_size), ("--image-size", image_size)):
         _positive(name, value)
     _non_negative("--steps", steps)
     if max_minutes is not None and max_minutes < 0:
         raise UserError(f"--max-minutes must be 0 (no limit) or more, got {max_minutes}.")
     cfg = _config(profile, config, seed, device, **{
-        "ganimation.epochs": epochs, "ganimation.epochs_decay": epochs_decay, "ganimation.steps": steps,
+        "ganimation.epochs": epochs, "ganimation.epochs_decay": epochs_decay,
+        "ganimation.steps": FINE_TUNE_STEPS if init is not None and steps is None and epochs is None else steps,
         "ganimation.batch_size": batch_size,
         "ganimation.image_size": image_size, "ganimation.max_minutes": max_minutes,
         "ganimation.au_judge": au_judge.value if au_judge else None,
         "ganimation.au_estimator": str(au_estimator) if au_estimator else None})
     from faceaug.commands.train import run_train
 
-    run_train(work_dir, cfg, resume=resume)
+    run_train(work_dir, cfg, resume=resume, init=init)
 
 
 @command("import-ganimation")
@@ -332,8 +337,9 @@ def expand(
                                                                 "trained per edit, the paper default).")] = None,
     sources_label: Annotated[Optional[str], typer.Option(help="Only use source faces with this label.")] = None,
     sources_split: Annotated[str, typer.Option(help="Split the source faces come from.")] = "train",
-    model: Annotated[Optional[Path], typer.Option(help="GANimation model [default: WORK_DIR/models/"
-                                                  "ganimation.safetensors].")] = None,
+    model: Annotated[Optional[Path], typer.Option(help="GANimation model file, or 'bundled' for the editor that "
+                                                  "ships with faceaug [default: WORK_DIR/models/"
+                                                  "ganimation.safetensors when it exists, else bundled].")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Output folder [default: WORK_DIR/expanded].")] = None,
     executor: Annotated[Executor, typer.Option(help="local, or ray (pip install 'faceaug[ray]').")] = Executor.local,
     ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster address [default: a local Ray].")] = None,
@@ -342,6 +348,10 @@ def expand(
     min_edit_score: Annotated[Optional[float], typer.Option(help="Quality gate: drop edits whose AU gain (judged "
                                                             "by the train-au estimator) is below this and draw "
                                                             "the target from another source (0 = off).")] = None,
+    min_target_probability: Annotated[Optional[float], typer.Option(help="Quality gate: drop edits that the "
+                                                                    "expression judge shipped with faceaug gives "
+                                                                    "less than this probability of showing their "
+                                                                    "target class (0 = off).")] = None,
     max_identity_distance: Annotated[Optional[float], typer.Option(
         help="Quality gate, with the landmarks extra: drop edits whose dlib face descriptor is further than this "
              "from their source's, an identity leak (default 0.6, dlib's threshold for one person; 0 = off).")] = None,
@@ -360,7 +370,8 @@ def expand(
         "expand.start_scale": start_scale,
         "expand.singan_mode": singan_mode.value if singan_mode else None,
         "expand.regenerator": regenerator.value if regenerator else None,
-        "expand.min_edit_score": min_edit_score, "expand.max_identity_distance": max_identity_distance})
+        "expand.min_edit_score": min_edit_score, "expand.max_identity_distance": max_identity_distance,
+        "expand.min_target_probability": min_target_probability})
     from faceaug.commands.expand import ExpandRequest, run_expand
 
     request = ExpandRequest(

@@ -75,6 +75,9 @@ class GanimationConfig:
     decay_fraction: float = 0.3
     # DiffAugment of every critic input (real and fake), comma list of color, translation, cutout ("" = off, paper)
     diffaugment: str = ""
+    # per-face contrast gain 1 ± x and brightness offset ± x/2 of the generator's training faces (0 = off, paper):
+    # an editor meant for other datasets' faces sees other exposures while it learns
+    photometric_jitter: float = 0.0
     max_minutes: float = 0.0  # stop after this wall-clock budget (0 = no limit)
     lr: float = 1e-4
     beta1: float = 0.5
@@ -215,6 +218,9 @@ class ExpandConfig:
     # the edit quality gate (faceaug.pipeline.gate): drop edits whose AU gain, judged by the AU estimator of
     # `faceaug train-au`, is below this, and draw the target from another source (0 = off)
     min_edit_score: float = 0.0
+    # the gate's expression judge (shipped with faceaug, faceaug.fer.expression_judge): drop edits to a class it
+    # gives less than this probability of showing that class, and draw the target from another source (0 = off)
+    min_target_probability: float = 0.0
     # variants in which the Haar detector lost the face are replaced from M × this spare draws (pipeline.variants)
     face_redraws: int = 1
     # with the gate on and the landmarks extra installed: an edit whose dlib face descriptor is further than this
@@ -302,6 +308,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
 }
 PROFILE_NAMES = tuple(PROFILES)
 DEFAULT_PROFILE = "fast"
+#: `faceaug train --init` without --steps: a short fine-tuning budget (docs/bundled-editor.md measures it)
+FINE_TUNE_STEPS = 1000
 
 
 def _apply(cfg: Config, section: str, values: dict[str, Any], origin: str) -> None:
@@ -433,7 +441,7 @@ _RANGES: dict[str, tuple[float | None, float | None, bool]] = {
                                                  "lambda_au_prototypes",
                                                  "lambda_cyc", "lambda_mask", "lambda_tv", "target_noise")},
     "ganimation.lr": _POSITIVE, "ganimation.beta1": (0, 1, "low"), "ganimation.beta2": (0, 1, "low"),
-    "ganimation.ema_decay": (0, 1, "low"),
+    "ganimation.ema_decay": (0, 1, "low"), "ganimation.photometric_jitter": (0, 0.5, True),
     "singan.scale_factor": (0, 1, False), "singan.lr_decay_at": _FRACTION, "singan.lr": _POSITIVE,
     "singan.beta1": (0, 1, "low"), "singan.beta2": (0, 1, "low"),
     **{f"singan.{k}": _AT_LEAST_1 for k in ("min_size", "max_size", "nfc", "max_nfc", "num_layers",
@@ -447,7 +455,8 @@ _RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "patch.search_radius": _POSITIVE, "patch.fine_search_radius": _AT_LEAST_0, "patch.completeness": _AT_LEAST_0,
     "expand.samples_per_edit": _AT_LEAST_0, "expand.start_scale": _AT_LEAST_0, "expand.shard_size": _AT_LEAST_1,
     "expand.face_redraws": _AT_LEAST_0,
-    "expand.continuous_steps": _AT_LEAST_1, "expand.min_edit_score": _FRACTION, "expand.continuous_label_threshold": _FRACTION,
+    "expand.continuous_steps": _AT_LEAST_1, "expand.min_edit_score": _FRACTION,
+    "expand.min_target_probability": _FRACTION, "expand.continuous_label_threshold": _FRACTION,
     "expand.max_identity_distance": _AT_LEAST_0,
 }
 

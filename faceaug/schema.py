@@ -80,10 +80,13 @@ MANIFEST_SCHEMA = pa.schema(
         pa.field("sample_index", pa.int32(), nullable=True),
         pa.field("seed", pa.int64(), nullable=True),
         pa.field("ganimation_model_id", pa.string(), nullable=True),
+        pa.field("editor", pa.string(), nullable=True),  # the editor's name (the bundled one's, else its model file)
         pa.field("singan_model_id", pa.string(), nullable=True),
         pa.field("edit_score", pa.float32(), nullable=True),  # the quality gate's AU gain of the edit (None = off)
         # the gate's dlib face-descriptor distance from the source (None = not measured; > 0.6: another person)
         pa.field("identity_distance", pa.float32(), nullable=True),
+        # the gate's expression judge: the probability it gives the edit's target class (None = not judged)
+        pa.field("target_probability", pa.float32(), nullable=True),
     ]
 )
 
@@ -127,7 +130,9 @@ def _not_recorded(table: pa.Table) -> pa.Array:
 #: Columns added after a table's first release, and how a reader fills them in an older file.
 ADDED_COLUMNS = {"faces": {"landmark_method": _legacy_landmark_method, "grey": _not_recorded},
                  "manifest": {"edit_score": lambda table: pa.nulls(table.num_rows, pa.float32()),
-                              "identity_distance": lambda table: pa.nulls(table.num_rows, pa.float32())}}
+                              "identity_distance": lambda table: pa.nulls(table.num_rows, pa.float32()),
+                              "editor": lambda table: pa.nulls(table.num_rows, pa.string()),
+                              "target_probability": lambda table: pa.nulls(table.num_rows, pa.float32())}}
 
 
 #: What the rows of each table must satisfy beyond their types (checked on every read and write).

@@ -21,6 +21,9 @@ FORBIDDEN = {
     "metrics": ("training", "pipeline", "commands", "cli"),
     "fer": ("training", "pipeline", "metrics", "commands", "cli"),
     "report": ("training", "pipeline", "commands", "cli"),
+    # the bundled weights and which editor a command uses: read by inference-side code, so it reads nothing above io
+    "pretrained": ("models", "inference", "training", "pipeline", "metrics", "commands", "cli", "fer", "preprocess",
+                   "synth"),
 }
 #: `python -m` tools that are commands in all but name
 TOOLS = {"faceaug/synth/oracle_build.py"}

@@ -217,3 +217,50 @@ def test_dlib_s_descriptor_tells_the_same_face_from_another():
     distances = identity_distance(np.repeat(ref, 3, axis=0), descriptor(np.stack([face[:, ::-1], brighter, cat])))
     assert distances[0] < SAME_PERSON and distances[1] < SAME_PERSON, distances
     assert distances[2] > SAME_PERSON, distances
+
+
+def test_the_expression_judge_keeps_edits_it_reads_as_their_target(work):
+    from faceaug.fer.expression_judge import ExpressionJudge
+    from faceaug.inference.editor import GanimationEditor
+    from faceaug.pretrained import bundled_judge_path
+
+    editor = GanimationEditor.load(work / "models" / "ganimation.safetensors", torch.device("cpu"))
+    judge = ExpressionJudge.load(bundled_judge_path())
+    faces = read_table(work / "faces.parquet", "faces")
+    jobs = plan_jobs(faces, discrete_targets(parse_au_spec("happy;smile:AU12=1")), per_class=3, samples_per_edit=0,
+                     seed=0)
+    for threshold in (0.0, 1.0):
+        gate = EditGate(editor, None, work, min_score=0.0, expression_judge=judge, min_target_probability=threshold,
+                        attention_floor=0.0)
+        verdicts = [gate(job) for job in jobs]
+        for job, verdict in zip(jobs, verdicts):
+            if job.label == "happy":
+                assert 0.0 <= verdict.target_probability <= 1.0 and verdict.score is None
+                assert verdict.passed == (verdict.target_probability >= threshold)
+            else:  # a custom AU vector is no class the judge knows: not judged, not dropped for it
+                assert verdict.target_probability is None and verdict.passed
+        assert gate.dropped.get("not_read_as_target", 0) == (3 if threshold == 1.0 else 0)
+
+
+def test_a_target_no_edit_passes_gets_no_images_and_expand_says_so(work, tmp_path, monkeypatch, capsys):
+    from faceaug.fer.expression_judge import ExpressionJudge
+
+    def reads(self, images, targets, device="cpu"):  # sad is never read; happy only on bright-mouthed faces
+        return np.asarray([0.0 if t == "sad" else 0.9 for t in targets], np.float32)
+
+    monkeypatch.setattr(ExpressionJudge, "target_probability", reads)
+    out = tmp_path / "expanded"
+    cfg = resolve_config("fast", None, {**TINY, "expand.min_target_probability": 0.5,
+                                        "expand.max_identity_distance": 0.0}, seed=0, device="cpu")
+    summary = run_expand(ExpandRequest(work_dir=work, au_preset="happy,sad", per_class=6, out_dir=out, workers=1),
+                         cfg)
+    err = " ".join(capsys.readouterr().err.split())
+    assert "No edit to sad passed the quality gate" in err
+    assert "dropped" in err and "not read as target" in err
+    manifest = read_table(out / "manifest.parquet", "manifest")
+    generated = manifest[manifest["is_generated"]]
+    assert generated["label"].value_counts().to_dict() == {"happy": 6}
+    assert generated["target_probability"].eq(np.float32(0.9)).all()
+    gate = summary["quality_gate"]
+    assert gate["min_target_probability"] == 0.5 and gate["min_edit_score"] is None
+    assert gate["dropped"]["not_read_as_target"] > 0

@@ -29,7 +29,9 @@ from faceaug.device import resolve_device
 from faceaug.inference.au_coherence import coherent_sources
 from faceaug.errors import UserError
 from faceaug.pipeline import executors
+from faceaug.pipeline.gate import make_gate, report_gate
 from faceaug.models.ganimation_file import default_model_path
+from faceaug.pretrained import BUNDLED, choose_editor
 from faceaug.pipeline.plan import (
     EditJob,
     check_per_class,
@@ -109,7 +111,8 @@ def _original_rows(faces: pd.DataFrame) -> list[dict[str, Any]]:
             "split": face["split"], "is_generated": False, "stage": "original", "source_id": face["face_id"],
             "source_label": face["label"], "subject": face["subject"], "target": "original", "alpha": None,
             "gen_start_scale": None, "singan_mode": None, "sample_index": None, "seed": None,
-            "ganimation_model_id": None, "singan_model_id": None, "edit_score": None,
+            "ganimation_model_id": None, "editor": None, "singan_model_id": None, "edit_score": None,
+            "target_probability": None,
             "identity_distance": None,
         }
         row.update({au: face[au] for au in AU_NAMES})
@@ -128,14 +131,14 @@ def _copy_originals(faces: pd.DataFrame, work_dir: Path, out_dir: Path) -> None:
 
 
 def _fingerprint(request: ExpandRequest, cfg: Config, faces_sha: str, model_sha: str,
-                 judge_sha: str | None = None) -> str:
+                 judge_sha: list[str] | None = None) -> str:
     what = {
         "mode": request.mode, "au_preset": request.au_preset, "aus": request.aus, "per_class": request.per_class,
         "sources_label": request.sources_label, "sources_split": request.sources_split, "seed": cfg.seed,
         "expand": asdict(cfg.expand), "singan": asdict(cfg.singan), "patch": asdict(cfg.patch), "faces": faces_sha,
         "model": model_sha,
     }
-    if judge_sha is not None:  # the gate's judge decides which sources are used
+    if judge_sha is not None:  # the gate's judges decide which sources are used
         what["judge"] = judge_sha
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -297,42 +300,6 @@ def _warn_other_landmarks(model_path: Path, provenance: dict[str, Any], sources:
         warn(f"{model_path} {problem}.")
 
 
-def _quality_gate(request: ExpandRequest, cfg: Config, work_dir: Path, editor, device: str):
-    """(the gate, its judge's file) when expand.min_edit_score > 0, else (None, None)."""
-    if cfg.expand.min_edit_score <= 0:
-        return None, None
-    from faceaug.fer.au_estimator import AuEstimator, default_au_estimator_path, trained_against
-    from faceaug.pipeline.gate import EditGate
-
-    path = Path(request.au_estimator) if request.au_estimator else default_au_estimator_path(work_dir)
-    if not path.is_file():
-        raise UserError(f"--min-edit-score needs an AU estimator to judge the edits; none at {path}. Train one with "
-                        f"`faceaug train-au {work_dir}` (or pass --au-estimator FILE, or --min-edit-score 0).")
-    estimator = AuEstimator.load(path)
-    judge_problem = trained_against(editor.provenance, estimator)
-    if judge_problem:
-        warn(f"Quality gate: {judge_problem}.")
-    descriptor = None
-    if cfg.expand.max_identity_distance > 0:
-        from faceaug.metrics.identity import FaceDescriptor, identity_problem
-
-        problem = identity_problem()
-        if problem:
-            info(f"Quality gate: identity leaks are not checked, {problem}.")
-        else:
-            descriptor = FaceDescriptor()
-    return EditGate(editor, estimator, work_dir, cfg.expand.min_edit_score, device=device, descriptor=descriptor,
-                    max_identity_distance=cfg.expand.max_identity_distance, judge_problem=judge_problem), path
-
-
-def _report_gate(gate) -> None:
-    dropped = sum(gate.dropped.values())
-    reasons = ", ".join(f"{n} {r.replace('_', ' ')}" for r, n in gate.dropped.items()) or "none"
-    identity = (f", max identity distance {gate.max_identity_distance:g}" if gate.descriptor is not None else "")
-    info(f"Quality gate (min edit score {gate.min_score:g}{identity}): judged {gate.judged} edits, dropped {dropped} "
-         f"({reasons}); their targets were drawn from other sources.")
-
-
 def run_expand(request: ExpandRequest, cfg: Config) -> dict[str, Any]:
     """Run (or resume) an expansion; returns the summary written to expand.json."""
     started = time.perf_counter()
@@ -342,35 +309,45 @@ def run_expand(request: ExpandRequest, cfg: Config) -> dict[str, Any]:
     faces_path = work_dir / "faces.parquet"
     faces = read_table(faces_path, "faces")
     check_per_class(request.per_class)
-    model_path = Path(request.model) if request.model else default_model_path(work_dir)
+    choice = choose_editor(request.model, default_model_path(work_dir))
+    model_path = choice.path
     if not model_path.is_file():
-        raise UserError(
-            f"No GANimation model at {model_path}. Train one with `faceaug train {work_dir}` or pass --model PATH."
-        )
+        raise UserError(f"No GANimation model at {model_path}. Pass --model PATH, --model {BUNDLED} (the editor that "
+                        f"ships with faceaug), or train one with `faceaug train {work_dir}`.")
+    if choice.bundled:
+        how = "as asked" if request.model else f"{work_dir} has no model of its own"
+        info(f"Editing with the bundled editor {choice.name} ({how}; trained on FER2013, docs/bundled-editor.md). "
+             f"To adapt it to your faces: `faceaug train {work_dir} --init {BUNDLED}`.")
     device = resolve_device(cfg.device)
-    editor = load_editor(model_path, str(device))  # validated here, reused by in-process shards
+    editor = load_editor(model_path, str(device), choice.name)  # validated here, reused by in-process shards
     if tuple(editor.au_names) != AU_NAMES:
         raise UserError(f"{model_path} was trained for another AU list ({', '.join(editor.au_names)}).")
     if editor.crop_template != crop_template_id():
         warn(f"{model_path} was trained on faces framed differently from `faceaug preprocess` crops (crop template "
              f"{editor.crop_template}, ours {crop_template_id()}): edits may be poorer.")
-    size = editor.image_size
+    sources = select_sources(faces, request.sources_split, request.sources_label)
+    # edits are written at the source faces' size whatever the editor's (faceaug.inference.editor)
+    try:
+        size = int(read_image(work_dir / sources["image_path"].iloc[0]).shape[0])
+    except (FileNotFoundError, ImageDecodeError) as exc:
+        raise UserError(f"Source face {sources['image_path'].iloc[0]} of {work_dir} cannot be read ({exc}); re-run "
+                        "`faceaug preprocess`.") from None
     if cfg.expand.samples_per_edit > 0 and cfg.expand.regenerator == "singan":  # M = 0 or patch: no SinGAN
         check_singan_setup(size, size, cfg.singan, start_scale=cfg.expand.start_scale, mode=cfg.expand.singan_mode)
-    sources = select_sources(faces, request.sources_split, request.sources_label)
     _warn_other_landmarks(model_path, editor.provenance, sources)
     source_aus = coherent_sources(sources, editor.condition, editor.provenance, str(model_path))
     if source_aus.note():
         info(source_aus.note())
     sources = source_aus.sources
-    gate, judge_path = _quality_gate(request, cfg, work_dir, editor, str(device))
+    gate, judge_files = make_gate(cfg.expand, work_dir, editor, str(device), request.au_estimator)
+    targets = _targets(request, cfg)
     jobs = plan_jobs(
-        sources, _targets(request, cfg), per_class=request.per_class,
+        sources, targets, per_class=request.per_class,
         samples_per_edit=cfg.expand.samples_per_edit, seed=cfg.seed,
         label_threshold=cfg.expand.continuous_label_threshold, accept=gate, edits_first=cfg.expand.edits_first,
     )
     if gate is not None:
-        _report_gate(gate)
+        report_gate(gate, jobs, targets)
     _hint_more_sources(jobs, len(sources), cfg.expand.samples_per_edit)
     shards = cut_shards(jobs, cfg.expand.shard_size)
     expected = sum(job.n_samples + 1 for job in jobs)
@@ -378,7 +355,7 @@ def run_expand(request: ExpandRequest, cfg: Config) -> dict[str, Any]:
     out_dir = Path(request.out_dir or work_dir / "expanded")
     model_sha = file_sha256(model_path)
     fingerprint = _fingerprint(request, cfg, file_sha256(faces_path), model_sha,
-                               file_sha256(judge_path) if judge_path else None)
+                               [file_sha256(path) for path in judge_files] or None)
     if _prepare_out_dir(out_dir, work_dir, fingerprint, request.overwrite) and _complete_expansion_is_intact(out_dir):
         summary = json.loads((out_dir / SUMMARY).read_text())
         remove_tree_if_ours(out_dir / PARTS_DIR, EXPAND_OUTPUTS_IN_PARTS)
@@ -394,6 +371,7 @@ def run_expand(request: ExpandRequest, cfg: Config) -> dict[str, Any]:
         info(f"Resuming: {len(shards) - len(pending)} of {len(shards)} shards already finished.")
     ctx = ShardContext(
         work_dir=str(work_dir), out_dir=str(out_dir), model_path=str(model_path), device=str(device),
+        editor_name=choice.name,
         singan=asdict(cfg.singan), start_scale=cfg.expand.start_scale, singan_mode=cfg.expand.singan_mode,
         regenerator=cfg.expand.regenerator, patch=asdict(cfg.patch), face_redraws=cfg.expand.face_redraws,
     )
@@ -416,7 +394,8 @@ def run_expand(request: ExpandRequest, cfg: Config) -> dict[str, Any]:
         "fingerprint": fingerprint,
         # absolute paths: `faceaug report` finds the WORK_DIR and the model from any working directory
         "request": {k: str(v.resolve()) if isinstance(v, Path) else v for k, v in asdict(request).items()},
-        "ganimation_model": {"path": str(model_path.resolve()), "sha256": model_sha, "id": editor.model_id},
+        "ganimation_model": {"path": str(model_path.resolve()), "sha256": model_sha, "id": editor.model_id,
+                             "name": choice.name, "bundled": choice.bundled},
         "counts": {
             "originals": int((~manifest["is_generated"]).sum()),
             "generated": int(len(generated)),

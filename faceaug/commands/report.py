@@ -239,12 +239,29 @@ def _gate_notes(inputs: ReportInputs) -> list[str]:
             f"{sum(dropped.values())} dropped ({reasons}) and drawn again from other sources."]
 
 
+def _editor_of(inputs: ReportInputs) -> dict[str, Any] | None:
+    """Which editor made the expansion (expand.json's ganimation_model: name, id, bundled or not), or None."""
+    model = inputs.settings.get("expand", {}).get("ganimation_model") if inputs.has_expansion else None
+    if not isinstance(model, dict):
+        return None
+    return {"name": model.get("name") or model.get("path"), "id": model.get("id"),
+            "bundled": bool(model.get("bundled", False))}
+
+
+def _editor_note(editor: dict[str, Any] | None) -> list[str]:
+    if editor is None:
+        return []
+    kind = "the editor bundled with faceaug, trained on FER2013" if editor["bundled"] else "a model file"
+    return [f"Edited by {editor['name']} ({kind}; weights {editor['id']})."]
+
+
 def run_report(request: ReportRequest) -> dict[str, Any]:
     started = time.perf_counter()
     inputs = load_inputs(Path(request.path))
     html_path = _html_path(request, inputs)
     findings: list[Finding] = dataset_findings(inputs)
-    notes: list[str] = _gate_notes(inputs)
+    editor_used = _editor_of(inputs)
+    notes: list[str] = _editor_note(editor_used) + _gate_notes(inputs)
     est = None if request.openface_dir else _estimator(request, inputs)
     metrics, editor, attention = None, None, None
     maker = variant_maker(inputs.manifest) if inputs.has_expansion else "SinGAN"
@@ -282,7 +299,7 @@ def run_report(request: ReportRequest) -> dict[str, Any]:
     page = _page(inputs, verdict, findings, counts, metrics, attention, est, notes)
     write_bytes_atomic(page.encode(), html_path)
     summary = {"verdict": {"level": verdict.level, "text": verdict.text, "numbers": verdict.numbers},
-               "findings": [f.__dict__ for f in findings], "notes": notes,
+               "editor": editor_used, "findings": [f.__dict__ for f in findings], "notes": notes,
                "counts": json.loads(counts.to_json(orient="index")), "html": str(html_path),
                "metrics": str(inputs.out_dir / METRICS_FILE) if metrics is not None else None,
                "seconds": round(time.perf_counter() - started, 2)}

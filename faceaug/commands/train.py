@@ -32,6 +32,7 @@ from faceaug.io.atomic import write_bytes_atomic, write_json_atomic
 from faceaug.io.images import write_png_atomic
 from faceaug.models.ganimation_file import MODEL_FILE, GanimationModel
 from faceaug.preprocess.align import crop_template_id
+from faceaug.pretrained import choose_editor
 from faceaug.training.ganimation_checkpoint import config_from_checkpoint, load_checkpoint, save_checkpoint
 from faceaug.training.ganimation_data import FaceCache, load_faces
 from faceaug.training.ganimation_trainer import GanimationTrainer
@@ -66,12 +67,37 @@ def _adapt_to_au_sources(cfg: Config, au_sources: dict[str, int]) -> tuple[Confi
     return dataclasses.replace(cfg, ganimation=dataclasses.replace(cfg.ganimation, lambda_au=weight)), line
 
 
-def run_train(work_dir: Path, cfg: Config, *, resume: bool, max_steps: int | None = None) -> Path:
+#: The generator's architecture fields: a fine-tuning run takes them from the model it starts from.
+_ARCHITECTURE = ("image_size", "conv_dim", "repeat_num", "upsample", "condition")
+
+
+def _initial_model(init: str | Path, cfg: Config) -> tuple[GanimationModel, dict[str, str], Config, str]:
+    """The model a fine-tuning run starts from (a path, or "bundled"), its name and weights id, the config with its
+    architecture, and a line that says what was taken from it."""
+    choice = choose_editor(init, Path(init))
+    model = GanimationModel.load(choice.path)
+    arch = model.config
+    changed = {key: getattr(arch, key) for key in _ARCHITECTURE if getattr(arch, key) != getattr(cfg.ganimation, key)}
+    cfg = dataclasses.replace(cfg, ganimation=dataclasses.replace(cfg.ganimation, **changed))
+    line = (f"Fine-tuning from {choice.name} (weights {model.model_id})"
+            + (f"; its architecture replaces the profile's: {', '.join(f'{k} {v}' for k, v in changed.items())}."
+               if changed else "."))
+    return model, {"name": choice.name, "id": model.model_id}, cfg, line
+
+
+def run_train(work_dir: Path, cfg: Config, *, resume: bool, max_steps: int | None = None,
+              init: str | Path | None = None) -> Path:
     """Train GANimation on WORK_DIR's train split; returns the path of the model file.
 
     `max_steps` (for tests and benchmarks) stops after that many steps in total, like a time budget does.
+    `init` (a model file, or "bundled") fine-tunes: the generator starts from that model's weights.
     """
     work_dir = Path(work_dir)
+    initial, origin, init_line = None, {}, ""
+    if init is not None:
+        if resume:
+            raise UserError("--init starts a new fine-tuning run and --resume continues one: give one of them.")
+        initial, origin, cfg, init_line = _initial_model(init, cfg)
     problem = cfg.ganimation.problem()
     if problem:
         raise UserError(f"GANimation settings don't fit: {problem}")
@@ -97,6 +123,8 @@ def run_train(work_dir: Path, cfg: Config, *, resume: bool, max_steps: int | Non
                                 else None)
     if state is not None:
         trainer.load_state_dict(state)
+    if initial is not None:
+        trainer.start_from(initial.generator.state_dict(), origin)
     writer = rank == 0
     metrics_path = models_dir / "metrics.jsonl"
     if writer:
@@ -106,6 +134,8 @@ def run_train(work_dir: Path, cfg: Config, *, resume: bool, max_steps: int | Non
                               steps_per_epoch=trainer.steps_per_epoch, total_steps=trainer.total_steps)
         if adapted:
             info(adapted)
+        if init_line:
+            info(init_line)
         info(f"Training GANimation on {len(cache)} faces at {cfg.ganimation.image_size} px "
              f"(profile {cfg.profile}, {device}, {trainer.total_steps} steps"
              f"{f', resuming at step {trainer.step}' if trainer.step else ''}).")
@@ -245,7 +275,11 @@ def _model(trainer: GanimationTrainer, cfg: Config, cache: FaceCache) -> Ganimat
     provenance = {"training": {"profile": cfg.profile, "seed": cfg.seed, "steps": trainer.step,
                                "total_steps": trainer.total_steps, "faces": len(cache),
                                "landmark_methods": cache.landmark_methods, "au_sources": cache.au_sources,
-                               "au_judge": cfg.ganimation.au_judge}}
+                               "au_judge": cfg.ganimation.au_judge,
+                               # grey training faces: the editor edits a colour face's luminance, keeps its chroma
+                               "grey": bool(trainer.grey)}}
+    if trainer.init_from:
+        provenance["training"]["init_from"] = trainer.init_from
     judge_id = getattr(trainer.au_judge, "estimator_id", None)
     if judge_id is not None:  # the report and the quality gate check they are not handed this estimator
         provenance["training"]["au_judge_id"] = judge_id

@@ -1,15 +1,21 @@
-"""The edit quality gate of `faceaug expand --min-edit-score S`: an edit that misses its target is dropped at
-planning time and the target is drawn from the next source instead, so every target still gets exactly
-`--per-class` images and the shards stay a pure function of the plan.
+"""The edit quality gate of `faceaug expand`: an edit that does not show its target is dropped at planning time and
+the target is drawn from the next source instead, so a target gets exactly `--per-class` images when enough edits
+pass (else its images spread over the edits that did, and a target none passes gets none: expand says so). The
+shards stay a pure function of the plan.
 
-The judge is independent of the generator: the AU estimator of `faceaug train-au` (faceaug.fer.au_estimator) —
-unless GANimation was trained against that very estimator (`--au-judge estimator`), which expand warns about and
-expand.json records (`judge_independent: false`).
-An edit's score is its AU gain, 1 − |target − AUs after| / |target − AUs before| (mean over the 17 AUs, as the
-report's verdict measures it): 1 = the target is reached, 0 = no closer than the unedited face, < 0 = further away.
-It misses when the score is below S, when GANimation repainted the face instead of editing it (its attention,
-1 = kept from the source, averages below `attention_floor` over the face region), or when the edit shows another
-person: with the `faceaug[landmarks]` extra installed, dlib's face descriptor of the edit is further than
+Its judges are independent of the generator:
+* the expression judge shipped with faceaug (faceaug.fer.expression_judge, trained on FER2013, never a training
+  loss): an edit to a target class passes only when the judge gives that class at least
+  `expand.min_target_probability` (on by default; targets outside the judge's classes, such as contempt or custom
+  AU vectors, are not judged by it);
+* the AU estimator of `faceaug train-au` (faceaug.fer.au_estimator), with `--min-edit-score S`: an edit's score is
+  its AU gain, 1 − |target − AUs after| / |target − AUs before| (mean over the 17 AUs, as the report's verdict
+  measures it): 1 = the target is reached, 0 = no closer than the unedited face, < 0 = further away. Unless
+  GANimation was trained against that very estimator (`--au-judge estimator`), which expand warns about and
+  expand.json records (`judge_independent: false`).
+Whichever judges are on, an edit also fails when GANimation repainted the face instead of editing it (its
+attention, 1 = kept from the source, averages below `attention_floor` over the face region), or when it shows
+another person: with the `faceaug[landmarks]` extra installed, dlib's face descriptor of the edit is further than
 `max_identity_distance` from its source's (faceaug.metrics.identity; 0.6 = dlib's same-person threshold).
 """
 
@@ -21,6 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
+from faceaug.config import ExpandConfig
+from faceaug.console import info, warn
+from faceaug.errors import UserError
 from faceaug.io.images import read_image
 from faceaug.metrics.edit_quality import REPAINT_FLOOR, au_gain, face_attention
 from faceaug.metrics.identity import identity_distance
@@ -32,9 +41,10 @@ ATTENTION_FLOOR = REPAINT_FLOOR
 @dataclass(frozen=True)
 class Judgement:
     passed: bool
-    score: float
-    reason: str | None = None  # repainted | identity_leak | missed_target
+    score: float | None  # the AU gain (None: no AU estimator)
+    reason: str | None = None  # repainted | identity_leak | not_read_as_target | missed_target
     identity_distance: float | None = None  # None: not measured
+    target_probability: float | None = None  # the expression judge's P(target) (None: not judged)
 
 
 @dataclass
@@ -42,9 +52,11 @@ class EditGate:
     """Callable used by `plan_jobs(accept=...)`; it remembers every verdict it gave."""
 
     editor: object  # faceaug.inference.editor.GanimationEditor
-    estimator: object  # faceaug.fer.au_estimator.AuEstimator
+    estimator: object | None  # faceaug.fer.au_estimator.AuEstimator (None: AU gain not judged)
     work_dir: Path
     min_score: float
+    expression_judge: object | None = None  # faceaug.fer.expression_judge.ExpressionJudge (None: not judged)
+    min_target_probability: float = 0.0
     attention_floor: float = ATTENTION_FLOOR
     device: str = "cpu"
     descriptor: object | None = None  # faceaug.metrics.identity.FaceDescriptor; None = identity not checked
@@ -72,24 +84,98 @@ class EditGate:
         face = self._face(job.source_image)
         target = np.asarray([job.aus], np.float32)
         edited, attention = self.editor.edit(face[None], target, np.asarray([job.source_aus], np.float32))
-        before, after = self.estimator.predict(np.stack([face, edited[0]]), self.device)
-        score = au_gain(float(np.abs(after - target[0]).mean()), float(np.abs(before - target[0]).mean()))
+        score = None
+        if self.estimator is not None:
+            before, after = self.estimator.predict(np.stack([face, edited[0]]), self.device)
+            score = au_gain(float(np.abs(after - target[0]).mean()), float(np.abs(before - target[0]).mean()))
+        probability = None
+        if self.expression_judge is not None:
+            read = float(self.expression_judge.target_probability(edited, [job.label], self.device)[0])
+            probability = None if np.isnan(read) else read
         distance = self._distance(job.source_image, edited[0])
         self.judged += 1
         if face_attention(attention[0]) < self.attention_floor:
             reason = "repainted"
         elif distance is not None and distance > self.max_identity_distance:
             reason = "identity_leak"
-        elif score < self.min_score:
+        elif probability is not None and probability < self.min_target_probability:
+            reason = "not_read_as_target"
+        elif score is not None and score < self.min_score:
             reason = "missed_target"
         else:
             reason = None
         if reason is not None:
             self.dropped[reason] += 1
-        return Judgement(reason is None, score, reason, distance)
+        return Judgement(reason is None, score, reason, distance, probability)
 
     def summary(self) -> dict:
-        return {"min_edit_score": self.min_score, "attention_floor": self.attention_floor,
+        return {"min_edit_score": self.min_score if self.estimator is not None else None,
+                "min_target_probability": self.min_target_probability if self.expression_judge is not None else None,
+                "expression_judge": getattr(self.expression_judge, "model_id", None),
+                "attention_floor": self.attention_floor,
                 "max_identity_distance": self.max_identity_distance if self.descriptor is not None else None,
                 "judged": self.judged, "judge_independent": self.judge_problem is None,
                 "dropped": dict(self.dropped)}
+
+
+def make_gate(settings: ExpandConfig, work_dir: Path, editor, device: str,
+              au_estimator: Path | None = None) -> tuple[EditGate | None, list[Path]]:
+    """expand's gate and the files of its judges when `min_edit_score` or `min_target_probability` is above 0,
+    else (None, []); `au_estimator` is the AU estimator's file [default: WORK_DIR/models/au_estimator.safetensors].
+    A missing AU estimator is a UserError."""
+    if settings.min_edit_score <= 0 and settings.min_target_probability <= 0:
+        return None, []
+    estimator, judge, judge_problem, files = None, None, None, []
+    if settings.min_edit_score > 0:
+        from faceaug.fer.au_estimator import AuEstimator, default_au_estimator_path, trained_against
+
+        path = Path(au_estimator) if au_estimator else default_au_estimator_path(work_dir)
+        if not path.is_file():
+            raise UserError(f"--min-edit-score needs an AU estimator to judge the edits; none at {path}. Train one "
+                            f"with `faceaug train-au {work_dir}` (or pass --au-estimator FILE, or --min-edit-score "
+                            "0).")
+        estimator = AuEstimator.load(path)
+        files.append(path)
+        judge_problem = trained_against(editor.provenance, estimator)
+        if judge_problem:
+            warn(f"Quality gate: {judge_problem}.")
+    if settings.min_target_probability > 0:
+        from faceaug.fer.expression_judge import ExpressionJudge
+        from faceaug.pretrained import bundled_judge_path
+
+        files.append(bundled_judge_path())
+        judge = ExpressionJudge.load(files[-1])
+    descriptor = None
+    if settings.max_identity_distance > 0:
+        from faceaug.metrics.identity import FaceDescriptor, identity_problem
+
+        problem = identity_problem()
+        if problem:
+            info(f"Quality gate: identity leaks are not checked, {problem}.")
+        else:
+            descriptor = FaceDescriptor()
+    gate = EditGate(editor, estimator, Path(work_dir), settings.min_edit_score, expression_judge=judge,
+                    min_target_probability=settings.min_target_probability, device=device, descriptor=descriptor,
+                    max_identity_distance=settings.max_identity_distance, judge_problem=judge_problem)
+    return gate, files
+
+
+def report_gate(gate: EditGate, jobs: list[EditJob], targets) -> None:
+    """Say what the gate did: what it dropped and why, targets left with no images, and when it dropped most."""
+    dropped = sum(gate.dropped.values())
+    reasons = ", ".join(f"{n} {r.replace('_', ' ')}" for r, n in gate.dropped.items()) or "none"
+    rules = [f"min edit score {gate.min_score:g}" if gate.estimator is not None else "",
+             f"min target probability {gate.min_target_probability:g}" if gate.expression_judge is not None else "",
+             f"max identity distance {gate.max_identity_distance:g}" if gate.descriptor is not None else ""]
+    info(f"Quality gate ({', '.join(r for r in rules if r)}): judged {gate.judged} edits, dropped {dropped} "
+         f"({reasons}); their targets were drawn from other sources.")
+    planned = {job.target for job in jobs}
+    empty = [t.name for t in targets if t.name not in planned]
+    if empty:
+        warn(f"No edit to {', '.join(empty)} passed the quality gate: the expansion has no images of "
+             f"{'that class' if len(empty) == 1 else 'these classes'}.")
+    if gate.judged and dropped > gate.judged / 2:
+        warn(f"The quality gate dropped {dropped} of the {gate.judged} edits it judged: this editor does not show "
+             "most targets on these faces, and the expansion is made of the few edits that do. Check `faceaug "
+             "report` and `faceaug fer-eval` before training on it; fine-tuning the editor on your faces (`faceaug "
+             "train WORK --init bundled`) may help.")

@@ -57,6 +57,7 @@ class EditJob:
     source_aus: tuple[float, ...] = ()  # the source face's 17 AU intensities (from faces.parquet)
     edit_score: float | None = None  # the quality gate's score of this edit (None = no gate)
     identity_distance: float | None = None  # the gate's face-descriptor distance edit ↔ source (None = not measured)
+    target_probability: float | None = None  # the gate's expression judge: P(target) of the edit (None = not judged)
 
     @property
     def stem(self) -> str:
@@ -158,7 +159,8 @@ def plan_jobs(
     """Every target gets exactly `per_class` images (edits + SinGAN samples), sources spread over subjects.
 
     `accept(job)` (the quality gate, faceaug.pipeline.gate) judges each candidate edit: one it fails is not planned
-    and the target takes the next source in the rotation instead; a target no source passes is a UserError.
+    and the target takes the next source in the rotation instead; a target no source passes gets no images (expand
+    says so), and when that is every target it is a UserError.
     A target edits each source at most once (a repeated edit would be the same image under another id): when
     fewer sources (or fewer passing edits) are left than the edits it needs, its images are spread evenly over the
     edits it has, each then taking more than M variants (expand says so)."""
@@ -169,6 +171,7 @@ def plan_jobs(
     au_matrix = sources[list(AU_NAMES)].to_numpy(np.float32)
     seeds = np.random.SeedSequence(seed).generate_state(1)[0]
     jobs: list[EditJob] = []
+    empty: list[str] = []
     cursor = 0
     for target in targets:
         counts = samples_per_job(per_class, samples_per_edit, len(order) if edits_first else 0)
@@ -184,12 +187,12 @@ def plan_jobs(
                 verdict = accept(job)
                 if not verdict.passed:
                     continue
-                job = dataclasses.replace(job, edit_score=float(verdict.score),
-                                          identity_distance=verdict.identity_distance)
+                job = dataclasses.replace(job, edit_score=verdict.score, identity_distance=verdict.identity_distance,
+                                          target_probability=verdict.target_probability)
             chosen.append(job)
-        if not chosen:
-            raise UserError(f"No source face's edit to {target.name!r} passes the quality gate "
-                            "(--min-edit-score); lower it, or train the editor longer.")
+        if not chosen:  # the gate passed no edit to this target: it gets no images (expand says so)
+            empty.append(target.name)
+            continue
         if len(chosen) < len(counts) and samples_per_edit == 0:
             passing = " whose edit passes the quality gate" if accept is not None else ""
             raise UserError(f"{target.name}: --per-class {per_class} with --samples-per-edit 0 needs {per_class} "
@@ -198,6 +201,10 @@ def plan_jobs(
         if len(chosen) < len(counts):  # fewer usable sources than edits wanted: their edits take more variants
             counts = spread_samples(per_class, len(chosen))
         jobs.extend(dataclasses.replace(job, n_samples=n) for job, n in zip(chosen, counts))
+    if empty and not jobs:
+        raise UserError(f"No source face's edit to {', '.join(repr(name) for name in empty)} passes the quality "
+                        "gate (--min-target-probability, --min-edit-score); lower them, or give the editor other "
+                        "sources (neutral or mild faces edit most clearly).")
     return jobs
 
 

@@ -48,6 +48,7 @@ class ShardContext:
     regenerator: str = "singan"  # singan | patch (faceaug.config.REGENERATORS)
     patch: dict[str, Any] = field(default_factory=dict)  # PatchConfig as a dict
     face_redraws: int = 0  # spare draws per variant for the ones that lost the face (pipeline.variants)
+    editor_name: str = ""  # how the manifest names the editor (the bundled one's name, else the model path)
 
 
 @dataclass
@@ -65,18 +66,18 @@ def image_relpath(label: str, image_id: str) -> str:
     return f"{IMAGES_DIR}/{label}/{image_id}.png"
 
 
-_EDITORS: dict[tuple[str, int, int, str], Any] = {}
+_EDITORS: dict[tuple[str, int, int, str, str], Any] = {}
 
 
-def load_editor(model_path: str | Path, device: str):
+def load_editor(model_path: str | Path, device: str, name: str = ""):
     """The GANimation editor, loaded once per process (and again only if the model file changes)."""
     from faceaug.inference.editor import GanimationEditor
 
     stat = Path(model_path).stat()
-    key = (str(model_path), stat.st_mtime_ns, stat.st_size, str(device))
+    key = (str(model_path), stat.st_mtime_ns, stat.st_size, str(device), name)
     if key not in _EDITORS:
         _EDITORS.clear()
-        _EDITORS[key] = GanimationEditor.load(Path(model_path), resolve_device(str(device)))
+        _EDITORS[key] = GanimationEditor.load(Path(model_path), resolve_device(str(device)), name or None)
     return _EDITORS[key]
 
 
@@ -100,6 +101,7 @@ def _row(job: EditJob, image_id: str, stage: str, **extra: Any) -> dict[str, Any
         "singan_model_id": None,
         "edit_score": job.edit_score,
         "identity_distance": job.identity_distance,
+        "target_probability": job.target_probability,
     }
     row.update(zip(AU_NAMES, job.aus))
     row.update(extra)
@@ -115,7 +117,7 @@ def run_shard(index: int, jobs: list[EditJob], ctx: ShardContext) -> ShardResult
     timings: dict[str, float] = {}
 
     t = time.perf_counter()
-    editor = load_editor(ctx.model_path, ctx.device)
+    editor = load_editor(ctx.model_path, ctx.device, ctx.editor_name)
     faces = np.stack([read_image(work_dir / job.source_image) for job in jobs])
     targets = np.asarray([job.aus for job in jobs], dtype=np.float32)
     edited, _attention = editor.edit(faces, targets, np.asarray([job.source_aus for job in jobs], np.float32))
@@ -131,6 +133,8 @@ def run_shard(index: int, jobs: list[EditJob], ctx: ShardContext) -> ShardResult
         make = _patch_variants if ctx.regenerator == PATCH_MODE else _singan_variants
         rows += make(with_samples, ctx, device, editor.model_id, out_dir, timings)
 
+    for row in rows:
+        row["editor"] = editor.name
     write_table_atomic(rows, part_path(out_dir, index), "manifest")
     return ShardResult(index=index, rows=len(rows), timings=timings)
 

@@ -36,10 +36,15 @@ class FaceCache:
     def __len__(self) -> int:
         return int(self.images.shape[0])
 
-    def batch(self, index: torch.Tensor, flip: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images in [−1, 1] (flipped where `flip` is True) and their AU vectors, for row indices `index`."""
+    def batch(self, index: torch.Tensor, flip: torch.Tensor,
+              photometric: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images in [−1, 1] (flipped where `flip` is True) and their AU vectors, for row indices `index`;
+        `photometric` (B, 2) = per-face (contrast gain, brightness offset) applied about mid-grey, or None."""
         images = to_model_range(self.images[index])
         images = torch.where(flip.view(-1, 1, 1, 1), images.flip(3), images)
+        if photometric is not None:
+            gain, offset = photometric[:, 0].view(-1, 1, 1, 1), photometric[:, 1].view(-1, 1, 1, 1)
+            images = (images * gain + offset).clamp(-1.0, 1.0)
         return images, self.aus[index]
 
 
@@ -83,6 +88,15 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     """The shuffled row order of one epoch — a function of (seed, epoch) only, so a resumed run sees it again."""
     gen = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(epoch))
     return torch.randperm(n, generator=gen)
+
+
+def photometric_draws(batch: int, strength: float, gen: torch.Generator) -> torch.Tensor | None:
+    """Per-face (contrast gain 1 ± strength, brightness offset ± strength/2 in the [−1, 1] range), or None when
+    strength is 0: faces of other datasets differ from the training set in exposure and contrast first."""
+    if strength <= 0:
+        return None
+    draws = torch.rand(batch, 2, generator=gen) * 2.0 - 1.0
+    return torch.stack([1.0 + strength * draws[:, 0], 0.5 * strength * draws[:, 1]], dim=1)
 
 
 def random_targets(cache: FaceCache, batch: int, noise: float, gen: torch.Generator) -> torch.Tensor:

@@ -41,7 +41,7 @@ from faceaug.splits import held_out_subjects
 from faceaug.training import ganimation_losses as L
 from faceaug.training.au_judge import load_judge
 from faceaug.training.diffaugment import diff_augment, parse_policy
-from faceaug.training.ganimation_data import FaceCache, epoch_order, random_targets
+from faceaug.training.ganimation_data import FaceCache, epoch_order, photometric_draws, random_targets
 
 
 def lr_factor(step: int, total_steps: int, decay_start: int, time_progress: float = 0.0) -> float:
@@ -114,6 +114,7 @@ class GanimationTrainer:
         self.grey = len(cache) > 0 and is_grey(cache.images.permute(0, 2, 3, 1).numpy())  # a greyscale dataset: the generator's colour output is made grey
         self.step = 0
         self.au_pretrained = False
+        self.init_from: dict[str, Any] | None = None  # the weights a fine-tuning run started from (start_from)
         # what reads the generator's AUs when not the live critic: au_judge frozen = a critic copy made by
         # pretrain_au_head; estimator = the AU estimator file given as `au_estimator` (faceaug.training.au_judge)
         self.au_judge: torch.nn.Module | None = None
@@ -136,7 +137,8 @@ class GanimationTrainer:
         b = self.g.batch_size
         start = (within * self.world + self.rank) * b
         index = order[start:start + b]
-        images, aus = self.cache.batch(index, torch.rand(b, generator=gen) < 0.5)
+        flips = torch.rand(b, generator=gen) < 0.5
+        images, aus = self.cache.batch(index, flips, photometric_draws(b, self.g.photometric_jitter, gen))
         targets = random_targets(self.cache, b, self.g.target_noise, gen)
         to = dict(device=self.device, non_blocking=True)
         return (images.to(**to).contiguous(memory_format=self.memory_format), aus.to(**to), targets.to(**to))
@@ -329,7 +331,16 @@ class GanimationTrainer:
             "ganimation": dataclasses.asdict(self.g),
             "au_names": list(AU_NAMES),
             "image_size": self.g.image_size,
+            "init_from": self.init_from,
         }
+
+    def start_from(self, generator_state: dict[str, torch.Tensor], origin: dict[str, Any]) -> None:
+        """Fine-tune: the generator (and its average) start from given weights; `origin` names them (it goes into
+        checkpoints and the model file)."""
+        self.generator.load_state_dict(generator_state)
+        if self.generator_ema is not None:
+            self.generator_ema.load_state_dict(generator_state)
+        self.init_from = dict(origin)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.generator.load_state_dict(state["generator"])
@@ -345,6 +356,7 @@ class GanimationTrainer:
         torch.set_rng_state(state["rng"]["torch"])
         self.step = int(state["step"])
         self.au_pretrained = bool(state.get("au_pretrained", self.step > 0))
+        self.init_from = state.get("init_from")
 
     @torch.no_grad()
     def sample_grid(self, n_sources: int = 4) -> np.ndarray:
