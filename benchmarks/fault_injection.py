@@ -49,6 +49,7 @@ max_nfc = 8
 min_size = 12
 
 [expand]
+min_target_probability = 0.0
 samples_per_edit = 3
 shard_size = 2
 """

@@ -112,7 +112,7 @@ def test_every_command_lists_quiet_and_verbose(runner, name):
 def test_expand_help_keeps_bracketed_text(runner):
     text = _flat(runner.invoke(app, ["expand", "--help"], terminal_width=200).stdout)
     assert "local, or ray (pip install 'faceaug[ray]')." in text
-    assert "GANimation model [default: WORK_DIR/models/ganimation.safetensors]." in text
+    assert "[default: WORK_DIR/models/ganimation.safetensors when it exists, else bundled]." in text
 
 
 def _help_texts():

@@ -128,13 +128,15 @@ def test_fer_eval_without_an_expansion_runs_the_real_arms_only(world, tmp_path):
     assert set(result["arms"]) == {"original", "classic"} and result["counts"]["train_generated"] == 0
 
 
-def test_a_run_that_does_not_fit_its_training_faces_is_named(world, tmp_path, capsys):
+def test_a_run_that_does_not_fit_its_training_faces_is_refit_then_named(world, tmp_path, capsys):
     work, _ = world
     result = run_fer_eval(FerEvalRequest(work_dir=work, arms="original", seeds=1, steps=30, lr=50.0,
                                          image_size=32, device="cpu", out_dir=tmp_path))
     run = result["arms"]["original"]["runs"][0]
     assert run["train_accuracy"] < 0.7 and result["underfit"] == {"original": [0]}
-    assert "did not fit the real training faces" in " ".join(capsys.readouterr().err.split())
+    assert run["refits"] == 2 and run["lr"] == 12.5  # trained twice more, at half the learning rate each time
+    err = " ".join(capsys.readouterr().err.split())
+    assert "did not fit the real training faces" in err and "2 more tries at half the learning rate" in err
 
 
 def test_the_example_trains_on_a_manifest(world):

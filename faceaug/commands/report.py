@@ -235,7 +235,11 @@ def _gate_notes(inputs: ReportInputs) -> list[str]:
         return []
     dropped = gate.get("dropped", {})
     reasons = ", ".join(f"{n} {r.replace('_', ' ')}" for r, n in dropped.items()) or "none"
-    return [f"Quality gate (min edit score {gate.get('min_edit_score')}): {gate.get('judged', 0)} edits judged, "
+    rules = [f"{name} {gate[key]:g}" for key, name in (("min_edit_score", "min edit score"),
+                                                        ("min_target_probability", "min target probability"),
+                                                        ("max_identity_distance", "max identity distance"))
+             if isinstance(gate.get(key), (int, float))]
+    return [f"Quality gate ({', '.join(rules) or 'no rule'}): {gate.get('judged', 0)} edits judged, "
             f"{sum(dropped.values())} dropped ({reasons}) and drawn again from other sources."]
 
 
