@@ -56,18 +56,20 @@ def test_missing_or_foreign_model_files_are_user_errors(tmp_path):
         GanimationEditor.load(tmp_path / "text.pt", CPU)
 
 
-def test_editor_resizes_inputs_and_returns_model_size(tmp_path):
+def test_editor_runs_at_its_size_and_returns_the_faces_size(tmp_path):
     path = save_model(tmp_path / "g.safetensors", SMALL)
     editor = GanimationEditor.load(path, CPU)
     assert editor.image_size == 32 and editor.au_names == AU_NAMES and editor.crop_template == crop_template_id()
     rgb = np.random.default_rng(0).integers(0, 256, (3, 48, 48, 3), dtype=np.uint8)
     out, attention = editor.edit(rgb, np.zeros((3, N_AUS), np.float32))
-    assert out.shape == (3, 32, 32, 3) and out.dtype == np.uint8
-    assert attention.shape == (3, 32, 32) and attention.dtype == np.float32
+    assert out.shape == (3, 48, 48, 3) and out.dtype == np.uint8  # the faces' size, not the model's
+    assert attention.shape == (3, 48, 48) and attention.dtype == np.float32
     assert 0 <= attention.min() and attention.max() <= 1
     gray = rgb[..., :1].repeat(3, axis=3)  # grayscale stored as RGB, and plain 2-D grayscale
-    assert editor.edit(gray, np.zeros((3, N_AUS), np.float32))[0].shape == (3, 32, 32, 3)
-    assert editor.edit(rgb[..., 0], np.zeros((3, N_AUS), np.float32))[0].shape == (3, 32, 32, 3)
+    assert editor.edit(gray, np.zeros((3, N_AUS), np.float32))[0].shape == (3, 48, 48, 3)
+    assert editor.edit(rgb[..., 0], np.zeros((3, N_AUS), np.float32))[0].shape == (3, 48, 48, 3)
+    small = editor.edit(rgb[:, ::2, ::2], np.zeros((3, N_AUS), np.float32))  # smaller than the model: 24 px out
+    assert small[0].shape == (3, 24, 24, 3) and small[1].shape == (3, 24, 24)
     # a batch edits each face independently: same result alone or in a batch
     alone = editor.edit(rgb[1:2], np.full((1, N_AUS), 0.5, np.float32))[0]
     batched = editor.edit(rgb, np.full((3, N_AUS), 0.5, np.float32))[0]

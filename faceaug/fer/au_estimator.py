@@ -13,20 +13,17 @@ blind to) a colour tint — the report measures colour separately.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 
 from faceaug.aus import AU_NAMES
-from faceaug.errors import UserError
 from faceaug.fer.model import FerNet, FerNetConfig
-from faceaug.io.images import resize_face
-from faceaug.io.safetensors_files import read_model_file, save_with_header, weights_id
-from faceaug.models.tensors import to_model_range
+from faceaug.fer.net_file import grey_input, load_net, net_header, save_net
+from faceaug.io.safetensors_files import weights_id
 
 FILE_NAME = "au_estimator.safetensors"
 KIND = "au_estimator"
@@ -64,10 +61,7 @@ class AuEstimator:
 
     def prepare(self, images: np.ndarray) -> torch.Tensor:
         """uint8 faces (N, H, W[, 3]) → model input (N, 1, S, S) in [−1, 1]."""
-        grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) if f.ndim == 3 and f.shape[-1] == 3 else np.squeeze(f)
-                for f in (resize_face(np.ascontiguousarray(im, np.uint8), self.image_size) for im in images)]
-        return to_model_range(torch.from_numpy(np.stack(grey))[:, None]) if grey else torch.zeros(
-            (0, 1, self.image_size, self.image_size))
+        return grey_input(images, self.image_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.net(x))
@@ -87,24 +81,15 @@ class AuEstimator:
         return np.concatenate(out).astype(np.float32) if out else np.zeros((0, len(self.au_names)), np.float32)
 
     def header(self) -> dict[str, Any]:
-        return {"kind": KIND, "image_size": self.image_size, "au_names": list(self.au_names),
-                "net": asdict(self.net.config), "heldout": self.heldout, "training": self.training}
+        return net_header(self.net, KIND, {"image_size": self.image_size, "au_names": list(self.au_names),
+                                           "heldout": self.heldout, "training": self.training})
 
     def save(self, path: Path) -> Path:
-        tensors = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
-        return save_with_header(tensors, self.header(), Path(path))
+        return save_net(self.net, self.header(), path)
 
     @classmethod
     def load(cls, path: Path) -> "AuEstimator":
-        path = Path(path)
-        header, tensors = read_model_file(path, "AU estimator", f"No AU estimator at {path}. Train one with "
-                                          "`faceaug train-au WORK_DIR`.")
-        if not header or header.get("kind") != KIND:
-            raise UserError(f"{path} is not an AU estimator written by `faceaug train-au`.")
-        net = FerNet(FerNetConfig(**header["net"]))
-        try:
-            net.load_state_dict(tensors)
-        except RuntimeError as exc:
-            raise UserError(f"{path} holds weights that do not fit its own architecture: {exc}") from None
-        return cls(net=net.eval(), image_size=int(header["image_size"]), au_names=tuple(header["au_names"]),
+        net, header = load_net(path, KIND, "AU estimator written by `faceaug train-au`",
+                               f"No AU estimator at {path}. Train one with `faceaug train-au WORK_DIR`.")
+        return cls(net=net, image_size=int(header["image_size"]), au_names=tuple(header["au_names"]),
                    heldout=header.get("heldout", {}), training=header.get("training", {}))

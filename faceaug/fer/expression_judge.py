@@ -13,19 +13,16 @@ The network is faceaug's FER classifier (faceaug.fer.model.FerNet), as the AU es
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 
-from faceaug.errors import UserError
 from faceaug.fer.model import FerNet, FerNetConfig
-from faceaug.io.images import resize_face
-from faceaug.io.safetensors_files import read_model_file, save_with_header, weights_id
-from faceaug.models.tensors import to_model_range
+from faceaug.fer.net_file import grey_input, load_net, net_header, save_net
+from faceaug.io.safetensors_files import weights_id
 
 KIND = "expression_judge"
 _BATCH = 256
@@ -50,11 +47,7 @@ class ExpressionJudge:
 
     def prepare(self, images: np.ndarray) -> torch.Tensor:
         """uint8 faces (N, H, W[, 3]) → model input (N, 1, S, S) in [−1, 1] (grey: a judge blind to tint)."""
-        grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) if f.ndim == 3 and f.shape[-1] == 3 else np.squeeze(f)
-                for f in (resize_face(np.ascontiguousarray(im, np.uint8), self.image_size) for im in images)]
-        if not grey:
-            return torch.zeros((0, 1, self.image_size, self.image_size))
-        return to_model_range(torch.from_numpy(np.stack(grey))[:, None])
+        return grey_input(images, self.image_size)
 
     @torch.no_grad()
     def probabilities(self, images: np.ndarray, device: str | torch.device = "cpu") -> np.ndarray:
@@ -76,23 +69,14 @@ class ExpressionJudge:
         return np.asarray([probs[n, index[t]] if t in index else np.nan for n, t in enumerate(targets)], np.float32)
 
     def header(self) -> dict[str, Any]:
-        return {"kind": KIND, "image_size": self.image_size, "labels": list(self.labels),
-                "net": asdict(self.net.config), "heldout": self.heldout, "training": self.training}
+        return net_header(self.net, KIND, {"image_size": self.image_size, "labels": list(self.labels),
+                                           "heldout": self.heldout, "training": self.training})
 
     def save(self, path: Path) -> Path:
-        tensors = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
-        return save_with_header(tensors, self.header(), Path(path))
+        return save_net(self.net, self.header(), path)
 
     @classmethod
     def load(cls, path: Path) -> "ExpressionJudge":
-        path = Path(path)
-        header, tensors = read_model_file(path, "expression judge")
-        if not header or header.get("kind") != KIND:
-            raise UserError(f"{path} is not a faceaug expression judge.")
-        net = FerNet(FerNetConfig(**header["net"]))
-        try:
-            net.load_state_dict(tensors)
-        except RuntimeError as exc:
-            raise UserError(f"{path} holds weights that do not fit its own architecture: {exc}") from None
-        return cls(net=net.eval(), image_size=int(header["image_size"]), labels=tuple(header["labels"]),
+        net, header = load_net(path, KIND, "expression judge")
+        return cls(net=net, image_size=int(header["image_size"]), labels=tuple(header["labels"]),
                    heldout=header.get("heldout", {}), training=header.get("training", {}))

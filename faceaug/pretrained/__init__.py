@@ -28,22 +28,23 @@ class EditorChoice:
     bundled: bool
 
 
-def bundled_editor_path() -> Path:
-    """The bundled model file inside the installed package."""
-    path = Path(str(resources.files(__name__).joinpath(BUNDLED_FILE)))
+def _packaged(file: str, what: str, instead: str) -> Path:
+    """A file shipped inside this package; a missing one (a broken installation) is a UserError."""
+    path = Path(str(resources.files(__name__).joinpath(file)))
     if not path.is_file():
-        raise UserError(f"This faceaug installation has no bundled editor ({path} is missing); reinstall faceaug "
-                        "or pass --model PATH.")
+        raise UserError(f"This faceaug installation has no bundled {what} ({path} is missing); reinstall faceaug, "
+                        f"or {instead}.")
     return path
+
+
+def bundled_editor_path() -> Path:
+    """The bundled editor's model file inside the installed package."""
+    return _packaged(BUNDLED_FILE, "editor", "pass --model PATH")
 
 
 def bundled_judge_path() -> Path:
     """The bundled expression judge inside the installed package."""
-    path = Path(str(resources.files(__name__).joinpath(JUDGE_FILE)))
-    if not path.is_file():
-        raise UserError(f"This faceaug installation has no bundled expression judge ({path} is missing); reinstall "
-                        "faceaug, or turn the gate off with --min-target-probability 0.")
-    return path
+    return _packaged(JUDGE_FILE, "expression judge", "turn the gate off with --min-target-probability 0")
 
 
 def bundled_choice() -> EditorChoice:

@@ -1,0 +1,54 @@
+"""What faceaug's FerNet-based models share: grey face crops as input, and a model file (safetensors weights + a JSON
+header with a `kind`, the network config and the model's own fields). The AU estimator and the expression judge use
+it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from faceaug.errors import UserError
+from faceaug.fer.model import FerNet, FerNetConfig
+from faceaug.io.images import resize_face
+from faceaug.io.safetensors_files import read_model_file, save_with_header
+from faceaug.models.tensors import to_model_range
+
+
+def grey_input(images: np.ndarray, size: int) -> torch.Tensor:
+    """uint8 faces (N, H, W[, 3]) → the network's input (N, 1, size, size) in [−1, 1]."""
+    grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) if f.ndim == 3 and f.shape[-1] == 3 else np.squeeze(f)
+            for f in (resize_face(np.ascontiguousarray(im, np.uint8), size) for im in images)]
+    if not grey:
+        return torch.zeros((0, 1, size, size))
+    return to_model_range(torch.from_numpy(np.stack(grey))[:, None])
+
+
+def net_header(net: FerNet, kind: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """The JSON header of a FerNet model file: {kind, the net config, **fields}."""
+    return {"kind": kind, "net": asdict(net.config), **fields}
+
+
+def save_net(net: FerNet, header: dict[str, Any], path: Path) -> Path:
+    """Write `net` with `header` (net_header) atomically."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    return save_with_header(tensors, header, Path(path))
+
+
+def load_net(path: Path, kind: str, what: str, missing: str | None = None) -> tuple[FerNet, dict[str, Any]]:
+    """(the network in eval mode, the header) of a file written by `save_net` with this `kind`; anything else is a
+    UserError naming `what` it should have been."""
+    path = Path(path)
+    header, tensors = read_model_file(path, what, missing)
+    if not header or header.get("kind") != kind:
+        raise UserError(f"{path} is not a faceaug {what}.")
+    net = FerNet(FerNetConfig(**header["net"]))
+    try:
+        net.load_state_dict(tensors)
+    except RuntimeError as exc:
+        raise UserError(f"{path} holds weights that do not fit its own architecture: {exc}") from None
+    return net.eval(), header
