@@ -303,7 +303,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         # edits first: on FER2013, 30 distinct edits per class beat 6 edits × 5 variants by 3.4 accuracy points
         # (docs/fer-eval-results.md, sixth session)
         # the expression gate: with the bundled editor on FER2013 few-shot faces it never saw, faceaug + classic
-        # went from +0.0 (gate off, 2 of 5 seeds failing to fit) to +11.6 points over classic (5/5 seeds) at 0.4
+        # went from +7.9 (gate off) to +11.6 points over classic (5/5 seeds) at 0.4, on LFW faces from −2.8 to +0.7
         # (docs/bundled-editor.md)
         "expand": {"samples_per_edit": 4, "shard_size": 2, "singan_mode": "inject", "regenerator": "patch",
                    "edits_first": True, "min_target_probability": 0.4},
