@@ -156,6 +156,8 @@ def test_train_init_bundled_fine_tunes_from_its_weights_with_its_architecture(tm
     assert tuned.config == bundled.config  # conv_dim, blocks, size: the bundled editor's, not the profile's
     assert tuned.provenance["training"]["init_from"] == {"name": BUNDLED_NAME, "id": bundled.model_id}
     assert tuned.model_id != bundled.model_id  # it trained
+    # fine-tuned on colour faces, it stays a luminance editor as the bundled one is: no colour bands on colour faces
+    assert tuned.provenance["training"]["grey"] is True
     start = bundled.generator.state_dict()
     close = [float((v.float() - start[k].float()).abs().mean()) for k, v in tuned.generator.state_dict().items()
              if v.is_floating_point()]

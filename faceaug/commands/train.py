@@ -124,7 +124,8 @@ def run_train(work_dir: Path, cfg: Config, *, resume: bool, max_steps: int | Non
     if state is not None:
         trainer.load_state_dict(state)
     if initial is not None:
-        trainer.start_from(initial.generator.state_dict(), origin)
+        trainer.start_from(initial.generator.state_dict(), origin,
+                           grey=bool((initial.provenance.get("training") or {}).get("grey", False)))
     writer = rank == 0
     metrics_path = models_dir / "metrics.jsonl"
     if writer:

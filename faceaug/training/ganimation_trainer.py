@@ -332,15 +332,18 @@ class GanimationTrainer:
             "au_names": list(AU_NAMES),
             "image_size": self.g.image_size,
             "init_from": self.init_from,
+            "grey": self.grey,
         }
 
-    def start_from(self, generator_state: dict[str, torch.Tensor], origin: dict[str, Any]) -> None:
+    def start_from(self, generator_state: dict[str, torch.Tensor], origin: dict[str, Any], grey: bool = False) -> None:
         """Fine-tune: the generator (and its average) start from given weights; `origin` names them (it goes into
-        checkpoints and the model file)."""
+        checkpoints and the model file). `grey`: those weights were trained on grey faces, so the fine-tuned editor
+        stays a luminance editor whatever the faces (its colour output is made grey, and the model file says so)."""
         self.generator.load_state_dict(generator_state)
         if self.generator_ema is not None:
             self.generator_ema.load_state_dict(generator_state)
         self.init_from = dict(origin)
+        self.grey = self.grey or grey
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.generator.load_state_dict(state["generator"])
@@ -357,6 +360,7 @@ class GanimationTrainer:
         self.step = int(state["step"])
         self.au_pretrained = bool(state.get("au_pretrained", self.step > 0))
         self.init_from = state.get("init_from")
+        self.grey = bool(state.get("grey", self.grey))  # a fine-tuned grey editor stays grey when resumed
 
     @torch.no_grad()
     def sample_grid(self, n_sources: int = 4) -> np.ndarray:
