@@ -276,9 +276,9 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "critic_warmup_steps": 100,
             "lr": 5e-4,
             # 300 on measured AUs (OpenFace, the synthetic world): on 2,048 synthetic faces 50 recognises as well
-            # (96.5% vs 97.3%) but edits less (attention 0.97 over the crop, past issue 5's 0.95 bar). On label
+            # (96.5% vs 97.3%) but edits less (attention 0.97 over the crop, past the 0.95 bar of the edit-quality acceptance). On label
             # prototypes (FER2013 --aus-from-labels) 300 paints a striped box over every face and 50 learns mouth
-            # and brow edits (docs/fer-eval-results.md, fifth and seventh sessions).
+            # and brow edits (docs/fer-eval-results.md, 2026-12-02 and 2026-12-03).
             "lambda_au": 300.0,
             "lambda_au_prototypes": 50.0,
             "lambda_mask": 0.5,
@@ -301,7 +301,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         # for 13 s of expand instead of ~16 minutes, with more variety (docs/fer-eval-results.md); SinGAN's settings
         # stay for `--regenerator singan`: inject mode and small shards (docs/experiments.md, "expand").
         # edits first: on FER2013, 30 distinct edits per class beat 6 edits × 5 variants by 3.4 accuracy points
-        # (docs/fer-eval-results.md, sixth session)
+        # (docs/fer-eval-results.md, 2026-12-02)
         # the expression gate: with the bundled editor on FER2013 few-shot faces it never saw, faceaug + classic
         # went from +7.9 (gate off) to +11.6 points over classic (5/5 seeds) at 0.4, on LFW faces from −2.8 to +0.7
         # (docs/bundled-editor.md)

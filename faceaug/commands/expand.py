@@ -258,7 +258,7 @@ def _parts_files(n_shards: int) -> list[str]:
 
 def _hint_more_sources(jobs: list, n_sources: int, samples_per_edit: int) -> None:
     """Say when a target edits only some of the source faces (distinct edits are what helps a classifier most:
-    docs/fer-eval-results.md, sixth session), and when a target ran out of sources (or of edits passing the
+    docs/fer-eval-results.md, 2026-12-02), and when a target ran out of sources (or of edits passing the
     gate) so that its edits take more than --samples-per-edit variants each."""
     by_target: dict[str, list] = {}
     for job in jobs:

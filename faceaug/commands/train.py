@@ -24,6 +24,7 @@ from rich.progress import TextColumn
 
 from faceaug.aus import AU_NAMES
 from faceaug.config import Config, GanimationConfig, write_resolved_config
+from faceaug.models.ganimation_config import GeneratorConfig
 from faceaug.console import info, progress, warn
 from faceaug.device import resolve_device
 from faceaug.errors import UserError
@@ -67,14 +68,14 @@ def _adapt_to_au_sources(cfg: Config, au_sources: dict[str, int]) -> tuple[Confi
     return dataclasses.replace(cfg, ganimation=dataclasses.replace(cfg.ganimation, lambda_au=weight)), line
 
 
-#: The generator's architecture fields: a fine-tuning run takes them from the model it starts from.
-_ARCHITECTURE = ("image_size", "conv_dim", "repeat_num", "upsample", "condition")
+#: The generator's architecture fields the training settings hold: a fine-tuning run takes them from its model.
+_ARCHITECTURE = tuple(f.name for f in dataclasses.fields(GeneratorConfig) if f.name != "n_aus")
 
 
 def _initial_model(init: str | Path, cfg: Config) -> tuple[GanimationModel, dict[str, str], Config, str]:
     """The model a fine-tuning run starts from (a path, or "bundled"), its name and weights id, the config with its
     architecture, and a line that says what was taken from it."""
-    choice = choose_editor(init, Path(init))
+    choice = choose_editor(init)
     model = GanimationModel.load(choice.path)
     arch = model.config
     changed = {key: getattr(arch, key) for key in _ARCHITECTURE if getattr(arch, key) != getattr(cfg.ganimation, key)}

@@ -35,7 +35,7 @@ from faceaug.aus import AU_NAMES, PRESET_NAMES, preset_vector
 from faceaug.errors import UserError
 from faceaug.io.images import resize_face
 
-#: Acceptance bars of issue 5 (fast profile, CPU, ≤ 15 min on ~2,000 synthetic faces at 64 px).
+#: Acceptance bars of the editor (fast profile, CPU, ≤ 15 min on ~2,000 synthetic faces at 64 px).
 MAX_AU_ERROR = 0.10
 MIN_RECOGNITION = 0.85
 ATTENTION_RANGE = (0.05, 0.95)

@@ -1,8 +1,8 @@
 """Does a generated face keep the training face's structure? Haar detection rate, SSIM and sample variety.
 
-The SinGAN acceptance rule (issue 6): samples from start scale 2 must still be detected as a face by OpenCV's Haar
+The SinGAN acceptance rule: samples from start scale 2 must still be detected as a face by OpenCV's Haar
 frontal-face detector in ≥ 95% of cases, with a mean SSIM to the training image between 0.5 (still that face) and
-0.95 (not a copy); issue 21 adds that the samples must not be copies of each other (mean pairwise SSIM ≤ 0.90).
+0.95 (not a copy); and the samples must not be copies of each other (mean pairwise SSIM ≤ 0.90).
 `singan_structure_check` measures it; `benchmarks/bench_singan.py --quality` applies it.
 """
 
@@ -15,7 +15,7 @@ from faceaug.preprocess.align import detect_face_haar
 
 MIN_FACE_RATE = 0.95
 SSIM_RANGE = (0.5, 0.95)
-MAX_PAIRWISE_SSIM = 0.90  # issue 21: variants whose mean SSIM to each other is above this are near-copies
+MAX_PAIRWISE_SSIM = 0.90  # variants whose mean SSIM to each other is above this are near-copies
 
 
 def ssim_rgb(a: np.ndarray, b: np.ndarray) -> float:
@@ -61,7 +61,7 @@ def singan_structure_check(samples: np.ndarray, reference: np.ndarray, *, min_fa
                            ssim_range: tuple[float, float] = SSIM_RANGE,
                            max_pairwise_ssim: float = MAX_PAIRWISE_SSIM) -> dict[str, float | bool]:
     """`structure_report` plus faceaug.metrics.diversity's measures (`diversity`: SinGAN's, `pairwise_ssim`) and
-    two verdicts. `passes` is the issue's rule: a face found in ≥ `min_face_rate` of the samples and the mean SSIM
+    two verdicts. `passes` is the acceptance rule: a face found in ≥ `min_face_rate` of the samples and the mean SSIM
     to the training image inside `ssim_range`. It cannot tell a blurred copy from a varied sample (an untrained model
     that returns the blurred input passes), so `varied` adds: the samples are not copies of each other either (mean
     pairwise SSIM ≤ `max_pairwise_ssim`)."""

@@ -1,6 +1,6 @@
 """Variants that are still faces: redraw the variants in which a face detector no longer finds the face.
 
-Both regenerators trade variety for structure with one noise knob, and at the variety issue 21 asks for (mean
+Both regenerators trade variety for structure with one noise knob, and at the variety asked for (mean
 pairwise SSIM ≤ 0.90) a few variants of some faces lose the face (OpenCV's Haar detector finds it in 84–86% of the
 variants of the synthetic world's face 0 at 64 px). Drawing is cheap next to SinGAN's training, so `expand` draws
 the M variants of an edit, and when the detector misses the face in some of them (and finds it in the edit itself:

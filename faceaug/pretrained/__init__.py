@@ -51,13 +51,13 @@ def bundled_choice() -> EditorChoice:
     return EditorChoice(bundled_editor_path(), BUNDLED_NAME, True)
 
 
-def choose_editor(model: str | Path | None, own_model: Path) -> EditorChoice:
-    """`--model` as given (a path, or "bundled"), else the work folder's own model `own_model` when it exists, else
-    the bundled editor."""
+def choose_editor(model: str | Path | None, own_model: Path | None = None) -> EditorChoice:
+    """`--model` / `--init` as given (a path, or "bundled"), else the work folder's own model `own_model` when it
+    exists, else the bundled editor."""
     if model is not None and str(model) == BUNDLED:
         return bundled_choice()
     if model is not None:
         return EditorChoice(Path(model), str(model), False)
-    if own_model.is_file():
+    if own_model is not None and own_model.is_file():
         return EditorChoice(own_model, str(own_model), False)
     return bundled_choice()
