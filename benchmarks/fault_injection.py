@@ -1,18 +1,25 @@
-"""Fault injection: `kill -9` `faceaug preprocess` / `faceaug expand` at random moments, re-run, check the result.
+"""Fault injection: kill, stop or starve `faceaug preprocess` / `faceaug expand` at random moments, re-run, check.
 
-    .venv/bin/python -m benchmarks.fault_injection                                # 10 trials per command
-    .venv/bin/python -m benchmarks.fault_injection --trials 20 --seed 1 --only expand
+    .venv/bin/python -m benchmarks.fault_injection                                # 10 trials per command and fault
+    .venv/bin/python -m benchmarks.fault_injection --trials 20 --seed 1 --only expand --faults kill9
     .venv/bin/python -m benchmarks.fault_injection --keep fi-work                 # keep the folders to inspect
 
 A robustness check, not a performance figure (so not part of `benchmarks.run`). For each command a small input is
 built once (preprocess: `faceaug synth` data; expand: a tiny work folder with an untrained small GANimation and a
-few SinGAN iterations) and one uninterrupted reference run records the expected result. Each trial starts the
-same command into a fresh output folder, kills its whole process group with SIGKILL at a moment drawn from a
-seeded numpy Generator between 0 and the reference run's wall time (odd trials do this three times in a row into
-the same folder), then runs it again to completion and checks: exit code 0, the reference's rows and counts per
+few SinGAN iterations) and one uninterrupted reference run records the expected result. Three faults:
+
+- kill9: SIGKILL to the whole process group at a moment drawn from a seeded numpy Generator between 0 and the
+  reference run's wall time (odd trials do this three times in a row into the same folder);
+- sigterm: SIGTERM to the faceaug process alone (as `kill PID` or a job scheduler sends it), with two worker
+  processes running; within 10 s no process of the group may be left (no orphaned workers), and the stopped run
+  must not print a traceback;
+- enospc: the output folder on a tmpfs too small for the output (needs root to mount; the trials are skipped
+  otherwise); the run must exit non-zero, saying the disk is full; the tmpfs is then enlarged for the rerun.
+
+Then each trial runs the command again to completion and checks: exit code 0, the reference's rows and counts per
 label, no duplicate ids, a file for every row, no unlisted PNG (orphan), no `.<name>.*.tmp` leftover, no
 `parts/` (expand), and byte-identical images (the same command and seed are deterministic on CPU).
-A kill that comes after the process already finished is recorded as not landed. Prints a table, writes a JSON
+A fault that comes after the process already finished is recorded as not landed. Prints a table, writes a JSON
 summary (--out) and exits 1 if any trial broke an invariant.
 """
 
@@ -38,6 +45,8 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = ("preprocess", "expand")
+FAULTS = ("kill9", "sigterm", "enospc")
+STOP_GRACE_S = 10.0  # after SIGTERM, every process of the group must be gone within this
 KILLS_IN_A_ROW = 3  # odd trials kill the same folder this many times before the final run
 
 # SinGAN / expand settings small enough for seconds per expansion (as in tests/test_expand.py)
@@ -67,8 +76,12 @@ class Case:
     key_columns: tuple[str, ...]  # columns that must equal the reference's
     image_dir: str  # folder under the output holding the PNGs
 
-    def argv(self, out: Path) -> list[str]:
-        return [sys.executable, "-m", "faceaug", *self.args, "--out", str(out)]
+    def argv(self, out: Path, workers: int | None = None) -> list[str]:
+        """The command line; `workers` replaces the case's --workers value."""
+        args = list(self.args)
+        if workers is not None:
+            args[args.index("--workers") + 1] = str(workers)
+        return [sys.executable, "-m", "faceaug", *args, "--out", str(out)]
 
 
 @dataclass
@@ -181,6 +194,64 @@ def run_killed(argv: list[str], at_s: float) -> dict:
     return {"at_s": round(at_s, 3), "landed": proc.returncode == -signal.SIGKILL, "returncode": proc.returncode}
 
 
+def run_stopped(argv: list[str], at_s: float) -> dict:
+    """Start the command in its own session, SIGTERM the faceaug process alone after at_s seconds unless it
+    finished; `orphans` is True when some process of its group outlived it by STOP_GRACE_S (they are then
+    killed, so the next run starts clean)."""
+    proc = subprocess.Popen(argv, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        _, stderr = proc.communicate(timeout=at_s)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            _, stderr = proc.communicate(timeout=STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            stderr = "did not stop"
+    _wait_group_gone(proc.pid, STOP_GRACE_S)
+    orphans = _group_alive(proc.pid)
+    if orphans or proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        _wait_group_gone(proc.pid)
+    landed = proc.returncode in (-signal.SIGTERM, 128 + signal.SIGTERM)
+    return {"at_s": round(at_s, 3), "landed": landed, "returncode": proc.returncode, "orphans": orphans,
+            "traceback": "Traceback" in (stderr or "")}
+
+
+def can_mount_tmpfs(root: Path) -> bool:
+    """Whether this process may mount a tmpfs (root on Linux, outside most containers' restrictions)."""
+    probe = root / "tmpfs_probe"
+    probe.mkdir(parents=True, exist_ok=True)
+    ok = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(probe)],
+                        capture_output=True).returncode == 0
+    if ok:
+        subprocess.run(["umount", str(probe)], check=True)
+    return ok
+
+
+def run_starved(argv: list[str], mount: Path, size_bytes: int) -> dict:
+    """Run the command with its output on a fresh tmpfs of size_bytes at `mount`; the tmpfs stays mounted
+    (enlarge it with `grow_tmpfs` for the rerun). `landed`: the disk filled (the run exited non-zero)."""
+    mount.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_bytes}", "tmpfs", str(mount)], check=True)
+    rc, seconds, stderr = run_to_completion(argv, timeout_s=600)
+    return {"size_bytes": size_bytes, "landed": rc != 0, "returncode": rc, "seconds": round(seconds, 2),
+            "says_disk_full": "No space left on device" in stderr, "traceback": "Traceback" in stderr}
+
+
+def grow_tmpfs(mount: Path, size_bytes: int) -> None:
+    subprocess.run(["mount", "-o", f"remount,size={size_bytes}", str(mount)], check=True)
+
+
+def unmount(mount: Path) -> None:
+    subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def output_bytes(out: Path) -> int:
+    return sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+
+
 def run_to_completion(argv: list[str], timeout_s: float) -> tuple[int, float, str]:
     """(exit code, seconds, the end of stderr); a run past timeout_s is killed and reported as exit code -9."""
     start = time.perf_counter()
@@ -285,16 +356,51 @@ def reference_run(case: Case, out: Path) -> tuple[Snapshot, float, list[Problem]
 
 
 def run_trial(case: Case, reference: Snapshot, ref_seconds: float, index: int, rng: np.random.Generator,
-              out: Path, kills: int = 1) -> dict:
-    """Kill the command `kills` times into `out` (fresh), run it to completion, check the invariants."""
+              out: Path, fault: str = "kill9", ref_bytes: int = 0) -> dict:
+    """Inject `fault` (one of FAULTS) into runs of the command into `out` (fresh), run it to completion, check
+    the invariants."""
     shutil.rmtree(out, ignore_errors=True)
     argv = case.argv(out)
-    records = [run_killed(argv, float(rng.uniform(0.0, ref_seconds))) for _ in range(kills)]
+    problems = []
+    if fault == "kill9":
+        records = [run_killed(argv, float(rng.uniform(0.0, ref_seconds))) for _ in range(kills_for(index))]
+    elif fault == "sigterm":  # two workers, so that there are processes to orphan
+        records = [run_stopped(case.argv(out, workers=2), float(rng.uniform(0.0, ref_seconds)))]
+        problems += [Problem("orphaned_processes", f"workers outlived the stopped run by {STOP_GRACE_S:.0f} s")
+                     for r in records if r["orphans"]]
+        problems += [Problem("traceback", "the stopped run printed a traceback") for r in records if r["traceback"]]
+    else:  # enospc: the disk fills at a random point of the output
+        mount = out.parent / f"{out.name}_fs"
+        out = mount / "out"
+        argv = case.argv(out)
+        size = max(64 * 1024, int(rng.uniform(0.1, 0.9) * ref_bytes))
+        try:
+            records = [run_starved(argv, mount, size)]
+            grow_tmpfs(mount, 8 * ref_bytes + (64 << 20))
+            rc, seconds, stderr = run_to_completion(argv, timeout_s=max(120.0, 20 * ref_seconds))
+            problems += _final_problems(case, out, reference, rc, stderr)
+            problems += [Problem("full_disk_exit", "exit code 0 with less room than the output needs")
+                         for r in records if r["returncode"] == 0]
+            problems += [Problem("full_disk_message", "no 'No space left on device' in the message")
+                         for r in records if r["landed"] and not r["says_disk_full"]]
+            problems += [Problem("traceback", "a traceback on a full disk") for r in records if r["traceback"]]
+        finally:
+            unmount(mount)
+        return _trial_record(case, index, fault, argv, records, rc, seconds, problems)
     rc, seconds, stderr = run_to_completion(argv, timeout_s=max(120.0, 20 * ref_seconds))
+    problems += _final_problems(case, out, reference, rc, stderr)
+    return _trial_record(case, index, fault, argv, records, rc, seconds, problems)
+
+
+def _final_problems(case: Case, out: Path, reference: Snapshot, rc: int, stderr: str) -> list[Problem]:
     problems = [] if rc == 0 else [Problem("exit_code", f"exit code {rc}: {stderr.strip()[-500:]}")]
-    problems += check_invariants(case, out, reference)
-    return {"trial": index, "command": case.name, "cli": shlex.join(["faceaug", *argv[3:]]), "kills": records,
-            "landed": sum(k["landed"] for k in records), "final_returncode": rc,
+    return problems + check_invariants(case, out, reference)
+
+
+def _trial_record(case: Case, index: int, fault: str, argv: list[str], records: list[dict], rc: int,
+                  seconds: float, problems: list[Problem]) -> dict:
+    return {"trial": index, "command": case.name, "fault": fault, "cli": shlex.join(["faceaug", *argv[3:]]),
+            "kills": records, "landed": sum(k["landed"] for k in records), "final_returncode": rc,
             "final_seconds": round(seconds, 2), "problems": [asdict(p) for p in problems], "ok": not problems}
 
 
@@ -303,24 +409,43 @@ def kills_for(index: int) -> int:
     return 1 if index % 2 == 0 else KILLS_IN_A_ROW
 
 
-def run_command_trials(name: str, root: Path, trials: int, seed: int, quick: bool = False, log=print) -> dict:
-    """Build the input, record the reference, run the trials; the per-command part of the summary."""
+def run_command_trials(name: str, root: Path, trials: int, seed: int, quick: bool = False, log=print,
+                       faults: tuple[str, ...] = ("kill9",)) -> dict:
+    """Build the input, record the reference, run `trials` trials of each fault; the per-command part of the
+    summary (`trials` and `totals` over every fault, `by_fault` per fault)."""
     case = build_inputs(name, root / "input", quick=quick)
     reference, ref_seconds, ref_problems = reference_run(case, root / "reference")
-    log(f"{name}: reference run {ref_seconds:.1f} s, {len(reference.rows)} rows, {len(reference.hashes)} images"
-        + (f", PROBLEMS: {ref_problems}" if ref_problems else ""))
-    rng = np.random.default_rng([seed, COMMANDS.index(name)])
-    results = []
-    for i in range(trials):
-        result = run_trial(case, reference, ref_seconds, i, rng, root / f"trial_{i:03d}", kills=kills_for(i))
-        results.append(result)
-        times = ", ".join(f"{k['at_s']:.2f}{'' if k['landed'] else ' (done)'}" for k in result["kills"])
-        log(f"  trial {i}: killed at {times} s; rerun {result['final_seconds']:.1f} s: "
-            + ("ok" if result["ok"] else "; ".join(f"{p['invariant']}: {p['detail']}" for p in result["problems"])))
+    ref_bytes = output_bytes(root / "reference")
+    log(f"{name}: reference run {ref_seconds:.1f} s, {len(reference.rows)} rows, {len(reference.hashes)} images, "
+        f"{ref_bytes / 1e6:.1f} MB" + (f", PROBLEMS: {ref_problems}" if ref_problems else ""))
+    if "enospc" in faults and not can_mount_tmpfs(root):
+        log("  enospc: skipped (mounting a tmpfs needs root)")
+        faults = tuple(f for f in faults if f != "enospc")
+    results, by_fault = [], {}
+    for fault in faults:
+        rng = np.random.default_rng([seed, COMMANDS.index(name), FAULTS.index(fault)])
+        mine = []
+        for i in range(trials):
+            result = run_trial(case, reference, ref_seconds, i, rng, root / f"{fault}_{i:03d}", fault=fault,
+                               ref_bytes=ref_bytes)
+            mine.append(result)
+            log(f"  {fault} trial {i}: {_describe(result)}; rerun {result['final_seconds']:.1f} s: "
+                + ("ok" if result["ok"] else "; ".join(f"{p['invariant']}: {p['detail']}"
+                                                      for p in result["problems"])))
+        by_fault[fault] = totals(mine)
+        results += mine
     return {"reference": {"seconds": round(ref_seconds, 2), "rows": len(reference.rows),
-                          "images": len(reference.hashes), "counts": reference.counts,
+                          "images": len(reference.hashes), "bytes": ref_bytes, "counts": reference.counts,
                           "problems": [asdict(p) for p in ref_problems]},
-            "totals": totals(results), "trials": results}
+            "totals": totals(results), "by_fault": by_fault, "trials": results}
+
+
+def _describe(result: dict) -> str:
+    if result["fault"] == "enospc":
+        k = result["kills"][0]
+        return f"{k['size_bytes'] / 1e6:.2f} MB disk, exit {k['returncode']}"
+    verb = "killed" if result["fault"] == "kill9" else "stopped"
+    return f"{verb} at " + ", ".join(f"{k['at_s']:.2f}{'' if k['landed'] else ' (done)'}" for k in result["kills"])
 
 
 def totals(results: list[dict]) -> dict:
@@ -339,17 +464,20 @@ def totals(results: list[dict]) -> dict:
         "lost": by_invariant["lost_rows"] + by_invariant["missing_files"],
         "duplicated": by_invariant["duplicated"],
         "orphaned": by_invariant["orphaned"],
+        "orphaned_processes": by_invariant["orphaned_processes"],
+        "full_disk_successes": by_invariant["full_disk_exit"],
         "temp_files": by_invariant["temp_files"],
         "problems_by_invariant": dict(by_invariant),
     }
 
 
 def print_table(summary: dict) -> None:
-    columns = ("trials", "kills", "kills_landed", "faults_survived", "failed_trials", "lost", "duplicated",
-               "orphaned", "temp_files")
-    print(f"\n{'command':<11}" + "".join(f"{c:>16}" for c in columns))
+    columns = ("trials", "kills_landed", "faults_survived", "failed_trials", "lost", "duplicated", "orphaned",
+               "orphaned_processes", "full_disk_successes", "temp_files")
+    print(f"\n{'command':<11}{'fault':<8}" + "".join(f"{c:>20}" for c in columns))
     for name, part in summary["commands"].items():
-        print(f"{name:<11}" + "".join(f"{part['totals'][c]:>16}" for c in columns))
+        for fault, counts in part["by_fault"].items():
+            print(f"{name:<11}{fault:<8}" + "".join(f"{counts[c]:>20}" for c in columns))
 
 
 def main() -> None:
@@ -357,6 +485,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=10, help="trials per command")
     parser.add_argument("--seed", type=int, default=0, help="seed of the kill moments")
     parser.add_argument("--only", choices=COMMANDS, default=None, help="one command (default: both)")
+    parser.add_argument("--faults", default=",".join(FAULTS), help=f"comma-separated, of {', '.join(FAULTS)}")
     parser.add_argument("--out", type=Path, default=Path("bench-out/fault_injection.json"))
     parser.add_argument("--keep", type=Path, default=None, help="keep inputs and outputs in this folder")
     args = parser.parse_args()
@@ -364,7 +493,12 @@ def main() -> None:
     root = args.keep or Path(tempfile.mkdtemp(prefix="fault_injection_"))
     started = time.perf_counter()
     try:
-        commands = {name: run_command_trials(name, root / name, args.trials, args.seed) for name in names}
+        faults = tuple(f for f in args.faults.split(",") if f)
+        unknown = set(faults) - set(FAULTS)
+        if unknown:
+            parser.error(f"unknown faults {sorted(unknown)}; known: {', '.join(FAULTS)}")
+        commands = {name: run_command_trials(name, root / name, args.trials, args.seed, faults=faults)
+                    for name in names}
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)

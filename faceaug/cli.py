@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
+import signal
+from contextlib import nullcontext
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Callable, Optional
@@ -20,7 +23,9 @@ from faceaug.config import (
     resolve_config,
 )
 from faceaug.console import set_verbosity, verbosity
-from faceaug.errors import UserError
+from faceaug.errors import MachineFault, UserError, is_machine_fault, machine_faults
+from faceaug.interrupts import stop_signals_interrupt
+from faceaug.io.lock import output_lock
 
 # Help texts are plain text: rich markup would swallow bracketed text such as "[default: ...]" or "faceaug[ray]".
 app = typer.Typer(
@@ -35,12 +40,25 @@ _errors = Console(stderr=True, highlight=False)
 
 
 def _user_errors(fn: Callable) -> Callable:
-    """Turn a UserError into one red sentence and exit code 2; anything else keeps its traceback."""
+    """Turn a UserError into one red sentence and its exit code (2), a fault of the machine (disk full, I/O
+    error) into one sentence and exit code 1; anything else keeps its traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            with stop_signals_interrupt():
+                return fn(*args, **kwargs)
+        except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: worker pools were stopped on the way out
+            signum = getattr(exc, "signum", signal.SIGINT)
+            _errors.print(f"interrupted ({signal.Signals(signum).name}): rerun the same command to continue; what "
+                          "was finished is kept.", soft_wrap=True)
+            raise typer.Exit(128 + signum) from None
+        except OSError as exc:
+            if not is_machine_fault(exc):
+                raise
+            fault = MachineFault.from_os_error(exc)
+            _errors.print(f"[bold red]error:[/bold red] {escape(str(fault))}", soft_wrap=True)
+            raise typer.Exit(fault.exit_code) from None
         except UserError as exc:
             _errors.print(f"[bold red]error:[/bold red] {escape(str(exc))}", soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
@@ -132,6 +150,12 @@ def _positive(name: str, value: Optional[float]) -> None:
         raise UserError(f"{name} must be positive, got {value}.")
 
 
+def _require_work_dir(work_dir: Path) -> None:
+    """Checked before a command takes the lock of a folder inside WORK_DIR (which would create WORK_DIR)."""
+    if not work_dir.is_dir():
+        raise UserError(f"Work folder {work_dir} does not exist. Run `faceaug preprocess DATA --out {work_dir}` first.")
+
+
 def _non_negative(name: str, value: Optional[int]) -> None:
     if value is not None and value < 0:
         raise UserError(f"{name} must be 0 or more, got {value}.")
@@ -157,8 +181,9 @@ def synth(
     target_classes = parse_au_spec(classes)
     from faceaug.commands.synth import run_synth
 
-    run_synth(out_dir, subjects=subjects, per_class=per_class, size=size, classes=target_classes,
-              seed=seed, overwrite=overwrite)
+    with output_lock(out_dir, "synth"), machine_faults(out_dir):
+        run_synth(out_dir, subjects=subjects, per_class=per_class, size=size, classes=target_classes,
+                  seed=seed, overwrite=overwrite)
 
 
 SplitBy = _choices("SplitBy", SPLIT_BY)
@@ -204,9 +229,10 @@ def preprocess(
         "preprocess.workers": workers})
     from faceaug.commands.preprocess import run_preprocess
 
-    run_preprocess(data_dir, out, cfg, au_dir=au_dir, labels=labels, aus_from_labels=aus_from_labels,
-                   subject_regex=subject_regex, face_id=face_id, landmarks=landmarks.value,
-                   assume_cropped=assume_cropped, overwrite=overwrite)
+    with output_lock(out, "preprocess"), machine_faults(out):
+        run_preprocess(data_dir, out, cfg, au_dir=au_dir, labels=labels, aus_from_labels=aus_from_labels,
+                       subject_regex=subject_regex, face_id=face_id, landmarks=landmarks.value,
+                       assume_cropped=assume_cropped, overwrite=overwrite)
 
 
 AuJudge = _choices("AuJudge", AU_JUDGES)
@@ -253,7 +279,11 @@ def train(
         "ganimation.au_estimator": str(au_estimator) if au_estimator else None})
     from faceaug.commands.train import run_train
 
-    run_train(work_dir, cfg, resume=resume, init=init)
+    _require_work_dir(work_dir)
+    # under torchrun every rank runs this command and rank 0 writes for all: it alone holds the lock
+    writer = os.environ.get("RANK", "0") == "0"
+    with output_lock(work_dir / "models", "train") if writer else nullcontext(), machine_faults(work_dir / "models"):
+        run_train(work_dir, cfg, resume=resume, init=init)
 
 
 @command("import-ganimation")
@@ -379,7 +409,10 @@ def expand(
         sources_label=sources_label, sources_split=sources_split, model=model,
         out_dir=out, executor=executor.value, ray_address=ray_address, workers=workers,
         overwrite=overwrite, au_estimator=au_estimator)
-    run_expand(request, cfg)
+    _require_work_dir(work_dir)
+    out_dir = out or work_dir / "expanded"
+    with output_lock(out_dir, "expand"), machine_faults(out_dir):
+        run_expand(request, cfg)
 
 
 Greyscale = _choices("Greyscale", GREYSCALE_CHOICES)

@@ -92,9 +92,11 @@ def test_quiet_and_verbose_work_before_and_after_the_command(runner, monkeypatch
 
 @pytest.mark.parametrize("args, level", [(["expand", "W", "-v"], 1), (["-v", "expand", "W", "-q"], -1),
                                          (["-q", "expand", "W", "--verbose"], -1)])
-def test_verbosity_flags_after_the_arguments_and_on_both_sides(runner, monkeypatch, args, level):
+def test_verbosity_flags_after_the_arguments_and_on_both_sides(runner, monkeypatch, tmp_path, args, level):
     from faceaug.console import verbosity
 
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "W").mkdir()
     seen = []
     monkeypatch.setattr("faceaug.commands.expand.run_expand", lambda *a, **k: seen.append(verbosity()))
     result = runner.invoke(app, args)

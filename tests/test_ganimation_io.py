@@ -178,3 +178,25 @@ def test_import_refuses_other_files(tmp_path):
     with pytest.raises(UserError, match="5 AUs"):
         import_ganimation(tmp_path / "y.pth", tmp_path / "o.pt", image_size=128)
     assert not (tmp_path / "o.pt").exists()
+
+
+def test_a_refused_file_is_never_advised_to_be_loaded_with_weights_only_false(tmp_path):
+    """PyTorch's message advises `weights_only=False` (or allow-listing the classes) when it refuses a file: that
+    would run the code the file carries, so faceaug's message gives the reason only."""
+    from faceaug.inference.singan import SinganModel
+    from faceaug.training.ganimation_checkpoint import load_checkpoint
+
+    zipped, pickled = tmp_path / "evil.pt", tmp_path / "evil_pickle.pt"
+    torch.save({"format": "faceaug-ganimation", "generator": {}, "payload": _RunsCode()}, zipped)
+    with open(pickled, "wb") as fh:
+        pickle.dump({"format": "faceaug-ganimation", "generator": _RunsCode()}, fh)
+    for path in (zipped, pickled):
+        for load in (lambda p: GanimationModel.load(p), lambda p: load_torch_safely(p, "GANimation model"),
+                     load_checkpoint, lambda p: SinganModel.load(p)):
+            with pytest.raises(UserError) as info:
+                load(path)
+            message = str(info.value)
+            assert str(path) in message
+            for advice in ("weights_only=False", "weights_only", "set to `False`", "can still be loaded", "trust",
+                           "safe_globals", "\x1b["):
+                assert advice not in message, (path.name, message)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -16,7 +18,12 @@ from safetensors.torch import load_file, save_file
 from faceaug.config import GanimationConfig
 from faceaug.inference.editor import GanimationEditor
 from faceaug.errors import UserError
+from faceaug.fer.model import FerNet, FerNetConfig
+from faceaug.fer.net_file import load_net, net_header, save_net
+from faceaug.inference.singan_file import StoredSingan, write_singan_file
 from faceaug.models.ganimation import Generator
+from faceaug.models.ganimation_file import GanimationModel
+from faceaug.models.singan import ScaleGenerator, SinganArchitecture
 from faceaug.aus import AU_NAMES
 from faceaug.inference.singan import SinganModel, sample_singan
 from faceaug.preprocess.align import crop_template_id
@@ -214,3 +221,93 @@ def test_a_safetensors_header_length_ending_in_0x80_is_not_taken_for_a_pickle(tm
 def test_a_missing_singan_file_is_a_user_error(tmp_path, name):
     with pytest.raises(UserError, match="does not exist"):
         SinganModel.load(tmp_path / name)
+
+
+# A model file is input: its header may claim sizes its weights don't have, and its weights may not be numbers.
+
+
+@pytest.mark.parametrize("field, value", [("conv_dim", 10**9), ("image_size", 10**6)])
+def test_a_header_claiming_absurd_sizes_is_refused_before_a_network_is_built(tmp_path, field, value):
+    arch = {**dataclasses.asdict(SMALL.generator_config()), field: value}
+    path = _model_file(tmp_path, architecture=arch, **({"image_size": value} if field == "image_size" else {}))
+    started = time.perf_counter()
+    with pytest.raises(UserError, match=rf"{re.escape(str(path))} is a damaged GANimation model: .*{field}"):
+        GanimationModel.load(path)
+    assert time.perf_counter() - started < 10  # refused from the header, nothing of that size allocated
+
+
+def _with_one_value(tensors: dict[str, torch.Tensor], name: str, value: float) -> dict[str, torch.Tensor]:
+    changed = {k: v.clone() for k, v in tensors.items()}
+    changed[name].view(-1)[0] = value
+    return changed
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_ganimation_model_with_non_finite_weights_is_refused(tmp_path, value):
+    path = _model_file(tmp_path)
+    with safe_open(str(path), framework="pt") as fh:
+        metadata = fh.metadata()
+    save_file(_with_one_value(load_file(path), "color_head.0.weight", value), str(path), metadata=metadata)
+    with pytest.raises(UserError, match=r"not finite numbers .*color_head\.0\.weight"):
+        GanimationModel.load(path)
+    state = Generator(SMALL.generator_config()).state_dict()
+    legacy = _legacy_model_file(tmp_path, generator=_with_one_value(state, "body.0.weight", value))
+    with pytest.raises(UserError, match=r"not finite numbers .*body\.0\.weight"):
+        GanimationModel.load(legacy)
+
+
+def test_fernet_files_with_absurd_sizes_or_non_finite_weights_are_refused(tmp_path):
+    net = FerNet(FerNetConfig(n_classes=3))
+    header = net_header(net, "au_estimator", {})
+    path = save_net(net, {**header, "net": {**header["net"], "width": 10**12}}, tmp_path / "wide.safetensors")
+    with pytest.raises(UserError, match=r"damaged AU estimator: .*width = 1000000000000.*sized for 16"):
+        load_net(path, "au_estimator", "AU estimator")
+    net.body[0][1].running_var[0] = float("nan")
+    with pytest.raises(UserError, match=r"AU estimator .* not finite numbers .*body\.0\.1\.running_var"):
+        load_net(save_net(net, header, tmp_path / "nan.safetensors"), "au_estimator", "AU estimator")
+
+
+def test_a_singan_file_with_non_finite_weights_is_refused(tmp_path):
+    """Built by hand (no training): two scales of 8 channels."""
+    arch = SinganArchitecture(sizes=((12, 12), (16, 16)), scale_factor=0.75, first_scale=0, channels=(8, 8),
+                              num_layers=4, noise_amps=(0.1, 0.05), mode="reconstruct")
+    states = [ScaleGenerator(arch.spec(scale)).state_dict() for scale in range(2)]
+    stored = StoredSingan(arch, np.zeros((16, 16, 3), np.uint8), states, torch.zeros(1, 3, 12, 12), {"seed": 0})
+    assert SinganModel.load(write_singan_file(stored, tmp_path / "good.safetensors")).arch == arch
+    states[1]["tail.0.weight"].view(-1)[0] = float("nan")
+    with pytest.raises(UserError, match=r"SinGAN model file .* not finite numbers .*generators\.1\.tail\.0\.weight"):
+        SinganModel.load(write_singan_file(stored, tmp_path / "nan.safetensors"))
+    states[1]["tail.0.weight"].view(-1)[0] = 0.0
+    wide = dataclasses.replace(arch, channels=(8, 10**9))
+    with pytest.raises(UserError, match=r"damaged SinGAN model file: .*channels\[1\] = 1000000000"):
+        SinganModel.load(write_singan_file(dataclasses.replace(stored, arch=wide), tmp_path / "wide.safetensors"))
+
+
+def test_an_oracle_with_non_finite_weights_is_refused(tmp_path):
+    from faceaug.synth.oracle import AuOracle, OracleNet, OracleNetConfig
+
+    net = OracleNet(OracleNetConfig())
+    with torch.no_grad():
+        net.head[-1].bias[0] = float("inf")
+    with pytest.raises(UserError, match=r"not finite numbers .*head\.5\.bias"):
+        AuOracle.load(AuOracle(net).save(tmp_path / "au_oracle.safetensors"))
+
+
+@pytest.mark.parametrize("damage", ["nan", "conv_dim"])
+def test_expand_with_a_damaged_model_file_exits_2(tmp_path, runner, damage):
+    from faceaug.cli import app
+    from tests.ganimation_fixtures import make_work_dir
+
+    work = make_work_dir(tmp_path / "work", n=8, size=32)
+    path = _model_file(tmp_path, **({"architecture": {**dataclasses.asdict(SMALL.generator_config()),
+                                                      "conv_dim": 10**9}} if damage == "conv_dim" else {}))
+    if damage == "nan":
+        with safe_open(str(path), framework="pt") as fh:
+            metadata = fh.metadata()
+        save_file(_with_one_value(load_file(path), "attention_head.0.weight", float("nan")), str(path),
+                  metadata=metadata)
+    result = runner.invoke(app, ["expand", str(work), "--model", str(path), "--au-preset", "happy", "--per-class",
+                                 "2", "--samples-per-edit", "0", "--min-target-probability", "0", "--out",
+                                 str(tmp_path / "out"), "--device", "cpu", "--workers", "1"])
+    assert result.exit_code == 2, result.output
+    assert str(path) in result.output and ("not finite" in result.output or "conv_dim" in result.output)

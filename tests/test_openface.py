@@ -119,3 +119,15 @@ def test_select_face_reasons(tmp_path):
             select_face(faces, **kwargs)
         assert info.value.reason == reason, kwargs
     assert select_face(faces, face_id=2, min_confidence=0.5).confidence == pytest.approx(0.6)
+
+
+def test_a_confidence_that_is_not_a_number_is_not_known_and_never_shown_as_zero(tmp_path):
+    csv = write_openface_csv(tmp_path / "f.csv", None, np.zeros(17, np.float32),
+                             rows=[{"face_id": 0, "confidence": "nan"}, {"face_id": 1, "confidence": "inf"}])
+    faces = read_openface_csv(csv)
+    assert [f.confidence for f in faces] == [None, None]
+    with pytest.raises(OpenFaceError) as info:
+        select_face(faces, face_id=0, min_confidence=0.8)
+    assert info.value.reason == "low_confidence"
+    assert "n/a" in str(info.value) and "0.00" not in str(info.value)
+    assert select_face(faces, face_id=0, min_confidence=0.0) is faces[0]  # where any confidence passes

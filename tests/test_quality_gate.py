@@ -266,3 +266,32 @@ def test_a_target_no_edit_passes_gets_no_images_and_expand_says_so(work, tmp_pat
     gate = summary["quality_gate"]
     assert gate["min_target_probability"] == 0.5 and gate["min_edit_score"] is None
     assert gate["dropped"]["not_read_as_target"] > 0
+
+
+def test_the_gate_judges_candidates_in_batches_and_plans_as_one_at_a_time_would(work, monkeypatch):
+    from faceaug.fer.expression_judge import ExpressionJudge
+    from faceaug.inference.editor import GanimationEditor
+    from faceaug.pretrained import bundled_judge_path
+
+    editor = GanimationEditor.load(work / "models" / "ganimation.safetensors", torch.device("cpu"))
+    calls = []
+    real_edit = editor.edit
+    monkeypatch.setattr(editor, "edit", lambda faces, *a: calls.append(len(faces)) or real_edit(faces, *a))
+    faces = read_table(work / "faces.parquet", "faces")
+    targets = discrete_targets(parse_au_spec("happy,sad,surprise"))
+
+    def gate():
+        return EditGate(editor, None, work, min_score=0.0, expression_judge=ExpressionJudge.load(bundled_judge_path()),
+                        min_target_probability=0.15, attention_floor=0.0, descriptor=_MeanDescriptor(),
+                        max_identity_distance=0.4)
+
+    batched, single = gate(), gate()
+    plan = plan_jobs(faces, targets, per_class=6, samples_per_edit=1, seed=0, accept=batched)
+    batched_calls, calls[:] = list(calls), []
+    alone = plan_jobs(faces, targets, per_class=6, samples_per_edit=1, seed=0, accept=lambda job: single(job))
+    assert set(calls) == {1} and max(batched_calls) > 1  # one edit per call, against batches
+    assert len(batched_calls) < len(calls)
+    assert [(j.source_id, j.target, j.index, j.n_samples, j.seed) for j in plan] == \
+        [(j.source_id, j.target, j.index, j.n_samples, j.seed) for j in alone]
+    assert np.allclose([j.target_probability for j in plan], [j.target_probability for j in alone], atol=1e-4)
+    assert batched.summary() == single.summary() and sum(batched.dropped.values()) > 0

@@ -48,7 +48,7 @@ from faceaug.pipeline.shard import (
 from faceaug.io.atomic import atomic_path, file_sha256, write_json_atomic
 from faceaug.io.images import ImageDecodeError, read_image
 from faceaug.io.owned import (
-    OWNER_FILE, clear_folder, is_marked, mark_owned, refuse_protected, remove_tree_if_ours, sweep,
+    clear_folder, holds_files, is_marked, mark_owned, refuse_protected, remove_tree_if_ours, sweep,
 )
 from faceaug.preprocess.align import crop_template_id, other_framing
 from faceaug.schema import read_table, write_table_atomic
@@ -173,7 +173,7 @@ def _prepare_out_dir(out_dir: Path, work_dir: Path, fingerprint: str, overwrite:
     if overwrite:
         clear_folder(out_dir, EXPAND_OUTPUTS, command="expand", what="--out", protected=protected,
                      legacy=_LEGACY_MARKS)
-    elif out_dir.exists() and any(p.name != OWNER_FILE for p in out_dir.iterdir()):
+    elif holds_files(out_dir):
         existing = _existing_fingerprint(out_dir)
         if existing != fingerprint:
             if is_marked(out_dir, "expand", _LEGACY_MARKS):
@@ -341,11 +341,13 @@ def run_expand(request: ExpandRequest, cfg: Config) -> dict[str, Any]:
     sources = source_aus.sources
     gate, judge_files = make_gate(cfg.expand, work_dir, editor, str(device), request.au_estimator)
     targets = _targets(request, cfg)
+    planning = time.perf_counter()
     jobs = plan_jobs(
         sources, targets, per_class=request.per_class,
         samples_per_edit=cfg.expand.samples_per_edit, seed=cfg.seed,
         label_threshold=cfg.expand.continuous_label_threshold, accept=gate, edits_first=cfg.expand.edits_first,
     )
+    plan_seconds = time.perf_counter() - planning
     if gate is not None:
         report_gate(gate, jobs, targets)
     _hint_more_sources(jobs, len(sources), cfg.expand.samples_per_edit)
@@ -375,7 +377,7 @@ def run_expand(request: ExpandRequest, cfg: Config) -> dict[str, Any]:
         singan=asdict(cfg.singan), start_scale=cfg.expand.start_scale, singan_mode=cfg.expand.singan_mode,
         regenerator=cfg.expand.regenerator, patch=asdict(cfg.patch), face_redraws=cfg.expand.face_redraws,
     )
-    timings: Counter[str] = Counter()
+    timings: Counter[str] = Counter({"plan": plan_seconds})  # with the quality gate's edits and judges
     with progress() as bar:
         task = bar.add_task(f"expand ({request.executor})", total=expected,
                             completed=expected - sum(job.n_samples + 1 for _, s in pending for job in s))

@@ -20,6 +20,7 @@ from faceaug.fer.dataset import ManifestDataset, read_any_table
 from faceaug.fer.evaluate import GREYSCALE_CHOICES, check_no_leak, compare, parse_arms, summary
 from faceaug.fer.train import FerTrainSettings, predict, scores, train_classifier
 from faceaug.io.atomic import write_json_atomic
+from faceaug.io.images import refuse_damaged_images
 
 RESULT_FILE = "fer-eval.json"
 PLOT_FILE = "fer-eval.png"
@@ -72,7 +73,11 @@ def run_fer_eval(request: FerEvalRequest) -> dict:
     if any(arm.generated for arm in arms) and request.expanded is None:
         raise UserError("The faceaug arms need the generated images: pass --expanded OUT_DIR (or --arms "
                         "original,classic).")
-    rows, _ = read_any_table(table)
+    rows, kind = read_any_table(table)
+    # Every listed image is checked before any training: a missing or undecodable one is the user's to repair.
+    refuse_damaged_images(table.parent, rows["path" if kind == "manifest" else "image_path"], table=table,
+                          writer="the same `faceaug expand` command" if kind == "manifest"
+                          else "the same `faceaug preprocess` command")
     generated_col = rows["is_generated"] if "is_generated" in rows else pd.Series(False, index=rows.index)
     train_rows = rows[(rows["split"] == "train")]
     test_rows = rows[(rows["split"] == "test") & ~generated_col]

@@ -13,11 +13,12 @@ import multiprocessing
 import os
 import re
 from collections import Counter, defaultdict
-import pandas as pd
+from concurrent.futures import as_completed
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import cv2
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from rich.markup import escape
@@ -27,7 +28,8 @@ from faceaug.aus import LABEL_PROTOTYPE
 from faceaug.config import LANDMARK_METHODS, Config, write_resolved_config
 from faceaug.console import console, info, progress, warn
 from faceaug.cpus import cpu_count
-from faceaug.errors import UserError
+from faceaug.errors import UserError, is_machine_fault
+from faceaug.interrupts import process_pool, submit_all, worker_init
 from faceaug.io.images import IMAGE_EXTENSIONS
 from faceaug.io.layout import Discovery, discover_dataset
 from faceaug.preprocess.landmarks import INSTALL_HINT, dlib_problem
@@ -69,6 +71,7 @@ def _worker_count(requested: int, n_tasks: int) -> int:
 
 
 def _init_worker() -> None:
+    worker_init()
     cv2.setNumThreads(1)  # one image per process; OpenCV's own threads would only oversubscribe the cores
 
 
@@ -78,6 +81,8 @@ def _indexed(pair: tuple[int, SourceTask]) -> tuple[int, dict]:
     try:
         return index, process_source(task)
     except Exception as exc:  # noqa: BLE001 — one bad file must not cost the user the rest of the run
+        if is_machine_fault(exc):  # a full disk is not this file's fault: the run stops (the journal keeps the rest)
+            raise
         message = f"faceaug failed on this file ({type(exc).__name__}: {str(exc)[:200]}); please report it."
         return index, {"status": "reject", "sha": None,
                        "reject": {"source_path": task.item.rel, "reason": "internal_error", "message": message}}
@@ -94,9 +99,15 @@ def _run_tasks(tasks: list[SourceTask], workers: int) -> Iterator[tuple[int, dic
     ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     if "forkserver" in methods:
         ctx.set_forkserver_preload(["faceaug.preprocess.worker"])
-    chunk = max(1, min(16, len(tasks) // (workers * 8)))
-    with ctx.Pool(workers, initializer=_init_worker) as pool:
-        yield from pool.imap_unordered(_indexed, enumerate(tasks), chunksize=chunk)
+    size = max(1, min(16, len(tasks) // (workers * 8)))
+    chunks = [list(enumerate(tasks))[i:i + size] for i in range(0, len(tasks), size)]
+    with process_pool(ctx, workers, _init_worker) as pool:
+        for done in as_completed(submit_all(pool, _run_chunk, chunks)):
+            yield from done.result()
+
+
+def _run_chunk(pairs: list[tuple[int, SourceTask]]) -> list[tuple[int, dict]]:
+    return [_indexed(pair) for pair in pairs]
 
 
 def _load_previous(work_dir: Path, settings_key: str) -> tuple[dict[str, dict], dict[str, dict]]:

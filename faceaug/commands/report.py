@@ -22,13 +22,13 @@ from faceaug.errors import UserError
 from faceaug.fer.au_estimator import AuEstimator, default_au_estimator_path, trained_against
 from faceaug.inference.au_coherence import coherent_sources
 from faceaug.io.atomic import write_bytes_atomic, write_json_atomic
-from faceaug.io.images import read_image
+from faceaug.io.images import read_image, refuse_damaged_images
 from faceaug.preprocess.align import crop_template_id
 from faceaug.report import plots
 from faceaug.report.checks import (Finding, dataset_findings, image_findings, model_findings, variant_maker,
                                    variants_caption)
 from faceaug.report.html import Sheet, is_faceaug_report, render_html, table_html
-from faceaug.report.inputs import ReportInputs, load_inputs
+from faceaug.report.inputs import MANIFEST, ReportInputs, load_inputs
 from faceaug.report.scoring import edit_id_of, estimator_source, load_from, openface_source, score_manifest
 from faceaug.report.verdict import Verdict, judge
 from faceaug.schema import write_table_atomic
@@ -259,10 +259,23 @@ def _editor_note(editor: dict[str, Any] | None) -> list[str]:
     return [f"Edited by {editor['name']} ({kind}; weights {editor['id']})."]
 
 
+def _check_images(inputs: ReportInputs, html_path: Path) -> None:
+    """Every image the manifest lists exists inside OUT_DIR (no link out of it) and decodes, before anything is
+    scored or written; otherwise a UserError that names them and says which earlier report is still there."""
+    earlier = [path for path in (html_path, html_path.parent / JSON_FILE) if path.is_file()]
+    note = (f"{' and '.join(str(path) for path in earlier)} {'are' if len(earlier) > 1 else 'is'} from an earlier "
+            "run, not about these images." if earlier else "")
+    table = inputs.path if inputs.path.is_file() else inputs.out_dir / MANIFEST
+    refuse_damaged_images(inputs.out_dir, inputs.manifest["path"], table=table,
+                          writer="the same `faceaug expand` command", note=note)
+
+
 def run_report(request: ReportRequest) -> dict[str, Any]:
     started = time.perf_counter()
     inputs = load_inputs(Path(request.path))
     html_path = _html_path(request, inputs)
+    if inputs.has_expansion:
+        _check_images(inputs, html_path)
     findings: list[Finding] = dataset_findings(inputs)
     editor_used = _editor_of(inputs)
     notes: list[str] = _editor_note(editor_used) + _gate_notes(inputs)

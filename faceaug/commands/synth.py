@@ -31,7 +31,7 @@ from faceaug.console import info, progress
 from faceaug.cpus import cpu_count
 from faceaug.errors import UserError
 from faceaug.io.atomic import atomic_path, fsync_files, write_bytes_atomic, write_json_atomic
-from faceaug.io.owned import clear_folder, mark_owned
+from faceaug.io.owned import clear_folder, holds_files, mark_owned
 from faceaug.synth.render import sample_identity
 from faceaug.synth.world import POSE_JITTER, VARIATION, render_subject_class, subject_name
 
@@ -43,7 +43,7 @@ SYNTH_OUTPUTS = re.compile(r"(labels\.csv|identities\.parquet|images\.parquet|sy
 def _prepare_out_dir(out_dir: Path, classes: list[TargetClass], overwrite: bool) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"{out_dir} exists and is not a folder.")
-    if out_dir.exists() and any(out_dir.iterdir()):
+    if holds_files(out_dir):
         if not overwrite:
             raise UserError(f"{out_dir} is not empty; choose an empty folder or pass --overwrite to replace the "
                             "synthetic dataset in it.")

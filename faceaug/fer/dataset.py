@@ -13,7 +13,6 @@ with `grayscale`, then given to the albumentations `transform` (RGB or grey uint
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -25,7 +24,7 @@ from torch.utils.data import Dataset
 
 from faceaug.aus import AU_NAMES
 from faceaug.errors import UserError
-from faceaug.io.images import read_image, resize_face
+from faceaug.io.images import path_inside, read_image, resize_face
 from faceaug.models.tensors import to_model_range
 from faceaug.schema import read_table
 
@@ -77,9 +76,8 @@ class ManifestDataset(Dataset):
         self._cache = [self._load(i) for i in range(len(self))] if preload else None
 
     def _inside(self, rel: str) -> Path:
-        path = self.root / rel
-        root = os.path.realpath(self.root)
-        if os.path.commonpath([root, os.path.realpath(path)]) != root:
+        path = path_inside(self.root, rel)
+        if path is None:
             raise UserError(f"{self.table} lists {rel}, which leads outside {self.root}; refused.")
         return path
 

@@ -4,6 +4,7 @@ it."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import torch
 from faceaug.errors import UserError
 from faceaug.fer.model import FerNet, FerNetConfig
 from faceaug.io.images import resize_face
-from faceaug.io.safetensors_files import read_model_file, save_with_header
+from faceaug.io.safetensors_files import check_architecture, read_model_file, save_with_header
 from faceaug.models.tensors import to_model_range
 
 
@@ -39,6 +40,22 @@ def save_net(net: FerNet, header: dict[str, Any], path: Path) -> Path:
     return save_with_header(tensors, header, Path(path))
 
 
+def _checked_config(path: Path, what: str, values: Any, tensors: dict[str, torch.Tensor]) -> FerNetConfig:
+    """The network config of the header, checked against the stored weights before a network of its size is built."""
+    known = set(FerNetConfig.__dataclass_fields__)
+    if not isinstance(values, dict) or "n_classes" not in values or set(values) - known:
+        raise UserError(f"{path} is a damaged faceaug {what}: its network settings are incomplete or unknown.")
+    cfg = FerNetConfig(**values)
+    stem, head = tensors.get("body.0.0.weight"), tensors.get("head.3.weight")
+    if stem is None or stem.dim() != 4 or head is None or head.dim() != 2:
+        raise UserError(f"{path} is a damaged faceaug {what}: it lacks the weights of its first or last layer.")
+    stages = sum(1 for name in tensors if re.fullmatch(r"body\.\d+\.0\.weight", name)) - 1  # stem + stages
+    check_architecture(path, what, {
+        "width": (cfg.width, int(stem.shape[0]), 1, 4096), "in_channels": (cfg.in_channels, int(stem.shape[1]), 1, 4),
+        "stages": (cfg.stages, stages, 0, 16), "n_classes": (cfg.n_classes, int(head.shape[0]), 1, 100_000)})
+    return cfg
+
+
 def load_net(path: Path, kind: str, what: str, missing: str | None = None) -> tuple[FerNet, dict[str, Any]]:
     """(the network in eval mode, the header) of a file written by `save_net` with this `kind`; anything else is a
     UserError naming `what` it should have been."""
@@ -46,7 +63,7 @@ def load_net(path: Path, kind: str, what: str, missing: str | None = None) -> tu
     header, tensors = read_model_file(path, what, missing)
     if not header or header.get("kind") != kind:
         raise UserError(f"{path} is not a faceaug {what}.")
-    net = FerNet(FerNetConfig(**header["net"]))
+    net = FerNet(_checked_config(path, what, header.get("net"), tensors))
     try:
         net.load_state_dict(tensors)
     except RuntimeError as exc:

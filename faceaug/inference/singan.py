@@ -19,7 +19,7 @@ import torch
 
 from faceaug.device import torch_cpu_threads, torch_generator
 from faceaug.errors import UserError
-from faceaug.inference.singan_file import StoredSingan, read_singan_file, write_singan_file
+from faceaug.inference.singan_file import StoredSingan, check_stored, read_singan_file, write_singan_file
 from faceaug.inference.singan_legacy import is_torch_file, read_legacy_singan
 from faceaug.models.singan import MODES, ScaleGenerator, SinganArchitecture
 from faceaug.models.singan_pyramid import injected_image, resize
@@ -72,6 +72,7 @@ class SinganModel:
         """Read a model file: singan.safetensors, or a singan.pt of faceaug 0.1; UserError for a bad one."""
         path = Path(path)
         stored = read_legacy_singan(path) if is_torch_file(path) else read_singan_file(path)
+        check_stored(path, stored)
         generators = [_generator(path, stored, scale, device) for scale in range(stored.arch.first_scale,
                                                                                  len(stored.arch.sizes))]
         return cls(arch=stored.arch, image=stored.image, generators=generators, z_rec=stored.z_rec,

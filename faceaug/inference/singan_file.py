@@ -9,6 +9,7 @@ that loading needs), "provenance" (seed, training faceaug version, settings, los
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ import torch
 from faceaug import __version__
 from faceaug.errors import UserError
 from faceaug.config import check_known_keys
-from faceaug.io.safetensors_files import read_model_file, save_with_header
+from faceaug.io.safetensors_files import (MAX_IMAGE_SIDE, check_architecture, read_model_file, refuse_non_finite,
+                                          save_with_header)
 from faceaug.io.versions import check_format_version
 from faceaug.models.singan import MODES, SinganArchitecture
 
@@ -64,6 +66,27 @@ def read_singan_file(path: Path) -> StoredSingan:
                         generator_states=[_state(tensors, f"generators.{scale}.")
                                           for scale in range(arch.first_scale, len(arch.sizes))],
                         provenance=header["provenance"])
+
+
+def check_stored(path: Path, stored: StoredSingan) -> None:
+    """What a SinGAN file's architecture claims against its stored networks (and sane bounds), before networks of
+    that size are built; and no NaN or infinite weights (files of either format)."""
+    for number, state in enumerate(stored.generator_states):
+        scale = stored.arch.first_scale + number
+        if not isinstance(state, dict):
+            raise UserError(f"{path} is a damaged {WHAT}: the network of scale {scale} is not a table of tensors.")
+        refuse_non_finite(path, WHAT, state)
+        tail = state.get("tail.0.weight")
+        if not isinstance(tail, torch.Tensor) or tail.dim() != 4:
+            raise UserError(f"{path} is a damaged {WHAT}: scale {scale} has no output layer (tail.0.weight).")
+        blocks = sum(1 for name in state if re.fullmatch(r"body\.\d+\.0\.weight", name))  # one conv per block
+        check_architecture(path, WHAT, {f"channels[{number}]": (stored.arch.channels[number], int(tail.shape[1]),
+                                                                 1, 4096),
+                                        "num_layers": (stored.arch.num_layers, blocks + 1, 2, 64)})
+    if stored.z_rec is not None:
+        refuse_non_finite(path, WHAT, {"z_rec": stored.z_rec})
+    for level, (height, width) in enumerate(stored.arch.sizes):
+        check_architecture(path, WHAT, {f"sizes[{level}]": (max(height, width), None, 1, MAX_IMAGE_SIDE)})
 
 
 def _checked_header(path: Path, header: dict[str, Any] | None) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import torch
 from faceaug.config import SinganConfig, section_from_dict
 from faceaug.errors import UserError
 from faceaug.inference.singan_file import WHAT, StoredSingan
+from faceaug.io.torch_files import load_failure
 from faceaug.io.versions import check_format_version
 from faceaug.models.singan import SinganArchitecture
 
@@ -56,7 +57,7 @@ def _read(path: Path) -> dict:
     except FileNotFoundError:
         raise UserError(f"{WHAT} {path} does not exist.") from None
     except Exception as exc:  # corrupt or foreign file
-        raise UserError(f"{WHAT} {path} could not be read: {exc}.") from None
+        raise UserError(f"{WHAT} {path} could not be read: {load_failure(exc)}.") from None
     name, _, version = str(data.get("format", "") if isinstance(data, dict) else "").rpartition("-")
     if name != FORMAT_NAME:
         raise UserError(f"{path} is not a faceaug {WHAT}.")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
+from typing import Iterable
 
 import cv2
 import numpy as np
 
+from faceaug.errors import UserError
 from faceaug.io.atomic import write_bytes_atomic
 
 
@@ -81,6 +85,56 @@ def read_image(path: Path) -> np.ndarray:
     return decode_image(Path(path).read_bytes())
 
 
+def path_inside(root: Path, rel: str) -> Path | None:
+    """`root / rel` when it stays inside `root`, also once every symbolic link on the way is followed; None when it
+    leads elsewhere (an absolute path, "..", or a link to a file outside). Tables list image paths relative to their
+    folder: a link out of it must not make faceaug read (or show) a file the user never put there."""
+    path = Path(root) / rel
+    real_root = os.path.realpath(root)
+    if Path(rel).is_absolute() or os.path.commonpath([real_root, os.path.realpath(path)]) != real_root:
+        return None
+    return path
+
+
+def image_problem(root: Path, rel: str) -> str | None:
+    """Why the image `rel` listed in a table of folder `root` cannot be used, in a few words, or None when it is a
+    regular file inside `root` that decodes."""
+    path = path_inside(root, rel)
+    if path is None:
+        return f"leads outside {root}"
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return "missing"
+    if not stat.S_ISREG(mode):
+        return "not a regular file"
+    try:
+        read_image(path)
+    except ImageDecodeError as exc:
+        return str(exc)
+    except OSError as exc:
+        return f"unreadable: {exc.strerror or exc}"
+    return None
+
+
+#: How many damaged files a message names (the count says how many there are in all).
+SHOWN_DAMAGED = 5
+
+
+def refuse_damaged_images(root: Path, rels: Iterable[str], *, table: Path, writer: str, note: str = "") -> None:
+    """UserError when an image that `table` lists (paths relative to `root`) is missing, not a regular file, leads
+    outside `root` or does not decode: it names up to SHOWN_DAMAGED of them and their count, says that rerunning
+    `writer` (the command that wrote them, e.g. "the same `faceaug expand` command") repairs them, then `note`.
+    Checked before anything is written, so a damaged folder fails at once instead of with a traceback half-way."""
+    damaged = [(rel, problem) for rel in dict.fromkeys(rels) if (problem := image_problem(root, rel))]
+    if not damaged:
+        return
+    shown = "; ".join(f"{rel} ({problem})" for rel, problem in damaged[:SHOWN_DAMAGED])
+    more = f"; and {len(damaged) - SHOWN_DAMAGED} more" if len(damaged) > SHOWN_DAMAGED else ""
+    raise UserError(f"{table} lists {len(damaged)} damaged image(s): {shown}{more}. Rerunning {writer} repairs "
+                    f"them; nothing was written.{(' ' + note) if note else ''}")
+
+
 def encode_png(rgb: np.ndarray) -> bytes:
     """RGB (or grayscale) uint8 → PNG bytes."""
     rgb = np.ascontiguousarray(rgb)
@@ -89,6 +143,18 @@ def encode_png(rgb: np.ndarray) -> bytes:
     if not ok:
         raise RuntimeError("PNG encoding failed")
     return buf.tobytes()
+
+
+def png_shape(path: Path) -> tuple[int, int] | None:
+    """(height, width) from a PNG file's header (its first 24 bytes), None when it is not a readable PNG."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(24)
+    except OSError:
+        return None
+    if len(head) < 24 or not head.startswith(b"\x89PNG\r\n\x1a\n") or head[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(head[20:24], "big"), int.from_bytes(head[16:20], "big")
 
 
 def write_png_atomic(path: Path, rgb: np.ndarray, *, durable: bool = True) -> Path:

@@ -58,8 +58,31 @@ class Discovery:
         self.rejects.append({"source_path": rel, "reason": reason, "message": message})
 
 
+#: Image formats a class folder may hold that faceaug does not read: each becomes a reject row, never a silent skip.
+OTHER_IMAGE_EXTENSIONS = (".gif", ".webp", ".heic", ".heif", ".avif", ".jxl", ".jp2", ".svg", ".ppm", ".pgm")
+
+
 def is_image_name(name: str) -> bool:
     return name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def undecodable_name(rel: str) -> str | None:
+    """For a path whose bytes are not valid UTF-8 (Python keeps them as surrogate escapes, e.g. a name copied from
+    an old archive): a printable form with the bad bytes written as \\xNN, for the reject row; else None."""
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(rel).decode("utf-8", "backslashreplace")
+    return None
+
+
+def _name_rejected(found: "Discovery", rel: str) -> bool:
+    """Reject (and return True for) a path whose name is not UTF-8 text: it could be neither a face id nor a row."""
+    printable = undecodable_name(rel)
+    if printable is not None:
+        found.reject(printable, "undecodable_file_name",
+                     "the file name is not valid UTF-8 text (bytes from another encoding); rename the file.")
+    return printable is not None
 
 
 def discover_dataset(data_dir: Path, *, labels: Path | None = None, au_dir: Path | None = None,
@@ -93,7 +116,7 @@ def _from_class_folders(data_dir: Path, skip: set[str]) -> Discovery:
     found = Discovery("class_folders")
     root_id = _dir_id(data_dir)
     for entry in sorted(os.scandir(data_dir), key=lambda e: e.name):
-        if entry.name.startswith(".") or os.path.realpath(entry.path) in skip:
+        if entry.name.startswith(".") or os.path.realpath(entry.path) in skip or _name_rejected(found, entry.name):
             continue
         kind = _entry_kind(entry, found, entry.name)
         if kind == "file" and is_image_name(entry.name):
@@ -149,6 +172,12 @@ def _walk(folder: Path, rel: str, ancestors: set[tuple[int, int]], found: Discov
         if entry.name.startswith(".") or os.path.realpath(entry.path) in skip:
             continue
         child = f"{rel}/{entry.name}" if rel else entry.name
+        if _name_rejected(found, child):
+            continue
+        if entry.name.lower().endswith(OTHER_IMAGE_EXTENSIONS):
+            found.reject(child, "unsupported_format", f"faceaug reads {', '.join(IMAGE_EXTENSIONS)} images; "
+                         "convert this one (e.g. to PNG) to use it.")
+            continue
         if not is_image_name(entry.name) and not entry.is_dir(follow_symlinks=False) and not entry.is_symlink():
             continue  # CSVs, notes, OpenFace side files
         kind = _entry_kind(entry, found, child)
@@ -217,6 +246,8 @@ def _from_labels_file(data_dir: Path, labels: Path, skip: set[str]) -> Discovery
         if split and split not in SPLITS:
             found.reject(rel, "invalid_split", f"split {split!r} on line {line_no} is not 'train' or 'test'.")
             continue
+        if rel.lower().endswith(OTHER_IMAGE_EXTENSIONS) and os.path.isfile(full):
+            continue  # rejected as unsupported_format by the walk below, once
         path = Path(full)
         try:
             os.stat(path)

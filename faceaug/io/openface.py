@@ -51,7 +51,7 @@ class OpenFaceFace:
 
     frame: int | None
     face_id: int | None
-    confidence: float
+    confidence: float | None  # None: the CSV's confidence is empty, NaN or infinite (not known, never shown as 0)
     success: bool
     aus: np.ndarray  # (17,) float32 on 0–1, faceaug.aus.AU_NAMES order
     presence: np.ndarray  # (17,) bool
@@ -136,8 +136,7 @@ def parse_openface_csv(data: bytes, name: str = "the CSV") -> list[OpenFaceFace]
         except ValueError:
             raise OpenFaceError("csv_malformed", f"{path.name} line {row_no} holds a value that is not a number.") \
                 from None
-        if not math.isfinite(confidence):
-            confidence = 0.0
+        confidence = confidence if math.isfinite(confidence) else None
         if success:
             bad = ~np.isfinite(raw) | (raw < 0)
             if bad.any():
@@ -149,7 +148,8 @@ def parse_openface_csv(data: bytes, name: str = "the CSV") -> list[OpenFaceFace]
         presence = np.array(
             [raw[k] > 0 if p is None or not math.isfinite(p) else p >= 0.5 for k, p in enumerate(presence_raw)],
             dtype=bool)
-        faces.append(OpenFaceFace(frame=frame, face_id=face_id, confidence=float(confidence), success=bool(success),
+        faces.append(OpenFaceFace(frame=frame, face_id=face_id,
+                                  confidence=None if confidence is None else float(confidence), success=bool(success),
                                   aus=openface_to_unit(raw), presence=presence, landmarks=landmarks))
     assert all(f.aus.shape == (N_AUS,) for f in faces)
     return faces
@@ -172,9 +172,11 @@ def select_face(faces: list[OpenFaceFace], face_id: int | None = None, min_confi
     successful = [f for f in candidates if f.success]
     if not successful:
         raise OpenFaceError("no_success", "OpenFace marked every row as failed (success = 0): no usable face.")
-    best = max(successful, key=lambda f: f.confidence)
-    if best.confidence < min_confidence:
+    best = max(successful, key=lambda f: -math.inf if f.confidence is None else f.confidence)
+    # An unknown confidence passes only where any confidence would (--min-confidence 0 or less).
+    if (0.0 if best.confidence is None else best.confidence) < min_confidence:
+        shown = ("confidence n/a (the CSV's value is not a number), so it does not pass" if best.confidence is None
+                 else f"confidence {best.confidence:.2f}, below")
         raise OpenFaceError(
-            "low_confidence",
-            f"the best face has confidence {best.confidence:.2f}, below --min-confidence {min_confidence:g}.")
+            "low_confidence", f"the best face has {shown} --min-confidence {min_confidence:g}.")
     return best

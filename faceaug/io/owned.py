@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from faceaug import __version__
-from faceaug.errors import UserError
+from faceaug.errors import UserError, is_machine_fault
 from faceaug.io.atomic import write_json_atomic
+from faceaug.io.lock import LOCK_FILE
 
 OWNER_FILE = ".faceaug.json"
 #: Temporary files of faceaug.io.atomic.atomic_path (left behind only by a killed process).
@@ -26,10 +27,22 @@ TEMP_FILE = re.compile(r"(^|/)\.[^/]+\.tmp$")
 
 
 def mark_owned(folder: Path, command: str) -> None:
-    """Create `folder` if needed and mark it as written by `command` (kept when already there)."""
+    """Create `folder` if needed and mark it as written by `command` (kept when already there).
+
+    This is the first write of every command into its output folder, so a folder that cannot be made or written
+    (under /proc, below a regular file, without permission) is a UserError here, before any work is done. A fault of
+    the machine (a full or read-only disk: faceaug.errors.is_machine_fault) is left to the caller's report of those."""
     folder = Path(folder)
-    if not (folder / OWNER_FILE).is_file():
-        write_json_atomic({"tool": "faceaug", "command": command, "version": __version__}, folder / OWNER_FILE)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not (folder / OWNER_FILE).is_file():
+            write_json_atomic({"tool": "faceaug", "command": command, "version": __version__}, folder / OWNER_FILE)
+    except OSError as exc:
+        if is_machine_fault(exc):
+            raise
+        reason = exc.strerror or type(exc).__name__
+        raise UserError(f"Cannot create or write the output folder {folder} ({reason}); choose a folder you can "
+                        "write to.") from None
 
 
 def is_marked(folder: Path, command: str, legacy: Iterable[str] = ()) -> bool:
@@ -65,14 +78,23 @@ def refuse_protected(folder: Path, protected: Mapping[str, Path | None], what: s
         raise UserError(f"{what} {folder} is the root of the file system; choose a folder of its own.")
 
 
+def holds_files(folder: Path) -> bool:
+    """True when `folder` holds anything besides faceaug's mark (or the temp file of a mark whose writer was
+    killed) and writer lock."""
+    folder = Path(folder)
+    return folder.is_dir() and any(p.name not in (OWNER_FILE, LOCK_FILE) and not p.name.startswith(f".{OWNER_FILE}.")
+                                   for p in folder.iterdir())
+
+
 def _files(folder: Path) -> list[str]:
-    """Every non-folder entry below `folder` (links included, not followed), as POSIX paths relative to it."""
+    """Every non-folder entry below `folder` (links included, not followed), as POSIX paths relative to it; the
+    writer lock of a running command (faceaug.io.lock) is not listed: it is never swept nor counted."""
     found = []
     for root, dirs, files in os.walk(folder, followlinks=False):
         rel_root = Path(root).relative_to(folder)
         found += [(rel_root / name).as_posix() for name in files]
         found += [(rel_root / name).as_posix() for name in dirs if os.path.islink(os.path.join(root, name))]
-    return sorted(found)
+    return sorted(set(found) - {LOCK_FILE})
 
 
 def _is_ours(rel: str, ours: re.Pattern) -> bool:

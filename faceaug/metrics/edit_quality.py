@@ -131,9 +131,10 @@ def _resize_masks(masks: np.ndarray, size: int) -> np.ndarray:
 
 
 #: Where the source faces' own AUs handed to the editor come from: the work folder's table (OpenFace's values —
-#: the synthetic world's true AUs), or the AU oracle's reading of the face (an imperfect estimator, like OpenFace
-#: on real faces). Only relative-conditioned editors use them.
-SOURCE_AUS = ("table", "oracle")
+#: the synthetic world's true AUs), the AU oracle's reading of the face (an imperfect estimator, like OpenFace
+#: on real faces), or the preset prototype of the face's label (what a model trained with `--aus-from-labels`
+#: learned to read; inference.au_coherence's rule for such a model). Only relative-conditioned editors use them.
+SOURCE_AUS = ("table", "oracle", "prototype")
 
 
 def _region_means(values: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -157,7 +158,12 @@ def evaluate_edits(editor, sources: SourceFaces, au_oracle, emotion_oracle,
     masks = None if sources.face_masks is None else _resize_masks(sources.face_masks, size)
     unedited_aus = au_oracle.predict(small)
     unedited_class = emotion_oracle.predict(small)
-    given = unedited_aus if source_aus == "oracle" or sources.aus is None else sources.aus
+    if source_aus == "prototype":
+        if sources.labels is None:
+            raise ValueError("source_aus='prototype' needs the sources' labels")
+        given = np.stack([preset_vector(label.lower()) for label in sources.labels]).astype(np.float32)
+    else:
+        given = unedited_aus if source_aus == "oracle" or sources.aus is None else sources.aus
     known = set(emotion_oracle.classes)
     per_preset: dict[str, dict[str, float]] = {}
     pooled: dict[str, list[np.ndarray]] = {
@@ -276,13 +282,13 @@ def format_table(result: dict) -> str:
 def main(argv: Sequence[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description="Score GANimation edits with the synthetic world's oracles.")
     parser.add_argument("--work", type=Path, required=True, help="work folder made by `faceaug preprocess`")
-    parser.add_argument("--model", type=Path, help="GANimation model (default WORK/models/ganimation.safetensors)")
+    parser.add_argument("--model", help="GANimation model file, or 'bundled' (default WORK/models/ganimation.safetensors)")
     parser.add_argument("--oracles", type=Path, required=True, help="folder with the oracle .safetensors files")
     parser.add_argument("--split", default="test", help="faces.parquet split to edit (default: held-out test)")
     parser.add_argument("--max-faces", type=int, default=0, help="edit at most this many sources (0 = all)")
     parser.add_argument("--source-aus", choices=SOURCE_AUS, default="table",
-                        help="the sources' own AUs a relative-conditioned editor is given: the table's (default) or "
-                             "the AU oracle's estimate from the face")
+                        help="the sources' own AUs a relative-conditioned editor is given: the table's (default), "
+                             "the AU oracle's estimate from the face, or the prototype of the face's label")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--out", type=Path, help="also write the result as JSON here")
     args = parser.parse_args(argv)
@@ -291,7 +297,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
     from faceaug.models.ganimation_file import default_model_path
     from faceaug.io.atomic import write_json_atomic
 
-    model_path = args.model or default_model_path(args.work)
+    from faceaug.pretrained import BUNDLED, bundled_editor_path
+
+    model_path = bundled_editor_path() if args.model == BUNDLED else Path(args.model or default_model_path(args.work))
     editor = GanimationEditor.load(model_path, torch.device("cpu"))
     au_oracle, emotion_oracle = find_oracles(args.oracles)
     sources = load_source_faces(args.work, args.split, args.max_faces)

@@ -14,6 +14,7 @@ weights-only `torch.save` dict, format 1) still load.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,16 +24,22 @@ import torch
 from faceaug import __version__
 from faceaug.config import section_from_dict
 from faceaug.errors import UserError
-from faceaug.io.safetensors_files import NotSafetensors, read_with_header, save_with_header, weights_id
+from faceaug.io.safetensors_files import (MAX_IMAGE_SIDE, NotSafetensors, check_architecture, read_with_header,
+                                          refuse_non_finite, save_with_header, weights_id)
 from faceaug.io.torch_files import load_torch_safely
 from faceaug.io.versions import check_format_version
 from faceaug.models.ganimation import Generator, GeneratorConfig
+from faceaug.models.ganimation_config import DOWNSAMPLINGS
+from faceaug.models.tensors import IMAGE_CHANNELS
 
 FORMAT = "faceaug-ganimation"
 VERSION = 2  # 1 = the torch.save dict of faceaug ≤ 0.x (read by `_load_legacy`)
 MODEL_FILE = "ganimation.safetensors"
 LEGACY_MODEL_FILE = "ganimation.pt"
 _REQUIRED = ("architecture", "au_names", "image_size", "crop_template")
+WHAT = "GANimation model"
+#: The residual blocks' weights in a generator's state dict (`body.<layer>.body.0.weight`, one per block).
+_BLOCK = re.compile(r"^body\.(\d+)\.body\.0\.weight$")
 
 
 def default_model_path(work_dir: Path) -> Path:
@@ -86,6 +93,7 @@ class GanimationModel:
             raise UserError(f"{path} is an incomplete faceaug GANimation model (no {', '.join(missing)}).")
         arch = section_from_dict(GeneratorConfig, "architecture", header["architecture"], f"the architecture in {path}")
         au_names = tuple(str(name) for name in header["au_names"])
+        _check_sizes(path, arch, state)
         if arch.n_aus != len(au_names) or arch.image_size != int(header["image_size"]) or arch.problem():
             raise UserError(f"{path} is a damaged faceaug GANimation model: its architecture does not fit its "
                             f"AU list and image size ({arch.problem() or 'sizes differ'}).")
@@ -99,10 +107,25 @@ class GanimationModel:
                    provenance=dict(header.get("provenance") or {}))
 
 
+def _check_sizes(path: Path, arch: GeneratorConfig, state: dict[str, torch.Tensor]) -> None:
+    """The architecture the header claims against the weights stored with it (and sane bounds), before a generator
+    of that size is built: a damaged or hostile header must not make faceaug allocate what it claims."""
+    first = state.get("body.0.weight")
+    if not isinstance(first, torch.Tensor) or first.dim() != 4:
+        raise UserError(f"{path} is a damaged faceaug GANimation model: it holds no first generator layer "
+                        "(body.0.weight).")
+    blocks = sum(1 for name in state if _BLOCK.match(name))
+    check_architecture(path, WHAT, {
+        "conv_dim": (arch.conv_dim, int(first.shape[0]), 1, 4096),
+        "n_aus": (arch.n_aus, int(first.shape[1]) - IMAGE_CHANNELS, 1, 1024),
+        "repeat_num": (arch.repeat_num, blocks, 0, 256),
+        "image_size": (arch.image_size, None, 2**DOWNSAMPLINGS, MAX_IMAGE_SIDE)})
+
+
 def _read_safetensors(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
     """(header, weights) of a faceaug safetensors model file; None when the file is not safetensors at all."""
     try:
-        header, state = read_with_header(path)
+        header, state = read_with_header(path, WHAT)
     except NotSafetensors:
         return None
     if header is None:
@@ -130,4 +153,9 @@ def _load_legacy(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     arch["n_aus"] = len(payload["au_names"])
     header = {**{k: v for k, v in payload.items() if k not in ("generator", "ganimation")}, "architecture": arch}
     header.setdefault("version", 1)
-    return header, payload["generator"]
+    state = payload["generator"]
+    if not isinstance(state, dict):
+        raise UserError(f"{path} is a damaged faceaug GANimation model (its generator weights are not a table of "
+                        "tensors).")
+    refuse_non_finite(path, WHAT, state)
+    return header, state

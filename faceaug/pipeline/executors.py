@@ -5,13 +5,14 @@ Both call the same `run_shard` with the same plain-data arguments, so they produ
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from multiprocessing import get_context
 from typing import Callable
 
 from faceaug.config import EXECUTORS
 from faceaug.cpus import cpu_count
 from faceaug.errors import UserError
+from faceaug.interrupts import process_pool, submit_all
 from faceaug.pipeline.plan import EditJob
 from faceaug.pipeline.shard import ShardContext, ShardResult, run_shard
 
@@ -50,9 +51,9 @@ def run_local(pending: Pending, ctx: ShardContext, *, workers: int, on_done: OnD
         return
     threads = max(1, cpu_count() // workers)
     worker_ctx = ShardContext(**{**ctx.__dict__, "torch_threads": threads})
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(run_shard, index, jobs, worker_ctx) for index, jobs in pending]
-        for future in as_completed(futures):
+    with process_pool(get_context("spawn"), workers) as pool:
+        indices, shards = zip(*pending)
+        for future in as_completed(submit_all(pool, run_shard, indices, shards, [worker_ctx] * len(pending))):
             on_done(future.result())
 
 

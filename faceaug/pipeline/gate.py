@@ -16,11 +16,14 @@ Its judges are independent of the generator:
 Whichever judges are on, an edit also fails when GANimation repainted the face instead of editing it (its
 attention, 1 = kept from the source, averages below `attention_floor` over the face region), or when it shows
 another person: with the `faceaug[landmarks]` extra installed, dlib's face descriptor of the edit is further than
-`max_identity_distance` from its source's (faceaug.metrics.identity; 0.6 = dlib's same-person threshold).
+`max_identity_distance` from its source's (faceaug.metrics.identity; 0.6 = dlib's same-person threshold). That
+check, by far the costliest, runs last, on the edits that passed the others (so a dropped edit records the first
+reason found, and an identity distance only when it was measured).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +39,8 @@ from faceaug.metrics.identity import identity_distance
 from faceaug.pipeline.plan import EditJob
 
 ATTENTION_FLOOR = REPAINT_FLOOR
+#: Candidate edits judged together (editor, judges and descriptor in one call each).
+GATE_BATCH = 32
 
 
 @dataclass(frozen=True)
@@ -49,7 +54,8 @@ class Judgement:
 
 @dataclass
 class EditGate:
-    """Callable used by `plan_jobs(accept=...)`; it remembers every verdict it gave."""
+    """Callable used by `plan_jobs(accept=...)` (which calls `prepare` with the candidates it will look at next, so
+    that they are judged in batches); it remembers every verdict it gave."""
 
     editor: object  # faceaug.inference.editor.GanimationEditor
     estimator: object | None  # faceaug.fer.au_estimator.AuEstimator (None: AU gain not judged)
@@ -63,50 +69,89 @@ class EditGate:
     max_identity_distance: float = 0.0
     # set when the estimator is the one the generator was trained against (fer.au_estimator.trained_against)
     judge_problem: str | None = None
+    batch_size: int = GATE_BATCH
     dropped: Counter = field(default_factory=Counter)
     judged: int = 0
     _faces: dict[str, np.ndarray] = field(default_factory=dict)
     _identities: dict[str, np.ndarray] = field(default_factory=dict)
+    _verdicts: dict[tuple, Judgement] = field(default_factory=dict)
 
     def _face(self, rel: str) -> np.ndarray:
         if rel not in self._faces:
             self._faces[rel] = read_image(Path(self.work_dir) / rel)
         return self._faces[rel]
 
-    def _distance(self, rel: str, edited: np.ndarray) -> float | None:
-        if self.descriptor is None:
-            return None
-        if rel not in self._identities:
-            self._identities[rel] = self.descriptor(self._face(rel)[None])
-        return float(identity_distance(self._identities[rel], self.descriptor(edited[None]))[0])
+    @staticmethod
+    def _key(job: EditJob) -> tuple:
+        """What a verdict depends on: the source face, the target AUs and label, the source AUs (never the job's
+        index or seed), so a verdict judged ahead of planning is the one planning would have got."""
+        return job.source_image, tuple(job.aus), job.label, tuple(job.source_aus)
+
+    def prepare(self, jobs: list[EditJob]) -> None:
+        """Judge these candidate edits now, in batches (the editor, the judges and the descriptor each run once per
+        batch rather than once per edit); `__call__` then answers them from memory."""
+        todo = list({self._key(job): job for job in jobs if self._key(job) not in self._verdicts}.values())
+        for start in range(0, len(todo), self.batch_size):
+            chunk = todo[start:start + self.batch_size]
+            for job, verdict in zip(chunk, self._judge_batch(chunk)):
+                self._verdicts[self._key(job)] = verdict
+
+    def _judge_batch(self, jobs: list[EditJob]) -> list[Judgement]:
+        faces = np.stack([self._face(job.source_image) for job in jobs])
+        targets = np.asarray([job.aus for job in jobs], np.float32)
+        edited, attention = self.editor.edit(faces, targets, np.asarray([job.source_aus for job in jobs], np.float32))
+        scores: list[float | None] = [None] * len(jobs)
+        if self.estimator is not None:
+            read = self.estimator.predict(np.concatenate([faces, edited]), self.device)
+            before, after = read[:len(jobs)], read[len(jobs):]
+            scores = [au_gain(float(np.abs(a - t).mean()), float(np.abs(b - t).mean()))
+                      for b, a, t in zip(before, after, targets)]
+        probabilities: list[float | None] = [None] * len(jobs)
+        if self.expression_judge is not None:
+            read = self.expression_judge.target_probability(edited, [job.label for job in jobs], self.device)
+            probabilities = [None if np.isnan(p) else float(p) for p in read]
+        verdicts = []
+        for k in range(len(jobs)):
+            if face_attention(attention[k]) < self.attention_floor:
+                reason = "repainted"
+            elif probabilities[k] is not None and probabilities[k] < self.min_target_probability:
+                reason = "not_read_as_target"
+            elif scores[k] is not None and scores[k] < self.min_score:
+                reason = "missed_target"
+            else:
+                reason = None
+            verdicts.append(Judgement(reason is None, scores[k], reason, None, probabilities[k]))
+        # the identity check is the costly one (dlib's ResNet, ~50 ms a face on a CPU core): only for edits that
+        # passed the others
+        passing = [k for k, verdict in enumerate(verdicts) if verdict.passed]
+        for k, distance in zip(passing, self._distances([jobs[k].source_image for k in passing], edited[passing])):
+            if distance is not None and distance > self.max_identity_distance:
+                verdicts[k] = dataclasses.replace(verdicts[k], passed=False, reason="identity_leak",
+                                                  identity_distance=distance)
+            else:
+                verdicts[k] = dataclasses.replace(verdicts[k], identity_distance=distance)
+        return verdicts
+
+    def _distances(self, sources: list[str], edited: np.ndarray) -> list[float | None]:
+        if self.descriptor is None or not sources:
+            return [None] * len(sources)
+        new = sorted({rel for rel in sources if rel not in self._identities})
+        if new:
+            for rel, descriptor in zip(new, self.descriptor(np.stack([self._face(rel) for rel in new]))):
+                self._identities[rel] = descriptor
+        reference = np.stack([self._identities[rel] for rel in sources])
+        return [float(d) for d in identity_distance(reference, self.descriptor(edited))]
 
     def __call__(self, job: EditJob) -> Judgement:
-        face = self._face(job.source_image)
-        target = np.asarray([job.aus], np.float32)
-        edited, attention = self.editor.edit(face[None], target, np.asarray([job.source_aus], np.float32))
-        score = None
-        if self.estimator is not None:
-            before, after = self.estimator.predict(np.stack([face, edited[0]]), self.device)
-            score = au_gain(float(np.abs(after - target[0]).mean()), float(np.abs(before - target[0]).mean()))
-        probability = None
-        if self.expression_judge is not None:
-            read = float(self.expression_judge.target_probability(edited, [job.label], self.device)[0])
-            probability = None if np.isnan(read) else read
-        distance = self._distance(job.source_image, edited[0])
+        """The verdict on one candidate edit (judged now unless `prepare` judged it already); counted as judged,
+        and as dropped with its reason, each time planning asks."""
+        if self._key(job) not in self._verdicts:
+            self.prepare([job])
+        verdict = self._verdicts[self._key(job)]
         self.judged += 1
-        if face_attention(attention[0]) < self.attention_floor:
-            reason = "repainted"
-        elif distance is not None and distance > self.max_identity_distance:
-            reason = "identity_leak"
-        elif probability is not None and probability < self.min_target_probability:
-            reason = "not_read_as_target"
-        elif score is not None and score < self.min_score:
-            reason = "missed_target"
-        else:
-            reason = None
-        if reason is not None:
-            self.dropped[reason] += 1
-        return Judgement(reason is None, score, reason, distance, probability)
+        if verdict.reason is not None:
+            self.dropped[verdict.reason] += 1
+        return verdict
 
     def summary(self) -> dict:
         return {"min_edit_score": self.min_score if self.estimator is not None else None,

@@ -140,6 +140,11 @@ def round_robin_sources(sources: pd.DataFrame) -> list[int]:
     return [sources.index.get_loc(i) for i in rotation]
 
 
+#: Fewest candidate edits a batching gate is asked to judge at once (it is asked for twice the edits still
+#: missing when that is more).
+PREPARE_AHEAD = 8
+
+
 def check_per_class(per_class: int) -> None:
     if per_class <= 0:
         raise UserError(f"--per-class must be positive, got {per_class}.")
@@ -173,12 +178,19 @@ def plan_jobs(
     jobs: list[EditJob] = []
     empty: list[str] = []
     cursor = 0
+    prepare = getattr(accept, "prepare", None)  # a gate that judges candidates in batches
     for target in targets:
         counts = samples_per_job(per_class, samples_per_edit, len(order) if edits_first else 0)
         chosen: list[EditJob] = []
-        for _attempt in range(len(order)):  # each source at most once per target: no edit image twice
+        prepared_until = cursor
+        for attempt in range(len(order)):  # each source at most once per target: no edit image twice
             if len(chosen) == len(counts):
                 break
+            if prepare is not None and cursor >= prepared_until:  # judge the next few candidates together
+                ahead = min(len(order) - attempt, max(PREPARE_AHEAD, 2 * (len(counts) - len(chosen))))
+                prepare([_job(sources.iloc[p], au_matrix[p], target, 0, 0, seeds, label_threshold)
+                         for p in (order[(cursor + k) % len(order)] for k in range(ahead))])
+                prepared_until = cursor + ahead
             pos = order[cursor % len(order)]
             cursor += 1
             job = _job(sources.iloc[pos], au_matrix[pos], target, len(jobs) + len(chosen), 0, seeds,

@@ -18,7 +18,8 @@ import cv2
 import numpy as np
 
 from faceaug.aus import AU_NAMES, AU_PRESENT_NAMES, LABEL_PROTOTYPE, PRESETS, preset_vector
-from faceaug.io.images import ImageDecodeError, decode_image, is_grey, write_png_atomic
+from faceaug.errors import is_machine_fault
+from faceaug.io.images import ImageDecodeError, decode_image, is_grey, png_shape, write_png_atomic
 from faceaug.io.layout import SourceItem
 from faceaug.io.openface import OpenFaceError, parse_openface_csv, select_face
 from faceaug.preprocess.align import CROP_TEMPLATE, HAAR_BOX_ANCHORS, AlignmentError, align_face, anchor_points
@@ -119,6 +120,8 @@ def process_source(task: SourceTask) -> dict:
     try:
         data = item.path.read_bytes()
     except OSError as exc:
+        if is_machine_fault(exc):
+            raise
         return _reject(task, "unreadable", f"the file could not be read: {exc.strerror or exc}.")
     sha = hashlib.sha256(data).hexdigest()
     source = _au_source(task)
@@ -127,7 +130,8 @@ def process_source(task: SourceTask) -> dict:
         return source
     au_source, au_key, csv_bytes = source
     png = task.work_dir / FACES_SUBDIR / f"{task.face_id}.png"
-    if task.cached == (sha, au_key) and png.is_file():
+    # reused only when the face on disk is what these settings make (a folder mixed by two runs is repaired)
+    if task.cached == (sha, au_key) and png_shape(png) == (settings.size, settings.size):
         return {"status": "reused", "sha": sha, "au_key": au_key}
     try:
         image = decode_image(data)

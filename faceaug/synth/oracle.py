@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from faceaug.aus import AU_NAMES, N_AUS
@@ -37,6 +37,7 @@ from faceaug.console import progress
 from faceaug.device import resolve_device, torch_generator
 from faceaug.errors import UserError
 from faceaug.io.atomic import atomic_path
+from faceaug.io.safetensors_files import NotSafetensors, check_architecture, read_tensors
 
 ORACLE_SIZE = 64  # input side in pixels; predict() resizes anything else to this
 AUX_WEIGHT = 0.5  # weight of the class loss next to the AU loss in joint training
@@ -179,14 +180,21 @@ class _Oracle:
         if not path.exists():
             raise UserError(f"Oracle weights {path} do not exist (build them with "
                             "`python -m faceaug.synth.oracle_build`).")
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt") as fh:
-            meta = fh.metadata() or {}
+        try:  # the shared reader also refuses NaN or infinite weights
+            meta, tensors = read_tensors(path, f"oracle ({cls.kind})")
+        except NotSafetensors as exc:
+            raise UserError(f"Oracle weights {path} could not be read: {exc}.") from None
         if meta.get("kind") != cls.kind:
             raise UserError(f"{path} holds a {meta.get('kind') or 'unknown'} model, not a {cls.kind} oracle.")
-        net = OracleNet(OracleNetConfig(**json.loads(meta["net"])))
-        net.load_state_dict(load_file(str(path)))
+        cfg = OracleNetConfig(**json.loads(meta["net"]))
+        stem, hidden, out = (tensors.get(name) for name in ("features.0.weight", "head.2.weight", "head.5.weight"))
+        if stem is None or hidden is None or out is None:
+            raise UserError(f"{path} is a damaged {cls.kind} oracle: it lacks the weights of a layer.")
+        check_architecture(path, f"{cls.kind} oracle", {  # before a network of the claimed size is built
+            "width": (cfg.width, int(stem.shape[0]), 1, 4096), "hidden": (cfg.hidden, int(hidden.shape[0]), 1, 65536),
+            "outputs": (cfg.outputs, int(out.shape[0]), 1, 65536), "image_size": (cfg.image_size, None, 16, 1024)})
+        net = OracleNet(cfg)
+        net.load_state_dict(tensors)
         return cls(net.to(resolve_device(device)), json.loads(meta.get("meta", "{}")))
 
 
