@@ -27,6 +27,7 @@ demo: install
 	bash examples/demo.sh "$(FACEAUG)" "$(DEMO)"
 
 test: install
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q -ra
 
 test-fast: install

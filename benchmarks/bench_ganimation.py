@@ -33,8 +33,8 @@ from faceaug.config import resolve_config
 from faceaug.device import cpu_has_native_bf16
 from faceaug.inference.editor import GanimationEditor
 from faceaug.models.ganimation import Generator
-from faceaug.training.ganimation_trainer import GanimationTrainer
 from faceaug.training.ganimation_data import FaceCache
+from faceaug.training.ganimation_trainer import GanimationTrainer
 
 
 def random_cache(n: int, size: int, seed: int = 0) -> FaceCache:

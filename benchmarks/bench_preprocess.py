@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.results import BenchRecord, add_output_args
+from faceaug.commands.preprocess import run_preprocess
 from faceaug.config import LANDMARK_METHODS, resolve_config
 from faceaug.console import set_verbosity
-from faceaug.commands.preprocess import run_preprocess
 
 
 def make_dataset(root: Path, n: int, size: int, source: str, seed: int = 0) -> Path:

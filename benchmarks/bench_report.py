@@ -27,9 +27,8 @@ from faceaug.schema import read_table, write_table_atomic
 
 
 def build(root: Path, generated: int, size: int, variants: int = 4) -> Path:
-    from tests.ganimation_fixtures import make_work_dir
-
     from faceaug.fer.au_estimator import AuEstimator, default_au_estimator_path
+    from tests.ganimation_fixtures import make_work_dir
 
     work = make_work_dir(root / "work", n=60, size=size)
     faces = read_table(work / "faces.parquet", "faces")

@@ -16,8 +16,8 @@ the steadier number (one core's work per face).
 Quality (`--quality`): trains real models on scikit-image's astronaut face (cropped by faceaug.preprocess.align)
 and on synthetic faces (faceaug.synth), draws 50 samples per (mode, start scale) and reports the Haar
 face-detection rate, SSIM to the training image, SinGAN's diversity and the mean pairwise SSIM between samples
-(faceaug.metrics.structure.singan_structure_check, with faceaug.metrics.diversity). The patch regenerator and the
-variety levers of issue 21: benchmarks/bench_variety.py.
+(faceaug.metrics.singan_check.singan_structure_check). The patch regenerator and the
+variety levers: benchmarks/bench_variety.py.
 
 Sweep (`--sweep`): the speed/quality table behind the `fast` profile: candidate settings trained in inject mode
 from start scale 2, seconds per face vs detection rate and SSIM of start-scale-2 samples.
@@ -40,8 +40,8 @@ import torch  # noqa: E402
 
 from benchmarks.results import BenchRecord, add_output_args  # noqa: E402
 from faceaug.config import SinganConfig, resolve_config  # noqa: E402
-from faceaug.metrics.structure import singan_structure_check  # noqa: E402
 from faceaug.inference.singan import sample_singan  # noqa: E402
+from faceaug.metrics.singan_check import singan_structure_check  # noqa: E402
 from faceaug.models.singan_pyramid import pyramid_sizes  # noqa: E402
 from faceaug.training.singan import train_singan, train_singan_batch  # noqa: E402
 

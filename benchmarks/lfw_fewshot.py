@@ -62,7 +62,7 @@ def draw(rows, k: int, t: int, seed: int) -> list[tuple[str, str, str, str]]:
             train.append(mine[i])
             train_people.add(mine[i][2])
     test = []
-    for label, mine in by_class.items():
+    for mine in by_class.values():
         others = [r for r in mine if r[2] not in train_people]
         picks = rng.choice(len(others), size=min(t, len(others)), replace=False)
         test += [others[i] for i in sorted(picks)]

@@ -95,7 +95,7 @@ def machine_info(device: str | torch.device) -> dict[str, Any]:
     """What the figures depend on: versions, device, CPU, cores and thread settings."""
     kind = device_kind(device)
     cuda = kind == "cuda" and torch.cuda.is_available()
-    return {"commit": git_commit(), "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    return {"commit": git_commit(), "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "faceaug": _faceaug_version(), "torch": torch.__version__, "python": platform.python_version(),
             "cuda": torch.version.cuda if cuda else None, "device": kind,
             "device_name": torch.cuda.get_device_name(torch.device(device)) if cuda else cpu_model(),

@@ -6,10 +6,12 @@ import functools
 import inspect
 import os
 import signal
+import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Callable, Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -18,11 +20,21 @@ from rich.markup import escape
 from faceaug import __version__
 from faceaug.aus import parse_au_spec
 from faceaug.config import (
-    AU_JUDGES, EXECUTORS, EXPAND_MODES, FINE_TUNE_STEPS, GREYSCALE_CHOICES, LANDMARK_METHODS, PROFILE_NAMES, REGENERATORS,
-    SINGAN_MODES, SPLIT_BY, Config,
+    AU_JUDGES,
+    EXECUTORS,
+    EXPAND_MODES,
+    FINE_TUNE_STEPS,
+    GREYSCALE_CHOICES,
+    LANDMARK_METHODS,
+    PROFILE_NAMES,
+    REGENERATORS,
+    SECTIONS,
+    SINGAN_MODES,
+    SPLIT_BY,
+    Config,
     resolve_config,
 )
-from faceaug.console import set_verbosity, verbosity
+from faceaug.console import debug, set_verbosity, verbosity
 from faceaug.errors import MachineFault, UserError, is_machine_fault, machine_faults
 from faceaug.interrupts import stop_signals_interrupt
 from faceaug.io.lock import output_lock
@@ -45,9 +57,12 @@ def _user_errors(fn: Callable) -> Callable:
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        started = time.perf_counter()
         try:
             with stop_signals_interrupt():
-                return fn(*args, **kwargs)
+                result = fn(*args, **kwargs)
+            debug(f"{fn.__name__.replace('_', '-')} finished in {time.perf_counter() - started:.1f} s")
+            return result
         except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: worker pools were stopped on the way out
             signum = getattr(exc, "signum", signal.SIGINT)
             _errors.print(f"interrupted ({signal.Signals(signum).name}): rerun the same command to continue; what "
@@ -142,7 +157,13 @@ ConfigSeedOpt = Annotated[Optional[int], typer.Option(
 
 def _config(profile: Optional[Profile], config: Optional[Path], seed: Optional[int], device: str,
             **overrides) -> Config:
-    return resolve_config(profile.value if profile else None, config, overrides, seed=seed, device=device)
+    cfg = resolve_config(profile.value if profile else None, config, overrides, seed=seed, device=device)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    debug(escape(f"config: profile {cfg.profile}, seed {cfg.seed}, device {cfg.device}"
+                 + (f", file {config}" if config else "") + (f", flags {given}" if given else "")))
+    for section in SECTIONS:
+        debug(escape(f"  [{section}] " + ", ".join(f"{k}={v}" for k, v in getattr(cfg, section).__dict__.items())))
+    return cfg
 
 
 def _positive(name: str, value: Optional[float]) -> None:

@@ -16,9 +16,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, TypeVar
+from typing import Any, TypeVar
 
 from faceaug import __version__
 from faceaug.aus import LABEL_PROTOTYPE, N_AUS
@@ -90,7 +91,7 @@ class GanimationConfig:
     # What reads the generator's AUs: critic = the critic's own AU head, trained all along (paper); frozen = a
     # copy of the critic taken during the AU pre-training at its lowest AU error on held-out subjects, never
     # trained again. With few faces (one per person) the live head learns who each face is instead of its
-    # expression, and the generator then edits by changing the person (docs/fer-eval-results.md).
+    # expression, and the generator then edits by changing the person (docs/results.md).
     # estimator = the frozen AU estimator of `faceaug train-au` (faceaug.training.au_judge), from `au_estimator`
     # ("" = WORK_DIR/models/au_estimator.safetensors)
     au_judge: str = "critic"
@@ -168,7 +169,7 @@ class SinganConfig:
     alpha: float = 10.0  # reconstruction weight
     noise_amp: float = 0.1  # noise amplitude = noise_amp * RMSE
     # inject mode, sampling: the start scale's noise amplitude of its own, in the [-1, 1] image range (0 = the
-    # amplitude it was trained with, noise_amp x RMSE ~ 0.004 there: near-copies; docs/experiments.md "SinGAN
+    # amplitude it was trained with, noise_amp x RMSE ~ 0.004 there: near-copies; docs/results.md "SinGAN
     # variety"). Training keeps the RMSE rule: a start scale trained with the larger noise learns to remove it.
     inject_noise_amp: float = 0.0
     # inject mode: raise that amplitude per edit (up to max_inject_noise_amp) until probe samples have a mean pairwise
@@ -198,7 +199,7 @@ class PatchConfig:
     search_radius: float = 0.25  # a patch is searched within this fraction of the level's side of its position
     # ... at the coarsest level; the finer levels only sharpen a guess that already has the face's layout, so they
     # search within this fraction of their side (0 = search_radius everywhere): at 128 px 0.03 is 5.8× cheaper
-    # for the same diversity, SSIMs and face rate (docs/experiments.md)
+    # for the same diversity, SSIMs and face rate (docs/results.md)
     fine_search_radius: float = 0.03
     completeness: float = 0.0  # GPNN's normalised score d / (completeness + min d); 0 = plain nearest neighbour
 
@@ -250,7 +251,7 @@ SECTIONS = ("preprocess", "ganimation", "singan", "expand", "patch")
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "paper": {},
     "fast": {
-        # CPU-feasible settings chosen by measurement; what was measured and not kept: docs/experiments.md.
+        # CPU-feasible settings chosen by measurement; what was measured and not kept: docs/results.md.
         "ganimation": {
             "image_size": 64,
             "conv_dim": 16,
@@ -263,12 +264,12 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "epochs": 32,
             "epochs_decay": 13,
             # a step budget, not epochs: 100 faces get the ~9,000 steps that train 1,700 synthetic faces in 15 CPU
-            # minutes (32 + 13 epochs = 9,360 steps there), not 540 (docs/experiments.md)
+            # minutes (32 + 13 epochs = 9,360 steps there), not 540 (docs/results.md)
             "steps": 9000,
             "decay_fraction": 0.3,
             # and a time budget, so that `faceaug train` on a laptop ends (decayed) in 15 minutes whatever the step
             # rate: 9,000 steps take ~43 min on today's 2-core machine (0.29 s a step), ~13 min on the one the
-            # step budget was tuned on (docs/experiments.md)
+            # step budget was tuned on (docs/results.md)
             "max_minutes": 14.0,
             "n_critic": 2,
             "gp_every": 4,
@@ -276,16 +277,16 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "critic_warmup_steps": 100,
             "lr": 5e-4,
             # 300 on measured AUs (OpenFace, the synthetic world): on 2,048 synthetic faces 50 recognises as well
-            # (96.5% vs 97.3%) but edits less (attention 0.97 over the crop, past the 0.95 bar of the edit-quality acceptance). On label
-            # prototypes (FER2013 --aus-from-labels) 300 paints a striped box over every face and 50 learns mouth
-            # and brow edits (docs/fer-eval-results.md, 2026-12-02 and 2026-12-03).
+            # (96.5% vs 97.3%) but edits less (attention 0.97 over the crop, past the 0.95 bar of the edit-quality
+            # acceptance). On label prototypes (FER2013 --aus-from-labels) 300 paints a striped box over every face
+            # and 50 learns mouth and brow edits (docs/results.md, 2026-12-02 and 2026-12-03).
             "lambda_au": 300.0,
             "lambda_au_prototypes": 50.0,
             "lambda_mask": 0.5,
             "ema_decay": 0.999,
             "checkpoint_every": 100,
         },
-        # 16 channels, 1 + 1 steps, r 0.6, 150 iterations per scale: docs/experiments.md ("SinGAN").
+        # 16 channels, 1 + 1 steps, r 0.6, 150 iterations per scale: docs/results.md ("SinGAN").
         "singan": {
             "iters_per_scale": 150,
             "scale_factor": 0.6,
@@ -298,10 +299,10 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "target_pairwise_ssim": 0.88,
         },
         # the training-free patch regenerator: on 104 FER2013 faces it gave the same FER gain as SinGAN (inject, N-2)
-        # for 13 s of expand instead of ~16 minutes, with more variety (docs/fer-eval-results.md); SinGAN's settings
-        # stay for `--regenerator singan`: inject mode and small shards (docs/experiments.md, "expand").
+        # for 13 s of expand instead of ~16 minutes, with more variety (docs/results.md); SinGAN's settings
+        # stay for `--regenerator singan`: inject mode and small shards (docs/results.md, "expand").
         # edits first: on FER2013, 30 distinct edits per class beat 6 edits × 5 variants by 3.4 accuracy points
-        # (docs/fer-eval-results.md, 2026-12-02)
+        # (docs/results.md, 2026-12-02)
         # the expression gate: with the bundled editor on FER2013 few-shot faces it never saw, faceaug + classic
         # went from +7.9 (gate off) to +11.6 points over classic (5/5 seeds) at 0.4, on LFW faces from −2.8 to +0.7
         # (docs/bundled-editor.md)

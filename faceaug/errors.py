@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 
 class UserError(Exception):
@@ -32,7 +32,7 @@ class MachineFault(UserError):
     exit_code = 1
 
     @classmethod
-    def from_os_error(cls, exc: OSError, folder: Path | str | None = None) -> "MachineFault":
+    def from_os_error(cls, exc: OSError, folder: Path | str | None = None) -> MachineFault:
         """`folder`: the output folder the command was writing (an error from a worker process has lost its
         file name); else the folder of the file the error names, if any."""
         where = exc.filename or exc.filename2

@@ -14,9 +14,9 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
-from typing import Callable, Iterable, Iterator
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 HELD = {signal.SIGINT, *STOP_SIGNALS}
@@ -101,6 +101,11 @@ def process_pool(ctx, workers: int, initializer: Callable[[], None] = worker_ini
             process.terminate()
         for process in processes:
             process.join(PARENT_POLL_S * 10)
+        # the queue of tasks not yet taken may hold more than its pipe can take, and nobody reads it any more: its
+        # feeder thread must not be waited for (the pool's shutdown, and the interpreter's exit, would hang on it)
+        call_queue = getattr(pool, "_call_queue", None)
+        if call_queue is not None:
+            call_queue.cancel_join_thread()
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)

@@ -87,6 +87,8 @@ MANIFEST_SCHEMA = pa.schema(
         pa.field("identity_distance", pa.float32(), nullable=True),
         # the gate's expression judge: the probability it gives the edit's target class (None = not judged)
         pa.field("target_probability", pa.float32(), nullable=True),
+        # an edit's mean attention over the template face region (1 = kept from the source; None: not an edit)
+        pa.field("face_attention", pa.float32(), nullable=True),
     ]
 )
 
@@ -132,13 +134,15 @@ ADDED_COLUMNS = {"faces": {"landmark_method": _legacy_landmark_method, "grey": _
                  "manifest": {"edit_score": lambda table: pa.nulls(table.num_rows, pa.float32()),
                               "identity_distance": lambda table: pa.nulls(table.num_rows, pa.float32()),
                               "editor": lambda table: pa.nulls(table.num_rows, pa.string()),
-                              "target_probability": lambda table: pa.nulls(table.num_rows, pa.float32())}}
+                              "target_probability": lambda table: pa.nulls(table.num_rows, pa.float32()),
+                              "face_attention": lambda table: pa.nulls(table.num_rows, pa.float32())}}
 
 
 #: What the rows of each table must satisfy beyond their types (checked on every read and write).
 PATH_COLUMNS = {"faces": ("image_path", "source_path"), "manifest": ("path",)}  # relative, never outside
-ID_COLUMNS = {"faces": ("face_id",), "manifest": ("id", "source_id"), "metrics": ("id", "source_id")}  # become file names
-LABEL_COLUMNS = {"faces": ("label",), "manifest": ("label", "source_label"), "metrics": ("label",)}  # become folder names
+# columns whose values become file names, and folder names
+ID_COLUMNS = {"faces": ("face_id",), "manifest": ("id", "source_id"), "metrics": ("id", "source_id")}
+LABEL_COLUMNS = {"faces": ("label",), "manifest": ("label", "source_label"), "metrics": ("label",)}
 SPLIT_COLUMNS = {"faces": ("split",), "manifest": ("split",)}
 SPLITS = ("train", "test")
 _ID = re.compile(r"[A-Za-z0-9_-]+")

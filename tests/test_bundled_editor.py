@@ -127,8 +127,8 @@ def test_a_grey_face_gives_a_grey_edit(astronaut):
 
 
 def test_model_bundled_selects_it_even_when_work_has_a_model(tmp_path, runner):
-    from tests.ganimation_fixtures import make_work_dir, save_model
     from faceaug.config import GanimationConfig
+    from tests.ganimation_fixtures import make_work_dir, save_model
 
     work = make_work_dir(tmp_path / "work", n=12, size=64)
     save_model(work / "models" / "ganimation.safetensors", GanimationConfig(image_size=32, conv_dim=8, repeat_num=2))

@@ -5,7 +5,15 @@ import pytest
 from faceaug import __version__
 from faceaug.cli import app
 
-COMMANDS = ["synth", "preprocess", "train", "import-ganimation", "singan", "expand"]
+
+def _command_names() -> list[str]:
+    """Every command of the Typer app, read from the app itself (a new command is covered without a list to edit)."""
+    import typer.main
+
+    return sorted(typer.main.get_command(app).commands)
+
+
+COMMANDS = _command_names()
 
 
 def _plain(text: str) -> str:
@@ -16,6 +24,11 @@ def test_version(runner):
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0
     assert __version__ in result.stdout
+
+
+def test_the_app_has_the_commands_the_readme_documents():
+    assert {"synth", "preprocess", "train", "train-au", "import-ganimation", "singan", "expand", "report",
+            "fer-eval"} <= set(COMMANDS)
 
 
 def test_top_level_help_lists_every_command(runner):
@@ -132,7 +145,8 @@ def _help_texts():
 
 @pytest.mark.parametrize("name", [None, *COMMANDS])
 def test_every_help_text_renders_literally(runner, name):
-    text = _flat(runner.invoke(app, [name, "--help"] if name else ["--help"], terminal_width=200).stdout)
+    # wide enough that no help text wraps (a wrap at a hyphen would read "self- contained")
+    text = _flat(runner.invoke(app, [name, "--help"] if name else ["--help"], terminal_width=1000).stdout)
     for command, help_text in _help_texts():
         if command == name:
             assert _flat(help_text) in text
@@ -151,3 +165,13 @@ def test_user_error_messages_print_brackets_literally(runner, monkeypatch, tmp_p
     assert result.exit_code == 2
     assert ("error: The Ray executor needs Ray: pip install 'faceaug[ray]'. Splits [bold]x[/bold] in [0, 1)."
             in _flat(result.output))
+
+
+def test_verbose_shows_the_resolved_config_and_the_time_taken_and_normal_output_does_not(runner, tmp_path):
+    args = ["synth", str(tmp_path / "s"), "--subjects", "1", "--per-class", "1", "--classes", "happy"]
+    assert runner.invoke(app, args).exit_code == 0
+    preprocess = ["preprocess", str(tmp_path / "s"), "--out", str(tmp_path / "w"), "--size", "48"]
+    quiet_enough = _plain(runner.invoke(app, preprocess).output)
+    verbose = _plain(runner.invoke(app, ["-v", *preprocess, "--overwrite"]).output)
+    assert "[preprocess] size=48" in _flat(verbose) and "preprocess finished in" in verbose
+    assert "config: profile fast" in verbose and "config: profile" not in quiet_enough

@@ -22,11 +22,11 @@ import torch
 
 from faceaug.aus import AU_NAMES, PRESETS, preset_vector
 from faceaug.cli import app
+from faceaug.commands import expand as expand_mod
+from faceaug.commands.expand import ExpandRequest, run_expand
 from faceaug.config import GanimationConfig, resolve_config
 from faceaug.errors import UserError
-from faceaug.commands import expand as expand_mod
 from faceaug.pipeline import shard as shard_mod
-from faceaug.commands.expand import ExpandRequest, run_expand
 from tests.ganimation_fixtures import make_work_dir, save_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -132,7 +132,8 @@ def test_patch_regenerator_writes_a_complete_manifest_and_trains_no_singan(work,
 
 
 def test_fast_edits_every_source_before_drawing_variants(work, tmp_path, capsys):
-    assert resolve_config("fast", None, {}).expand.edits_first and not resolve_config("paper", None, {}).expand.edits_first
+    assert resolve_config("fast", None, {}).expand.edits_first
+    assert not resolve_config("paper", None, {}).expand.edits_first
     cfg = _cfg(**{"expand.regenerator": "patch", "expand.edits_first": True})
     few = _expand(work, tmp_path / "few", "happy", per_class=7, cfg=cfg)
     generated = few[few["is_generated"]]

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from faceaug.aus import AU_INDEX, AU_NAMES, parse_au_spec, preset_vector
-from faceaug.errors import UserError
 from faceaug.commands.expand import select_sources
+from faceaug.errors import UserError
 from faceaug.pipeline.plan import (
     SINGLE_AU_LEVELS,
     continuous_targets,

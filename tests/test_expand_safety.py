@@ -16,7 +16,7 @@ import pytest
 from faceaug.cli import app
 from faceaug.errors import UserError
 from faceaug.pipeline import shard as shard_mod
-from tests.test_expand import TINY, _Crash, _check_invariants, _crash_on_call, _expand, _pixels, _toml, work  # noqa: F401
+from tests.test_expand import TINY, _check_invariants, _Crash, _crash_on_call, _expand, _pixels, _toml, work  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

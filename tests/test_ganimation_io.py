@@ -9,16 +9,15 @@ import torch.nn.functional as F
 
 from faceaug.aus import AU_NAMES, N_AUS
 from faceaug.cli import app
+from faceaug.commands.import_ganimation import import_ganimation
 from faceaug.config import GanimationConfig
-from faceaug.inference.editor import GanimationEditor
 from faceaug.errors import UserError
+from faceaug.inference.editor import GanimationEditor
+from faceaug.io.torch_files import load_torch_safely
 from faceaug.models.ganimation import Generator
 from faceaug.models.ganimation_file import GanimationModel
 from faceaug.preprocess.align import crop_template_id
-from faceaug.io.torch_files import load_torch_safely
 from tests.ganimation_fixtures import save_model
-from faceaug.commands.import_ganimation import import_ganimation
-
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -10,7 +10,6 @@ from faceaug.config import GanimationConfig, resolve_config
 from faceaug.models.ganimation import Critic, Generator, blend, constant_map_conv
 from faceaug.training import ganimation_losses as L
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

@@ -13,17 +13,16 @@ from ganimation_fixtures import draw_face, make_work_dir
 
 from faceaug.aus import AU_INDEX, N_AUS, PRESET_NAMES
 from faceaug.cli import app
-from faceaug.config import resolve_config
-from faceaug.inference.editor import GanimationEditor
-from faceaug.errors import UserError
-from faceaug.io.images import colour_spread, read_image, to_grey_rgb, write_png_atomic
-from faceaug.schema import read_table, write_table_atomic
 from faceaug.commands.train import run_train
-from faceaug.training.ganimation_trainer import GanimationTrainer, heldout_split, step_generator
+from faceaug.config import resolve_config
+from faceaug.errors import UserError
+from faceaug.inference.editor import GanimationEditor
+from faceaug.io.images import colour_spread, read_image, to_grey_rgb, write_png_atomic
 from faceaug.models.ganimation_file import GanimationModel
+from faceaug.schema import read_table, write_table_atomic
 from faceaug.training.ganimation_checkpoint import load_checkpoint
 from faceaug.training.ganimation_data import load_faces
-
+from faceaug.training.ganimation_trainer import GanimationTrainer, heldout_split, step_generator
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

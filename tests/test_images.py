@@ -78,7 +78,8 @@ def _tiff(bgr: np.ndarray, orientation: int) -> bytes:
                (273, long_, data_offset), (274, short, orientation), (277, short, 3), (278, short, h),
                (279, long_, len(pixels))]
     ifd = struct.pack("<H", n) + b"".join(
-        struct.pack("<HHI", tag, kind, 1) + (struct.pack("<HH", value, 0) if kind == short else struct.pack("<I", value))
+        struct.pack("<HHI", tag, kind, 1)
+        + (struct.pack("<HH", value, 0) if kind == short else struct.pack("<I", value))
         for tag, kind, value in entries)
     return b"II" + struct.pack("<HI", 42, 8) + ifd + struct.pack("<I", 0) + pixels
 

@@ -24,9 +24,16 @@ FORBIDDEN = {
     # the bundled weights and which editor a command uses: read by inference-side code, so it reads nothing above io
     "pretrained": ("models", "inference", "training", "pipeline", "metrics", "commands", "cli", "fer", "preprocess",
                    "synth"),
+    # the data layer: the synthetic world renders and writes faces with numpy/OpenCV, trains its oracles itself
+    "synth": ("models", "inference", "training", "pipeline", "metrics", "commands", "cli", "fer", "report"),
 }
-#: `python -m` tools that are commands in all but name
-TOOLS = {"faceaug/synth/oracle_build.py"}
+#: the base layer: top-level modules, importing each other only, plus io's dependency-free atomic writer (config and
+#: schema write atomically) and, for config, the architecture configs of models/ganimation_config.py (no torch)
+BASE = {"aus", "labels", "splits", "config", "schema", "console", "device", "cpus", "errors", "interrupts",
+        "__version__"}
+BASE_EXTRA = {"config": {"io", "models"}, "schema": {"io"}}
+#: `python -m` tools that are commands in all but name (none at present)
+TOOLS: set[str] = set()
 
 
 def _faceaug_imports(path: Path) -> set[str]:
@@ -54,6 +61,18 @@ def test_no_layer_imports_a_layer_above_it(layer):
     broken = {str(p.relative_to(PACKAGE.parent)): sorted(_faceaug_imports(p) & set(FORBIDDEN[layer]))
               for p in _modules(layer)}
     assert not {k: v for k, v in broken.items() if v}
+
+
+@pytest.mark.parametrize("module", sorted(BASE - {"__version__"}))
+def test_the_base_modules_import_nothing_above_them(module):
+    assert _faceaug_imports(PACKAGE / f"{module}.py") <= BASE | BASE_EXTRA.get(module, set())
+
+
+def test_every_package_has_its_layer_rule():
+    packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
+    assert packages <= set(FORBIDDEN) | {"commands"}, packages - set(FORBIDDEN)
+    modules = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__", "__main__", "cli"}
+    assert modules <= BASE, modules - BASE
 
 
 def test_only_the_cli_and_tools_import_the_commands():

@@ -197,3 +197,30 @@ def test_a_run_killed_while_it_marked_its_folder_does_not_block_the_rerun(work, 
                                  "--device", "cpu", "--config", str(_toml(tmp_path / "tiny.toml", TINY))])
     assert result.exit_code == 0, result.output
     assert not list(out.glob(".*.tmp")) and not (out / LOCK_FILE).exists()
+
+
+def test_a_stop_while_preprocess_journals_a_face_stops_the_worker_pool_at_once(tmp_path, monkeypatch):
+    """The stop signal may land in preprocess's own loop (writing the journal) rather than while it waits for the
+    workers: the pool must be stopped then too, not whenever the interrupted generator is garbage collected."""
+    import multiprocessing
+
+    import faceaug.commands.preprocess as preprocess_module
+    from faceaug.commands.preprocess import run_preprocess
+    from faceaug.interrupts import Stopped
+    from tests.test_preprocess import _cfg
+
+    data = tmp_path / "data"
+    _good_dataset(data, subjects=12)
+    real_dumps = preprocess_module.json.dumps
+
+    def stop_on_first(*args, **kwargs):
+        monkeypatch.setattr(preprocess_module.json, "dumps", real_dumps)
+        raise Stopped(signal.SIGTERM)
+
+    monkeypatch.setattr(preprocess_module.json, "dumps", stop_on_first)
+    cfg = _cfg(size=48)
+    cfg.preprocess.workers = 2
+    with pytest.raises(Stopped) as stopped:
+        run_preprocess(data, tmp_path / "work", cfg, aus_from_labels=True)
+    alive = [p for p in multiprocessing.active_children() if p.is_alive()]
+    assert stopped.value.signum == signal.SIGTERM and not alive, alive

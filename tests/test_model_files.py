@@ -15,21 +15,21 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from faceaug.aus import AU_NAMES
 from faceaug.config import GanimationConfig
-from faceaug.inference.editor import GanimationEditor
 from faceaug.errors import UserError
 from faceaug.fer.model import FerNet, FerNetConfig
 from faceaug.fer.net_file import load_net, net_header, save_net
+from faceaug.inference.editor import GanimationEditor
+from faceaug.inference.singan import SinganModel, sample_singan
 from faceaug.inference.singan_file import StoredSingan, write_singan_file
 from faceaug.models.ganimation import Generator
 from faceaug.models.ganimation_file import GanimationModel
 from faceaug.models.singan import ScaleGenerator, SinganArchitecture
-from faceaug.aus import AU_NAMES
-from faceaug.inference.singan import SinganModel, sample_singan
 from faceaug.preprocess.align import crop_template_id
 from faceaug.training.ganimation_checkpoint import load_checkpoint, save_checkpoint
-from tests.ganimation_fixtures import save_model
 from faceaug.training.singan import train_singan
+from tests.ganimation_fixtures import save_model
 from tests.test_singan import CPU, TINY, _face
 
 SMALL = GanimationConfig(image_size=32, conv_dim=8, repeat_num=2)

@@ -11,12 +11,12 @@ import pytest
 from skimage import data as skdata
 
 from faceaug.aus import AU_NAMES
+from faceaug.commands.preprocess import run_preprocess
 from faceaug.config import resolve_config
 from faceaug.errors import UserError
 from faceaug.io.images import encode_png, read_image
 from faceaug.preprocess.align import CROP_TEMPLATE, anchor_points
 from faceaug.preprocess.drawn_faces import write_drawn_face, write_openface_csv
-from faceaug.commands.preprocess import run_preprocess
 
 
 def _cfg(**preprocess):

@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from faceaug.commands.preprocess import run_preprocess
 from faceaug.config import resolve_config
 from faceaug.errors import UserError
 from faceaug.io.layout import discover_dataset, load_ganimation_aus
 from faceaug.preprocess.drawn_faces import write_drawn_face
-from faceaug.commands.preprocess import run_preprocess
 from faceaug.splits import assign_splits
 
 

@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import faceaug.commands.preprocess as run_module
-from faceaug.errors import UserError
 from faceaug.commands.preprocess import JOURNAL_FILE, run_preprocess
+from faceaug.errors import UserError
 from tests.test_preprocess import _cfg, _faces, _good_dataset, _rejects
 
 

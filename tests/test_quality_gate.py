@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from faceaug.aus import parse_au_spec
 from faceaug.cli import app
 from faceaug.commands.expand import ExpandRequest, run_expand
 from faceaug.config import GanimationConfig, resolve_config
@@ -18,7 +19,6 @@ from faceaug.fer.au_estimator import AuEstimator, default_au_estimator_path
 from faceaug.pipeline import gate as gate_mod
 from faceaug.pipeline.gate import EditGate, Judgement
 from faceaug.pipeline.plan import discrete_targets, plan_jobs
-from faceaug.aus import parse_au_spec
 from faceaug.schema import read_table
 from tests.ganimation_fixtures import make_work_dir, save_model
 

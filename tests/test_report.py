@@ -63,7 +63,9 @@ def test_report_on_an_expansion_scores_every_image_and_leaves_the_manifest_alone
     assert (metrics["au_measured_by"] == "faceaug-au-estimator").all()
     assert edits["diversity"].notna().any() and metrics.loc[metrics["stage"] == "singan", "ssim_to_edit"].notna().all()
     assert metrics["sifid"].isna().all()  # no InceptionV3 weights here: left empty, never made up
-    assert edits["face_attention"].between(0, 1).all()  # recomputed with the expansion's editor
+    # recorded by expand in the manifest, and what the expansion's editor gives when it is recomputed
+    recorded = manifest.set_index("id").loc[edits["id"], "face_attention"].to_numpy()
+    assert np.allclose(edits["face_attention"], recorded) and ((recorded > 0) & (recorded < 1)).all()
     summary = json.loads((out / "report.json").read_text())
     assert summary["verdict"]["level"] in ("good", "usable", "poor")
     assert any("SIFID was not computed" in n for n in summary["notes"])
@@ -71,6 +73,20 @@ def test_report_on_an_expansion_scores_every_image_and_leaves_the_manifest_alone
     assert page.count('class="contact-sheet"') == 2  # one per generated class: happy, surprise
     assert "src=\"http" not in page and "<script" not in page  # self-contained
     assert "held-out" in page and "Resolved settings" in page
+
+
+def test_an_expansion_without_recorded_attention_has_it_recomputed_by_the_editor(report_world, tmp_path):
+    import pyarrow.parquet as pq
+
+    _, out = report_world
+    older = tmp_path / "older"
+    shutil.copytree(out, older)
+    table = pq.read_table(older / "manifest.parquet")  # as expand wrote it before it recorded attention
+    pq.write_table(table.drop_columns(["face_attention"]), older / "manifest.parquet")
+    run_report(ReportRequest(path=older, html=None, metrics=True))
+    again = read_table(older / "metrics.parquet", "metrics").set_index("id")
+    recorded = read_table(out / "manifest.parquet", "manifest").set_index("id")["face_attention"].dropna()
+    assert np.allclose(again.loc[recorded.index, "face_attention"], recorded, atol=1e-4)
 
 
 def test_report_on_a_work_dir_without_an_expansion_summarises_the_dataset(report_world, tmp_path, runner):

@@ -1,8 +1,8 @@
 """The HTML report opens in a real browser: headless Chromium (Debian's `chromium` + `chromium-driver`, driven by
 selenium; no browser download) renders a page that is not blank and shows every contact sheet.
 
-`.ci/run` installs Chromium with apt when it is missing (README, "Testing"); elsewhere the test skips, saying so,
-only when no browser is installed."""
+`.ci/run` installs Chromium with apt when it is missing (docs/development.md, "Testing"); elsewhere the test skips,
+saying so, only when no browser is installed."""
 
 from __future__ import annotations
 

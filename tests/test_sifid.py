@@ -7,7 +7,12 @@ from scipy import linalg
 
 from faceaug.errors import UserError
 from faceaug.metrics.sifid import (
-    InceptionStem, find_inception_weights, frechet_distance, load_inception_stem, sifid, statistics,
+    InceptionStem,
+    find_inception_weights,
+    frechet_distance,
+    load_inception_stem,
+    sifid,
+    statistics,
 )
 
 

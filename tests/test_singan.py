@@ -11,8 +11,8 @@ from safetensors.torch import load_file
 from faceaug.cli import app
 from faceaug.config import SinganConfig
 from faceaug.errors import UserError
-from faceaug.io.images import read_image, write_png_atomic
 from faceaug.inference.singan import SinganModel, reconstruct_singan, sample_singan
+from faceaug.io.images import read_image, write_png_atomic
 from faceaug.models.singan_pyramid import pyramid_sizes
 from faceaug.training.singan import train_singan, train_singan_batch
 
@@ -145,7 +145,8 @@ def test_singan_command_writes_samples_model_and_config(runner, tmp_path):
     toml.write_text("[singan]\nnfc = 8\nmax_nfc = 16\n")
     out = tmp_path / "out"
     result = runner.invoke(app, ["singan", str(image), "--out", str(out), "--samples", "3", "--start-scale", "2",
-                                 "--mode", "reconstruct", "--iters", "1", "--config", str(toml), "--device", "cpu", "--seed", "5"])
+                                 "--mode", "reconstruct", "--iters", "1", "--config", str(toml), "--device", "cpu",
+                                 "--seed", "5"])
     assert result.exit_code == 0, result.output
     samples = sorted(out.glob("sample_*.png"))
     assert len(samples) == 3 and read_image(samples[0]).shape == (40, 40, 3)
@@ -174,7 +175,7 @@ def test_structure_check_accepts_varied_faces_and_rejects_copies_and_non_faces()
     import cv2
     import skimage.data
 
-    from faceaug.metrics.structure import singan_structure_check
+    from faceaug.metrics.singan_check import singan_structure_check
     from faceaug.preprocess.align import align_face
 
     face = align_face(skimage.data.astronaut(), None, 64).crop

@@ -11,13 +11,13 @@ import pytest
 
 from faceaug.aus import AU_NAMES, PRESETS, parse_au_spec, preset_vector
 from faceaug.cli import app
+from faceaug.commands.synth import run_synth
 from faceaug.errors import UserError
 from faceaug.io.images import read_image
 from faceaug.io.openface import read_openface_csv
 from faceaug.io.openface_writer import openface_2x_columns
 from faceaug.synth.identity import Identity
 from faceaug.synth.render import render_face
-from faceaug.commands.synth import run_synth
 from faceaug.synth.world import vary_class_aus
 
 FIXTURES = Path(__file__).resolve().parent / "data"

@@ -12,9 +12,9 @@ from faceaug.config import PatchConfig, resolve_config
 from faceaug.errors import UserError
 from faceaug.inference.patch_regen import patch_pyramid_sizes, regenerate_patches
 from faceaug.inference.singan import sample_singan
-from faceaug.pipeline.variants import inject_amplitude
 from faceaug.metrics.diversity import variant_diversity
 from faceaug.metrics.structure import ssim_rgb
+from faceaug.pipeline.variants import inject_amplitude
 from faceaug.preprocess.align import align_face
 from faceaug.training.singan import train_singan
 
@@ -50,7 +50,7 @@ def _sample(model, fast, n=12, seed=1, amp=None):
 def test_fast_singan_variants_are_not_copies_and_still_faces(model, face, fast):
     varied = variant_diversity(_sample(model, fast), face)
     trained_amp = variant_diversity(_sample(model, fast, amp=0.0), face)  # the amplitude it was trained with
-    # 40 iterations per scale (the profile has 150): less variety than the benchmark's (docs/experiments.md), but
+    # 40 iterations per scale (the profile has 150): less variety than the benchmark's (docs/results.md), but
     # the trained amplitude's near-copies (diversity ~0.02, pairwise SSIM ~0.997) are far below these floors
     assert varied["diversity"] > 0.06 and varied["pairwise_ssim"] < 0.985
     assert varied["diversity"] > 2.5 * trained_amp["diversity"]
@@ -155,4 +155,4 @@ def test_the_start_noise_is_raised_per_face_until_its_variants_vary(model, face,
     assert reached["pairwise_ssim"] < at_base - 0.03 and reached["pairwise_ssim"] <= target + 0.03
     assert reached["face_detected"] >= 0.9
     assert amp_for(0.05, max_amp=0.1) == pytest.approx(0.1)  # never past the cap
-    assert fast.singan.target_pairwise_ssim == pytest.approx(0.88)  # in the profile, under issue 21's 0.90 ceiling
+    assert fast.singan.target_pairwise_ssim == pytest.approx(0.88)  # in the profile, under the 0.90 variety ceiling

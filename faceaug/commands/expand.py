@@ -22,16 +22,26 @@ from typing import Any
 import pandas as pd
 
 from faceaug.aus import AU_NAMES, parse_au_spec
-from faceaug.config import EXPAND_MODES, Config, write_resolved_config
 from faceaug.commands.preprocess import data_dir_of
+from faceaug.config import EXPAND_MODES, Config, write_resolved_config
 from faceaug.console import info, progress, warn
 from faceaug.device import resolve_device
-from faceaug.inference.au_coherence import coherent_sources
 from faceaug.errors import UserError
+from faceaug.inference.au_coherence import coherent_sources
+from faceaug.io.atomic import atomic_path, file_sha256, write_json_atomic
+from faceaug.io.images import ImageDecodeError, read_image
+from faceaug.io.owned import (
+    clear_folder,
+    holds_files,
+    is_marked,
+    mark_owned,
+    refuse_protected,
+    remove_tree_if_ours,
+    sweep,
+)
+from faceaug.models.ganimation_file import default_model_path
 from faceaug.pipeline import executors
 from faceaug.pipeline.gate import make_gate, report_gate
-from faceaug.models.ganimation_file import default_model_path
-from faceaug.pretrained import BUNDLED, choose_editor
 from faceaug.pipeline.plan import (
     EditJob,
     check_per_class,
@@ -43,14 +53,16 @@ from faceaug.pipeline.plan import (
     single_au_targets,
 )
 from faceaug.pipeline.shard import (
-    IMAGES_DIR, PARTS_DIR, ShardContext, ShardResult, image_relpath, load_editor, part_path,
-)
-from faceaug.io.atomic import atomic_path, file_sha256, write_json_atomic
-from faceaug.io.images import ImageDecodeError, read_image
-from faceaug.io.owned import (
-    clear_folder, holds_files, is_marked, mark_owned, refuse_protected, remove_tree_if_ours, sweep,
+    IMAGES_DIR,
+    PARTS_DIR,
+    ShardContext,
+    ShardResult,
+    image_relpath,
+    load_editor,
+    part_path,
 )
 from faceaug.preprocess.align import crop_template_id, other_framing
+from faceaug.pretrained import BUNDLED, choose_editor
 from faceaug.schema import read_table, write_table_atomic
 from faceaug.training.singan import check_singan_setup
 
@@ -258,7 +270,7 @@ def _parts_files(n_shards: int) -> list[str]:
 
 def _hint_more_sources(jobs: list, n_sources: int, samples_per_edit: int) -> None:
     """Say when a target edits only some of the source faces (distinct edits are what helps a classifier most:
-    docs/fer-eval-results.md, 2026-12-02), and when a target ran out of sources (or of edits passing the
+    docs/results.md, 2026-12-02), and when a target ran out of sources (or of edits passing the
     gate) so that its edits take more than --samples-per-edit variants each."""
     by_target: dict[str, list] = {}
     for job in jobs:

@@ -27,7 +27,7 @@ PLOT_FILE = "fer-eval.png"
 #: A run whose classifier reads fewer than this share of its own (clean) real training faces right did not fit
 #: them: its test accuracy says the optimiser failed, not what the arm's data are worth. On the small synthetic
 #: world (112 faces) runs that fit read 0.90-0.98; the classic arm at lr 2e-3 read 0.33 and 0.63 on two seeds
-#: (test 0.29 / 0.43, against 0.62 / 0.56 at lr 1e-3; docs/fer-eval-results.md).
+#: (test 0.29 / 0.43, against 0.62 / 0.56 at lr 1e-3; docs/results.md).
 UNDERFIT_TRAIN_ACCURACY = 0.7
 #: A run that did not fit is trained again from scratch at half the learning rate, at most this many times, so that
 #: every arm is compared converged: on FER2013 (104 real + 700 generated faces, 600 steps at 2e-3) the
@@ -65,7 +65,8 @@ def run_fer_eval(request: FerEvalRequest) -> dict:
     """Run every arm × seed; returns the result written to fer-eval.json."""
     started = time.perf_counter()
     arms = parse_arms(request.arms)
-    if request.seeds < 1 or request.steps < 1 or request.image_size < 16 or (request.lr is not None and not request.lr > 0):
+    bad_lr = request.lr is not None and not request.lr > 0
+    if request.seeds < 1 or request.steps < 1 or request.image_size < 16 or bad_lr:
         raise UserError("--seeds, --steps and --lr must be positive and --image-size at least 16.")
     if request.grayscale not in GREYSCALE_CHOICES:
         raise UserError(f"--grayscale must be one of {', '.join(GREYSCALE_CHOICES)}, not {request.grayscale!r}.")

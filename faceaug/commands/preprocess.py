@@ -13,9 +13,10 @@ import multiprocessing
 import os
 import re
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
 from concurrent.futures import as_completed
+from contextlib import closing
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import cv2
 import pandas as pd
@@ -30,14 +31,14 @@ from faceaug.console import console, info, progress, warn
 from faceaug.cpus import cpu_count
 from faceaug.errors import UserError, is_machine_fault
 from faceaug.interrupts import process_pool, submit_all, worker_init
+from faceaug.io.atomic import atomic_path, fsync_files
 from faceaug.io.images import IMAGE_EXTENSIONS
 from faceaug.io.layout import Discovery, discover_dataset
-from faceaug.preprocess.landmarks import INSTALL_HINT, dlib_problem
-from faceaug.splits import assign_splits
-from faceaug.preprocess.worker import FACES_SUBDIR, PreprocessSettings, SourceTask, make_face_id, process_source
-from faceaug.io.atomic import atomic_path, fsync_files
 from faceaug.io.owned import foreign_files, is_marked, mark_owned, refuse_protected, remove_temp_files, sweep
+from faceaug.preprocess.landmarks import INSTALL_HINT, dlib_problem
+from faceaug.preprocess.worker import FACES_SUBDIR, PreprocessSettings, SourceTask, make_face_id, process_source
 from faceaug.schema import read_table, to_table, write_table_atomic
+from faceaug.splits import assign_splits
 
 CACHE_FILE = "preprocess_cache.parquet"
 #: Faces finished by a run that has not written its tables yet, one JSON line each (a killed run's work is reused).
@@ -299,9 +300,11 @@ def _face_path(face_id: str) -> str:
 def _process_all(tasks: list[SourceTask], workers: int, journal: Path, settings_key: str) -> list[dict]:
     """Results in task order, with a progress bar; every new face is appended to the journal as it arrives."""
     results: list[dict | None] = [None] * len(tasks)
-    with progress() as bar, open(journal, "a", encoding="utf-8") as log:
+    # closing(): a stop raised here (Ctrl-C, SIGTERM, a full disk while journalling) closes the generator at once,
+    # which stops its worker pool, rather than whenever the generator is garbage collected
+    with progress() as bar, open(journal, "a", encoding="utf-8") as log, closing(_run_tasks(tasks, workers)) as done:
         job = bar.add_task(f"Aligning faces ({workers} process{'es' if workers > 1 else ''})", total=len(tasks))
-        for index, res in _run_tasks(tasks, workers):
+        for index, res in done:
             results[index] = res
             if res["status"] == "face":
                 entry = {"source_path": tasks[index].item.rel, "face_id": tasks[index].face_id,

@@ -25,8 +25,14 @@ from faceaug.io.atomic import write_bytes_atomic, write_json_atomic
 from faceaug.io.images import read_image, refuse_damaged_images
 from faceaug.preprocess.align import crop_template_id
 from faceaug.report import plots
-from faceaug.report.checks import (Finding, dataset_findings, image_findings, model_findings, variant_maker,
-                                   variants_caption)
+from faceaug.report.checks import (
+    Finding,
+    dataset_findings,
+    image_findings,
+    model_findings,
+    variant_maker,
+    variants_caption,
+)
 from faceaug.report.html import Sheet, is_faceaug_report, render_html, table_html
 from faceaug.report.inputs import MANIFEST, ReportInputs, load_inputs
 from faceaug.report.scoring import edit_id_of, estimator_source, load_from, openface_source, score_manifest

@@ -10,9 +10,9 @@ from faceaug.console import console, info, progress
 from faceaug.device import resolve_device
 from faceaug.errors import UserError
 from faceaug.inference.singan import reconstruct_singan, sample_singan
-from faceaug.pipeline.variants import inject_amplitude
 from faceaug.io.images import ImageDecodeError, read_image, write_png_atomic
 from faceaug.models.singan_pyramid import pyramid_sizes
+from faceaug.pipeline.variants import inject_amplitude
 from faceaug.training.singan import check_singan_setup, train_singan
 
 MODEL_FILE = "singan.safetensors"

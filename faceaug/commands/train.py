@@ -24,13 +24,13 @@ from rich.progress import TextColumn
 
 from faceaug.aus import AU_NAMES
 from faceaug.config import Config, GanimationConfig, write_resolved_config
-from faceaug.models.ganimation_config import GeneratorConfig
 from faceaug.console import info, progress, warn
 from faceaug.device import resolve_device
 from faceaug.errors import UserError
 from faceaug.fer.au_estimator import default_au_estimator_path
 from faceaug.io.atomic import write_bytes_atomic, write_json_atomic
 from faceaug.io.images import write_png_atomic
+from faceaug.models.ganimation_config import GeneratorConfig
 from faceaug.models.ganimation_file import MODEL_FILE, GanimationModel
 from faceaug.preprocess.align import crop_template_id
 from faceaug.pretrained import choose_editor

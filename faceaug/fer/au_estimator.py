@@ -34,7 +34,7 @@ def default_au_estimator_path(work_dir: Path) -> Path:
     return Path(work_dir) / "models" / FILE_NAME
 
 
-def trained_against(provenance: dict[str, Any], estimator: "AuEstimator") -> str | None:
+def trained_against(provenance: dict[str, Any], estimator: AuEstimator) -> str | None:
     """A sentence when a GANimation model (its provenance) was trained with this very estimator as its AU judge
     (`ganimation.au_judge = "estimator"`): the generator optimised what the estimator reads, so its AU readings of
     the edits are not an independent measure. None otherwise."""
@@ -55,7 +55,7 @@ class AuEstimator:
     training: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def new(cls, image_size: int, width: int = 16) -> "AuEstimator":
+    def new(cls, image_size: int, width: int = 16) -> AuEstimator:
         net = FerNet(FerNetConfig(n_classes=len(AU_NAMES), in_channels=1, width=width, dropout=0.1))
         return cls(net=net, image_size=image_size)
 
@@ -88,7 +88,7 @@ class AuEstimator:
         return save_net(self.net, self.header(), path)
 
     @classmethod
-    def load(cls, path: Path) -> "AuEstimator":
+    def load(cls, path: Path) -> AuEstimator:
         net, header = load_net(path, KIND, "AU estimator written by `faceaug train-au`",
                                f"No AU estimator at {path}. Train one with `faceaug train-au WORK_DIR`.")
         return cls(net=net, image_size=int(header["image_size"]), au_names=tuple(header["au_names"]),

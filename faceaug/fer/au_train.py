@@ -6,8 +6,8 @@ error of always answering the training mean, so "0.05" reads as good or bad."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 import numpy as np
 import pandas as pd

@@ -13,8 +13,8 @@ with `grayscale`, then given to the albumentations `transform` (RGB or grey uint
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import cv2
 import numpy as np

@@ -37,7 +37,7 @@ class ExpressionJudge:
     training: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def new(cls, labels: tuple[str, ...], image_size: int = 48, width: int = 16) -> "ExpressionJudge":
+    def new(cls, labels: tuple[str, ...], image_size: int = 48, width: int = 16) -> ExpressionJudge:
         return cls(net=FerNet(FerNetConfig(n_classes=len(labels), in_channels=1, width=width)),
                    image_size=image_size, labels=tuple(labels))
 
@@ -76,7 +76,7 @@ class ExpressionJudge:
         return save_net(self.net, self.header(), path)
 
     @classmethod
-    def load(cls, path: Path) -> "ExpressionJudge":
+    def load(cls, path: Path) -> ExpressionJudge:
         net, header = load_net(path, KIND, "expression judge")
         return cls(net=net, image_size=int(header["image_size"]), labels=tuple(header["labels"]),
                    heldout=header.get("heldout", {}), training=header.get("training", {}))

@@ -5,8 +5,8 @@ on a test set. Every draw (initial weights, batches, augmentation, dropout) come
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch

@@ -23,8 +23,9 @@ agree) and records the decision in expand.json; `faceaug report` recomputes atte
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import pandas as pd
 

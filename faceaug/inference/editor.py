@@ -56,7 +56,7 @@ class GanimationEditor:
         return bool((self.provenance.get("training") or {}).get("grey", False))
 
     @classmethod
-    def load(cls, path: Path, device: torch.device, name: str | None = None) -> "GanimationEditor":
+    def load(cls, path: Path, device: torch.device, name: str | None = None) -> GanimationEditor:
         """Load a model file written by `faceaug train` or `faceaug import-ganimation`."""
         model = GanimationModel.load(Path(path))
         arch = model.config

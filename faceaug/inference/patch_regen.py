@@ -30,9 +30,9 @@ import torch.nn.functional as F
 
 from faceaug.config import PatchConfig
 from faceaug.device import torch_cpu_threads, torch_generator
+from faceaug.io.images import grey_like
 from faceaug.models.singan_pyramid import resize
 from faceaug.models.tensors import image_to_tensor, to_uint8
-from faceaug.io.images import grey_like
 
 TILE = 8  # query positions are searched in tiles of TILE × TILE (the keys of a tile: its window)
 

@@ -21,10 +21,10 @@ from faceaug.device import torch_cpu_threads, torch_generator
 from faceaug.errors import UserError
 from faceaug.inference.singan_file import StoredSingan, check_stored, read_singan_file, write_singan_file
 from faceaug.inference.singan_legacy import is_torch_file, read_legacy_singan
+from faceaug.io.images import grey_like
 from faceaug.models.singan import MODES, ScaleGenerator, SinganArchitecture
 from faceaug.models.singan_pyramid import injected_image, resize
 from faceaug.models.tensors import IMAGE_CHANNELS, to_uint8
-from faceaug.io.images import grey_like
 
 
 @dataclass

@@ -18,10 +18,15 @@ import numpy as np
 import torch
 
 from faceaug import __version__
-from faceaug.errors import UserError
 from faceaug.config import check_known_keys
-from faceaug.io.safetensors_files import (MAX_IMAGE_SIDE, check_architecture, read_model_file, refuse_non_finite,
-                                          save_with_header)
+from faceaug.errors import UserError
+from faceaug.io.safetensors_files import (
+    MAX_IMAGE_SIDE,
+    check_architecture,
+    read_model_file,
+    refuse_non_finite,
+    save_with_header,
+)
 from faceaug.io.versions import check_format_version
 from faceaug.models.singan import MODES, SinganArchitecture
 

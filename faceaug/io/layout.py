@@ -76,7 +76,7 @@ def undecodable_name(rel: str) -> str | None:
     return None
 
 
-def _name_rejected(found: "Discovery", rel: str) -> bool:
+def _name_rejected(found: Discovery, rel: str) -> bool:
     """Reject (and return True for) a path whose name is not UTF-8 text: it could be neither a face id nor a row."""
     printable = undecodable_name(rel)
     if printable is not None:
@@ -220,7 +220,7 @@ def _from_labels_file(data_dir: Path, labels: Path, skip: set[str]) -> Discovery
     seen: set[str] = set()
     for line_no, row in enumerate(reader, start=2):
         def get(key: str) -> str:
-            return (row.get(columns[key]) or "").strip() if key in columns else ""
+            return (row.get(columns[key]) or "").strip() if key in columns else ""  # noqa: B023 (called at once)
 
         raw = get("path")
         if not raw:

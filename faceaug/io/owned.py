@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterable, Mapping
 from glob import escape as glob_escape
 from pathlib import Path
-from typing import Iterable, Mapping
 
 from faceaug import __version__
 from faceaug.errors import UserError, is_machine_fault
@@ -168,7 +168,7 @@ def remove_temp_files(folder: Path, names: Iterable[str]) -> int:
 
 
 def _remove_empty_dirs(folder: Path) -> None:
-    for root, dirs, files in os.walk(folder, topdown=False, followlinks=False):
+    for root, _dirs, _files in os.walk(folder, topdown=False, followlinks=False):
         path = Path(root)
         if path != folder and not os.path.islink(root) and not any(path.iterdir()):
             path.rmdir()

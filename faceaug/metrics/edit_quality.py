@@ -13,7 +13,7 @@ Every source face is edited toward every expression preset; for each edit:
   once each pixel's grey part (its channel mean) is taken out — 0 for a brightness change, > 0 for a tint.
 
     result = evaluate_edits(editor, load_source_faces(work_dir), AuOracle.load(a), EmotionOracle.load(e))
-    python -m faceaug.metrics.edit_quality --work WORK --model WORK/models/ganimation.safetensors --oracles DIR [--out J]
+    python -m faceaug.metrics.edit_quality --work WORK --model MODEL_FILE|bundled --oracles DIR [--out J]
 
 With `--oracles DIR` holding the `oracle_report.json` written by `faceaug.synth.oracle_build`, the numbers are also
 given for the sources whose subjects the oracles never saw in training ("oracle_unseen").
@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np
@@ -41,7 +41,7 @@ MIN_RECOGNITION = 0.85
 ATTENTION_RANGE = (0.05, 0.95)
 #: An edit whose attention keeps less than this share of the face (template face region) repainted it. Measured:
 #: the demo's 6 healthy edits keep 0.73–0.84 (median 0.78), the 42 striped-box edits of a FER2013 few-shot run
-#: 0.34–0.78 (median 0.39; docs/fer-eval-results.md).
+#: 0.34–0.78 (median 0.39; docs/results.md).
 REPAINT_FLOOR = 0.5
 
 
@@ -79,7 +79,7 @@ class SourceFaces:
     subjects: list[str] | None = None
     face_masks: np.ndarray | None = None
 
-    def subset(self, keep: np.ndarray) -> "SourceFaces":
+    def subset(self, keep: np.ndarray) -> SourceFaces:
         pick = lambda xs: None if xs is None else [x for x, k in zip(xs, keep) if k]  # noqa: E731
         return SourceFaces(self.images[keep], None if self.aus is None else self.aus[keep], pick(self.labels),
                            pick(self.subjects), None if self.face_masks is None else self.face_masks[keep])
@@ -282,7 +282,8 @@ def format_table(result: dict) -> str:
 def main(argv: Sequence[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description="Score GANimation edits with the synthetic world's oracles.")
     parser.add_argument("--work", type=Path, required=True, help="work folder made by `faceaug preprocess`")
-    parser.add_argument("--model", help="GANimation model file, or 'bundled' (default WORK/models/ganimation.safetensors)")
+    parser.add_argument("--model",
+                        help="GANimation model file, or 'bundled' (default WORK/models/ganimation.safetensors)")
     parser.add_argument("--oracles", type=Path, required=True, help="folder with the oracle .safetensors files")
     parser.add_argument("--split", default="test", help="faces.parquet split to edit (default: held-out test)")
     parser.add_argument("--max-faces", type=int, default=0, help="edit at most this many sources (0 = all)")
@@ -294,9 +295,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     from faceaug.inference.editor import GanimationEditor
-    from faceaug.models.ganimation_file import default_model_path
     from faceaug.io.atomic import write_json_atomic
-
+    from faceaug.models.ganimation_file import default_model_path
     from faceaug.pretrained import BUNDLED, bundled_editor_path
 
     model_path = bundled_editor_path() if args.model == BUNDLED else Path(args.model or default_model_path(args.work))

@@ -24,8 +24,15 @@ import torch
 from faceaug import __version__
 from faceaug.config import section_from_dict
 from faceaug.errors import UserError
-from faceaug.io.safetensors_files import (MAX_IMAGE_SIDE, NotSafetensors, check_architecture, read_with_header,
-                                          refuse_non_finite, save_with_header, weights_id)
+from faceaug.io.safetensors_files import (
+    MAX_IMAGE_SIDE,
+    NotSafetensors,
+    check_architecture,
+    read_with_header,
+    refuse_non_finite,
+    save_with_header,
+    weights_id,
+)
 from faceaug.io.torch_files import load_torch_safely
 from faceaug.io.versions import check_format_version
 from faceaug.models.ganimation import Generator, GeneratorConfig
@@ -80,7 +87,7 @@ class GanimationModel:
         return save_with_header(state, self.header(), Path(path))
 
     @classmethod
-    def load(cls, path: Path) -> "GanimationModel":
+    def load(cls, path: Path) -> GanimationModel:
         """Read a model file (this format or the legacy one); anything else is one sentence (UserError)."""
         path = Path(path)
         if not path.is_file():

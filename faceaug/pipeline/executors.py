@@ -5,9 +5,9 @@ Both call the same `run_shard` with the same plain-data arguments, so they produ
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import as_completed
 from multiprocessing import get_context
-from typing import Callable
 
 from faceaug.config import EXECUTORS
 from faceaug.cpus import cpu_count

@@ -6,15 +6,16 @@ One edit job produces 1 GANimation edit + up to M SinGAN samples, so a target ne
 jobs. By default the last one draws only the samples still missing; with `edits_first` a target takes one edit
 of as many different source faces as P allows (up to every source once) and spreads the missing samples evenly
 over those edits, so variants only fill in where the sources run out (on FER2013, 30 distinct edits per class
-helped a classifier 3.4 points more than 6 edits × 5 variants: docs/fer-eval-results.md).
+helped a classifier 3.4 points more than 6 edits × 5 variants: docs/results.md).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd

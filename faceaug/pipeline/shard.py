@@ -24,6 +24,7 @@ from faceaug.device import resolve_device
 from faceaug.inference.patch_regen import regenerate_patches
 from faceaug.inference.singan import sample_singan
 from faceaug.io.images import read_image, write_png_atomic
+from faceaug.metrics.edit_quality import face_attention
 from faceaug.pipeline.plan import EditJob
 from faceaug.pipeline.variants import inject_amplitude, keep_faces
 from faceaug.schema import PATCH_MODE, write_table_atomic
@@ -102,6 +103,7 @@ def _row(job: EditJob, image_id: str, stage: str, **extra: Any) -> dict[str, Any
         "edit_score": job.edit_score,
         "identity_distance": job.identity_distance,
         "target_probability": job.target_probability,
+        "face_attention": None,
     }
     row.update(zip(AU_NAMES, job.aus))
     row.update(extra)
@@ -120,13 +122,14 @@ def run_shard(index: int, jobs: list[EditJob], ctx: ShardContext) -> ShardResult
     editor = load_editor(ctx.model_path, ctx.device, ctx.editor_name)
     faces = np.stack([read_image(work_dir / job.source_image) for job in jobs])
     targets = np.asarray([job.aus for job in jobs], dtype=np.float32)
-    edited, _attention = editor.edit(faces, targets, np.asarray([job.source_aus for job in jobs], np.float32))
+    edited, attention = editor.edit(faces, targets, np.asarray([job.source_aus for job in jobs], np.float32))
     timings["ganimation_s"] = time.perf_counter() - t
 
     rows: list[dict[str, Any]] = []
-    for job, image in zip(jobs, edited):
+    for job, image, mask in zip(jobs, edited, attention):
         write_png_atomic(out_dir / image_relpath(job.label, job.edit_id()), image)
-        rows.append(_row(job, job.edit_id(), "ganimation", ganimation_model_id=editor.model_id))
+        rows.append(_row(job, job.edit_id(), "ganimation", ganimation_model_id=editor.model_id,
+                         face_attention=face_attention(mask)))
 
     with_samples = [(job, image) for job, image in zip(jobs, edited) if job.n_samples > 0]
     if with_samples:

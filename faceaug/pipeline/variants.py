@@ -14,7 +14,7 @@ crops near-copies while it varies sharp faces enough, so a few probe draws measu
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -52,7 +52,7 @@ def start_noise_for_variety(model: SinganModel, *, start_scale: int, base_amp: f
     are about as varied as `target_pairwise_ssim` asks (mean pairwise SSIM of PROBES probe draws).
 
     One amplitude does not fit every face: 0.06 varies a sharp face (pairwise SSIM 0.87 on the astronaut) but
-    leaves a blurry 48-px real crop near-copies (0.96), which needs ~0.12 (docs/experiments.md). The pairwise SSIM
+    leaves a blurry 48-px real crop near-copies (0.96), which needs ~0.12 (docs/results.md). The pairwise SSIM
     falls steadily with the amplitude, so: a probe at `base_amp` (varied enough: done); a probe at
     base × (1 − target) / (1 − measured) (1 − SSIM about proportional to the amplitude); then, unless that one is
     within 0.01 of the target, the amplitude where the line through the two measurements meets the target. Never

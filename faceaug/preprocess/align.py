@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import threading
 from dataclasses import dataclass
 
 import cv2
@@ -140,18 +141,19 @@ def warp_to_crop(image: np.ndarray, transform: np.ndarray, size: int) -> np.ndar
     return cv2.warpAffine(src, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-_CASCADE: cv2.CascadeClassifier | None = None
+#: One cascade per thread: a CascadeClassifier keeps working buffers between calls, so threads must not share one.
+_CASCADES = threading.local()
 
 
 def _cascade() -> cv2.CascadeClassifier:
-    global _CASCADE
-    if _CASCADE is None:
+    cascade = getattr(_CASCADES, "cascade", None)
+    if cascade is None:
         path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
         cascade = cv2.CascadeClassifier(path)
         if cascade.empty():
             raise RuntimeError(f"OpenCV's Haar cascade could not be loaded from {path}")
-        _CASCADE = cascade
-    return _CASCADE
+        _CASCADES.cascade = cascade
+    return cascade
 
 
 def detect_face_haar(image: np.ndarray, min_neighbors: int = 5) -> tuple[int, int, int, int] | None:
@@ -209,8 +211,8 @@ def other_framing(trained_methods: dict[str, int], methods) -> str | None:
         return None
     trained_mix, other_mix = (", ".join(f"{n} {m}" for m, n in c.items()) for c in (trained, other))
     return (f"was trained on faces aligned by {trained_mix} (landmark_method), but {sum(other.values())} of the "
-            f"{len(methods)} source faces were aligned by {other_mix}: their crops are framed differently, so their edits may be poorer "
-            "(preprocess them with the training faces' --landmarks)")
+            f"{len(methods)} source faces were aligned by {other_mix}: their crops are framed differently, so their "
+            "edits may be poorer (preprocess them with the training faces' --landmarks)")
 
 
 def align_face(image: np.ndarray, landmarks: np.ndarray | None, size: int, *,

@@ -25,7 +25,7 @@ from faceaug.io.images import GREY_TOLERANCE, colour_spread, read_image, resize_
 from faceaug.io.openface import OpenFaceError, read_openface_csv, select_face
 from faceaug.metrics.diversity import template_face_mask, variant_diversity
 from faceaug.metrics.edit_quality import colour_change, face_attention
-from faceaug.metrics.structure import face_detected, ssim_rgb
+from faceaug.metrics.structure import faces_detected, ssim_rgb
 
 ACHIEVED = [f"achieved_{au}" for au in AU_NAMES]
 
@@ -83,7 +83,7 @@ def score_manifest(manifest: pd.DataFrame, load: Callable[[str], np.ndarray], *,
     index = {image_id: i for i, image_id in enumerate(rows["id"])}
     out = pd.DataFrame({"id": rows["id"], "label": rows["label"], "stage": rows["stage"],
                         "target": rows["target"], "source_id": rows["source_id"]})
-    out["face_detected"] = [face_detected(f) for f in faces]
+    out["face_detected"] = faces_detected(faces)
     out["colour_spread"] = np.array([colour_spread(f) for f in images], np.int32)
     out["grey"] = out["colour_spread"] <= GREY_TOLERANCE
 
@@ -130,8 +130,11 @@ def score_manifest(manifest: pd.DataFrame, load: Callable[[str], np.ndarray], *,
             sifid_values[members] = sifid(sifid_stem, faces[members], faces[edit])
     out["ssim_to_source"], out["ssim_to_edit"], out["sifid"] = ssim_source, ssim_edit, sifid_values
     out["face_attention"] = np.nan
-    if attention_of is not None:  # recompute each edit's attention mask with the expansion's editor
-        edits = np.flatnonzero((stages == "ganimation") & (source_rows >= 0))
+    edits = np.flatnonzero((stages == "ganimation") & (source_rows >= 0))
+    recorded = rows["face_attention"].to_numpy(np.float32) if "face_attention" in rows else None
+    if recorded is not None and len(edits) and np.isfinite(recorded[edits]).all():  # expand recorded it
+        out.loc[edits, "face_attention"] = recorded[edits]
+    elif attention_of is not None:  # an older expansion: recompute each edit's mask with the expansion's editor
         if len(edits):
             masks = attention_of(faces[source_rows[edits]], rows.iloc[edits])
             out.loc[edits, "face_attention"] = [face_attention(m) for m in masks]

@@ -100,7 +100,7 @@ def face_shape(identity: Identity, aus: np.ndarray) -> FaceShape:
         ex = CX + side * idn.eye_dx
         outer = np.array([ex + side * idn.eye_w, idn.eye_y - idn.eye_tilt])
         inner = np.array([ex - side * idn.eye_w, idn.eye_y])
-        mid = lambda f, dy: np.array([ex + side * f * idn.eye_w, idn.eye_y - 0.5 * idn.eye_tilt * (1 + f) + dy])  # noqa: E731
+        mid = lambda f, dy: np.array([ex + side * f * idn.eye_w, idn.eye_y - 0.5 * idn.eye_tilt * (1 + f) + dy])  # noqa: E731, B023
         u_out, u_in = mid(0.35, -0.95 * up), mid(-0.35, -0.95 * up)
         l_out, l_in = mid(0.35, 0.95 * hl), mid(-0.35, 0.95 * hl)
         if side == -1:  # 36 outer, 37/38 upper, 39 inner, 40/41 lower

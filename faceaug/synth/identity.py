@@ -82,7 +82,7 @@ class Identity:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
 
     @classmethod
-    def from_record(cls, record: dict) -> "Identity":
+    def from_record(cls, record: dict) -> Identity:
         names = {f.name for f in dataclasses.fields(cls)}
         values = {k: (tuple(float(x) for x in v) if isinstance(v, (list, np.ndarray)) else v)
                   for k, v in record.items() if k in names}

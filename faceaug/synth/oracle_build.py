@@ -31,15 +31,15 @@ import torch
 from faceaug.aus import AU_NAMES, N_AUS, parse_au_spec
 from faceaug.console import info, progress
 from faceaug.errors import UserError
+from faceaug.io.atomic import write_json_atomic
 from faceaug.io.images import read_image
 from faceaug.io.openface import read_openface_csv
 from faceaug.preprocess.align import align_face
 from faceaug.splits import held_out_subjects
-from faceaug.io.atomic import write_json_atomic
+from faceaug.synth.dataset import write_dataset
 from faceaug.synth.identity import Identity
 from faceaug.synth.oracle import AuOracle, EmotionOracle, train_au_oracle, train_emotion_oracle
 from faceaug.synth.render import render_face
-from faceaug.commands.synth import run_synth
 from faceaug.synth.world import sample_pose
 
 CROP_SIZE = 128  # the preprocess default crop; the oracles resize to 64 px themselves
@@ -52,7 +52,7 @@ class FaceSet:
     labels: np.ndarray  # (N,) str
     subjects: np.ndarray  # (N,) str
 
-    def take(self, mask: np.ndarray) -> "FaceSet":
+    def take(self, mask: np.ndarray) -> FaceSet:
         return FaceSet(self.images[mask], self.aus[mask], self.labels[mask], self.subjects[mask])
 
 
@@ -210,8 +210,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.work is None and synth_dir is None:
         synth_dir = args.out / "synth"
         if not (synth_dir / "synth.json").exists():
-            run_synth(synth_dir, subjects=args.subjects, per_class=args.per_class, size=128,
-                      classes=parse_au_spec("all"), seed=args.seed, overwrite=True)
+            write_dataset(synth_dir, subjects=args.subjects, per_class=args.per_class, size=128,
+                          classes=parse_au_spec("all"), seed=args.seed, overwrite=True)
     identities, test_64 = None, None
     if args.work is not None:
         data = load_work_faces(args.work)

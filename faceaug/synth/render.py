@@ -192,7 +192,7 @@ def _draw_eyes(cv: _Canvas, idn: Identity, shape: FaceShape) -> None:
         iris = cv.ellipse_mask((ex, idn.eye_y + 0.002), (radius, radius))
         pupil = cv.ellipse_mask((ex, idn.eye_y + 0.002), (0.4 * radius, 0.4 * radius))
         cv.paint(sclera, (0.93, 0.91, 0.88))
-        within = lambda m: cv2.multiply(sclera, m, scale=1 / 255)  # noqa: E731  (clip a mask to the eye opening)
+        within = lambda m: cv2.multiply(sclera, m, scale=1 / 255)  # noqa: E731, B023 (clip a mask to the eye opening)
         cv.paint(within(iris), idn.iris_colour)
         cv.paint(within(pupil), (0.04, 0.03, 0.03))
         cv.paint(within(cv.ellipse_mask((ex + 0.3 * radius, idn.eye_y - 0.3 * radius), (0.2 * radius,) * 2)),

@@ -4,7 +4,7 @@
 The paper reads the generator's AUs with the critic's own AU head, trained along. On a few hundred faces of one
 image per person (FER2013, label-prototype AUs) that head learns who each face is, not its expression: on 83
 faces it reaches training MSE 0.0005 while on 21 held-out people it never beats always answering the mean
-(0.0643 vs 0.0645, docs/fer-eval-results.md), so the generator can only "hit" a target AU vector by turning the
+(0.0643 vs 0.0645, docs/results.md), so the generator can only "hit" a target AU vector by turning the
 face into a training person who carries it. The estimator is trained with faceaug's classic augmentation (flips,
 shifts, relighting) on the same faces and does better on new people (FER2013: held-out MAE 0.151 vs 0.193 for
 the mean), so its gradients point more towards expressions. It is frozen, and reads the fake as the estimator
@@ -41,7 +41,7 @@ class EstimatorJudge(nn.Module):
         self.estimator_id = estimator.model_id  # recorded in the model file (provenance training.au_judge_id)
         self.register_buffer("luma", torch.tensor(_LUMA).view(1, 3, 1, 1), persistent=False)
 
-    def train(self, mode: bool = True) -> "EstimatorJudge":  # always eval: BatchNorm keeps its statistics
+    def train(self, mode: bool = True) -> EstimatorJudge:  # always eval: BatchNorm keeps its statistics
         return super().train(False)
 
     def forward(self, x: torch.Tensor) -> tuple[None, torch.Tensor]:

@@ -7,7 +7,7 @@ weight, the value other implementations use directly.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

@@ -5,11 +5,11 @@ One *step* is one critic update; the generator is updated on every `n_critic`-th
 reusing that step's generated batch, as in the public code. `critic_warmup_steps` (0 in the paper profile) lets
 the critic train alone first, counting the n_critic cycle from the end of the warm-up, and `au_pretrain_steps` (0 in
 the paper profile) trains the critic's AU head on real faces alone before that: short runs need an AU head that
-reads AUs, or the generator learns to fool it instead of editing. The learning rate is constant, then decays linearly to 0
-over the last part of the run: `epochs` + `epochs_decay` epochs, or with a step budget (`steps` > 0, the `fast`
-profile) the last `decay_fraction` of `steps` whatever the dataset size. It is computed from the step (and the
-share of a `max_minutes` budget spent, so a run stopped by its budget has decayed), so resuming needs no scheduler
-object. With `ema_decay` > 0 (the fast profile) the model file holds a running average of the generator's
+reads AUs, or the generator learns to fool it instead of editing. The learning rate is constant, then decays
+linearly to 0 over the last part of the run: `epochs` + `epochs_decay` epochs, or with a step budget (`steps` > 0,
+the `fast` profile) the last `decay_fraction` of `steps` whatever the dataset size. It is computed from the step
+(and the share of a `max_minutes` budget spent, so a run stopped by its budget has decayed), so resuming needs no
+scheduler object. With `ema_decay` > 0 (the fast profile) the model file holds a running average of the generator's
 weights. Every random draw of a step (flips, targets, target noise, gradient-penalty mixing) comes from a generator
 seeded by (seed, rank, step) and the batch order from (seed, epoch): `--resume` continues exactly, and on CPU
 k steps + resume + k steps give the same weights as 2k steps.
@@ -34,8 +34,8 @@ from faceaug.aus import AU_NAMES, PRESET_NAMES, preset_vector
 from faceaug.config import Config
 from faceaug.device import cpu_has_native_bf16
 from faceaug.errors import UserError
-from faceaug.models.ganimation import Critic, Generator, blend, conditioning
 from faceaug.io.images import is_grey
+from faceaug.models.ganimation import Critic, Generator, blend, conditioning
 from faceaug.models.tensors import grey_tensor, to_model_range, to_uint8
 from faceaug.splits import held_out_subjects
 from faceaug.training import ganimation_losses as L
@@ -111,7 +111,8 @@ class GanimationTrainer:
         self.total_steps, self.decay_start = self.g.schedule(self.steps_per_epoch)
         self.time_progress = 0.0  # share of the time budget spent, set by the training loop (0 = no budget)
         self.augment_policy = parse_policy(self.g.diffaugment)  # the critic's input augmentation (() = off)
-        self.grey = len(cache) > 0 and is_grey(cache.images.permute(0, 2, 3, 1).numpy())  # a greyscale dataset: the generator's colour output is made grey
+        # a greyscale dataset: the generator's colour output is made grey
+        self.grey = len(cache) > 0 and is_grey(cache.images.permute(0, 2, 3, 1).numpy())
         self.step = 0
         self.au_pretrained = False
         self.init_from: dict[str, Any] | None = None  # the weights a fine-tuning run started from (start_from)

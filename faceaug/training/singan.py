@@ -17,8 +17,8 @@ models up to float rounding.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
@@ -29,14 +29,24 @@ from faceaug.device import torch_cpu_threads, torch_generator
 from faceaug.errors import UserError
 from faceaug.inference.singan import SinganModel, check_mode_and_start_scale, scale_noise
 from faceaug.models.singan import (
-    ScaleCritic, ScaleGenerator, ScaleSpec, SinganArchitecture, init_weights, scale_channels, stack_modules,
+    ScaleCritic,
+    ScaleGenerator,
+    ScaleSpec,
+    SinganArchitecture,
+    init_weights,
+    scale_channels,
+    stack_modules,
     unstack_module,
 )
 from faceaug.models.singan_pyramid import injected_image, pyramid_sizes, real_pyramid, resize
 from faceaug.models.tensors import IMAGE_CHANNELS
 from faceaug.training.singan_jitter import perturb_images
 from faceaug.training.singan_losses import (
-    critic_wasserstein_loss, generator_adversarial_loss, gradient_penalty, per_model_mean, reconstruction_loss,
+    critic_wasserstein_loss,
+    generator_adversarial_loss,
+    gradient_penalty,
+    per_model_mean,
+    reconstruction_loss,
 )
 
 Progress = Callable[[int, int], None]  # (iterations done so far, total iterations)

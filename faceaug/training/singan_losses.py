@@ -4,7 +4,7 @@ owns channels [3k, 3k+3) of images and channel k of critic scores) give losses o
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
