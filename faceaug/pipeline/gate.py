@@ -34,7 +34,7 @@ from faceaug.config import ExpandConfig
 from faceaug.console import info, warn
 from faceaug.errors import UserError
 from faceaug.io.images import read_image
-from faceaug.metrics.edit_quality import REPAINT_FLOOR, au_gain, face_attention
+from faceaug.metrics.edit_measures import REPAINT_FLOOR, au_gain, face_attention
 from faceaug.metrics.identity import identity_distance
 from faceaug.pipeline.plan import EditJob
 

@@ -24,7 +24,7 @@ from faceaug.device import resolve_device
 from faceaug.inference.patch_regen import regenerate_patches
 from faceaug.inference.singan import sample_singan
 from faceaug.io.images import read_image, write_png_atomic
-from faceaug.metrics.edit_quality import face_attention
+from faceaug.metrics.edit_measures import face_attention
 from faceaug.pipeline.plan import EditJob
 from faceaug.pipeline.variants import inject_amplitude, keep_faces
 from faceaug.schema import PATCH_MODE, write_table_atomic

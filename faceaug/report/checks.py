@@ -16,7 +16,7 @@ COPY_SSIM = 0.95
 #: share of a greyscale dataset's generated images that may carry colour before it is a warning
 COLOUR_SHARE = 0.02
 #: colour sources: the median edit's colour shift outside the face (grey levels, the tint part of the change,
-#: faceaug.metrics.edit_quality.colour_change) above this is a warning: the editor tints what it should keep.
+#: faceaug.metrics.edit_measures.colour_change) above this is a warning: the editor tints what it should keep.
 #: Measured: a trained `fast` editor on the small synthetic world (3,000 steps, 48 edits) median 0.28, max 0.57; a
 #: cast of +d / 0 / −d grey levels on R / G / B reads 2d/3, so 1.5 flags casts from ~2 grey levels on
 COLOUR_SHIFT_BOUND = 1.5

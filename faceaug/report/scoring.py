@@ -4,7 +4,7 @@ For every image: its achieved AUs (the AU estimator of `faceaug train-au`, or Op
 and their mean absolute error to the row's target AUs; whether OpenCV's Haar detector finds a face; whether it is
 grey (R = G = B) and its colour spread. For a GANimation edit, also the AU error its *source* had to the same
 target (the unedited error: an edit is only worth something when it is clearly lower), the SSIM to the source and
-the colour shift outside the face (faceaug.metrics.edit_quality.colour_change: the tint part of the change, grey
+the colour shift outside the face (faceaug.metrics.edit_measures.colour_change: the tint part of the change, grey
 levels, outside the template face region);
 for a SinGAN variant, its SSIM to its edit and SIFID against it (with InceptionV3 weights); per edit, the variety
 of its variants (faceaug.metrics.diversity) and, with the expansion's GANimation model at hand, how much of the
@@ -24,7 +24,7 @@ from faceaug.aus import AU_NAMES
 from faceaug.io.images import GREY_TOLERANCE, colour_spread, read_image, resize_face
 from faceaug.io.openface import OpenFaceError, read_openface_csv, select_face
 from faceaug.metrics.diversity import template_face_mask, variant_diversity
-from faceaug.metrics.edit_quality import colour_change, face_attention
+from faceaug.metrics.edit_measures import colour_change, face_attention
 from faceaug.metrics.structure import faces_detected, ssim_rgb
 
 ACHIEVED = [f"achieved_{au}" for au in AU_NAMES]

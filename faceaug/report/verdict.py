@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from faceaug.aus import LABEL_PROTOTYPE
-from faceaug.metrics.edit_quality import REPAINT_FLOOR, au_gain
+from faceaug.metrics.edit_measures import REPAINT_FLOOR, au_gain
 from faceaug.report.checks import COPY_SSIM, Finding
 
 MIN_AU_GAIN = 0.25
