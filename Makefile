@@ -40,7 +40,7 @@ bench: install
 	$(PY) -m benchmarks.readme_table
 
 bench-gpu: install
-	$(PY) -m benchmarks.run --device cuda
+	$(PY) -m benchmarks.gpu_check
 	$(PY) -m benchmarks.readme_table
 
 clean:

@@ -148,6 +148,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="`fast`: alternating rounds, best of each mode kept")
     parser.add_argument("--no-compile", action="store_true", help="on CUDA, do not torch.compile the optimised path")
     parser.add_argument("--sweep", action="store_true", help="also time candidate CPU settings (SWEEP)")
+    parser.add_argument("--profiles", nargs="+", default=["fast", "paper"], choices=["fast", "paper"],
+                        help="profiles to time (default both)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -161,7 +163,7 @@ def main() -> None:
         record.skip("compile", "torch.compile", "the trainer compiles on CUDA only (compile time on 2 CPU cores "
                                                 "exceeds the budget)")
     runs, edits = [], []
-    jobs = [(profile, None) for profile in ("fast", "paper")] + [("fast", o) for o in (SWEEP if args.sweep else ())]
+    jobs = [(profile, None) for profile in args.profiles] + [("fast", o) for o in (SWEEP if args.sweep else ())]
     modes = (False, True) if device.type == "cuda" or cpu_has_native_bf16() else (False,)
     for profile, overrides in jobs:
         # the cheap `fast` steps are measured in `--rounds` alternating rounds, the best of each mode kept: on shared

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -96,3 +97,26 @@ def test_bench_gpu_without_cuda_exits_0_with_a_message(tmp_path):
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "no CUDA GPU" in done.stdout and not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_the_gpu_check_runs_every_step_on_the_cpu_in_its_dry_run(tmp_path):
+    """`make bench-gpu` runs benchmarks/gpu_check.py; its --dry-run takes every step (the CUDA tests, the GANimation,
+    SinGAN and expand benchmarks) on the CPU, sized down, so that the first GPU lent finds a script that works."""
+    done = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check", "--dry-run", "--out", str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    summary = json.loads((tmp_path / "gpu_check-cpu.json").read_text())
+    assert done.returncode == 0, [(s["step"], s["exit"], s["output_tail"][-800:]) for s in summary["steps"]]
+    assert [s["step"] for s in summary["steps"]] == ["cuda tests", "ganimation", "singan", "expand"]
+    assert "4 passed" in summary["steps"][0]["output_tail"]  # the CUDA tests ran, on the CPU
+    assert {p.name for p in tmp_path.glob("*-cpu.json")} >= {"ganimation-cpu.json", "singan-cpu.json",
+                                                            "expand-cpu.json"}
+
+
+def test_the_gpu_check_without_cuda_exits_0_with_a_message(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("with CUDA this would run the GPU check")
+    done = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check", "--out", str(tmp_path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "no CUDA GPU" in done.stdout and not list(tmp_path.iterdir())
