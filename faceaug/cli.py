@@ -336,7 +336,9 @@ def singan(
     image: Annotated[Path, typer.Argument(help="One face image.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for the samples and the model file.")],
     samples: Annotated[int, typer.Option(help="Number of samples to draw.")] = 8,
-    start_scale: Annotated[int, typer.Option(help="0 = N (pure generation), 1 = N-1, 2 = N-2, ...")] = 2,
+    start_scale: Annotated[Optional[int], typer.Option(
+        help="0 = N (pure generation), 1 = N-1, 2 = N-2, ... [default: expand.start_scale of the config, 2 in both "
+             "profiles].")] = None,
     mode: SinganModeOpt = None,
     iters: Annotated[Optional[int], typer.Option(help="Training iterations per scale.")] = None,
     device: DeviceOpt = "auto",

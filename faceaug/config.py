@@ -312,8 +312,9 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
 }
 PROFILE_NAMES = tuple(PROFILES)
 DEFAULT_PROFILE = "fast"
-#: `faceaug train --init` without --steps: a short fine-tuning budget (docs/bundled-editor.md measures it)
-FINE_TUNE_STEPS = 1000
+#: `faceaug train --init` without --steps: the fine-tuning budget that measured best of 1,000 and 3,000 on both real
+#: development domains (docs/bundled-editor.md)
+FINE_TUNE_STEPS = 3000
 
 
 def _apply(cfg: Config, section: str, values: dict[str, Any], origin: str) -> None:

@@ -175,3 +175,16 @@ def test_verbose_shows_the_resolved_config_and_the_time_taken_and_normal_output_
     verbose = _plain(runner.invoke(app, ["-v", *preprocess, "--overwrite"]).output)
     assert "[preprocess] size=48" in _flat(verbose) and "preprocess finished in" in verbose
     assert "config: profile fast" in verbose and "config: profile" not in quiet_enough
+
+
+def test_singan_takes_the_start_scale_of_a_config_file_unless_the_flag_is_given(runner, tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setattr("faceaug.commands.singan.run_singan_command",
+                        lambda image, out, cfg, samples: seen.append(cfg.expand.start_scale))
+    toml = tmp_path / "c.toml"
+    toml.write_text("[expand]\nstart_scale = 1\n")
+    base = ["singan", str(tmp_path / "face.png"), "--out", str(tmp_path / "o"), "--config", str(toml)]
+    assert runner.invoke(app, base).exit_code == 0
+    assert runner.invoke(app, [*base, "--start-scale", "3"]).exit_code == 0
+    assert runner.invoke(app, base[:4]).exit_code == 0  # no file: the profile's
+    assert seen == [1, 3, 2]

@@ -23,20 +23,6 @@ def face_detected(image: np.ndarray) -> bool:
     return detect_face_haar(image) is not None
 
 
-def faces_detected(images, threads: int | None = None) -> list[bool]:
-    """`face_detected` of each image, on `threads` threads (default: one per core; OpenCV releases the GIL while
-    it detects, and each image's answer is the same on any thread)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from faceaug.cpus import cpu_count
-
-    images = list(images)
-    threads = threads or cpu_count()
-    if threads <= 1 or len(images) < 2:
-        return [face_detected(image) for image in images]
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        return list(pool.map(face_detected, images))
-
 
 def structure_report(samples: np.ndarray, reference: np.ndarray,
                      ssim_range: tuple[float, float] = SSIM_RANGE) -> dict[str, float]:
@@ -50,7 +36,7 @@ def structure_report(samples: np.ndarray, reference: np.ndarray,
     if len(samples) == 0:
         raise ValueError("structure_report needs at least one sample")
     ssims = np.array([ssim_rgb(s, reference) for s in samples])
-    detected = np.array(faces_detected(samples))
+    detected = np.array([face_detected(s) for s in samples])
     lo, hi = ssim_range
     return {
         "n": int(len(samples)),

@@ -25,7 +25,7 @@ from faceaug.io.images import GREY_TOLERANCE, colour_spread, read_image, resize_
 from faceaug.io.openface import OpenFaceError, read_openface_csv, select_face
 from faceaug.metrics.diversity import template_face_mask, variant_diversity
 from faceaug.metrics.edit_measures import colour_change, face_attention
-from faceaug.metrics.structure import faces_detected, ssim_rgb
+from faceaug.metrics.structure import face_detected, ssim_rgb
 
 ACHIEVED = [f"achieved_{au}" for au in AU_NAMES]
 
@@ -83,7 +83,7 @@ def score_manifest(manifest: pd.DataFrame, load: Callable[[str], np.ndarray], *,
     index = {image_id: i for i, image_id in enumerate(rows["id"])}
     out = pd.DataFrame({"id": rows["id"], "label": rows["label"], "stage": rows["stage"],
                         "target": rows["target"], "source_id": rows["source_id"]})
-    out["face_detected"] = faces_detected(faces)
+    out["face_detected"] = [face_detected(f) for f in faces]
     out["colour_spread"] = np.array([colour_spread(f) for f in images], np.int32)
     out["grey"] = out["colour_spread"] <= GREY_TOLERANCE
 
