@@ -8,7 +8,6 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -35,9 +34,9 @@ from faceaug.config import (
     resolve_config,
 )
 from faceaug.console import debug, set_verbosity, verbosity
-from faceaug.errors import MachineFault, UserError, is_machine_fault, machine_faults
+from faceaug.errors import MachineFault, UserError, is_machine_fault
 from faceaug.interrupts import stop_signals_interrupt
-from faceaug.io.lock import output_lock
+from faceaug.io.lock import writing
 
 # Help texts are plain text: rich markup would swallow bracketed text such as "[default: ...]" or "faceaug[ray]".
 app = typer.Typer(
@@ -202,7 +201,7 @@ def synth(
     target_classes = parse_au_spec(classes)
     from faceaug.commands.synth import run_synth
 
-    with output_lock(out_dir, "synth"), machine_faults(out_dir):
+    with writing(out_dir, "synth"):
         run_synth(out_dir, subjects=subjects, per_class=per_class, size=size, classes=target_classes,
                   seed=seed, overwrite=overwrite)
 
@@ -250,7 +249,7 @@ def preprocess(
         "preprocess.workers": workers})
     from faceaug.commands.preprocess import run_preprocess
 
-    with output_lock(out, "preprocess"), machine_faults(out):
+    with writing(out, "preprocess"):
         run_preprocess(data_dir, out, cfg, au_dir=au_dir, labels=labels, aus_from_labels=aus_from_labels,
                        subject_regex=subject_regex, face_id=face_id, landmarks=landmarks.value,
                        assume_cropped=assume_cropped, overwrite=overwrite)
@@ -302,8 +301,7 @@ def train(
 
     _require_work_dir(work_dir)
     # under torchrun every rank runs this command and rank 0 writes for all: it alone holds the lock
-    writer = os.environ.get("RANK", "0") == "0"
-    with output_lock(work_dir / "models", "train") if writer else nullcontext(), machine_faults(work_dir / "models"):
+    with writing(work_dir / "models", "train", lock=os.environ.get("RANK", "0") == "0"):
         run_train(work_dir, cfg, resume=resume, init=init)
 
 
@@ -434,7 +432,7 @@ def expand(
         overwrite=overwrite, au_estimator=au_estimator)
     _require_work_dir(work_dir)
     out_dir = out or work_dir / "expanded"
-    with output_lock(out_dir, "expand"), machine_faults(out_dir):
+    with writing(out_dir, "expand"):
         run_expand(request, cfg)
 
 

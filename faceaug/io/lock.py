@@ -13,10 +13,10 @@ import fcntl
 import json
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
-from faceaug.errors import UserError, is_machine_fault
+from faceaug.errors import UserError, is_machine_fault, machine_faults
 
 LOCK_FILE = ".faceaug.lock"
 
@@ -87,3 +87,11 @@ def output_lock(folder: Path | str, command: str) -> Iterator[None]:
                 path.rmdir()
             except OSError:
                 break
+
+
+@contextmanager
+def writing(folder: Path | str, command: str, *, lock: bool = True) -> Iterator[None]:
+    """What every command that writes a folder runs inside: the folder's writer lock (unless `lock` is False: a
+    process that writes nothing itself), and a machine fault met meanwhile reported as the folder's."""
+    with output_lock(folder, command) if lock else nullcontext(), machine_faults(folder):
+        yield
