@@ -48,6 +48,7 @@ def make_work(root: Path, profile: str, size: int) -> Path:
 
 def _one_at_a_time(make_gate):
     """expand's gate factory, with the gate judging one candidate edit per call (the baseline of batching)."""
+
     def make(*args, **kwargs):
         gate, files = make_gate(*args, **kwargs)
         if gate is not None:
@@ -75,16 +76,27 @@ def _bundled_runs(root: Path, profile: str, size: int, cfg) -> tuple[dict, dict,
             expand_module.make_gate = _one_at_a_time(real)
         start = time.perf_counter()
         try:
-            summary = run_expand(ExpandRequest(work_dir=work, au_preset="all", per_class=_sources(work), out_dir=out,
-                                               workers=1, model="bundled"), dataclasses.replace(cfg, expand=expand))
+            summary = run_expand(
+                ExpandRequest(
+                    work_dir=work, au_preset="all", per_class=_sources(work), out_dir=out, workers=1, model="bundled"
+                ),
+                dataclasses.replace(cfg, expand=expand),
+            )
         finally:
             expand_module.make_gate = real
         seconds = time.perf_counter() - start
         gate = summary["quality_gate"] or {}
-        runs.append({"run": name, "generated": summary["counts"]["generated"], "edits": summary["counts"]["jobs"],
-                     "judged": gate.get("judged"), "seconds": round(seconds, 1),
-                     "plan_seconds": round(summary["timings"].get("plan", 0.0), 1),
-                     "images_per_minute": round(60 * summary["counts"]["generated"] / seconds, 1)})
+        runs.append(
+            {
+                "run": name,
+                "generated": summary["counts"]["generated"],
+                "edits": summary["counts"]["jobs"],
+                "judged": gate.get("judged"),
+                "seconds": round(seconds, 1),
+                "plan_seconds": round(summary["timings"].get("plan", 0.0), 1),
+                "images_per_minute": round(60 * summary["counts"]["generated"] / seconds, 1),
+            }
+        )
     return runs[0], runs[1], runs[2]
 
 
@@ -108,38 +120,67 @@ def main() -> None:
     profile_cfg = resolve_config(args.profile, None, {}, seed=0, device=args.device)
     # M SinGAN variants of every edit (the work two workers share); an untrained editor, whose edits would not pass
     # the expression gate: gating is timed with the bundled editor below
-    cfg = resolve_config(args.profile, None, {"expand.min_target_probability": 0.0, "expand.regenerator": "singan",
-                                             "expand.edits_first": False},
-                         seed=0, device=args.device)
+    cfg = resolve_config(
+        args.profile,
+        None,
+        {"expand.min_target_probability": 0.0, "expand.regenerator": "singan", "expand.edits_first": False},
+        seed=0,
+        device=args.device,
+    )
     size = cfg.ganimation.image_size
     device = torch.device(args.device)
-    record = BenchRecord("expand", device, settings={
-        "profile": args.profile, "au_preset": "happy,surprise", "per_class": args.per_class, "image_size": size,
-        "samples_per_edit": cfg.expand.samples_per_edit, "start_scale": cfg.expand.start_scale,
-        "singan_mode": cfg.expand.singan_mode, "singan_iters_per_scale": cfg.singan.iters_per_scale,
-        "regenerator": cfg.expand.regenerator, "torch_threads": torch.get_num_threads()})
+    record = BenchRecord(
+        "expand",
+        device,
+        settings={
+            "profile": args.profile,
+            "au_preset": "happy,surprise",
+            "per_class": args.per_class,
+            "image_size": size,
+            "samples_per_edit": cfg.expand.samples_per_edit,
+            "start_scale": cfg.expand.start_scale,
+            "singan_mode": cfg.expand.singan_mode,
+            "singan_iters_per_scale": cfg.singan.iters_per_scale,
+            "regenerator": cfg.expand.regenerator,
+            "torch_threads": torch.get_num_threads(),
+        },
+    )
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         work = make_work(Path(tmp), args.profile, size)
         for workers in args.workers:
             out = Path(tmp) / f"out_w{workers}"
-            request = ExpandRequest(work_dir=work, au_preset="happy,surprise", per_class=args.per_class,
-                                    out_dir=out, workers=workers)
+            request = ExpandRequest(
+                work_dir=work, au_preset="happy,surprise", per_class=args.per_class, out_dir=out, workers=workers
+            )
             start = time.perf_counter()
             summary = run_expand(request, cfg)
             seconds = time.perf_counter() - start
             generated = summary["counts"]["generated"]
-            results.append({"workers": workers, "generated": generated, "seconds": round(seconds, 1),
-                            "images_per_minute": round(60 * generated / seconds, 1),
-                            "stage_seconds": summary["timings"]})
+            results.append(
+                {
+                    "workers": workers,
+                    "generated": generated,
+                    "seconds": round(seconds, 1),
+                    "images_per_minute": round(60 * generated / seconds, 1),
+                    "stage_seconds": summary["timings"],
+                }
+            )
     one, last = results[0], results[-1]
-    record.figure("images_per_minute", f"{last['generated']} images, `{args.profile}` {size} px, "
-                                       f"{last['workers']} worker(s)", last["images_per_minute"], "images/min",
-                  baseline=(f"{one['workers']} worker(s)", one["images_per_minute"]) if last is not one else None,
-                  goal=300 if device.type == "cuda" else None)
+    record.figure(
+        "images_per_minute",
+        f"{last['generated']} images, `{args.profile}` {size} px, {last['workers']} worker(s)",
+        last["images_per_minute"],
+        "images/min",
+        baseline=(f"{one['workers']} worker(s)", one["images_per_minute"]) if last is not one else None,
+        goal=300 if device.type == "cuda" else None,
+    )
     fastest = max(results, key=lambda r: r["images_per_minute"])
-    record.details = {"runs": results, "stage_seconds": fastest["stage_seconds"],
-                      "stage_split_of": f"{fastest['workers']} worker(s)"}
+    record.details = {
+        "runs": results,
+        "stage_seconds": fastest["stage_seconds"],
+        "stage_split_of": f"{fastest['workers']} worker(s)",
+    }
     if args.no_bundled:
         record.skip("bundled_edits_per_minute", "the bundled editor's runs", "--no-bundled")
         record.write(args.out)
@@ -147,15 +188,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         bundled = _bundled_runs(Path(tmp), args.profile, size, profile_cfg)
     gated, unbatched, plain = bundled
-    record.figure("bundled_edits_per_minute", f"{plain['generated']} edits by the bundled editor, {size}-px faces, "
-                  "no gate, no variants", plain["images_per_minute"], "edits/min",
-                  goal=1000 if device.type == "cpu" else None)
-    record.figure("bundled_gated_edits_per_minute",
-                  f"{gated['generated']} images, the default flow: the expression gate (min target probability "
-                  f"{profile_cfg.expand.min_target_probability:g}, identity check when dlib is installed) judged "
-                  f"{gated['judged']} candidate edits, {gated['edits']} kept, patch variants fill up",
-                  gated["images_per_minute"], "images/min",
-                  baseline=("the same, the gate judging one candidate at a time", unbatched["images_per_minute"]))
+    record.figure(
+        "bundled_edits_per_minute",
+        f"{plain['generated']} edits by the bundled editor, {size}-px faces, no gate, no variants",
+        plain["images_per_minute"],
+        "edits/min",
+        goal=1000 if device.type == "cpu" else None,
+    )
+    record.figure(
+        "bundled_gated_edits_per_minute",
+        f"{gated['generated']} images, the default flow: the expression gate (min target probability "
+        f"{profile_cfg.expand.min_target_probability:g}, identity check when dlib is installed) judged "
+        f"{gated['judged']} candidate edits, {gated['edits']} kept, patch variants fill up",
+        gated["images_per_minute"],
+        "images/min",
+        baseline=("the same, the gate judging one candidate at a time", unbatched["images_per_minute"]),
+    )
     record.details["bundled_runs"] = bundled
     record.write(args.out)
 

@@ -31,8 +31,16 @@ def singan_per_face(face, n: int, probe: int) -> dict:
     # one iteration per scale: the model to sample from, and the one-time set-up out of the timings
     model = train_singan(face, dataclasses.replace(cfg, iters_per_scale=1), seed=0, device=CPU, **kw)
     train = _probe_train_s(face, cfg, probe, CPU, **kw)
-    _, sample_s, _ = _timed(sample_singan, model, n, start_scale=kw["start_scale"], mode=kw["mode"], seed=1,
-                            device=CPU, start_noise_amp=cfg.inject_noise_amp)
+    _, sample_s, _ = _timed(
+        sample_singan,
+        model,
+        n,
+        start_scale=kw["start_scale"],
+        mode=kw["mode"],
+        seed=1,
+        device=CPU,
+        start_noise_amp=cfg.inject_noise_amp,
+    )
     return {**train, "sample_wall_s": round(sample_s, 3), "s_per_face": round(train["train_wall_s"] + sample_s, 2)}
 
 
@@ -54,17 +62,31 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     n = resolve_config("fast").expand.samples_per_edit
-    record = BenchRecord("patch", CPU, settings={"sizes": args.sizes, "variants_per_face": n, "threads": 1,
-                                                 "singan_probe_iters": args.probe_iters, "repeats": args.repeats})
+    record = BenchRecord(
+        "patch",
+        CPU,
+        settings={
+            "sizes": args.sizes,
+            "variants_per_face": n,
+            "threads": 1,
+            "singan_probe_iters": args.probe_iters,
+            "repeats": args.repeats,
+        },
+    )
     rows = []
     for size in args.sizes:
         face = astronaut_face(size)
         patch_s = patch_per_face(face, n, args.repeats)
         singan = singan_per_face(face, n, args.probe_iters)
         rows.append({"size": size, "patch_s_per_face": round(patch_s, 3), "singan": singan})
-        record.figure(f"s_per_face_{size}", f"{n} variants of one {size}-px face, patch regenerator", round(patch_s, 3),
-                      "s/face", higher_is_better=False,
-                      baseline=("`fast` SinGAN (train + sample)", singan["s_per_face"]))
+        record.figure(
+            f"s_per_face_{size}",
+            f"{n} variants of one {size}-px face, patch regenerator",
+            round(patch_s, 3),
+            "s/face",
+            higher_is_better=False,
+            baseline=("`fast` SinGAN (train + sample)", singan["s_per_face"]),
+        )
         print(f"{size}px: patch {patch_s:.2f} s/face, SinGAN fast {singan['s_per_face']:.1f} s/face", flush=True)
     for size in sorted({64, 128} - set(args.sizes)):
         record.skip(f"s_per_face_{size}", f"patch regenerator at {size} px", "not in --sizes")

@@ -41,8 +41,7 @@ def make_dataset(root: Path, n: int, size: int, source: str, seed: int = 0) -> P
         classes = parse_au_spec("all")
         per_class = 5
         subjects = max(1, -(-n // (len(classes) * per_class)))
-        run_synth(data, subjects=subjects, per_class=per_class, size=size, classes=classes, seed=seed,
-                  overwrite=True)
+        run_synth(data, subjects=subjects, per_class=per_class, size=size, classes=classes, seed=seed, overwrite=True)
     else:
         from faceaug.preprocess.drawn_faces import write_drawn_face
 
@@ -74,8 +73,14 @@ def timed_run(data: Path, work: Path, workers: int, size: int, landmarks: str, s
     cfg = resolve_config(overrides={"preprocess.workers": workers, "preprocess.size": size})
     start, cpu = time.perf_counter(), time.process_time()
     with contextlib.redirect_stdout(io.StringIO()):  # the command's "wrote ..." lines
-        counts = run_preprocess(data, work, cfg, landmarks=landmarks, aus_from_labels=source == "fer-like",
-                                assume_cropped=source == "fer-like")
+        counts = run_preprocess(
+            data,
+            work,
+            cfg,
+            landmarks=landmarks,
+            aus_from_labels=source == "fer-like",
+            assume_cropped=source == "fer-like",
+        )
     counts["cpu_s_main_process"] = time.process_time() - cpu
     return time.perf_counter() - start, counts
 
@@ -90,30 +95,63 @@ def main() -> None:
     add_output_args(parser)
     args = parser.parse_args()
     set_verbosity(-1)
-    record = BenchRecord("preprocess", "cpu", settings={"n": args.n, "size": args.size, "source": args.source,
-                                                        "landmarks": args.landmarks, "workers": args.workers})
+    record = BenchRecord(
+        "preprocess",
+        "cpu",
+        settings={
+            "n": args.n,
+            "size": args.size,
+            "source": args.source,
+            "landmarks": args.landmarks,
+            "workers": args.workers,
+        },
+    )
     root = Path(tempfile.mkdtemp(prefix="bench_preprocess_"))
     try:
         data = make_dataset(root, args.n, args.size, args.source)
         results = []
-        for label, workers, work in (("cold, 1 process", 1, root / "w1"),
-                                     (f"cold, {args.workers} processes", args.workers, root / "w2"),
-                                     (f"warm re-run, {args.workers} processes", args.workers, root / "w2")):
+        for label, workers, work in (
+            ("cold, 1 process", 1, root / "w1"),
+            (f"cold, {args.workers} processes", args.workers, root / "w2"),
+            (f"warm re-run, {args.workers} processes", args.workers, root / "w2"),
+        ):
             seconds, counts = timed_run(data, work, workers, args.size, args.landmarks, args.source)
-            results.append({"run": label, "workers": workers, "inputs": counts["inputs"], "faces": counts["faces"],
-                            "alignment": counts["alignment"],
-                            "reused": counts["reused"], "seconds": round(seconds, 3),
-                            "images_per_s": round(counts["inputs"] / seconds, 1),
-                            "cpu_ms_per_image_main": round(1000 * counts["cpu_s_main_process"] / counts["inputs"], 2)})
+            results.append(
+                {
+                    "run": label,
+                    "workers": workers,
+                    "inputs": counts["inputs"],
+                    "faces": counts["faces"],
+                    "alignment": counts["alignment"],
+                    "reused": counts["reused"],
+                    "seconds": round(seconds, 3),
+                    "images_per_s": round(counts["inputs"] / seconds, 1),
+                    "cpu_ms_per_image_main": round(1000 * counts["cpu_s_main_process"] / counts["inputs"], 2),
+                }
+            )
     finally:
         shutil.rmtree(root, ignore_errors=True)
     single, pool, warm = results
-    record.figure("images_per_s", f"{args.n} images, {pool['run']}", pool["images_per_s"], "images/s",
-                  baseline=(single["run"], single["images_per_s"]), goal=200)
-    record.figure("warm_images_per_s", f"{args.n} images, {warm['run']}", warm["images_per_s"], "images/s",
-                  baseline=(pool["run"], pool["images_per_s"]))
-    record.details = {"runs": results, "alignment": single["alignment"],
-                      "note": "1 process: CPU ms/img is the whole per-image cost"}
+    record.figure(
+        "images_per_s",
+        f"{args.n} images, {pool['run']}",
+        pool["images_per_s"],
+        "images/s",
+        baseline=(single["run"], single["images_per_s"]),
+        goal=200,
+    )
+    record.figure(
+        "warm_images_per_s",
+        f"{args.n} images, {warm['run']}",
+        warm["images_per_s"],
+        "images/s",
+        baseline=(pool["run"], pool["images_per_s"]),
+    )
+    record.details = {
+        "runs": results,
+        "alignment": single["alignment"],
+        "note": "1 process: CPU ms/img is the whole per-image cost",
+    }
     record.write(args.out)
 
 

@@ -61,11 +61,26 @@ def build(root: Path, generated: int, size: int, variants: int = 4) -> Path:
 
 
 def _row(image_id, rel, face, stage, generated, aus, sample_index=None) -> dict:
-    return {"id": image_id, "path": rel, "label": "happy" if generated else face.label, "split": face.split,
-            "is_generated": generated, "stage": stage, "source_id": face.face_id, "source_label": face.label,
-            "subject": face.subject, "target": "happy" if generated else "original", **aus, "alpha": None,
-            "gen_start_scale": 2 if stage == "singan" else None, "singan_mode": "inject" if stage == "singan" else None,
-            "sample_index": sample_index, "seed": 0, "ganimation_model_id": None, "singan_model_id": None}
+    return {
+        "id": image_id,
+        "path": rel,
+        "label": "happy" if generated else face.label,
+        "split": face.split,
+        "is_generated": generated,
+        "stage": stage,
+        "source_id": face.face_id,
+        "source_label": face.label,
+        "subject": face.subject,
+        "target": "happy" if generated else "original",
+        **aus,
+        "alpha": None,
+        "gen_start_scale": 2 if stage == "singan" else None,
+        "singan_mode": "inject" if stage == "singan" else None,
+        "sample_index": sample_index,
+        "seed": 0,
+        "ganimation_model_id": None,
+        "singan_model_id": None,
+    }
 
 
 def main() -> None:
@@ -79,8 +94,16 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     set_verbosity(-1)
-    record = BenchRecord("report", "cpu", settings={"generated": args.generated, "size": args.size,
-                                                    "sifid": args.sifid, "torch_threads": torch.get_num_threads()})
+    record = BenchRecord(
+        "report",
+        "cpu",
+        settings={
+            "generated": args.generated,
+            "size": args.size,
+            "sifid": args.sifid,
+            "torch_threads": torch.get_num_threads(),
+        },
+    )
     from faceaug.commands.report import ReportRequest, run_report
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -97,11 +120,20 @@ def main() -> None:
         t = time.perf_counter()
         summary = run_report(ReportRequest(path=out, inception_weights=weights))
         seconds = time.perf_counter() - t
-    record.figure("s_per_1000", f"report on {n_generated} generated {args.size}-px images"
-                                + (" (with SIFID)" if args.sifid else ""),
-                  round(1000 * seconds / n_generated, 2), "s per 1,000", higher_is_better=False, goal=20)
-    record.details = {"generated_images": n_generated, "build_seconds": round(built, 1),
-                      "report_seconds": round(seconds, 2), "verdict": summary["verdict"]["level"]}
+    record.figure(
+        "s_per_1000",
+        f"report on {n_generated} generated {args.size}-px images" + (" (with SIFID)" if args.sifid else ""),
+        round(1000 * seconds / n_generated, 2),
+        "s per 1,000",
+        higher_is_better=False,
+        goal=20,
+    )
+    record.details = {
+        "generated_images": n_generated,
+        "build_seconds": round(built, 1),
+        "report_seconds": round(seconds, 2),
+        "verdict": summary["verdict"]["level"],
+    }
     record.write(args.out)
 
 

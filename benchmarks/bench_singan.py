@@ -46,8 +46,10 @@ from faceaug.models.singan_pyramid import pyramid_sizes  # noqa: E402
 from faceaug.training.singan import train_singan, train_singan_batch  # noqa: E402
 
 CPU = torch.device("cpu")
-NOTE = ("2 CPU cores shared with other agents: wall times are pessimistic; cpu_s is process CPU time "
-        "(one thread's work unless threads > 1)")
+NOTE = (
+    "2 CPU cores shared with other agents: wall times are pessimistic; cpu_s is process CPU time "
+    "(one thread's work unless threads > 1)"
+)
 
 #: Candidates for the `fast` profile (differences from the paper defaults), measured by `--sweep`.
 SWEEP: dict[str, dict] = {
@@ -58,15 +60,19 @@ SWEEP: dict[str, dict] = {
     "16ch, 1+1, r=.6, 150 it": dict(nfc=16, max_nfc=64, d_steps=1, g_steps=1, scale_factor=0.6, iters_per_scale=150),
     "16ch, 1+1, r=.6, 60 it": dict(nfc=16, max_nfc=64, d_steps=1, g_steps=1, scale_factor=0.6, iters_per_scale=60),
     "8ch, 1+1, r=.6, 150 it": dict(nfc=8, max_nfc=32, d_steps=1, g_steps=1, scale_factor=0.6, iters_per_scale=150),
-    "16ch, 1+1, r=.75, 100 it, amp .3": dict(nfc=16, max_nfc=64, d_steps=1, g_steps=1, noise_amp=0.3,
-                                            iters_per_scale=100),
-    "16ch, 1+1, r=.75, 100 it, amp .6": dict(nfc=16, max_nfc=64, d_steps=1, g_steps=1, noise_amp=0.6,
-                                            iters_per_scale=100),
-    "16ch, 1+1, r=.6, 150 it, amp .3": dict(nfc=16, max_nfc=64, d_steps=1, g_steps=1, scale_factor=0.6,
-                                           noise_amp=0.3, iters_per_scale=150),
+    "16ch, 1+1, r=.75, 100 it, amp .3": dict(
+        nfc=16, max_nfc=64, d_steps=1, g_steps=1, noise_amp=0.3, iters_per_scale=100
+    ),
+    "16ch, 1+1, r=.75, 100 it, amp .6": dict(
+        nfc=16, max_nfc=64, d_steps=1, g_steps=1, noise_amp=0.6, iters_per_scale=100
+    ),
+    "16ch, 1+1, r=.6, 150 it, amp .3": dict(
+        nfc=16, max_nfc=64, d_steps=1, g_steps=1, scale_factor=0.6, noise_amp=0.3, iters_per_scale=150
+    ),
     "16ch, 1+1, r=.75, 250 it": dict(nfc=16, max_nfc=64, d_steps=1, g_steps=1, iters_per_scale=250),
-    "16ch, 4 layers, 1+1, r=.6, 100 it": dict(nfc=16, max_nfc=64, d_steps=1, g_steps=1, num_layers=4,
-                                            scale_factor=0.6, iters_per_scale=100),
+    "16ch, 4 layers, 1+1, r=.6, 100 it": dict(
+        nfc=16, max_nfc=64, d_steps=1, g_steps=1, num_layers=4, scale_factor=0.6, iters_per_scale=100
+    ),
 }
 
 
@@ -127,15 +133,20 @@ def _probe_train_s(face: np.ndarray, cfg: SinganConfig, probe: int, device=CPU, 
     """Train `probe` and `2 * probe` iterations per scale; extrapolate wall and CPU seconds to cfg.iters_per_scale."""
     walls, cpus = [], []
     for n in (probe, 2 * probe):
-        _, wall, cpu = _timed(train_singan, face, dataclasses.replace(cfg, iters_per_scale=n), seed=0,
-                              device=device, **kw)
+        _, wall, cpu = _timed(
+            train_singan, face, dataclasses.replace(cfg, iters_per_scale=n), seed=0, device=device, **kw
+        )
         _sync(device)
         walls.append(wall)
         cpus.append(cpu)
     wall, fixed = extrapolate(*walls, probe, cfg.iters_per_scale)
-    return {"probe_iters": [probe, 2 * probe], "probe_wall_s": [round(w, 2) for w in walls],
-            "fixed_wall_s": round(fixed, 2), "train_wall_s": round(wall, 1),
-            "train_cpu_s": round(extrapolate(*cpus, probe, cfg.iters_per_scale)[0], 1)}
+    return {
+        "probe_iters": [probe, 2 * probe],
+        "probe_wall_s": [round(w, 2) for w in walls],
+        "fixed_wall_s": round(fixed, 2),
+        "train_wall_s": round(wall, 1),
+        "train_cpu_s": round(extrapolate(*cpus, probe, cfg.iters_per_scale)[0], 1),
+    }
 
 
 def _sync(device) -> None:
@@ -163,18 +174,31 @@ def single_face(args, record: BenchRecord) -> None:
         kw = _expand_kw(profile)
         # paper: 2,000 iterations per scale; one probe iteration per scale is plenty to extrapolate
         probe = 1 if profile == "paper" else args.probe_iters
-        row = {"size": size, "profile": profile, **kw, "scales": len(pyramid_sizes(size, size, cfg)[0]),
-               "iters_per_scale": cfg.iters_per_scale,
-               **_probe_train_s(astronaut_face(size), cfg, probe, args.device, **kw)}
+        row = {
+            "size": size,
+            "profile": profile,
+            **kw,
+            "scales": len(pyramid_sizes(size, size, cfg)[0]),
+            "iters_per_scale": cfg.iters_per_scale,
+            **_probe_train_s(astronaut_face(size), cfg, probe, args.device, **kw),
+        }
         rows.append(row)
-        record.figure(f"s_per_face_{profile}_{size}", f"train one {size}-px face, `{profile}` ({kw['mode']})",
-                      row["train_wall_s"], "s/face", higher_is_better=False,
-                      goal=10 if (profile, size, args.device.type) == ("paper", 128, "cuda") else None,
-                      note=f"extrapolated from {probe} and {2 * probe} of {cfg.iters_per_scale} it/scale; "
-                           f"{row['train_cpu_s']} CPU-s")
-        print(f"train one {size}px face, {profile:5s} {kw['mode']:11s}: {row['scales']} scales x "
-              f"{cfg.iters_per_scale} it -> {row['train_wall_s']:8.1f} s wall, {row['train_cpu_s']:8.1f} s CPU "
-              f"(extrapolated from {probe} and {2 * probe} it/scale)", flush=True)
+        record.figure(
+            f"s_per_face_{profile}_{size}",
+            f"train one {size}-px face, `{profile}` ({kw['mode']})",
+            row["train_wall_s"],
+            "s/face",
+            higher_is_better=False,
+            goal=10 if (profile, size, args.device.type) == ("paper", 128, "cuda") else None,
+            note=f"extrapolated from {probe} and {2 * probe} of {cfg.iters_per_scale} it/scale; "
+            f"{row['train_cpu_s']} CPU-s",
+        )
+        print(
+            f"train one {size}px face, {profile:5s} {kw['mode']:11s}: {row['scales']} scales x "
+            f"{cfg.iters_per_scale} it -> {row['train_wall_s']:8.1f} s wall, {row['train_cpu_s']:8.1f} s CPU "
+            f"(extrapolated from {probe} and {2 * probe} it/scale)",
+            flush=True,
+        )
     record.details["single"] = rows
 
 
@@ -190,22 +214,48 @@ def batched(args, record: BenchRecord, faces: list[np.ndarray]) -> None:
         for strategy in ("sequential", "grouped"):
             walls = []
             for n in (probe, 2 * probe):
-                _, wall, _ = _timed(train_singan_batch, images, dataclasses.replace(cfg, iters_per_scale=n),
-                                    seeds=list(range(k)), device=args.device, strategy=strategy, **kw)
+                _, wall, _ = _timed(
+                    train_singan_batch,
+                    images,
+                    dataclasses.replace(cfg, iters_per_scale=n),
+                    seeds=list(range(k)),
+                    device=args.device,
+                    strategy=strategy,
+                    **kw,
+                )
                 _sync(args.device)
                 walls.append(wall)
             per_face[strategy] = extrapolate(*walls, probe, cfg.iters_per_scale)[0] / k
-            rows.append({"k": k, "strategy": strategy, "size": args.batch_size, "probe_iters": [probe, 2 * probe],
-                         "probe_wall_s": [round(w, 2) for w in walls], "s_per_face": round(per_face[strategy], 2)})
-            print(f"K={k:3d} {strategy:10s} {args.batch_size}px fast: {walls[0]:6.2f} / {walls[1]:6.2f} s for "
-                  f"{probe} / {2 * probe} it/scale -> {per_face[strategy]:7.2f} s per face", flush=True)
-        record.figure(f"batched_k{k}", f"K = {k} SinGANs at once, {args.batch_size} px `fast` (grouped)",
-                      round(per_face["grouped"], 2), "s/face", higher_is_better=False,
-                      baseline=("one at a time", round(per_face["sequential"], 2)),
-                      note=f"extrapolated from {probe} and {2 * probe} of {cfg.iters_per_scale} it/scale")
+            rows.append(
+                {
+                    "k": k,
+                    "strategy": strategy,
+                    "size": args.batch_size,
+                    "probe_iters": [probe, 2 * probe],
+                    "probe_wall_s": [round(w, 2) for w in walls],
+                    "s_per_face": round(per_face[strategy], 2),
+                }
+            )
+            print(
+                f"K={k:3d} {strategy:10s} {args.batch_size}px fast: {walls[0]:6.2f} / {walls[1]:6.2f} s for "
+                f"{probe} / {2 * probe} it/scale -> {per_face[strategy]:7.2f} s per face",
+                flush=True,
+            )
+        record.figure(
+            f"batched_k{k}",
+            f"K = {k} SinGANs at once, {args.batch_size} px `fast` (grouped)",
+            round(per_face["grouped"], 2),
+            "s/face",
+            higher_is_better=False,
+            baseline=("one at a time", round(per_face["sequential"], 2)),
+            note=f"extrapolated from {probe} and {2 * probe} of {cfg.iters_per_scale} it/scale",
+        )
     for k in sorted({1, 4, 16, 64} - set(args.ks)):
-        record.skip(f"batched_k{k}", f"K = {k} SinGANs at once",
-                    "not in --ks (the CPU default stops at 16 to fit the 15-minute budget)")
+        record.skip(
+            f"batched_k{k}",
+            f"K = {k} SinGANs at once",
+            "not in --ks (the CPU default stops at 16 to fit the 15-minute budget)",
+        )
     record.details["batched"] = rows
 
 
@@ -217,32 +267,64 @@ def pool(args, record: BenchRecord, faces: list[np.ndarray]) -> None:
     k, probe, kw = args.pool_k, args.probe_iters, _expand_kw("fast")
     short = dataclasses.replace(_singan_cfg("fast", args.threads), iters_per_scale=probe)
     images = [faces[i % len(faces)] for i in range(k)]
-    _, in_process, _ = _timed(train_singan_batch, images, short, seeds=list(range(k)), device=CPU,
-                              strategy="sequential", **kw)
+    _, in_process, _ = _timed(
+        train_singan_batch, images, short, seeds=list(range(k)), device=CPU, strategy="sequential", **kw
+    )
     ctx = get_context("spawn")
     with ProcessPoolExecutor(max_workers=args.pool_workers, mp_context=ctx) as executor:
-        list(executor.map(_train_one, [(faces[0], dataclasses.replace(short, iters_per_scale=1), 0, kw)] *
-                          args.pool_workers))  # start the workers and import torch before timing
+        list(
+            executor.map(
+                _train_one, [(faces[0], dataclasses.replace(short, iters_per_scale=1), 0, kw)] * args.pool_workers
+            )
+        )  # start the workers and import torch before timing
         t = time.perf_counter()
         list(executor.map(_train_one, [(im, short, i, kw) for i, im in enumerate(images)]))
         pooled = time.perf_counter() - t
-    record.details["pool"] = {"k": k, "probe_iters": probe, "in_process_threads": args.threads,
-                              "in_process_wall_s": round(in_process, 2), "pool_workers": args.pool_workers,
-                              "threads_per_worker": 1, "pool_wall_s": round(pooled, 2)}
-    record.figure("pool", f"K = {k} SinGANs, {args.pool_workers}-process pool ({probe} it/scale)", round(pooled, 2),
-                  "s", higher_is_better=False, baseline=(f"in one process, {args.threads} thread(s)",
-                                                         round(in_process, 2)))
-    print(f"K={k} sequential in-process ({args.threads} threads): {in_process:.2f} s; process pool "
-          f"({args.pool_workers} workers x 1 thread): {pooled:.2f} s", flush=True)
+    record.details["pool"] = {
+        "k": k,
+        "probe_iters": probe,
+        "in_process_threads": args.threads,
+        "in_process_wall_s": round(in_process, 2),
+        "pool_workers": args.pool_workers,
+        "threads_per_worker": 1,
+        "pool_wall_s": round(pooled, 2),
+    }
+    record.figure(
+        "pool",
+        f"K = {k} SinGANs, {args.pool_workers}-process pool ({probe} it/scale)",
+        round(pooled, 2),
+        "s",
+        higher_is_better=False,
+        baseline=(f"in one process, {args.threads} thread(s)", round(in_process, 2)),
+    )
+    print(
+        f"K={k} sequential in-process ({args.threads} threads): {in_process:.2f} s; process pool "
+        f"({args.pool_workers} workers x 1 thread): {pooled:.2f} s",
+        flush=True,
+    )
 
 
 def speed(args) -> BenchRecord:
-    record = BenchRecord("singan", args.device, settings={
-        "threads": torch.get_num_threads(), "probe_iters": args.probe_iters,
-        "batch_probe_iters": args.batch_probe_iters, "ks": args.ks, "batch_size": args.batch_size,
-        "pool_k": args.pool_k, "pool_workers": args.pool_workers, "note": NOTE})
-    train_singan(synthetic_faces(32, 1)[0], dataclasses.replace(_singan_cfg("fast", args.threads), iters_per_scale=1),
-                 seed=0, device=args.device)  # warm-up: one-time kernel and allocator set-up stays out of the timings
+    record = BenchRecord(
+        "singan",
+        args.device,
+        settings={
+            "threads": torch.get_num_threads(),
+            "probe_iters": args.probe_iters,
+            "batch_probe_iters": args.batch_probe_iters,
+            "ks": args.ks,
+            "batch_size": args.batch_size,
+            "pool_k": args.pool_k,
+            "pool_workers": args.pool_workers,
+            "note": NOTE,
+        },
+    )
+    train_singan(
+        synthetic_faces(32, 1)[0],
+        dataclasses.replace(_singan_cfg("fast", args.threads), iters_per_scale=1),
+        seed=0,
+        device=args.device,
+    )  # warm-up: one-time kernel and allocator set-up stays out of the timings
     single_face(args, record)
     faces = synthetic_faces(args.batch_size, 4)
     batched(args, record, faces)
@@ -258,11 +340,14 @@ def _faces(size: int, synthetic: int) -> dict[str, np.ndarray]:
 
 
 def _print_row(row: dict) -> None:
-    print(f"{row['face']:11s} {row['trained']:11s} sample {row['mode']:11s} start {row['start_scale']}: "
-          f"face {row['face_detected']:4.0%}  SSIM {row['ssim_mean']:.3f} [{row['ssim_min']:.3f}, "
-          f"{row['ssim_max']:.3f}] in 0.5-0.95 {row['ssim_in_range']:4.0%}  diversity {row['diversity']:.3f}  "
-          f"pairwise SSIM {row['pairwise_ssim']:.3f}  pass {row['passes']} varied {row['varied']}  "
-          f"(train {row['train_wall_s']:.0f} s wall)", flush=True)
+    print(
+        f"{row['face']:11s} {row['trained']:11s} sample {row['mode']:11s} start {row['start_scale']}: "
+        f"face {row['face_detected']:4.0%}  SSIM {row['ssim_mean']:.3f} [{row['ssim_min']:.3f}, "
+        f"{row['ssim_max']:.3f}] in 0.5-0.95 {row['ssim_in_range']:4.0%}  diversity {row['diversity']:.3f}  "
+        f"pairwise SSIM {row['pairwise_ssim']:.3f}  pass {row['passes']} varied {row['varied']}  "
+        f"(train {row['train_wall_s']:.0f} s wall)",
+        flush=True,
+    )
 
 
 def quality(args) -> dict:
@@ -278,10 +363,23 @@ def quality(args) -> dict:
         plans += [("reconstruct", rec_model, rec_s, "inject", s) for s in (0, 2)]
         plans += [("inject@2", inj_model, inj_s, "inject", 2)]
         for trained, model, train_s, mode, start in plans:
-            samples = sample_singan(model, args.samples, start_scale=start, mode=mode, seed=1, device=CPU,
-                                    start_noise_amp=cfg.inject_noise_amp)
-            row = {"face": name, "trained": trained, "mode": mode, "start_scale": start,
-                   "train_wall_s": round(train_s, 1), **singan_structure_check(samples, face)}
+            samples = sample_singan(
+                model,
+                args.samples,
+                start_scale=start,
+                mode=mode,
+                seed=1,
+                device=CPU,
+                start_noise_amp=cfg.inject_noise_amp,
+            )
+            row = {
+                "face": name,
+                "trained": trained,
+                "mode": mode,
+                "start_scale": start,
+                "train_wall_s": round(train_s, 1),
+                **singan_structure_check(samples, face),
+            }
             rows.append(row)
             _print_row(row)
             if args.save_dir:
@@ -304,13 +402,21 @@ def sweep(args) -> dict:
         for name, face in faces.items():
             model, wall, cpu = _timed(train_singan, face, cfg, seed=0, device=CPU, start_scale=2, mode="inject")
             samples = sample_singan(model, args.samples, start_scale=2, mode="inject", seed=1, device=CPU)
-            row = {"candidate": label, "face": name, "trained_scales": len(model.generators),
-                   "train_wall_s": round(wall, 1), "train_cpu_s": round(cpu, 1),
-                   **singan_structure_check(samples, face)}
+            row = {
+                "candidate": label,
+                "face": name,
+                "trained_scales": len(model.generators),
+                "train_wall_s": round(wall, 1),
+                "train_cpu_s": round(cpu, 1),
+                **singan_structure_check(samples, face),
+            }
             rows.append(row)
-            print(f"{label:34s} {name:11s} {row['trained_scales']} scales  {wall:6.1f} s wall {cpu:6.1f} s CPU  "
-                  f"face {row['face_detected']:4.0%}  SSIM {row['ssim_mean']:.3f} [{row['ssim_min']:.3f}, "
-                  f"{row['ssim_max']:.3f}]  variety {row['variety']:4.1f}", flush=True)
+            print(
+                f"{label:34s} {name:11s} {row['trained_scales']} scales  {wall:6.1f} s wall {cpu:6.1f} s CPU  "
+                f"face {row['face_detected']:4.0%}  SSIM {row['ssim_mean']:.3f} [{row['ssim_min']:.3f}, "
+                f"{row['ssim_max']:.3f}]  variety {row['variety']:4.1f}",
+                flush=True,
+            )
             if args.save_dir:
                 from faceaug.io.images import write_png_atomic
 
@@ -327,8 +433,12 @@ def main() -> None:
     what.add_argument("--sweep", action="store_true", help="speed/quality table of fast-profile candidates; slow")
     add_output_args(parser)
     parser.add_argument("--device", type=torch.device, default=CPU, help="speed: cpu or cuda")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads for SinGAN (cpu_threads; on shared cores 2 measured far slower than 1)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads for SinGAN (cpu_threads; on shared cores 2 measured far slower than 1)",
+    )
     speed_opts = parser.add_argument_group("speed (default)")
     speed_opts.add_argument("--probe-iters", type=int, default=4)
     speed_opts.add_argument("--batch-probe-iters", type=int, default=8)

@@ -36,13 +36,24 @@ from faceaug.training.singan import train_singan  # noqa: E402
 #: inject_noise_amp, commit 7d3da18) gave less variety than sampling with it: the start scale learns to remove it.
 SETTINGS: dict[str, tuple] = {
     "fast (today)": ("singan", {"inject_noise_amp": 0.0}, "inject", 2),  # before the variety levers
-    **{f"fast, sample amp {a:g}": ("singan", {"inject_noise_amp": a}, "inject", 2)
-       for a in (0.03, 0.05, 0.06, 0.07, 0.08, 0.1, 0.12, 0.15)},
-    **{f"fast, amp .06 raised to pairwise {t:g}": ("singan", {"inject_noise_amp": 0.06, "target_pairwise_ssim": t},
-                                                   "inject", 2) for t in (0.85, 0.88)},
+    **{
+        f"fast, sample amp {a:g}": ("singan", {"inject_noise_amp": a}, "inject", 2)
+        for a in (0.03, 0.05, 0.06, 0.07, 0.08, 0.1, 0.12, 0.15)
+    },
+    **{
+        f"fast, amp .06 raised to pairwise {t:g}": (
+            "singan",
+            {"inject_noise_amp": 0.06, "target_pairwise_ssim": t},
+            "inject",
+            2,
+        )
+        for t in (0.85, 0.88)
+    },
     "fast, jitter .05": ("singan", {"inject_jitter": 0.05}, "inject", 2),
-    **{f"fast, jitter .05, sample amp {a:g}": ("singan", {"inject_jitter": 0.05, "inject_noise_amp": a}, "inject", 2)
-       for a in (0.05, 0.08)},
+    **{
+        f"fast, jitter .05, sample amp {a:g}": ("singan", {"inject_jitter": 0.05, "inject_noise_amp": a}, "inject", 2)
+        for a in (0.05, 0.08)
+    },
     "fast, jitter .1, sample amp .08": ("singan", {"inject_jitter": 0.1, "inject_noise_amp": 0.08}, "inject", 2),
     "fast, reconstruct N-1": ("singan", {}, "reconstruct", 1),
     "patch noise .25": ("patch", {"noise": 0.25}),
@@ -67,8 +78,7 @@ def _cpu(fn, *args, **kwargs):
     return fn(*args, **kwargs), time.process_time() - c
 
 
-def run_setting(name: str, face: np.ndarray, samples: int, per_face: int, patch: PatchConfig,
-                redraws: int = 0) -> dict:
+def run_setting(name: str, face: np.ndarray, samples: int, per_face: int, patch: PatchConfig, redraws: int = 0) -> dict:
     """One setting on one face; with `redraws`, variants that lost the face are replaced by spares as expand does
     (pipeline.variants.keep_faces, expand.face_redraws)."""
     kind, overrides, *how = SETTINGS[name]
@@ -80,8 +90,12 @@ def run_setting(name: str, face: np.ndarray, samples: int, per_face: int, patch:
 
         variants, cpu = _cpu(patches, samples, 1)
         _, cpu_face = _cpu(patches, per_face, 2)
-        return {"train_cpu_s": 0.0, "sample_cpu_s": round(cpu, 2), "cpu_s_per_face": round(cpu_face, 2),
-                **variant_diversity(variants, face)}
+        return {
+            "train_cpu_s": 0.0,
+            "sample_cpu_s": round(cpu, 2),
+            "cpu_s_per_face": round(cpu_face, 2),
+            **variant_diversity(variants, face),
+        }
     mode, start = how
     # a fixed amplitude unless the setting asks for a variety target
     cfg = dataclasses.replace(_singan_cfg("fast", 1), **{"target_pairwise_ssim": 0.0, **overrides})
@@ -96,20 +110,26 @@ def run_setting(name: str, face: np.ndarray, samples: int, per_face: int, patch:
     amp, probe_cpu = _cpu(inject_amplitude, model, cfg, start_scale=start, mode=mode, seed=1, device="cpu")
 
     def sample(k: int, offset: int) -> np.ndarray:
-        return sample_singan(model, k, start_scale=start, mode=mode, seed=1 + offset, device="cpu",
-                             start_noise_amp=amp)
+        return sample_singan(model, k, start_scale=start, mode=mode, seed=1 + offset, device="cpu", start_noise_amp=amp)
 
     variants, cpu = _cpu(keep_faces, sample, face, samples, redraws)
-    return {"train_cpu_s": round(train_cpu, 1), "sample_cpu_s": round(cpu, 2), "probe_cpu_s": round(probe_cpu, 2),
-            "start_noise_amp": round(amp, 4),
-            "cpu_s_per_face": round(train_cpu + probe_cpu + cpu * per_face / samples, 1),
-            **variant_diversity(variants, face)}
+    return {
+        "train_cpu_s": round(train_cpu, 1),
+        "sample_cpu_s": round(cpu, 2),
+        "probe_cpu_s": round(probe_cpu, 2),
+        "start_noise_amp": round(amp, 4),
+        "cpu_s_per_face": round(train_cpu + probe_cpu + cpu * per_face / samples, 1),
+        **variant_diversity(variants, face),
+    }
 
 
 def accepted(row: dict, baseline_diversity: float | None) -> bool:
     lo, hi = ACCEPT["ssim_to_edit"]
-    ok = row["face_detected"] >= ACCEPT["face_detected"] and lo <= row["ssim_to_edit"] <= hi \
+    ok = (
+        row["face_detected"] >= ACCEPT["face_detected"]
+        and lo <= row["ssim_to_edit"] <= hi
         and row["pairwise_ssim"] <= ACCEPT["pairwise_ssim"]
+    )
     return bool(ok and (baseline_diversity is None or row["diversity"] >= 3 * baseline_diversity))
 
 
@@ -121,12 +141,21 @@ def main() -> None:
     parser.add_argument("--synthetic", type=int, default=2)
     parser.add_argument("--only", nargs="*", default=[], help="settings whose name contains one of these")
     parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--face-redraws", type=int, default=0,
-                        help="replace variants that lost the face as expand does (expand.face_redraws; 0 = off)")
+    parser.add_argument(
+        "--face-redraws",
+        type=int,
+        default=0,
+        help="replace variants that lost the face as expand does (expand.face_redraws; 0 = off)",
+    )
     parser.add_argument("--save-dir", type=Path, default=None, help="write variant grids (PNG) here")
-    parser.add_argument("--images", nargs="*", type=Path, default=[],
-                        help="measure these face crops too (e.g. a work dir's faces/*.png: real faces, aligned as "
-                             "preprocess writes them; resized to --size)")
+    parser.add_argument(
+        "--images",
+        nargs="*",
+        type=Path,
+        default=[],
+        help="measure these face crops too (e.g. a work dir's faces/*.png: real faces, aligned as "
+        "preprocess writes them; resized to --size)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     names = [n for n in SETTINGS if not args.only or any(o in n for o in args.only)]
@@ -136,15 +165,22 @@ def main() -> None:
         faces[path.stem] = resize_face(read_image(path), args.size)
     for face_name, face in faces.items():
         for name in names:
-            row = {"setting": name, "face": face_name, "size": args.size,
-                   **run_setting(name, face, args.samples, args.per_face, PatchConfig(), args.face_redraws)}
+            row = {
+                "setting": name,
+                "face": face_name,
+                "size": args.size,
+                **run_setting(name, face, args.samples, args.per_face, PatchConfig(), args.face_redraws),
+            }
             if name == "fast (today)":
                 baseline[face_name] = row["diversity"]
             row["accepted"] = accepted(row, baseline.get(face_name))
             rows.append(row)
-            print(f"{args.size}px {face_name[-10:]:10s} {name:34s} div {row['diversity']:.3f} pairSSIM "
-                  f"{row['pairwise_ssim']:.3f} SSIM-edit {row['ssim_to_edit']:.3f} face {row['face_detected']:4.0%} "
-                  f"CPU-s/face {row['cpu_s_per_face']:6.2f} accepted {row['accepted']}", flush=True)
+            print(
+                f"{args.size}px {face_name[-10:]:10s} {name:34s} div {row['diversity']:.3f} pairSSIM "
+                f"{row['pairwise_ssim']:.3f} SSIM-edit {row['ssim_to_edit']:.3f} face {row['face_detected']:4.0%} "
+                f"CPU-s/face {row['cpu_s_per_face']:6.2f} accepted {row['accepted']}",
+                flush=True,
+            )
     if args.out:
         from faceaug.io.atomic import write_json_atomic
 

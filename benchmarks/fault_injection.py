@@ -114,13 +114,37 @@ def child_env() -> dict[str, str]:
 def build_preprocess_input(root: Path, subjects: int = 40, per_class: int = 6) -> Case:
     """A `faceaug synth` dataset (8 classes) big enough that preprocess takes a few seconds."""
     data = root / "data"
-    subprocess.run([sys.executable, "-m", "faceaug", "--quiet", "synth", str(data), "--subjects", str(subjects),
-                    "--per-class", str(per_class), "--size", "64", "--overwrite"],
-                   env=child_env(), check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "faceaug",
+            "--quiet",
+            "synth",
+            str(data),
+            "--subjects",
+            str(subjects),
+            "--per-class",
+            str(per_class),
+            "--size",
+            "64",
+            "--overwrite",
+        ],
+        env=child_env(),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     # --workers 2: the process pool is part of what gets killed
     args = ("preprocess", str(data), "--labels", str(data / "labels.csv"), "--size", "64", "--workers", "2")
-    return Case("preprocess", args, "faces.parquet", "face_id", "image_path",
-                ("face_id", "label", "split", "subject", "image_path"), "faces")
+    return Case(
+        "preprocess",
+        args,
+        "faces.parquet",
+        "face_id",
+        "image_path",
+        ("face_id", "label", "split", "subject", "image_path"),
+        "faces",
+    )
 
 
 def build_expand_input(root: Path, per_class: int = 12) -> Case:
@@ -136,10 +160,29 @@ def build_expand_input(root: Path, per_class: int = 12) -> Case:
     save_model(work / "models" / "ganimation.safetensors", small)
     config = root / "tiny.toml"
     config.write_text(TINY_EXPAND_TOML)
-    args = ("expand", str(work), "--au-preset", "happy,sad,fear", "--per-class", str(per_class), "--workers", "1",
-            "--device", "cpu", "--config", str(config))
-    return Case("expand", args, "manifest.parquet", "id", "path",
-                ("id", "label", "split", "stage", "source_id", "is_generated", "path"), "images")
+    args = (
+        "expand",
+        str(work),
+        "--au-preset",
+        "happy,sad,fear",
+        "--per-class",
+        str(per_class),
+        "--workers",
+        "1",
+        "--device",
+        "cpu",
+        "--config",
+        str(config),
+    )
+    return Case(
+        "expand",
+        args,
+        "manifest.parquet",
+        "id",
+        "path",
+        ("id", "label", "split", "stage", "source_id", "is_generated", "path"),
+        "images",
+    )
 
 
 def build_inputs(name: str, root: Path, quick: bool = False) -> Case:
@@ -183,8 +226,9 @@ def run_killed(argv: list[str], at_s: float) -> dict:
     """Start the command in its own session, SIGKILL its process group after at_s seconds unless it finished.
 
     `landed` is True exactly when the command died of the kill (not when it had already exited)."""
-    proc = subprocess.Popen(argv, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        argv, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     try:
         proc.wait(timeout=at_s)
     except subprocess.TimeoutExpired:
@@ -198,8 +242,9 @@ def run_stopped(argv: list[str], at_s: float) -> dict:
     """Start the command in its own session, SIGTERM the faceaug process alone after at_s seconds unless it
     finished; `orphans` is True when some process of its group outlived it by STOP_GRACE_S (they are then
     killed, so the next run starts clean)."""
-    proc = subprocess.Popen(argv, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        argv, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     try:
         _, stderr = proc.communicate(timeout=at_s)
     except subprocess.TimeoutExpired:
@@ -215,16 +260,23 @@ def run_stopped(argv: list[str], at_s: float) -> dict:
         proc.wait()
         _wait_group_gone(proc.pid)
     landed = proc.returncode in (-signal.SIGTERM, 128 + signal.SIGTERM)
-    return {"at_s": round(at_s, 3), "landed": landed, "returncode": proc.returncode, "orphans": orphans,
-            "traceback": "Traceback" in (stderr or "")}
+    return {
+        "at_s": round(at_s, 3),
+        "landed": landed,
+        "returncode": proc.returncode,
+        "orphans": orphans,
+        "traceback": "Traceback" in (stderr or ""),
+    }
 
 
 def can_mount_tmpfs(root: Path) -> bool:
     """Whether this process may mount a tmpfs (root on Linux, outside most containers' restrictions)."""
     probe = root / "tmpfs_probe"
     probe.mkdir(parents=True, exist_ok=True)
-    ok = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(probe)],
-                        capture_output=True).returncode == 0
+    ok = (
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(probe)], capture_output=True).returncode
+        == 0
+    )
     if ok:
         subprocess.run(["umount", str(probe)], check=True)
     return ok
@@ -236,8 +288,14 @@ def run_starved(argv: list[str], mount: Path, size_bytes: int) -> dict:
     mount.mkdir(parents=True, exist_ok=True)
     subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_bytes}", "tmpfs", str(mount)], check=True)
     rc, seconds, stderr = run_to_completion(argv, timeout_s=600)
-    return {"size_bytes": size_bytes, "landed": rc != 0, "returncode": rc, "seconds": round(seconds, 2),
-            "says_disk_full": "No space left on device" in stderr, "traceback": "Traceback" in stderr}
+    return {
+        "size_bytes": size_bytes,
+        "landed": rc != 0,
+        "returncode": rc,
+        "seconds": round(seconds, 2),
+        "says_disk_full": "No space left on device" in stderr,
+        "traceback": "Traceback" in stderr,
+    }
 
 
 def grow_tmpfs(mount: Path, size_bytes: int) -> None:
@@ -255,8 +313,9 @@ def output_bytes(out: Path) -> int:
 def run_to_completion(argv: list[str], timeout_s: float) -> tuple[int, float, str]:
     """(exit code, seconds, the end of stderr); a run past timeout_s is killed and reported as exit code -9."""
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        argv, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     try:
         _, stderr = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -283,8 +342,10 @@ def snapshot(case: Case, out: Path) -> Snapshot:
     hashes = {p: _sha256(out / p) for p in table[case.path_column] if (out / p).is_file()}
     rejects = []
     if case.name == "preprocess":
-        rejects = sorted(tuple(r) for r in pd.read_parquet(out / "rejects.parquet")[["source_path", "reason"]]
-                         .itertuples(index=False))
+        rejects = sorted(
+            tuple(r)
+            for r in pd.read_parquet(out / "rejects.parquet")[["source_path", "reason"]].itertuples(index=False)
+        )
     return Snapshot(rows, counts, hashes, rejects)
 
 
@@ -355,8 +416,16 @@ def reference_run(case: Case, out: Path) -> tuple[Snapshot, float, list[Problem]
     return snapshot(case, out), seconds, check_invariants(case, out, None)
 
 
-def run_trial(case: Case, reference: Snapshot, ref_seconds: float, index: int, rng: np.random.Generator,
-              out: Path, fault: str = "kill9", ref_bytes: int = 0) -> dict:
+def run_trial(
+    case: Case,
+    reference: Snapshot,
+    ref_seconds: float,
+    index: int,
+    rng: np.random.Generator,
+    out: Path,
+    fault: str = "kill9",
+    ref_bytes: int = 0,
+) -> dict:
     """Inject `fault` (one of FAULTS) into runs of the command into `out` (fresh), run it to completion, check
     the invariants."""
     shutil.rmtree(out, ignore_errors=True)
@@ -366,8 +435,11 @@ def run_trial(case: Case, reference: Snapshot, ref_seconds: float, index: int, r
         records = [run_killed(argv, float(rng.uniform(0.0, ref_seconds))) for _ in range(kills_for(index))]
     elif fault == "sigterm":  # two workers, so that there are processes to orphan
         records = [run_stopped(case.argv(out, workers=2), float(rng.uniform(0.0, ref_seconds)))]
-        problems += [Problem("orphaned_processes", f"workers outlived the stopped run by {STOP_GRACE_S:.0f} s")
-                     for r in records if r["orphans"]]
+        problems += [
+            Problem("orphaned_processes", f"workers outlived the stopped run by {STOP_GRACE_S:.0f} s")
+            for r in records
+            if r["orphans"]
+        ]
         problems += [Problem("traceback", "the stopped run printed a traceback") for r in records if r["traceback"]]
     else:  # enospc: the disk fills at a random point of the output
         mount = out.parent / f"{out.name}_fs"
@@ -379,10 +451,16 @@ def run_trial(case: Case, reference: Snapshot, ref_seconds: float, index: int, r
             grow_tmpfs(mount, 8 * ref_bytes + (64 << 20))
             rc, seconds, stderr = run_to_completion(argv, timeout_s=max(120.0, 20 * ref_seconds))
             problems += _final_problems(case, out, reference, rc, stderr)
-            problems += [Problem("full_disk_exit", "exit code 0 with less room than the output needs")
-                         for r in records if r["returncode"] == 0]
-            problems += [Problem("full_disk_message", "no 'No space left on device' in the message")
-                         for r in records if r["landed"] and not r["says_disk_full"]]
+            problems += [
+                Problem("full_disk_exit", "exit code 0 with less room than the output needs")
+                for r in records
+                if r["returncode"] == 0
+            ]
+            problems += [
+                Problem("full_disk_message", "no 'No space left on device' in the message")
+                for r in records
+                if r["landed"] and not r["says_disk_full"]
+            ]
             problems += [Problem("traceback", "a traceback on a full disk") for r in records if r["traceback"]]
         finally:
             unmount(mount)
@@ -397,11 +475,28 @@ def _final_problems(case: Case, out: Path, reference: Snapshot, rc: int, stderr:
     return problems + check_invariants(case, out, reference)
 
 
-def _trial_record(case: Case, index: int, fault: str, argv: list[str], records: list[dict], rc: int,
-                  seconds: float, problems: list[Problem]) -> dict:
-    return {"trial": index, "command": case.name, "fault": fault, "cli": shlex.join(["faceaug", *argv[3:]]),
-            "kills": records, "landed": sum(k["landed"] for k in records), "final_returncode": rc,
-            "final_seconds": round(seconds, 2), "problems": [asdict(p) for p in problems], "ok": not problems}
+def _trial_record(
+    case: Case,
+    index: int,
+    fault: str,
+    argv: list[str],
+    records: list[dict],
+    rc: int,
+    seconds: float,
+    problems: list[Problem],
+) -> dict:
+    return {
+        "trial": index,
+        "command": case.name,
+        "fault": fault,
+        "cli": shlex.join(["faceaug", *argv[3:]]),
+        "kills": records,
+        "landed": sum(k["landed"] for k in records),
+        "final_returncode": rc,
+        "final_seconds": round(seconds, 2),
+        "problems": [asdict(p) for p in problems],
+        "ok": not problems,
+    }
 
 
 def kills_for(index: int) -> int:
@@ -409,15 +504,18 @@ def kills_for(index: int) -> int:
     return 1 if index % 2 == 0 else KILLS_IN_A_ROW
 
 
-def run_command_trials(name: str, root: Path, trials: int, seed: int, quick: bool = False, log=print,
-                       faults: tuple[str, ...] = ("kill9",)) -> dict:
+def run_command_trials(
+    name: str, root: Path, trials: int, seed: int, quick: bool = False, log=print, faults: tuple[str, ...] = ("kill9",)
+) -> dict:
     """Build the input, record the reference, run `trials` trials of each fault; the per-command part of the
     summary (`trials` and `totals` over every fault, `by_fault` per fault)."""
     case = build_inputs(name, root / "input", quick=quick)
     reference, ref_seconds, ref_problems = reference_run(case, root / "reference")
     ref_bytes = output_bytes(root / "reference")
-    log(f"{name}: reference run {ref_seconds:.1f} s, {len(reference.rows)} rows, {len(reference.hashes)} images, "
-        f"{ref_bytes / 1e6:.1f} MB" + (f", PROBLEMS: {ref_problems}" if ref_problems else ""))
+    log(
+        f"{name}: reference run {ref_seconds:.1f} s, {len(reference.rows)} rows, {len(reference.hashes)} images, "
+        f"{ref_bytes / 1e6:.1f} MB" + (f", PROBLEMS: {ref_problems}" if ref_problems else "")
+    )
     if "enospc" in faults and not can_mount_tmpfs(root):
         log("  enospc: skipped (mounting a tmpfs needs root)")
         faults = tuple(f for f in faults if f != "enospc")
@@ -426,18 +524,29 @@ def run_command_trials(name: str, root: Path, trials: int, seed: int, quick: boo
         rng = np.random.default_rng([seed, COMMANDS.index(name), FAULTS.index(fault)])
         mine = []
         for i in range(trials):
-            result = run_trial(case, reference, ref_seconds, i, rng, root / f"{fault}_{i:03d}", fault=fault,
-                               ref_bytes=ref_bytes)
+            result = run_trial(
+                case, reference, ref_seconds, i, rng, root / f"{fault}_{i:03d}", fault=fault, ref_bytes=ref_bytes
+            )
             mine.append(result)
-            log(f"  {fault} trial {i}: {_describe(result)}; rerun {result['final_seconds']:.1f} s: "
-                + ("ok" if result["ok"] else "; ".join(f"{p['invariant']}: {p['detail']}"
-                                                      for p in result["problems"])))
+            log(
+                f"  {fault} trial {i}: {_describe(result)}; rerun {result['final_seconds']:.1f} s: "
+                + ("ok" if result["ok"] else "; ".join(f"{p['invariant']}: {p['detail']}" for p in result["problems"]))
+            )
         by_fault[fault] = totals(mine)
         results += mine
-    return {"reference": {"seconds": round(ref_seconds, 2), "rows": len(reference.rows),
-                          "images": len(reference.hashes), "bytes": ref_bytes, "counts": reference.counts,
-                          "problems": [asdict(p) for p in ref_problems]},
-            "totals": totals(results), "by_fault": by_fault, "trials": results}
+    return {
+        "reference": {
+            "seconds": round(ref_seconds, 2),
+            "rows": len(reference.rows),
+            "images": len(reference.hashes),
+            "bytes": ref_bytes,
+            "counts": reference.counts,
+            "problems": [asdict(p) for p in ref_problems],
+        },
+        "totals": totals(results),
+        "by_fault": by_fault,
+        "trials": results,
+    }
 
 
 def _describe(result: dict) -> str:
@@ -472,8 +581,18 @@ def totals(results: list[dict]) -> dict:
 
 
 def print_table(summary: dict) -> None:
-    columns = ("trials", "kills_landed", "faults_survived", "failed_trials", "lost", "duplicated", "orphaned",
-               "orphaned_processes", "full_disk_successes", "temp_files")
+    columns = (
+        "trials",
+        "kills_landed",
+        "faults_survived",
+        "failed_trials",
+        "lost",
+        "duplicated",
+        "orphaned",
+        "orphaned_processes",
+        "full_disk_successes",
+        "temp_files",
+    )
     print(f"\n{'command':<11}{'fault':<8}" + "".join(f"{c:>20}" for c in columns))
     for name, part in summary["commands"].items():
         for fault, counts in part["by_fault"].items():
@@ -497,14 +616,21 @@ def main() -> None:
         unknown = set(faults) - set(FAULTS)
         if unknown:
             parser.error(f"unknown faults {sorted(unknown)}; known: {', '.join(FAULTS)}")
-        commands = {name: run_command_trials(name, root / name, args.trials, args.seed, faults=faults)
-                    for name in names}
+        commands = {
+            name: run_command_trials(name, root / name, args.trials, args.seed, faults=faults) for name in names
+        }
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)
-    summary = {"benchmark": "fault_injection", "seed": args.seed, "trials_per_command": args.trials,
-               "kills_in_a_row_on_odd_trials": KILLS_IN_A_ROW, "seconds": round(time.perf_counter() - started, 1),
-               "totals": totals([t for part in commands.values() for t in part["trials"]]), "commands": commands}
+    summary = {
+        "benchmark": "fault_injection",
+        "seed": args.seed,
+        "trials_per_command": args.trials,
+        "kills_in_a_row_on_odd_trials": KILLS_IN_A_ROW,
+        "seconds": round(time.perf_counter() - started, 1),
+        "totals": totals([t for part in commands.values() for t in part["trials"]]),
+        "commands": commands,
+    }
     print_table(summary)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=2) + "\n")

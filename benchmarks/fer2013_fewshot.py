@@ -89,20 +89,29 @@ def protocol_arguments(description: str, out: str) -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=Path(out))
     parser.add_argument("--size", type=int, default=64, help="preprocess crop size")
     parser.add_argument("--gan-steps", type=int, default=9000, help="GANimation step budget (fast profile: 9000)")
-    parser.add_argument("--gan-minutes", type=float, default=14.0,
-                        help="GANimation time budget (fast: 14; 0 = none)")
-    parser.add_argument("--per-class", type=int, default=100,
-                        help="generated images per class (100: about one edit of every training face; the fast "
-                             "profile edits distinct faces first)")
+    parser.add_argument("--gan-minutes", type=float, default=14.0, help="GANimation time budget (fast: 14; 0 = none)")
+    parser.add_argument(
+        "--per-class",
+        type=int,
+        default=100,
+        help="generated images per class (100: about one edit of every training face; the fast "
+        "profile edits distinct faces first)",
+    )
     parser.add_argument("--config", type=Path, default=None, help="a faceaug --config TOML for train and expand")
     parser.add_argument("--regenerator", default="patch", help="expand --regenerator (patch | singan)")
-    parser.add_argument("--au-judge", default=None,
-                        help="faceaug train --au-judge; estimator: one trained first (seed + 1, "
-                             "WORK/models/au_judge.safetensors), the report's is another (seed)")
+    parser.add_argument(
+        "--au-judge",
+        default=None,
+        help="faceaug train --au-judge; estimator: one trained first (seed + 1, "
+        "WORK/models/au_judge.safetensors), the report's is another (seed)",
+    )
     parser.add_argument("--fer-steps", type=int, default=600)
     parser.add_argument("--arms", default="original,classic,faceaug,faceaug+classic", help="fer-eval --arms")
-    parser.add_argument("--expand-args", default="", help="more `faceaug expand` arguments, space-separated "
-                        "(e.g. '--min-target-probability 0')")
+    parser.add_argument(
+        "--expand-args",
+        default="",
+        help="more `faceaug expand` arguments, space-separated (e.g. '--min-target-probability 0')",
+    )
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     return parser
@@ -120,8 +129,18 @@ def train_editor(args, work: Path, config: list[str]) -> Path:
         judge_file = work / "models" / "au_judge.safetensors"
         faceaug("train-au", str(work), "--seed", str(args.seed + 1), "--out", str(judge_file))
         judge += ["--au-estimator", str(judge_file)]
-    faceaug("train", str(work), "--steps", str(args.gan_steps), "--max-minutes", str(args.gan_minutes),
-            "--seed", str(args.seed), *judge, *config)
+    faceaug(
+        "train",
+        str(work),
+        "--steps",
+        str(args.gan_steps),
+        "--max-minutes",
+        str(args.gan_minutes),
+        "--seed",
+        str(args.seed),
+        *judge,
+        *config,
+    )
     return work / "models" / "ganimation.safetensors"
 
 
@@ -132,44 +151,103 @@ def _steps_done(model) -> int | None:
 
 
 def editor_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--editor", default="bundled",
-                        help="bundled (the editor that ships with faceaug, no train step: the default flow), "
-                             "finetune:N (the bundled one fine-tuned N steps on the training faces), train (train "
-                             "one on the protocol's training faces), or a model file")
+    parser.add_argument(
+        "--editor",
+        default="bundled",
+        help="bundled (the editor that ships with faceaug, no train step: the default flow), "
+        "finetune:N (the bundled one fine-tuned N steps on the training faces), train (train "
+        "one on the protocol's training faces), or a model file",
+    )
 
 
-def run_chain(args, data: Path, classes, preprocess_extra: list[str], protocol: dict,
-              model: Path | None = None) -> dict:
+def run_chain(
+    args, data: Path, classes, preprocess_extra: list[str], protocol: dict, model: Path | None = None
+) -> dict:
     """preprocess → train → expand → train-au → report → fer-eval on DATA (labels.csv with a split column), then
     OUT/<name>.json with the protocol and the result; returns that summary. With `model` (an editor trained
     elsewhere: train big, expand small; or "bundled") the train step is skipped and expand gets `--model`."""
     started = time.time()
     work, expanded = args.out / "work", args.out / "expanded"
-    faceaug("preprocess", str(data), "--out", str(work), "--labels", str(data / "labels.csv"), *preprocess_extra,
-            "--size", str(args.size), "--seed", str(args.seed))
+    faceaug(
+        "preprocess",
+        str(data),
+        "--out",
+        str(work),
+        "--labels",
+        str(data / "labels.csv"),
+        *preprocess_extra,
+        "--size",
+        str(args.size),
+        "--seed",
+        str(args.seed),
+    )
     config = config_args(args)
     if model is None:
         model = train_editor(args, work, config)
     elif str(model).startswith("finetune:"):  # fine-tune the bundled editor on the small set for N steps
-        faceaug("train", str(work), "--init", "bundled", "--steps", str(model).split(":")[1], "--max-minutes", "0",
-                "--seed", str(args.seed))
+        faceaug(
+            "train",
+            str(work),
+            "--init",
+            "bundled",
+            "--steps",
+            str(model).split(":")[1],
+            "--max-minutes",
+            "0",
+            "--seed",
+            str(args.seed),
+        )
         model = work / "models" / "ganimation.safetensors"
-    faceaug("expand", str(work), "--au-preset", ",".join(classes), "--per-class", str(args.per_class), "--out",
-            str(expanded), "--seed", str(args.seed), "--overwrite", "--regenerator", args.regenerator,
-            "--model", str(model), *config, *args.expand_args.split())
+    faceaug(
+        "expand",
+        str(work),
+        "--au-preset",
+        ",".join(classes),
+        "--per-class",
+        str(args.per_class),
+        "--out",
+        str(expanded),
+        "--seed",
+        str(args.seed),
+        "--overwrite",
+        "--regenerator",
+        args.regenerator,
+        "--model",
+        str(model),
+        *config,
+        *args.expand_args.split(),
+    )
     faceaug("train-au", str(work), "--seed", str(args.seed))
     faceaug("report", str(expanded))
-    faceaug("fer-eval", str(work), "--expanded", str(expanded), "--seeds", str(args.seeds), "--steps",
-            str(args.fer_steps), "--arms", args.arms)
+    faceaug(
+        "fer-eval",
+        str(work),
+        "--expanded",
+        str(expanded),
+        "--seeds",
+        str(args.seeds),
+        "--steps",
+        str(args.fer_steps),
+        "--arms",
+        args.arms,
+    )
     result = json.loads((expanded / "fer-eval.json").read_text())
-    summary = {"protocol": {**protocol, **vars(args), "out": str(args.out),
-                            "config": str(args.config) if args.config else None,
-                            "config_text": args.config.read_text() if args.config else None,
-                            "model": str(model), "gan_steps_done": _steps_done(model)},
-               "report": json.loads((expanded / "report.json").read_text())["verdict"],
-               "accuracy": {arm: v["accuracy"] for arm, v in result["arms"].items()},
-               "macro_f1": {arm: v["macro_f1"] for arm, v in result["arms"].items()},
-               "gains": result["gains"]["accuracy"], "seconds": round(time.time() - started)}
+    summary = {
+        "protocol": {
+            **protocol,
+            **vars(args),
+            "out": str(args.out),
+            "config": str(args.config) if args.config else None,
+            "config_text": args.config.read_text() if args.config else None,
+            "model": str(model),
+            "gan_steps_done": _steps_done(model),
+        },
+        "report": json.loads((expanded / "report.json").read_text())["verdict"],
+        "accuracy": {arm: v["accuracy"] for arm, v in result["arms"].items()},
+        "macro_f1": {arm: v["macro_f1"] for arm, v in result["arms"].items()},
+        "gains": result["gains"]["accuracy"],
+        "seconds": round(time.time() - started),
+    }
     name = protocol["name"]
     (args.out / f"{name}.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     print(json.dumps(summary["accuracy"], indent=2))
@@ -181,13 +259,21 @@ def main() -> None:
     parser.add_argument("--repo", type=Path, required=True, help="git directory of RecepTahirGunlu/Duygu-Tanima")
     parser.add_argument("--k", type=int, default=15, help="training images per class")
     parser.add_argument("--test-per-class", type=int, default=100)
-    parser.add_argument("--small-from", choices=("train", "test"), default="test",
-                        help="where the K-per-class set comes from: test (beside the test faces, never seen by the "
-                             "bundled editor, which was trained on all of train/) or train")
+    parser.add_argument(
+        "--small-from",
+        choices=("train", "test"),
+        default="test",
+        help="where the K-per-class set comes from: test (beside the test faces, never seen by the "
+        "bundled editor, which was trained on all of train/) or train",
+    )
     editor_argument(parser)
-    parser.add_argument("--big-per-class", type=int, default=0,
-                        help="train big, expand small: train the editor on this many other train/ images per "
-                             "class (OUT/big-work), then expand the K-per-class set with --model (0 = off)")
+    parser.add_argument(
+        "--big-per-class",
+        type=int,
+        default=0,
+        help="train big, expand small: train the editor on this many other train/ images per "
+        "class (OUT/big-work), then expand the K-per-class set with --model (0 = off)",
+    )
     args = parser.parse_args()
     data, extra = args.out / "data", ["--aus-from-labels", "--assume-cropped"]
     if args.small_from == "test":
@@ -201,8 +287,19 @@ def main() -> None:
         big_data, big_work = args.out / "big-data", args.out / "big-work"
         small = {line.split(",")[0] for line in (data / "labels.csv").read_text().splitlines()[1:]}
         protocol["big_images"] = extract(args.repo, big_data, {"train": args.big_per_class}, args.seed + 1, small)
-        faceaug("preprocess", str(big_data), "--out", str(big_work), "--labels", str(big_data / "labels.csv"),
-                *extra, "--size", str(args.size), "--seed", str(args.seed))
+        faceaug(
+            "preprocess",
+            str(big_data),
+            "--out",
+            str(big_work),
+            "--labels",
+            str(big_data / "labels.csv"),
+            *extra,
+            "--size",
+            str(args.size),
+            "--seed",
+            str(args.seed),
+        )
         model = train_editor(args, big_work, config_args(args))
     run_chain(args, data, CLASSES, extra, protocol, model)
 

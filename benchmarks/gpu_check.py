@@ -42,18 +42,88 @@ def steps(device: str, out: Path, dry_run: bool) -> list[tuple[str, list[str], i
     if dry_run:
         return [
             ("cuda tests", [*py, "pytest", "-q", "-p", "no:cacheprovider", "tests/test_cuda.py"], 240),
-            ("ganimation", [*py, "benchmarks.bench_ganimation", "--device", device, "--profiles", "fast",
-                            "--rounds", "1", "--steps", "1", "--warmup", "1", "--out", str(out)], 180),
-            ("singan", [*py, "benchmarks.bench_singan", "--device", device, "--ks", "1", "2", "--batch-size", "32",
-                        "--probe-iters", "1", "--batch-probe-iters", "1", "--pool-k", "2", "--out", str(out)], 240),
-            ("expand", [*py, "benchmarks.bench_expand", "--device", device, "--per-class", "2", "--workers", "1",
-                        "--no-bundled", "--out", str(out)], 180),
+            (
+                "ganimation",
+                [
+                    *py,
+                    "benchmarks.bench_ganimation",
+                    "--device",
+                    device,
+                    "--profiles",
+                    "fast",
+                    "--rounds",
+                    "1",
+                    "--steps",
+                    "1",
+                    "--warmup",
+                    "1",
+                    "--out",
+                    str(out),
+                ],
+                180,
+            ),
+            (
+                "singan",
+                [
+                    *py,
+                    "benchmarks.bench_singan",
+                    "--device",
+                    device,
+                    "--ks",
+                    "1",
+                    "2",
+                    "--batch-size",
+                    "32",
+                    "--probe-iters",
+                    "1",
+                    "--batch-probe-iters",
+                    "1",
+                    "--pool-k",
+                    "2",
+                    "--out",
+                    str(out),
+                ],
+                240,
+            ),
+            (
+                "expand",
+                [
+                    *py,
+                    "benchmarks.bench_expand",
+                    "--device",
+                    device,
+                    "--per-class",
+                    "2",
+                    "--workers",
+                    "1",
+                    "--no-bundled",
+                    "--out",
+                    str(out),
+                ],
+                180,
+            ),
         ]
     return [
         ("cuda tests", [*py, "pytest", "-q", "-p", "no:cacheprovider", "tests/test_cuda.py"], 90),
         ("ganimation", [*py, "benchmarks.bench_ganimation", "--device", device, "--out", str(out)], 150),
-        ("singan", [*py, "benchmarks.bench_singan", "--device", device, "--ks", "1", "16", "64", "--batch-size",
-                    "128", "--out", str(out)], 120),
+        (
+            "singan",
+            [
+                *py,
+                "benchmarks.bench_singan",
+                "--device",
+                device,
+                "--ks",
+                "1",
+                "16",
+                "64",
+                "--batch-size",
+                "128",
+                "--out",
+                str(out),
+            ],
+            120,
+        ),
         ("expand", [*py, "benchmarks.bench_expand", "--device", device, "--out", str(out)], 120),
     ]
 
@@ -67,28 +137,39 @@ def run_step(name: str, argv: list[str], limit_s: int, env: dict[str, str]) -> d
         code, output = done.returncode, done.stdout + done.stderr
     except subprocess.TimeoutExpired as exc:  # what it printed so far comes as bytes or text
         code = "timeout"
-        output = "".join(part.decode(errors="replace") if isinstance(part, bytes) else (part or "")
-                         for part in (exc.stdout, exc.stderr))
+        output = "".join(
+            part.decode(errors="replace") if isinstance(part, bytes) else (part or "")
+            for part in (exc.stdout, exc.stderr)
+        )
     seconds = round(time.perf_counter() - start, 1)
     print(output[-2000:], flush=True)
     print(f"== {name}: exit {code}, {seconds} s", flush=True)
-    return {"step": name, "command": " ".join(argv[2:]), "exit": code, "seconds": seconds, "ok": code == 0,
-            "output_tail": output[-3000:]}
+    return {
+        "step": name,
+        "command": " ".join(argv[2:]),
+        "exit": code,
+        "seconds": seconds,
+        "ok": code == 0,
+        "output_tail": output[-3000:],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="default: benchmarks/results (committed)")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="every step on the CPU, sized down: checks that the GPU run will work")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="every step on the CPU, sized down: checks that the GPU run will work"
+    )
     args = parser.parse_args(argv)
     device = "cpu" if args.dry_run else "cuda"
     if not args.dry_run:
         import torch
 
         if not torch.cuda.is_available():
-            print("gpu_check: torch sees no CUDA GPU here; nothing to measure (the CPU figures: `make bench`; the "
-                  "check of this script on the CPU: --dry-run).")
+            print(
+                "gpu_check: torch sees no CUDA GPU here; nothing to measure (the CPU figures: `make bench`; the "
+                "check of this script on the CPU: --dry-run)."
+            )
             return 0
     args.out.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "FACEAUG_TEST_DEVICE": device, "NO_ALBUMENTATIONS_UPDATE": "1"}
@@ -96,18 +177,31 @@ def main(argv: list[str] | None = None) -> int:
     for name, step_argv, limit in steps(device, args.out, args.dry_run):
         left = BUDGET_S - (time.perf_counter() - started)
         if left < 20 and not args.dry_run:
-            records.append({"step": name, "exit": "skipped", "ok": False, "seconds": 0,
-                            "output_tail": f"the {BUDGET_S}-s budget was spent"})
+            records.append(
+                {
+                    "step": name,
+                    "exit": "skipped",
+                    "ok": False,
+                    "seconds": 0,
+                    "output_tail": f"the {BUDGET_S}-s budget was spent",
+                }
+            )
             continue
         records.append(run_step(name, step_argv, int(min(limit, left)) if not args.dry_run else limit, env))
-    summary = {"device": device, "dry_run": args.dry_run, "seconds": round(time.perf_counter() - started, 1),
-               "steps": records}
+    summary = {
+        "device": device,
+        "dry_run": args.dry_run,
+        "seconds": round(time.perf_counter() - started, 1),
+        "steps": records,
+    }
     path = args.out / f"gpu_check-{device}.json"
     path.write_text(json.dumps(summary, indent=2) + "\n")
     failed = [r["step"] for r in records if not r["ok"]]
-    print(f"\ngpu_check ({device}{', dry run' if args.dry_run else ''}): {len(records) - len(failed)} of "
-          f"{len(records)} steps ok in {summary['seconds']} s{'; failed: ' + ', '.join(failed) if failed else ''}; "
-          f"wrote {path}")
+    print(
+        f"\ngpu_check ({device}{', dry run' if args.dry_run else ''}): {len(records) - len(failed)} of "
+        f"{len(records)} steps ok in {summary['seconds']} s{'; failed: ' + ', '.join(failed) if failed else ''}; "
+        f"wrote {path}"
+    )
     return 1 if failed else 0
 
 

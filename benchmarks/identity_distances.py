@@ -27,8 +27,11 @@ PERCENTILES = (5, 25, 50, 75, 95)
 
 def _stats(values: np.ndarray) -> dict:
     values = np.asarray(values, np.float64)
-    return {"n": int(len(values)), **{f"p{p}": round(float(np.percentile(values, p)), 3) for p in PERCENTILES},
-            "share_above_threshold": round(float((values > SAME_PERSON).mean()), 3)}
+    return {
+        "n": int(len(values)),
+        **{f"p{p}": round(float(np.percentile(values, p)), 3) for p in PERCENTILES},
+        "share_above_threshold": round(float((values > SAME_PERSON).mean()), 3),
+    }
 
 
 def measure(out_dir: Path, max_rows: int, seed: int = 0) -> dict:
@@ -67,11 +70,16 @@ def main() -> None:
     if identity_problem():
         raise SystemExit(f"face descriptors are unavailable: {identity_problem()}")
     result = measure(args.out_dir, args.max_rows)
-    for name, stats in {**{f"stage {k}": v for k, v in result["stages"].items()},
-                        "distinct people": result["distinct_people"],
-                        "same face flipped": result["same_face_flipped"]}.items():
-        print(f"{name:22s} n {stats['n']:5d}  " + "  ".join(f"p{p} {stats[f'p{p}']:.3f}" for p in PERCENTILES)
-              + f"  > {SAME_PERSON}: {100 * stats['share_above_threshold']:.0f}%")
+    for name, stats in {
+        **{f"stage {k}": v for k, v in result["stages"].items()},
+        "distinct people": result["distinct_people"],
+        "same face flipped": result["same_face_flipped"],
+    }.items():
+        print(
+            f"{name:22s} n {stats['n']:5d}  "
+            + "  ".join(f"p{p} {stats[f'p{p}']:.3f}" for p in PERCENTILES)
+            + f"  > {SAME_PERSON}: {100 * stats['share_above_threshold']:.0f}%"
+        )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
 

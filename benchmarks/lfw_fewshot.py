@@ -24,8 +24,14 @@ from benchmarks.fer2013_fewshot import _git, editor_argument, protocol_arguments
 
 COMMIT = "5fb9c13a"
 #: legend.csv's emotion (lower-cased) → faceaug's preset name
-CLASSES = {"anger": "angry", "disgust": "disgust", "happiness": "happy", "neutral": "neutral", "sadness": "sad",
-           "surprise": "surprise"}
+CLASSES = {
+    "anger": "angry",
+    "disgust": "disgust",
+    "happiness": "happy",
+    "neutral": "neutral",
+    "sadness": "sad",
+    "surprise": "surprise",
+}
 _NUMBERED = re.compile(r"^(.+)_\d{4}\.jpg$")
 
 
@@ -72,14 +78,17 @@ def draw(rows, k: int, t: int, seed: int) -> list[tuple[str, str, str, str]]:
 def extract(repo: Path, data: Path, drawn) -> dict:
     """Write the drawn images into data/images/ and data/labels.csv (path,label,subject,split)."""
     (data / "images").mkdir(parents=True, exist_ok=True)
-    batch = subprocess.run(["git", f"--git-dir={repo}", "cat-file", "--batch"],
-                           input="".join(f"{COMMIT}:images/{name}\n" for name, *_ in drawn).encode(),
-                           check=True, capture_output=True).stdout
+    batch = subprocess.run(
+        ["git", f"--git-dir={repo}", "cat-file", "--batch"],
+        input="".join(f"{COMMIT}:images/{name}\n" for name, *_ in drawn).encode(),
+        check=True,
+        capture_output=True,
+    ).stdout
     lines, counts, pos = ["path,label,subject,split"], {}, 0
     for name, label, subject, split in drawn:
         header_end = batch.index(b"\n", pos)
         size = int(batch[pos:header_end].split()[2])
-        (data / "images" / name).write_bytes(batch[header_end + 1:header_end + 1 + size])
+        (data / "images" / name).write_bytes(batch[header_end + 1 : header_end + 1 + size])
         pos = header_end + 1 + size + 1
         lines.append(f"images/{name},{label},{subject},{split}")
         counts[f"{split}/{label}"] = counts.get(f"{split}/{label}", 0) + 1

@@ -20,12 +20,14 @@ from benchmarks.results import EXPECTED, RESULTS_DIR, ROOT, format_value, load_r
 START, END = "<!-- performance:start -->", "<!-- performance:end -->"
 DEVICES = {"cpu": "CPU", "cuda": "GPU (CUDA)"}
 REPRODUCE = {"cpu": "make bench", "cuda": "make bench-gpu"}
-INTRO = ("Measured by `make bench` (CPU, at most 15 minutes on 2 cores) and `make bench-gpu` (CUDA; it exits with a "
-         "message where there is none), which write `benchmarks/results/<topic>-<device>.json` and then this section "
-         "(`python -m benchmarks.readme_table`; do not edit it by hand). One topic: `python -m benchmarks.run --only "
-         "singan`; more options: `python -m benchmarks.bench_<topic> --help`. Each figure stands beside its baseline "
-         "measured in the same process, so the speed-up holds on a busy machine even where the absolute figure does "
-         "not; the load average is recorded because these machines are shared.")
+INTRO = (
+    "Measured by `make bench` (CPU, at most 15 minutes on 2 cores) and `make bench-gpu` (CUDA; it exits with a "
+    "message where there is none), which write `benchmarks/results/<topic>-<device>.json` and then this section "
+    "(`python -m benchmarks.readme_table`; do not edit it by hand). One topic: `python -m benchmarks.run --only "
+    "singan`; more options: `python -m benchmarks.bench_<topic> --help`. Each figure stands beside its baseline "
+    "measured in the same process, so the speed-up holds on a busy machine even where the absolute figure does "
+    "not; the load average is recorded because these machines are shared."
+)
 
 
 class MissingFigure(ValueError):
@@ -67,8 +69,7 @@ def _figure_row(topic: str, f: dict) -> str:
     baseline = f"{format_value(base['value'])} ({base['label']})" if base else ""
     speedup = f"{f['speedup']}×" if base and f.get("speedup") is not None else ""
     label = f["label"] + (f" ({f['note']})" if f.get("note") else "")
-    return (f"| {topic} | {label} | **{format_value(f['value'])}** {f['unit']} | {baseline} | {speedup} | "
-            f"{_goal(f)} |")
+    return f"| {topic} | {label} | **{format_value(f['value'])}** {f['unit']} | {baseline} | {speedup} | {_goal(f)} |"
 
 
 def _machine_line(device: str, topics: dict[str, dict]) -> str:
@@ -76,23 +77,35 @@ def _machine_line(device: str, topics: dict[str, dict]) -> str:
     first = runs[0]
     commits = sorted({r["commit"] for r in runs})
     days = sorted({r["date"][:10] for r in runs})
-    return (f"{first['device_name']}" + (f" (host CPU {first['cpu_model']})" if device == "cuda" else "")
-            + f", {first['cores_usable']} of {first['cpu_count']} cores usable, torch {first['torch']}"
-            + (f" (CUDA {first['cuda']})" if first.get("cuda") else "")
-            + f", Python {first['python']}, faceaug {first['faceaug']}; commit {', '.join(commits)}, "
-            + " to ".join(dict.fromkeys([days[0], days[-1]])) + ".")
+    return (
+        f"{first['device_name']}"
+        + (f" (host CPU {first['cpu_model']})" if device == "cuda" else "")
+        + f", {first['cores_usable']} of {first['cpu_count']} cores usable, torch {first['torch']}"
+        + (f" (CUDA {first['cuda']})" if first.get("cuda") else "")
+        + f", Python {first['python']}, faceaug {first['faceaug']}; commit {', '.join(commits)}, "
+        + " to ".join(dict.fromkeys([days[0], days[-1]]))
+        + "."
+    )
 
 
 def render_device(device: str, topics: dict[str, dict]) -> list[str]:
-    lines = [f"### {DEVICES[device]}: `{REPRODUCE[device]}`", "", _machine_line(device, topics), "",
-             "| benchmark | figure | value | baseline, same process | speed-up | goal |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        f"### {DEVICES[device]}: `{REPRODUCE[device]}`",
+        "",
+        _machine_line(device, topics),
+        "",
+        "| benchmark | figure | value | baseline, same process | speed-up | goal |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for topic, payload in topics.items():
         lines += [_figure_row(topic, f) for f in payload["figures"]]
     stages = topics.get("expand", {}).get("details", {}).get("stage_seconds")
     if stages:
-        split = ", ".join(f"{name.removesuffix('_s')} {format_value(s)} s" for name, s in stages.items()
-                          if isinstance(s, (int, float)))
+        split = ", ".join(
+            f"{name.removesuffix('_s')} {format_value(s)} s"
+            for name, s in stages.items()
+            if isinstance(s, (int, float))
+        )
         lines += ["", f"Expand's stage split ({topics['expand']['details'].get('stage_split_of', '')}): {split}."]
     skipped = [(topic, s) for topic, p in topics.items() for s in p["skipped"]]
     if skipped:
@@ -100,16 +113,21 @@ def render_device(device: str, topics: dict[str, dict]) -> list[str]:
     missing = [t for t in EXPECTED if t not in topics]
     if missing:
         lines += ["", f"No results file on this device for: {', '.join(missing)}."]
-    lines += ["", "| benchmark | date (UTC) | torch threads | load average, start → end | wall s | peak RAM MiB "
-                  "(largest child) | peak GPU MiB |",
-              "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines += [
+        "",
+        "| benchmark | date (UTC) | torch threads | load average, start → end | wall s | peak RAM MiB "
+        "(largest child) | peak GPU MiB |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for topic, p in topics.items():
         r = p["run"]
         load = f"{r['load_average_start'][0]} → {r['load_average_end'][0]}"
         gpu = format_value(r["peak_gpu_mib"]) if r.get("peak_gpu_mib") is not None else "–"
-        lines.append(f"| {topic} | {r['date'][:16].replace('T', ' ')} | {r['torch_threads']} | {load} | "
-                     f"{format_value(r['seconds'])} | {format_value(r['peak_ram_mib'])} "
-                     f"({format_value(r['peak_ram_children_mib'])}) | {gpu} |")
+        lines.append(
+            f"| {topic} | {r['date'][:16].replace('T', ' ')} | {r['torch_threads']} | {load} | "
+            f"{format_value(r['seconds'])} | {format_value(r['peak_ram_mib'])} "
+            f"({format_value(r['peak_ram_children_mib'])}) | {gpu} |"
+        )
     return lines + [""]
 
 
@@ -145,8 +163,10 @@ def main() -> None:
     updated = replace_section(readme, render_section(read_results(args.results)))
     if args.check:
         if updated != readme:
-            sys.exit(f"{args.readme}: the Performance section is not what {args.results} renders; "
-                     "run python -m benchmarks.readme_table")
+            sys.exit(
+                f"{args.readme}: the Performance section is not what {args.results} renders; "
+                "run python -m benchmarks.readme_table"
+            )
         return
     if updated != readme:
         from faceaug.io.atomic import write_bytes_atomic

@@ -38,8 +38,17 @@ RESULTS_DIR = ROOT / "benchmarks" / "results"
 EXPECTED: dict[str, tuple[str, ...]] = {
     "preprocess": ("images_per_s", "warm_images_per_s"),
     "ganimation": ("train_fast", "train_paper", "edit_fast", "edit_paper"),
-    "singan": ("s_per_face_fast_64", "s_per_face_fast_128", "s_per_face_paper_64", "s_per_face_paper_128",
-               "batched_k1", "batched_k4", "batched_k16", "batched_k64", "pool"),
+    "singan": (
+        "s_per_face_fast_64",
+        "s_per_face_fast_128",
+        "s_per_face_paper_64",
+        "s_per_face_paper_128",
+        "batched_k1",
+        "batched_k4",
+        "batched_k16",
+        "batched_k64",
+        "pool",
+    ),
     "patch": ("s_per_face_64", "s_per_face_128"),
     "expand": ("images_per_minute", "bundled_edits_per_minute", "bundled_gated_edits_per_minute"),
     "report": ("s_per_1000",),
@@ -48,8 +57,9 @@ EXPECTED: dict[str, tuple[str, ...]] = {
 
 def add_output_args(parser: argparse.ArgumentParser) -> None:
     """--out: the folder of the results files (default benchmarks/results, the committed ones)."""
-    parser.add_argument("--out", type=Path, default=RESULTS_DIR,
-                        help="folder for <topic>-<device>.json (default: benchmarks/results)")
+    parser.add_argument(
+        "--out", type=Path, default=RESULTS_DIR, help="folder for <topic>-<device>.json (default: benchmarks/results)"
+    )
 
 
 def device_kind(device: str | torch.device) -> str:
@@ -73,6 +83,7 @@ def cpu_model() -> str:
 
 def git_commit() -> str:
     """Short commit hash, '+dirty' when tracked files differ from it; 'unknown' outside a checkout."""
+
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
 
@@ -95,14 +106,23 @@ def machine_info(device: str | torch.device) -> dict[str, Any]:
     """What the figures depend on: versions, device, CPU, cores and thread settings."""
     kind = device_kind(device)
     cuda = kind == "cuda" and torch.cuda.is_available()
-    return {"commit": git_commit(), "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "faceaug": _faceaug_version(), "torch": torch.__version__, "python": platform.python_version(),
-            "cuda": torch.version.cuda if cuda else None, "device": kind,
-            "device_name": torch.cuda.get_device_name(torch.device(device)) if cuda else cpu_model(),
-            "cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "cores_usable": len(os.sched_getaffinity(0)),
-            "torch_threads": torch.get_num_threads(), "torch_interop_threads": torch.get_num_interop_threads(),
-            "env_threads": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if k in os.environ},
-            "platform": platform.platform()}
+    return {
+        "commit": git_commit(),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "faceaug": _faceaug_version(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "cuda": torch.version.cuda if cuda else None,
+        "device": kind,
+        "device_name": torch.cuda.get_device_name(torch.device(device)) if cuda else cpu_model(),
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "cores_usable": len(os.sched_getaffinity(0)),
+        "torch_threads": torch.get_num_threads(),
+        "torch_interop_threads": torch.get_num_interop_threads(),
+        "env_threads": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if k in os.environ},
+        "platform": platform.platform(),
+    }
 
 
 def _load_average() -> list[float]:
@@ -115,9 +135,11 @@ def peak_memory(device: str | torch.device) -> dict[str, float | None]:
     gpu = None
     if device_kind(device) == "cuda" and torch.cuda.is_available():
         gpu = round(torch.cuda.max_memory_allocated(torch.device(device)) / 2**20, 1)
-    return {"peak_ram_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale, 1),
-            "peak_ram_children_mib": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * scale, 1),
-            "peak_gpu_mib": gpu}
+    return {
+        "peak_ram_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale, 1),
+        "peak_ram_children_mib": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * scale, 1),
+        "peak_gpu_mib": gpu,
+    }
 
 
 def speedup(value: float, baseline: float, higher_is_better: bool) -> float | None:
@@ -140,11 +162,26 @@ class BenchRecord:
         self._start = time.perf_counter()
         self._load_start = _load_average()
 
-    def figure(self, key: str, label: str, value: float, unit: str, *, baseline: tuple[str, float] | None = None,
-               higher_is_better: bool = True, goal: float | None = None, note: str | None = None) -> dict:
+    def figure(
+        self,
+        key: str,
+        label: str,
+        value: float,
+        unit: str,
+        *,
+        baseline: tuple[str, float] | None = None,
+        higher_is_better: bool = True,
+        goal: float | None = None,
+        note: str | None = None,
+    ) -> dict:
         """One measured figure; `baseline` = (label, value) measured in this same process."""
-        row: dict[str, Any] = {"key": key, "label": label, "value": value, "unit": unit,
-                               "higher_is_better": higher_is_better}
+        row: dict[str, Any] = {
+            "key": key,
+            "label": label,
+            "value": value,
+            "unit": unit,
+            "higher_is_better": higher_is_better,
+        }
         if baseline is not None:
             row["baseline"] = {"label": baseline[0], "value": baseline[1]}
             row["speedup"] = speedup(value, baseline[1], higher_is_better)
@@ -162,10 +199,22 @@ class BenchRecord:
     def payload(self) -> dict[str, Any]:
         # memory and load first: machine_info starts `git`, and a forked child's peak RSS starts at this process's
         memory, load_end, seconds = peak_memory(self._torch_device), _load_average(), time.perf_counter() - self._start
-        run = {**machine_info(self._torch_device), "load_average_start": self._load_start,
-               "load_average_end": load_end, "seconds": round(seconds, 1), **memory}
-        return {"topic": self.topic, "device": self.device, "figures": self.figures, "skipped": self.skipped,
-                "settings": self.settings, "run": run, "details": self.details}
+        run = {
+            **machine_info(self._torch_device),
+            "load_average_start": self._load_start,
+            "load_average_end": load_end,
+            "seconds": round(seconds, 1),
+            **memory,
+        }
+        return {
+            "topic": self.topic,
+            "device": self.device,
+            "figures": self.figures,
+            "skipped": self.skipped,
+            "settings": self.settings,
+            "run": run,
+            "details": self.details,
+        }
 
     def write(self, out: Path) -> Path:
         """Write <out>/<topic>-<device>.json atomically, print its rows and the path."""

@@ -66,8 +66,10 @@ def main() -> None:
         if subprocess.call(cmd) != 0 or not path.exists() or path.stat().st_mtime_ns == before:
             failed.append(topic)  # a benchmark that exits 0 without writing its file failed too
         print(f"== {topic}: {time.perf_counter() - start:.0f} s", flush=True)
-    print(f"\nbenchmarks done in {time.perf_counter() - started:.0f} s: {len(topics) - len(failed)} ok, "
-          f"{len(failed)} failed {failed or ''} → {args.out}\n")
+    print(
+        f"\nbenchmarks done in {time.perf_counter() - started:.0f} s: {len(topics) - len(failed)} ok, "
+        f"{len(failed)} failed {failed or ''} → {args.out}\n"
+    )
     for topic in topics:
         path = results_path(args.out, topic, args.device)
         if topic not in failed and path.exists():

@@ -48,9 +48,19 @@ def main() -> None:
     parser.add_argument("--world-size", type=int, default=128, help="synth image side (preprocess crops --size)")
     args = parser.parse_args()
     world, data = args.out / "world", args.out / "data"
-    faceaug("synth", str(world), "--subjects", str(args.train_subjects + args.test_subjects), "--per-class",
-            str(max(args.train_per_class, args.test_per_class)), "--size", str(args.world_size), "--seed",
-            str(args.seed), "--overwrite")
+    faceaug(
+        "synth",
+        str(world),
+        "--subjects",
+        str(args.train_subjects + args.test_subjects),
+        "--per-class",
+        str(max(args.train_per_class, args.test_per_class)),
+        "--size",
+        str(args.world_size),
+        "--seed",
+        str(args.seed),
+        "--overwrite",
+    )
     counts = cut_world(world, data, args.train_subjects, args.train_per_class)
     classes = sorted(pd.read_csv(data / "labels.csv")["label"].unique())
     run_chain(args, data, classes, [], {"name": "synth_fewshot", "images": counts})

@@ -29,8 +29,9 @@ REPO_URL = "https://github.com/RecepTahirGunlu/Duygu-Tanima"
 
 def extract_train(repo: Path, data: Path) -> int:
     """Write train/<class>/*.png of COMMIT into `data` and data/labels.csv (path,label,split); the image count."""
-    archive = subprocess.run(["git", f"--git-dir={repo}", "archive", "--format=tar", COMMIT, "train"],
-                             check=True, capture_output=True).stdout
+    archive = subprocess.run(
+        ["git", f"--git-dir={repo}", "archive", "--format=tar", COMMIT, "train"], check=True, capture_output=True
+    ).stdout
     lines = ["path,label,split"]
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         for member in sorted(tar.getmembers(), key=lambda m: m.name):
@@ -68,28 +69,63 @@ def train_judge(args, work: Path) -> Path:
         from benchmarks.fer2013_fewshot import extract
 
         extract(args.repo, test_data, {"test": args.judge_test}, args.seed + 100)
-        faceaug("preprocess", str(test_data), "--out", str(test_work), "--labels", str(test_data / "labels.csv"),
-                "--aus-from-labels", "--assume-cropped", "--size", "64", "--seed", str(args.seed), "--overwrite")
+        faceaug(
+            "preprocess",
+            str(test_data),
+            "--out",
+            str(test_work),
+            "--labels",
+            str(test_data / "labels.csv"),
+            "--aus-from-labels",
+            "--assume-cropped",
+            "--size",
+            "64",
+            "--seed",
+            str(args.seed),
+            "--overwrite",
+        )
     labels = CLASSES
     settings = FerTrainSettings(steps=args.judge_steps, batch_size=64, width=args.judge_width)
-    train = ManifestDataset(work / "faces.parquet", split="train", labels=labels, image_size=48, grayscale=True,
-                            transform=classic_pipeline(seed=args.seed), preload=True)
+    train = ManifestDataset(
+        work / "faces.parquet",
+        split="train",
+        labels=labels,
+        image_size=48,
+        grayscale=True,
+        transform=classic_pipeline(seed=args.seed),
+        preload=True,
+    )
     started = time.time()
     net = train_classifier([train], len(labels), settings, seed=args.seed, device=torch.device("cpu"))
-    test = ManifestDataset(test_work / "faces.parquet", split="test", labels=labels, image_size=48, grayscale=True,
-                           preload=True)
+    test = ManifestDataset(
+        test_work / "faces.parquet", split="test", labels=labels, image_size=48, grayscale=True, preload=True
+    )
     heldout = scores(test.targets, predict(net, test, torch.device("cpu")), len(labels))
-    judge = ExpressionJudge(net=net, image_size=48, labels=labels,
-                            heldout={"faces": len(test), "source": f"{REPO_URL} test/ at {COMMIT}",
-                                     **{k: v for k, v in heldout.items() if k != "confusion"},
-                                     "confusion": np.asarray(heldout["confusion"]).tolist()},
-                            training={"faces": len(train), "source": f"{REPO_URL} train/ at {COMMIT}",
-                                      "steps": settings.steps, "batch_size": settings.batch_size,
-                                      "width": settings.width, "seed": args.seed,
-                                      "minutes": round((time.time() - started) / 60, 1)})
+    judge = ExpressionJudge(
+        net=net,
+        image_size=48,
+        labels=labels,
+        heldout={
+            "faces": len(test),
+            "source": f"{REPO_URL} test/ at {COMMIT}",
+            **{k: v for k, v in heldout.items() if k != "confusion"},
+            "confusion": np.asarray(heldout["confusion"]).tolist(),
+        },
+        training={
+            "faces": len(train),
+            "source": f"{REPO_URL} train/ at {COMMIT}",
+            "steps": settings.steps,
+            "batch_size": settings.batch_size,
+            "width": settings.width,
+            "seed": args.seed,
+            "minutes": round((time.time() - started) / 60, 1),
+        },
+    )
     path = judge.save(PACKAGE_DIR / JUDGE_FILE)
-    print(f"expression judge: accuracy {heldout['accuracy']:.3f}, macro-F1 {heldout['macro_f1']:.3f} on "
-          f"{len(test)} FER2013 test/ faces; {path}")
+    print(
+        f"expression judge: accuracy {heldout['accuracy']:.3f}, macro-F1 {heldout['macro_f1']:.3f} on "
+        f"{len(test)} FER2013 test/ faces; {path}"
+    )
     return path
 
 
@@ -98,12 +134,18 @@ def main() -> None:
     parser.add_argument("--repo", type=Path, required=True, help="git directory of RecepTahirGunlu/Duygu-Tanima")
     parser.add_argument("--out", type=Path, default=Path("bundled-run"))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--install", action="store_true",
-                        help="write the trained model into faceaug/pretrained/ (the bundled editor)")
-    parser.add_argument("--results", type=Path, default=None,
-                        help="with --install: a JSON of measured results to record in the model file's card")
-    parser.add_argument("--judge", action="store_true",
-                        help="train the expression judge (on the same faces) instead of the editor")
+    parser.add_argument(
+        "--install", action="store_true", help="write the trained model into faceaug/pretrained/ (the bundled editor)"
+    )
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=None,
+        help="with --install: a JSON of measured results to record in the model file's card",
+    )
+    parser.add_argument(
+        "--judge", action="store_true", help="train the expression judge (on the same faces) instead of the editor"
+    )
     parser.add_argument("--judge-steps", type=int, default=4000)
     parser.add_argument("--judge-width", type=int, default=16)
     parser.add_argument("--judge-test", type=int, default=200, help="FER2013 test/ faces per class to score it on")
@@ -112,20 +154,44 @@ def main() -> None:
     if not (work / "faces.parquet").is_file():
         count = extract_train(args.repo, data)
         print(f"{count} FER2013 train/ images at {COMMIT}", flush=True)
-        faceaug("preprocess", str(data), "--out", str(work), "--labels", str(data / "labels.csv"),
-                "--aus-from-labels", "--assume-cropped", "--size", "64", "--seed", str(args.seed), "--overwrite")
+        faceaug(
+            "preprocess",
+            str(data),
+            "--out",
+            str(work),
+            "--labels",
+            str(data / "labels.csv"),
+            "--aus-from-labels",
+            "--assume-cropped",
+            "--size",
+            "64",
+            "--seed",
+            str(args.seed),
+            "--overwrite",
+        )
     if args.judge:
         train_judge(args, work)
         return
     resume = ["--resume"] if (work / "models" / "checkpoints" / "last.pt").is_file() else []
     faceaug("train", str(work), "--config", str(RECIPE), "--seed", str(args.seed), *resume)
     if args.install:
-        path = install_bundled(work / "models" / "ganimation.safetensors", {
-            "data": {"source": REPO_URL, "commit": COMMIT, "folder": "train/", "classes": list(CLASSES),
-                     "licence": "FER2013 is distributed for research use; its images are not redistributed here"},
-            "recipe": {"command": f"python -m benchmarks.train_bundled --repo REPO --seed {args.seed} --install",
-                       "config": RECIPE.read_text()},
-        }, args.results)
+        path = install_bundled(
+            work / "models" / "ganimation.safetensors",
+            {
+                "data": {
+                    "source": REPO_URL,
+                    "commit": COMMIT,
+                    "folder": "train/",
+                    "classes": list(CLASSES),
+                    "licence": "FER2013 is distributed for research use; its images are not redistributed here",
+                },
+                "recipe": {
+                    "command": f"python -m benchmarks.train_bundled --repo REPO --seed {args.seed} --install",
+                    "config": RECIPE.read_text(),
+                },
+            },
+            args.results,
+        )
         print(f"installed {path}")
 
 
@@ -141,6 +207,7 @@ def install_bundled(model_file: Path, card: dict, results: Path | None = None) -
         card["results"] = json.loads(results.read_text())
     model.provenance = {**model.provenance, "card": card}
     return model.save(PACKAGE_DIR / BUNDLED_FILE)
+
 
 if __name__ == "__main__":
     main()

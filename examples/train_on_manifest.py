@@ -28,12 +28,22 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
 
-    train = ManifestDataset(args.manifest, split="train", image_size=args.size, grayscale=args.grey,
-                            transform=classic_pipeline(seed=0))  # real and generated training faces
-    test = ManifestDataset(args.manifest, split="test", generated=False, labels=train.labels,
-                           unknown_labels="drop", image_size=args.size, grayscale=args.grey)
-    print(f"{len(train)} training images ({int(train.rows['is_generated'].sum())} generated), {len(test)} test "
-          f"faces; labels: {', '.join(train.labels)}")
+    train = ManifestDataset(
+        args.manifest, split="train", image_size=args.size, grayscale=args.grey, transform=classic_pipeline(seed=0)
+    )  # real and generated training faces
+    test = ManifestDataset(
+        args.manifest,
+        split="test",
+        generated=False,
+        labels=train.labels,
+        unknown_labels="drop",
+        image_size=args.size,
+        grayscale=args.grey,
+    )
+    print(
+        f"{len(train)} training images ({int(train.rows['is_generated'].sum())} generated), {len(test)} test "
+        f"faces; labels: {', '.join(train.labels)}"
+    )
 
     model = FerNet(FerNetConfig(n_classes=len(train.labels), in_channels=train.channels))
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=5e-4)

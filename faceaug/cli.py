@@ -64,8 +64,11 @@ def _user_errors(fn: Callable) -> Callable:
             return result
         except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: worker pools were stopped on the way out
             signum = getattr(exc, "signum", signal.SIGINT)
-            _errors.print(f"interrupted ({signal.Signals(signum).name}): rerun the same command to continue; what "
-                          "was finished is kept.", soft_wrap=True)
+            _errors.print(
+                f"interrupted ({signal.Signals(signum).name}): rerun the same command to continue; what "
+                "was finished is kept.",
+                soft_wrap=True,
+            )
             raise typer.Exit(128 + signum) from None
         except OSError as exc:
             if not is_machine_fault(exc):
@@ -87,8 +90,10 @@ VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="More detail."
 def _verbosity_flags(fn: Callable) -> Callable:
     """Give a command the -q/-v flags too, so they work after its name as well as before (`faceaug expand W -q`)."""
     signature = inspect.signature(fn, eval_str=True)
-    flags = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=False, annotation=annotation)
-             for name, annotation in (("quiet", QuietOpt), ("verbose", VerboseOpt))]
+    flags = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=False, annotation=annotation)
+        for name, annotation in (("quiet", QuietOpt), ("verbose", VerboseOpt))
+    ]
 
     @functools.wraps(fn)
     def wrapper(*args, quiet: bool = False, verbose: bool = False, **kwargs):
@@ -135,7 +140,6 @@ def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:
     return Enum(name, {value.replace("-", "_"): value for value in values}, type=str)
 
 
-
 Profile = _choices("Profile", PROFILE_NAMES)
 
 
@@ -145,21 +149,32 @@ ProfileOpt = Annotated[
 ]
 ConfigOpt = Annotated[
     Optional[Path],
-    typer.Option("--config", help="TOML file overriding the profile (sections: preprocess, ganimation, singan, "
-                 "expand, patch). Flags override the file."),
+    typer.Option(
+        "--config",
+        help="TOML file overriding the profile (sections: preprocess, ganimation, singan, "
+        "expand, patch). Flags override the file.",
+    ),
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto (CUDA if present), cpu, cuda or cuda:N.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for every random draw.")]
-ConfigSeedOpt = Annotated[Optional[int], typer.Option(
-    "--seed", help="Seed for every random draw [default: the config file's `seed`, else 0].")]
+ConfigSeedOpt = Annotated[
+    Optional[int],
+    typer.Option("--seed", help="Seed for every random draw [default: the config file's `seed`, else 0]."),
+]
 
 
-def _config(profile: Optional[Profile], config: Optional[Path], seed: Optional[int], device: str,
-            **overrides) -> Config:
+def _config(
+    profile: Optional[Profile], config: Optional[Path], seed: Optional[int], device: str, **overrides
+) -> Config:
     cfg = resolve_config(profile.value if profile else None, config, overrides, seed=seed, device=device)
     given = {k: v for k, v in overrides.items() if v is not None}
-    debug(escape(f"config: profile {cfg.profile}, seed {cfg.seed}, device {cfg.device}"
-                 + (f", file {config}" if config else "") + (f", flags {given}" if given else "")))
+    debug(
+        escape(
+            f"config: profile {cfg.profile}, seed {cfg.seed}, device {cfg.device}"
+            + (f", file {config}" if config else "")
+            + (f", flags {given}" if given else "")
+        )
+    )
     for section in SECTIONS:
         debug(escape(f"  [{section}] " + ", ".join(f"{k}={v}" for k, v in getattr(cfg, section).__dict__.items())))
     return cfg
@@ -202,8 +217,15 @@ def synth(
     from faceaug.commands.synth import run_synth
 
     with writing(out_dir, "synth"):
-        run_synth(out_dir, subjects=subjects, per_class=per_class, size=size, classes=target_classes,
-                  seed=seed, overwrite=overwrite)
+        run_synth(
+            out_dir,
+            subjects=subjects,
+            per_class=per_class,
+            size=size,
+            classes=target_classes,
+            seed=seed,
+            overwrite=overwrite,
+        )
 
 
 SplitBy = _choices("SplitBy", SPLIT_BY)
@@ -222,17 +244,28 @@ def preprocess(
     aus_from_labels: Annotated[bool, typer.Option(help="Use the label's preset AUs when a face has no CSV.")] = False,
     test_fraction: Annotated[Optional[float], typer.Option(help="Share of subjects for the test split.")] = None,
     split_by: Annotated[Optional[SplitBy], typer.Option(help="Assign splits by subject or by image.")] = None,
-    subject_regex: Annotated[Optional[str], typer.Option(help="Regex with one group extracting the subject id "
-                                                         "from the file name.")] = None,
-    face_id: Annotated[Optional[int], typer.Option(help="Take this OpenFace face_id instead of the most "
-                                                   "confident face.")] = None,
+    subject_regex: Annotated[
+        Optional[str], typer.Option(help="Regex with one group extracting the subject id from the file name.")
+    ] = None,
+    face_id: Annotated[
+        Optional[int], typer.Option(help="Take this OpenFace face_id instead of the most confident face.")
+    ] = None,
     min_confidence: Annotated[Optional[float], typer.Option(help="Reject OpenFace rows below this.")] = None,
-    landmarks: Annotated[Landmarks, typer.Option(help="Where the 68 landmarks come from: auto = the CSV's, else "
-                                                 "dlib (pip install 'faceaug[landmarks]'), else the Haar detector; "
-                                                 "openface, dlib or haar only; none = the image as it is.")
-                         ] = Landmarks.auto,
-    assume_cropped: Annotated[bool, typer.Option(help="Each image is one face: when no face is found, landmarks "
-                                                 "from the whole frame (dlib) or the whole image (Haar).")] = False,
+    landmarks: Annotated[
+        Landmarks,
+        typer.Option(
+            help="Where the 68 landmarks come from: auto = the CSV's, else "
+            "dlib (pip install 'faceaug[landmarks]'), else the Haar detector; "
+            "openface, dlib or haar only; none = the image as it is."
+        ),
+    ] = Landmarks.auto,
+    assume_cropped: Annotated[
+        bool,
+        typer.Option(
+            help="Each image is one face: when no face is found, landmarks "
+            "from the whole frame (dlib) or the whole image (Haar)."
+        ),
+    ] = False,
     overwrite: Annotated[bool, typer.Option(help="Start over instead of reusing unchanged faces.")] = False,
     workers: Annotated[Optional[int], typer.Option(help="Worker processes [default: CPU cores].")] = None,
     seed: ConfigSeedOpt = None,
@@ -243,16 +276,35 @@ def preprocess(
     _positive("--size", size)
     if test_fraction is not None and not 0.0 <= test_fraction < 1.0:
         raise UserError(f"--test-fraction must be in [0, 1), got {test_fraction}.")
-    cfg = _config(profile, config, seed, "cpu", **{
-        "preprocess.size": size, "preprocess.test_fraction": test_fraction,
-        "preprocess.split_by": split_by.value if split_by else None, "preprocess.min_confidence": min_confidence,
-        "preprocess.workers": workers})
+    cfg = _config(
+        profile,
+        config,
+        seed,
+        "cpu",
+        **{
+            "preprocess.size": size,
+            "preprocess.test_fraction": test_fraction,
+            "preprocess.split_by": split_by.value if split_by else None,
+            "preprocess.min_confidence": min_confidence,
+            "preprocess.workers": workers,
+        },
+    )
     from faceaug.commands.preprocess import run_preprocess
 
     with writing(out, "preprocess"):
-        run_preprocess(data_dir, out, cfg, au_dir=au_dir, labels=labels, aus_from_labels=aus_from_labels,
-                       subject_regex=subject_regex, face_id=face_id, landmarks=landmarks.value,
-                       assume_cropped=assume_cropped, overwrite=overwrite)
+        run_preprocess(
+            data_dir,
+            out,
+            cfg,
+            au_dir=au_dir,
+            labels=labels,
+            aus_from_labels=aus_from_labels,
+            subject_regex=subject_regex,
+            face_id=face_id,
+            landmarks=landmarks.value,
+            assume_cropped=assume_cropped,
+            overwrite=overwrite,
+        )
 
 
 AuJudge = _choices("AuJudge", AU_JUDGES)
@@ -263,21 +315,36 @@ def train(
     work_dir: Annotated[Path, typer.Argument(help="Work folder made by `faceaug preprocess`.")],
     epochs: Annotated[Optional[int], typer.Option(help="Epochs at constant learning rate.")] = None,
     epochs_decay: Annotated[Optional[int], typer.Option(help="Epochs of linear learning-rate decay.")] = None,
-    steps: Annotated[Optional[int], typer.Option(help="Training steps whatever the dataset size (the fast "
-                                                 "profile's budget: 9000; 0 = count --epochs).")] = None,
+    steps: Annotated[
+        Optional[int],
+        typer.Option(
+            help="Training steps whatever the dataset size (the fast profile's budget: 9000; 0 = count --epochs)."
+        ),
+    ] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Batch size.")] = None,
     image_size: Annotated[Optional[int], typer.Option(help="Training image side in pixels.")] = None,
-    max_minutes: Annotated[Optional[float], typer.Option(
-        help="Stop (and save) after this many minutes, decayed (fast: 14; 0 = no limit).")] = None,
-    au_judge: Annotated[Optional[AuJudge], typer.Option(
-        help="What reads the generator's AUs: critic (its own AU head, the paper), frozen (a copy of it chosen on "
-             "held-out people) or estimator (the AU estimator of train-au).")] = None,
-    au_estimator: Annotated[Optional[Path], typer.Option(
-        help="With --au-judge estimator: its file [default: WORK_DIR/models/au_estimator.safetensors].")] = None,
+    max_minutes: Annotated[
+        Optional[float], typer.Option(help="Stop (and save) after this many minutes, decayed (fast: 14; 0 = no limit).")
+    ] = None,
+    au_judge: Annotated[
+        Optional[AuJudge],
+        typer.Option(
+            help="What reads the generator's AUs: critic (its own AU head, the paper), frozen (a copy of it chosen on "
+            "held-out people) or estimator (the AU estimator of train-au)."
+        ),
+    ] = None,
+    au_estimator: Annotated[
+        Optional[Path],
+        typer.Option(help="With --au-judge estimator: its file [default: WORK_DIR/models/au_estimator.safetensors]."),
+    ] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint.")] = False,
-    init: Annotated[Optional[str], typer.Option(
-        help="Fine-tune: start the generator from this model file, or 'bundled' (the editor that ships with "
-             f"faceaug); its architecture is used, and --steps defaults to {FINE_TUNE_STEPS}.")] = None,
+    init: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Fine-tune: start the generator from this model file, or 'bundled' (the editor that ships with "
+            f"faceaug); its architecture is used, and --steps defaults to {FINE_TUNE_STEPS}."
+        ),
+    ] = None,
     device: DeviceOpt = "auto",
     seed: ConfigSeedOpt = None,
     profile: ProfileOpt = None,
@@ -290,13 +357,22 @@ def train(
     _non_negative("--steps", steps)
     if max_minutes is not None and max_minutes < 0:
         raise UserError(f"--max-minutes must be 0 (no limit) or more, got {max_minutes}.")
-    cfg = _config(profile, config, seed, device, **{
-        "ganimation.epochs": epochs, "ganimation.epochs_decay": epochs_decay,
-        "ganimation.steps": FINE_TUNE_STEPS if init is not None and steps is None and epochs is None else steps,
-        "ganimation.batch_size": batch_size,
-        "ganimation.image_size": image_size, "ganimation.max_minutes": max_minutes,
-        "ganimation.au_judge": au_judge.value if au_judge else None,
-        "ganimation.au_estimator": str(au_estimator) if au_estimator else None})
+    cfg = _config(
+        profile,
+        config,
+        seed,
+        device,
+        **{
+            "ganimation.epochs": epochs,
+            "ganimation.epochs_decay": epochs_decay,
+            "ganimation.steps": FINE_TUNE_STEPS if init is not None and steps is None and epochs is None else steps,
+            "ganimation.batch_size": batch_size,
+            "ganimation.image_size": image_size,
+            "ganimation.max_minutes": max_minutes,
+            "ganimation.au_judge": au_judge.value if au_judge else None,
+            "ganimation.au_estimator": str(au_estimator) if au_estimator else None,
+        },
+    )
     from faceaug.commands.train import run_train
 
     _require_work_dir(work_dir)
@@ -308,8 +384,10 @@ def train(
 @command("import-ganimation")
 def import_ganimation(
     checkpoint: Annotated[Path, typer.Argument(help="Generator weights published by ganimation_replicate.")],
-    out: Annotated[Path, typer.Option("--out", help="Where to write the faceaug model, e.g. "
-                                      "WORK_DIR/models/ganimation.safetensors.")],
+    out: Annotated[
+        Path,
+        typer.Option("--out", help="Where to write the faceaug model, e.g. WORK_DIR/models/ganimation.safetensors."),
+    ],
     image_size: Annotated[int, typer.Option(help="Image size the weights were trained at.")] = 128,
 ) -> None:
     """Convert published GANimation generator weights into a faceaug model file."""
@@ -324,8 +402,11 @@ SinganMode = _choices("SinganMode", SINGAN_MODES)
 
 SinganModeOpt = Annotated[
     Optional[SinganMode],
-    typer.Option("--mode", help="reconstruct: coarse scales replay the training image; inject: the downsampled "
-                 "image enters at the start scale."),
+    typer.Option(
+        "--mode",
+        help="reconstruct: coarse scales replay the training image; inject: the downsampled "
+        "image enters at the start scale.",
+    ),
 ]
 
 
@@ -334,9 +415,13 @@ def singan(
     image: Annotated[Path, typer.Argument(help="One face image.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for the samples and the model file.")],
     samples: Annotated[int, typer.Option(help="Number of samples to draw.")] = 8,
-    start_scale: Annotated[Optional[int], typer.Option(
-        help="0 = N (pure generation), 1 = N-1, 2 = N-2, ... [default: expand.start_scale of the config, 2 in both "
-             "profiles].")] = None,
+    start_scale: Annotated[
+        Optional[int],
+        typer.Option(
+            help="0 = N (pure generation), 1 = N-1, 2 = N-2, ... [default: expand.start_scale of the config, 2 in both "
+            "profiles]."
+        ),
+    ] = None,
     mode: SinganModeOpt = None,
     iters: Annotated[Optional[int], typer.Option(help="Training iterations per scale.")] = None,
     device: DeviceOpt = "auto",
@@ -348,9 +433,17 @@ def singan(
     _positive("--samples", samples)
     _non_negative("--start-scale", start_scale)
     _positive("--iters", iters)
-    cfg = _config(profile, config, seed, device, **{
-        "singan.iters_per_scale": iters, "expand.start_scale": start_scale,
-        "expand.singan_mode": mode.value if mode else None})
+    cfg = _config(
+        profile,
+        config,
+        seed,
+        device,
+        **{
+            "singan.iters_per_scale": iters,
+            "expand.start_scale": start_scale,
+            "expand.singan_mode": mode.value if mode else None,
+        },
+    )
     from faceaug.commands.singan import run_singan_command
 
     run_singan_command(image, out, cfg, samples=samples)
@@ -367,47 +460,81 @@ Regenerator = _choices("Regenerator", REGENERATORS)
 
 @command()
 def expand(
-    work_dir: Annotated[Path, typer.Argument(help="Work folder with faces.parquet (and models/ganimation."
-                                             "safetensors).")],
-    au_preset: Annotated[str, typer.Option(help="Target classes: preset name(s), 'all', or custom "
-                                           "'name:AU06=0.8,AU12=1'.")] = "all",
+    work_dir: Annotated[
+        Path, typer.Argument(help="Work folder with faces.parquet (and models/ganimation.safetensors).")
+    ],
+    au_preset: Annotated[
+        str, typer.Option(help="Target classes: preset name(s), 'all', or custom 'name:AU06=0.8,AU12=1'.")
+    ] = "all",
     per_class: Annotated[int, typer.Option(help="New images per target class (edits + SinGAN samples).")] = 10,
-    mode: Annotated[ExpandMode, typer.Option(help="discrete classes, single-AU sweeps, or continuous "
-                                             "interpolation.")] = ExpandMode.discrete,
+    mode: Annotated[
+        ExpandMode, typer.Option(help="discrete classes, single-AU sweeps, or continuous interpolation.")
+    ] = ExpandMode.discrete,
     aus: Annotated[Optional[str], typer.Option(help="single-au mode: comma list of AUs [default: all 17].")] = None,
-    samples_per_edit: Annotated[Optional[int], typer.Option(help="M: at most this many variants per edited face "
-                                                        "(0 = edits only).")] = None,
-    edits_first: Annotated[Optional[bool], typer.Option(
-        "--edits-first/--no-edits-first",
-        help="Edit as many different source faces as --per-class allows before drawing variants (the fast default; "
-             "--no-edits-first: M variants of every edit, the paper's N x M).")] = None,
+    samples_per_edit: Annotated[
+        Optional[int], typer.Option(help="M: at most this many variants per edited face (0 = edits only).")
+    ] = None,
+    edits_first: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--edits-first/--no-edits-first",
+            help="Edit as many different source faces as --per-class allows before drawing variants (the fast default; "
+            "--no-edits-first: M variants of every edit, the paper's N x M).",
+        ),
+    ] = None,
     start_scale: Annotated[Optional[int], typer.Option(help="SinGAN start scale: 0 = N, 1 = N-1, 2 = N-2.")] = None,
     singan_mode: Annotated[Optional[SinganMode], typer.Option(help="reconstruct or inject.")] = None,
-    regenerator: Annotated[Optional[Regenerator], typer.Option(help="What makes the M variants of an edit: patch "
-                                                                "(training-free, the fast default) or singan (a SinGAN "
-                                                                "trained per edit, the paper default).")] = None,
+    regenerator: Annotated[
+        Optional[Regenerator],
+        typer.Option(
+            help="What makes the M variants of an edit: patch "
+            "(training-free, the fast default) or singan (a SinGAN "
+            "trained per edit, the paper default)."
+        ),
+    ] = None,
     sources_label: Annotated[Optional[str], typer.Option(help="Only use source faces with this label.")] = None,
     sources_split: Annotated[str, typer.Option(help="Split the source faces come from.")] = "train",
-    model: Annotated[Optional[Path], typer.Option(help="GANimation model file, or 'bundled' for the editor that "
-                                                  "ships with faceaug [default: WORK_DIR/models/"
-                                                  "ganimation.safetensors when it exists, else bundled].")] = None,
+    model: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="GANimation model file, or 'bundled' for the editor that "
+            "ships with faceaug [default: WORK_DIR/models/"
+            "ganimation.safetensors when it exists, else bundled]."
+        ),
+    ] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Output folder [default: WORK_DIR/expanded].")] = None,
     executor: Annotated[Executor, typer.Option(help="local, or ray (pip install 'faceaug[ray]').")] = Executor.local,
     ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster address [default: a local Ray].")] = None,
     workers: Annotated[int, typer.Option(help="Parallel shard workers (0 = auto).")] = 0,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing, different expansion in OUT.")] = False,
-    min_edit_score: Annotated[Optional[float], typer.Option(help="Quality gate: drop edits whose AU gain (judged "
-                                                            "by the train-au estimator) is below this and draw "
-                                                            "the target from another source (0 = off).")] = None,
-    min_target_probability: Annotated[Optional[float], typer.Option(help="Quality gate: drop edits that the "
-                                                                    "expression judge shipped with faceaug gives "
-                                                                    "less than this probability of showing their "
-                                                                    "target class (0 = off).")] = None,
-    max_identity_distance: Annotated[Optional[float], typer.Option(
-        help="Quality gate, with the landmarks extra: drop edits whose dlib face descriptor is further than this "
-             "from their source's, an identity leak (default 0.6, dlib's threshold for one person; 0 = off).")] = None,
-    au_estimator: Annotated[Optional[Path], typer.Option(help="The gate's AU estimator [default: "
-                                                         "WORK_DIR/models/au_estimator.safetensors].")] = None,
+    min_edit_score: Annotated[
+        Optional[float],
+        typer.Option(
+            help="Quality gate: drop edits whose AU gain (judged "
+            "by the train-au estimator) is below this and draw "
+            "the target from another source (0 = off)."
+        ),
+    ] = None,
+    min_target_probability: Annotated[
+        Optional[float],
+        typer.Option(
+            help="Quality gate: drop edits that the "
+            "expression judge shipped with faceaug gives "
+            "less than this probability of showing their "
+            "target class (0 = off)."
+        ),
+    ] = None,
+    max_identity_distance: Annotated[
+        Optional[float],
+        typer.Option(
+            help="Quality gate, with the landmarks extra: drop edits whose dlib face descriptor is further than this "
+            "from their source's, an identity leak (default 0.6, dlib's threshold for one person; 0 = off)."
+        ),
+    ] = None,
+    au_estimator: Annotated[
+        Optional[Path],
+        typer.Option(help="The gate's AU estimator [default: WORK_DIR/models/au_estimator.safetensors]."),
+    ] = None,
     device: DeviceOpt = "auto",
     seed: ConfigSeedOpt = None,
     profile: ProfileOpt = None,
@@ -416,20 +543,40 @@ def expand(
     """Edit source faces to target expressions and sample SinGAN variants: N expressions x M samples."""
     _non_negative("--samples-per-edit", samples_per_edit)
     _non_negative("--start-scale", start_scale)
-    cfg = _config(profile, config, seed, device, **{
-        "expand.samples_per_edit": samples_per_edit, "expand.edits_first": edits_first,
-        "expand.start_scale": start_scale,
-        "expand.singan_mode": singan_mode.value if singan_mode else None,
-        "expand.regenerator": regenerator.value if regenerator else None,
-        "expand.min_edit_score": min_edit_score, "expand.max_identity_distance": max_identity_distance,
-        "expand.min_target_probability": min_target_probability})
+    cfg = _config(
+        profile,
+        config,
+        seed,
+        device,
+        **{
+            "expand.samples_per_edit": samples_per_edit,
+            "expand.edits_first": edits_first,
+            "expand.start_scale": start_scale,
+            "expand.singan_mode": singan_mode.value if singan_mode else None,
+            "expand.regenerator": regenerator.value if regenerator else None,
+            "expand.min_edit_score": min_edit_score,
+            "expand.max_identity_distance": max_identity_distance,
+            "expand.min_target_probability": min_target_probability,
+        },
+    )
     from faceaug.commands.expand import ExpandRequest, run_expand
 
     request = ExpandRequest(
-        work_dir=work_dir, au_preset=au_preset, per_class=per_class, mode=mode.value, aus=aus,
-        sources_label=sources_label, sources_split=sources_split, model=model,
-        out_dir=out, executor=executor.value, ray_address=ray_address, workers=workers,
-        overwrite=overwrite, au_estimator=au_estimator)
+        work_dir=work_dir,
+        au_preset=au_preset,
+        per_class=per_class,
+        mode=mode.value,
+        aus=aus,
+        sources_label=sources_label,
+        sources_split=sources_split,
+        model=model,
+        out_dir=out,
+        executor=executor.value,
+        ray_address=ray_address,
+        workers=workers,
+        overwrite=overwrite,
+        au_estimator=au_estimator,
+    )
     _require_work_dir(work_dir)
     out_dir = out or work_dir / "expanded"
     with writing(out_dir, "expand"):
@@ -441,37 +588,64 @@ Greyscale = _choices("Greyscale", GREYSCALE_CHOICES)
 
 @command("fer-eval")
 def fer_eval(
-    work_dir: Annotated[Path, typer.Argument(help="Work folder made by `faceaug preprocess` (its test split is the "
-                                             "test set).")],
-    expanded: Annotated[Optional[Path], typer.Option(help="Output folder of `faceaug expand` (its manifest.parquet "
-                                                     "holds the generated images).")] = None,
+    work_dir: Annotated[
+        Path, typer.Argument(help="Work folder made by `faceaug preprocess` (its test split is the test set).")
+    ],
+    expanded: Annotated[
+        Optional[Path],
+        typer.Option(help="Output folder of `faceaug expand` (its manifest.parquet holds the generated images)."),
+    ] = None,
     arms: Annotated[str, typer.Option(help="Comma list of arms: original, classic, faceaug, faceaug+classic.")] = (
-        "original,classic,faceaug,faceaug+classic"),
+        "original,classic,faceaug,faceaug+classic"
+    ),
     seeds: Annotated[int, typer.Option(help="Seeds per arm (the classifier is trained once per arm and seed).")] = 3,
     steps: Annotated[int, typer.Option(help="Optimisation steps per training run (the same for every arm).")] = 600,
-    lr: Annotated[Optional[float], typer.Option(help="Peak learning rate of every run (AdamW, cosine decay) "
-                                                "[default: the classifier's, 2e-3]; lower it when the 'fit' column "
-                                                "(real training faces read right) is red.")] = None,
+    lr: Annotated[
+        Optional[float],
+        typer.Option(
+            help="Peak learning rate of every run (AdamW, cosine decay) "
+            "[default: the classifier's, 2e-3]; lower it when the 'fit' column "
+            "(real training faces read right) is red."
+        ),
+    ] = None,
     image_size: Annotated[int, typer.Option(help="Side the classifier sees, in pixels.")] = 48,
-    grayscale: Annotated[Greyscale, typer.Option(help="Train on grey images: auto = when the real faces are "
-                                                 "grey.")] = Greyscale.auto,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Folder for fer-eval.json and fer-eval.png "
-                                                "[default: the expand folder, else WORK_DIR].")] = None,
+    grayscale: Annotated[
+        Greyscale, typer.Option(help="Train on grey images: auto = when the real faces are grey.")
+    ] = Greyscale.auto,
+    out: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--out", help="Folder for fer-eval.json and fer-eval.png [default: the expand folder, else WORK_DIR]."
+        ),
+    ] = None,
     device: DeviceOpt = "auto",
 ) -> None:
     """Measure whether the generated faces help a facial-expression classifier: the same compact CNN per arm and
     seed, scored on the test split's real faces (accuracy, macro-F1, paired gains)."""
     from faceaug.commands.fer_eval import FerEvalRequest, run_fer_eval
 
-    run_fer_eval(FerEvalRequest(work_dir=work_dir, expanded=expanded, arms=arms, seeds=seeds, steps=steps, lr=lr,
-                                image_size=image_size, grayscale=grayscale.value, device=device, out_dir=out))
+    run_fer_eval(
+        FerEvalRequest(
+            work_dir=work_dir,
+            expanded=expanded,
+            arms=arms,
+            seeds=seeds,
+            steps=steps,
+            lr=lr,
+            image_size=image_size,
+            grayscale=grayscale.value,
+            device=device,
+            out_dir=out,
+        )
+    )
 
 
 @command("train-au")
 def train_au(
     work_dir: Annotated[Path, typer.Argument(help="Work folder made by `faceaug preprocess`.")],
-    out: Annotated[Optional[Path], typer.Option("--out", help="Model file [default: "
-                                                "WORK_DIR/models/au_estimator.safetensors].")] = None,
+    out: Annotated[
+        Optional[Path], typer.Option("--out", help="Model file [default: WORK_DIR/models/au_estimator.safetensors].")
+    ] = None,
     steps: Annotated[int, typer.Option(help="Optimisation steps.")] = 800,
     image_size: Annotated[int, typer.Option(help="Side the estimator sees, in pixels.")] = 48,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
@@ -481,27 +655,47 @@ def train_au(
     the train split's real faces and measured on held-out subjects (independent of GANimation's critic)."""
     from faceaug.commands.train_au import TrainAuRequest, run_train_au
 
-    run_train_au(TrainAuRequest(work_dir=work_dir, out=out, steps=steps, image_size=image_size, seed=seed,
-                                device=device))
+    run_train_au(
+        TrainAuRequest(work_dir=work_dir, out=out, steps=steps, image_size=image_size, seed=seed, device=device)
+    )
 
 
 @command("report")
 def report(
     path: Annotated[Path, typer.Argument(help="A WORK_DIR, an expand OUT_DIR or a manifest.parquet.")],
-    html: Annotated[Optional[Path], typer.Option("--html", help="Where to write the HTML page [default: "
-                                                 "report.html next to the manifest, else in WORK_DIR].")] = None,
-    metrics: Annotated[bool, typer.Option("--metrics/--no-metrics", help="Score every image (metrics.parquet); "
-                                          "--no-metrics gives counts and contact sheets only.")] = True,
-    au_estimator: Annotated[Optional[Path], typer.Option(help="AU estimator file [default: "
-                                                         "WORK_DIR/models/au_estimator.safetensors].")] = None,
-    inception_weights: Annotated[Optional[Path], typer.Option(help="pytorch-fid InceptionV3 weights "
-                                                              "(pt_inception-2015-12-05-6726825d.pth) for SIFID "
-                                                              "[default: the torch hub cache].")] = None,
-    openface_dir: Annotated[Optional[Path], typer.Option(help="OpenFace CSVs measured on the generated images "
-                                                         "(<image id>.csv), used instead of the AU "
-                                                         "estimator.")] = None,
-    sifid_dims: Annotated[int, typer.Option(help="SIFID features: 64 (the official SinGAN code) or 192 (the "
-                                            "paper's text).")] = 64,
+    html: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--html", help="Where to write the HTML page [default: report.html next to the manifest, else in WORK_DIR]."
+        ),
+    ] = None,
+    metrics: Annotated[
+        bool,
+        typer.Option(
+            "--metrics/--no-metrics",
+            help="Score every image (metrics.parquet); --no-metrics gives counts and contact sheets only.",
+        ),
+    ] = True,
+    au_estimator: Annotated[
+        Optional[Path], typer.Option(help="AU estimator file [default: WORK_DIR/models/au_estimator.safetensors].")
+    ] = None,
+    inception_weights: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="pytorch-fid InceptionV3 weights "
+            "(pt_inception-2015-12-05-6726825d.pth) for SIFID "
+            "[default: the torch hub cache]."
+        ),
+    ] = None,
+    openface_dir: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="OpenFace CSVs measured on the generated images (<image id>.csv), used instead of the AU estimator."
+        ),
+    ] = None,
+    sifid_dims: Annotated[
+        int, typer.Option(help="SIFID features: 64 (the official SinGAN code) or 192 (the paper's text).")
+    ] = 64,
     device: DeviceOpt = "cpu",
 ) -> None:
     """Show what a dataset or an expansion holds and whether the generated faces are any good: a verdict, counts,
@@ -510,6 +704,15 @@ def report(
 
     if sifid_dims not in (64, 192):
         raise UserError("--sifid-dims must be 64 or 192.")
-    run_report(ReportRequest(path=path, html=html, metrics=metrics, au_estimator=au_estimator,
-                             inception_weights=inception_weights, openface_dir=openface_dir, sifid_dims=sifid_dims,
-                             device=device))
+    run_report(
+        ReportRequest(
+            path=path,
+            html=html,
+            metrics=metrics,
+            au_estimator=au_estimator,
+            inception_weights=inception_weights,
+            openface_dir=openface_dir,
+            sifid_dims=sifid_dims,
+            device=device,
+        )
+    )

@@ -117,12 +117,19 @@ class GanimationConfig:
 
     def generator_config(self, n_aus: int = N_AUS) -> GeneratorConfig:
         """The generator's architecture (what its model file stores)."""
-        return GeneratorConfig(image_size=self.image_size, conv_dim=self.conv_dim, repeat_num=self.repeat_num,
-                               upsample=self.upsample, condition=self.condition, n_aus=n_aus)
+        return GeneratorConfig(
+            image_size=self.image_size,
+            conv_dim=self.conv_dim,
+            repeat_num=self.repeat_num,
+            upsample=self.upsample,
+            condition=self.condition,
+            n_aus=n_aus,
+        )
 
     def critic_config(self, n_aus: int = N_AUS) -> CriticConfig:
-        return CriticConfig(image_size=self.image_size, critic_dim=self.critic_dim,
-                            critic_layers=self.critic_layers, n_aus=n_aus)
+        return CriticConfig(
+            image_size=self.image_size, critic_dim=self.critic_dim, critic_layers=self.critic_layers, n_aus=n_aus
+        )
 
     def schedule(self, steps_per_epoch: int) -> tuple[int, int]:
         """(total steps, the step at which the learning-rate decay starts)."""
@@ -306,8 +313,14 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         # the expression gate: with the bundled editor on FER2013 few-shot faces it never saw, faceaug + classic
         # over classic went from +7.9 (gate off) to +11.6 (0.4) and +11.7 (0.5), on LFW faces from −2.8 to +0.7
         # (0.4) and +2.0 (0.5); 5 seeds each, the LFW step within its noise (docs/bundled-editor.md)
-        "expand": {"samples_per_edit": 4, "shard_size": 2, "singan_mode": "inject", "regenerator": "patch",
-                   "edits_first": True, "min_target_probability": 0.5},
+        "expand": {
+            "samples_per_edit": 4,
+            "shard_size": 2,
+            "singan_mode": "inject",
+            "regenerator": "patch",
+            "edits_first": True,
+            "min_target_probability": 0.5,
+        },
     },
 }
 PROFILE_NAMES = tuple(PROFILES)
@@ -318,11 +331,19 @@ FINE_TUNE_STEPS = 3000
 
 
 def _apply(cfg: Config, section: str, values: dict[str, Any], origin: str) -> None:
-    if section == "ganimation" and isinstance(values, dict) and {"epochs", "epochs_decay"} & values.keys() \
-            and "steps" not in values:
+    if (
+        section == "ganimation"
+        and isinstance(values, dict)
+        and {"epochs", "epochs_decay"} & values.keys()
+        and "steps" not in values
+    ):
         values = {**values, "steps": 0}  # asking for epochs means counting epochs, not a profile's step budget
-    if section == "ganimation" and isinstance(values, dict) and "lambda_au" in values \
-            and "lambda_au_prototypes" not in values:
+    if (
+        section == "ganimation"
+        and isinstance(values, dict)
+        and "lambda_au" in values
+        and "lambda_au_prototypes" not in values
+    ):
         values = {**values, "lambda_au_prototypes": 0.0}  # an AU weight asked for is the weight, whatever the AUs
     _apply_to(getattr(cfg, section), section, values, origin)
 
@@ -336,8 +357,9 @@ def _checked_values(target: Any, section: str, values: Any, origin: str) -> dict
     """`values` checked against the dataclass `target`: the one rule for every config read from a file (TOML, model
     files, checkpoints): unknown keys are a UserError naming them, values must have the field's type."""
     check_known_keys([f.name for f in dataclasses.fields(target)], section, values, origin)
-    return {key: _coerce(value, type(getattr(target, key)), f"{section}.{key}", origin)
-            for key, value in values.items()}
+    return {
+        key: _coerce(value, type(getattr(target, key)), f"{section}.{key}", origin) for key, value in values.items()
+    }
 
 
 def check_known_keys(known: Iterable[str], section: str, values: Any, origin: str) -> None:
@@ -348,8 +370,9 @@ def check_known_keys(known: Iterable[str], section: str, values: Any, origin: st
     unknown = sorted(set(values) - set(known))
     if unknown:
         names = ", ".join(f"'{section}.{key}'" for key in unknown)
-        raise UserError(f"Unknown setting{'s' if len(unknown) > 1 else ''} {names} in {origin}. "
-                        f"Known: {', '.join(known)}.")
+        raise UserError(
+            f"Unknown setting{'s' if len(unknown) > 1 else ''} {names} in {origin}. Known: {', '.join(known)}."
+        )
 
 
 def section_from_dict(kind: type[T], section: str, values: Any, origin: str) -> T:
@@ -424,8 +447,11 @@ def resolve_config(
 #: Allowed names and ranges of the settings, checked whenever a Config is built: (lowest, highest, whether the
 #: bounds themselves are allowed); None = unbounded. Every field not listed here is free (seed, device, flags).
 _NAMES: dict[str, tuple[str, ...]] = {
-    "preprocess.split_by": SPLIT_BY, "ganimation.upsample": UPSAMPLINGS, "ganimation.condition": CONDITIONS,
-    "expand.singan_mode": SINGAN_MODES, "expand.regenerator": REGENERATORS,
+    "preprocess.split_by": SPLIT_BY,
+    "ganimation.upsample": UPSAMPLINGS,
+    "ganimation.condition": CONDITIONS,
+    "expand.singan_mode": SINGAN_MODES,
+    "expand.regenerator": REGENERATORS,
     "ganimation.au_judge": AU_JUDGES,
 }
 _AT_LEAST_0 = (0, None, True)
@@ -433,35 +459,84 @@ _AT_LEAST_1 = (1, None, True)
 _POSITIVE = (0, None, False)
 _FRACTION = (0, 1, True)
 _RANGES: dict[str, tuple[float | None, float | None, bool]] = {
-    "preprocess.size": (8, None, True), "preprocess.min_confidence": _FRACTION,
-    "preprocess.test_fraction": (0, 1, "low"), "preprocess.min_source_side": _AT_LEAST_1,
+    "preprocess.size": (8, None, True),
+    "preprocess.min_confidence": _FRACTION,
+    "preprocess.test_fraction": (0, 1, "low"),
+    "preprocess.min_source_side": _AT_LEAST_1,
     "preprocess.workers": _AT_LEAST_0,
-    **{f"ganimation.{k}": _AT_LEAST_1 for k in ("image_size", "conv_dim", "critic_dim", "critic_layers",
-                                                 "batch_size", "n_critic", "gp_every", "au_pretrain_batch",
-                                                 "checkpoint_every")},
-    "ganimation.decay_fraction": _FRACTION, "ganimation.au_pretrain_share": _FRACTION,
+    **{
+        f"ganimation.{k}": _AT_LEAST_1
+        for k in (
+            "image_size",
+            "conv_dim",
+            "critic_dim",
+            "critic_layers",
+            "batch_size",
+            "n_critic",
+            "gp_every",
+            "au_pretrain_batch",
+            "checkpoint_every",
+        )
+    },
+    "ganimation.decay_fraction": _FRACTION,
+    "ganimation.au_pretrain_share": _FRACTION,
     "ganimation.au_pretrain_holdout": (0, 1, "low"),
-    **{f"ganimation.{k}": _AT_LEAST_0 for k in ("repeat_num", "epochs", "epochs_decay", "steps", "max_minutes",
-                                                 "critic_warmup_steps", "au_pretrain_steps", "lambda_gp", "lambda_au",
-                                                 "lambda_au_prototypes",
-                                                 "lambda_cyc", "lambda_mask", "lambda_tv", "target_noise")},
-    "ganimation.lr": _POSITIVE, "ganimation.beta1": (0, 1, "low"), "ganimation.beta2": (0, 1, "low"),
-    "ganimation.ema_decay": (0, 1, "low"), "ganimation.photometric_jitter": (0, 0.5, True),
-    "singan.scale_factor": (0, 1, False), "singan.lr_decay_at": _FRACTION, "singan.lr": _POSITIVE,
-    "singan.beta1": (0, 1, "low"), "singan.beta2": (0, 1, "low"),
-    **{f"singan.{k}": _AT_LEAST_1 for k in ("min_size", "max_size", "nfc", "max_nfc", "num_layers",
-                                             "iters_per_scale", "d_steps", "g_steps")},
+    **{
+        f"ganimation.{k}": _AT_LEAST_0
+        for k in (
+            "repeat_num",
+            "epochs",
+            "epochs_decay",
+            "steps",
+            "max_minutes",
+            "critic_warmup_steps",
+            "au_pretrain_steps",
+            "lambda_gp",
+            "lambda_au",
+            "lambda_au_prototypes",
+            "lambda_cyc",
+            "lambda_mask",
+            "lambda_tv",
+            "target_noise",
+        )
+    },
+    "ganimation.lr": _POSITIVE,
+    "ganimation.beta1": (0, 1, "low"),
+    "ganimation.beta2": (0, 1, "low"),
+    "ganimation.ema_decay": (0, 1, "low"),
+    "ganimation.photometric_jitter": (0, 0.5, True),
+    "singan.scale_factor": (0, 1, False),
+    "singan.lr_decay_at": _FRACTION,
+    "singan.lr": _POSITIVE,
+    "singan.beta1": (0, 1, "low"),
+    "singan.beta2": (0, 1, "low"),
+    **{
+        f"singan.{k}": _AT_LEAST_1
+        for k in ("min_size", "max_size", "nfc", "max_nfc", "num_layers", "iters_per_scale", "d_steps", "g_steps")
+    },
     **{f"singan.{k}": _AT_LEAST_0 for k in ("lambda_gp", "alpha", "noise_amp", "cpu_threads", "inject_noise_amp")},
-    "singan.inject_jitter": (0, 0.5, True), "singan.target_pairwise_ssim": (0, 1, "low"),
+    "singan.inject_jitter": (0, 0.5, True),
+    "singan.target_pairwise_ssim": (0, 1, "low"),
     "singan.max_inject_noise_amp": _AT_LEAST_0,
-    "patch.noise": _AT_LEAST_0, "patch.coarse_size": (4, None, True),
-    "patch.warp": _AT_LEAST_0, "patch.warp_grid": (2, None, True), "patch.scale_factor": (0, 1, False),
-    "patch.patch_size": (1, None, True), "patch.coarse_iters": _AT_LEAST_0, "patch.fine_iters": _AT_LEAST_0,
-    "patch.search_radius": _POSITIVE, "patch.fine_search_radius": _AT_LEAST_0, "patch.completeness": _AT_LEAST_0,
-    "expand.samples_per_edit": _AT_LEAST_0, "expand.start_scale": _AT_LEAST_0, "expand.shard_size": _AT_LEAST_1,
+    "patch.noise": _AT_LEAST_0,
+    "patch.coarse_size": (4, None, True),
+    "patch.warp": _AT_LEAST_0,
+    "patch.warp_grid": (2, None, True),
+    "patch.scale_factor": (0, 1, False),
+    "patch.patch_size": (1, None, True),
+    "patch.coarse_iters": _AT_LEAST_0,
+    "patch.fine_iters": _AT_LEAST_0,
+    "patch.search_radius": _POSITIVE,
+    "patch.fine_search_radius": _AT_LEAST_0,
+    "patch.completeness": _AT_LEAST_0,
+    "expand.samples_per_edit": _AT_LEAST_0,
+    "expand.start_scale": _AT_LEAST_0,
+    "expand.shard_size": _AT_LEAST_1,
     "expand.face_redraws": _AT_LEAST_0,
-    "expand.continuous_steps": _AT_LEAST_1, "expand.min_edit_score": _FRACTION,
-    "expand.min_target_probability": _FRACTION, "expand.continuous_label_threshold": _FRACTION,
+    "expand.continuous_steps": _AT_LEAST_1,
+    "expand.min_edit_score": _FRACTION,
+    "expand.min_target_probability": _FRACTION,
+    "expand.continuous_label_threshold": _FRACTION,
     "expand.max_identity_distance": _AT_LEAST_0,
 }
 
@@ -492,8 +567,7 @@ def validate(cfg: Config) -> None:
         if problem:
             raise UserError(f"Setting {dotted} {problem}, got {value!r}.")
     if cfg.singan.max_size < cfg.singan.min_size or cfg.singan.max_nfc < cfg.singan.nfc:
-        raise UserError("Settings singan.max_size and singan.max_nfc must not be below singan.min_size and "
-                        "singan.nfc.")
+        raise UserError("Settings singan.max_size and singan.max_nfc must not be below singan.min_size and singan.nfc.")
 
 
 def config_from_dict(data: dict[str, Any]) -> Config:

@@ -40,9 +40,11 @@ class MachineFault(UserError):
             folder = Path(os.fsdecode(where)).parent
         folder = f" in {folder}" if folder else ""
         reason = exc.strerror or os.strerror(exc.errno or 0)
-        return cls(f"{reason}{folder} ({errno.errorcode.get(exc.errno or 0, exc.errno)}): a fault of the machine, "
-                   "not of your data. Free space (or fix the filesystem) and rerun the same command: what was "
-                   "finished is kept and reused.")
+        return cls(
+            f"{reason}{folder} ({errno.errorcode.get(exc.errno or 0, exc.errno)}): a fault of the machine, "
+            "not of your data. Free space (or fix the filesystem) and rerun the same command: what was "
+            "finished is kept and reused."
+        )
 
 
 @contextmanager

@@ -82,8 +82,7 @@ def worker_init() -> None:
     quietly, and the worker exits within PARENT_POLL_S of its parent's death."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True,
-                     name="faceaug-orphan-watch").start()
+    threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True, name="faceaug-orphan-watch").start()
 
 
 @contextmanager

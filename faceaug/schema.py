@@ -92,6 +92,7 @@ MANIFEST_SCHEMA = pa.schema(
     ]
 )
 
+
 def _nullable(names, type_) -> list[pa.Field]:
     return [pa.field(name, type_, nullable=True) for name in names]
 
@@ -110,13 +111,28 @@ METRICS_SCHEMA = pa.schema(
         *_nullable([f"achieved_{au}" for au in AU_NAMES], pa.float32()),
         pa.field("au_error", pa.float32(), nullable=True),  # mean |target − achieved| over the 17 AUs
         pa.field("au_measured_by", pa.string(), nullable=True),  # faceaug-au-estimator | openface
-        *_nullable(["unedited_au_error", "ssim_to_source", "ssim_to_edit", "sifid", "diversity", "pairwise_ssim",
-                    "face_attention", "colour_shift_outside_face"], pa.float32()),
+        *_nullable(
+            [
+                "unedited_au_error",
+                "ssim_to_source",
+                "ssim_to_edit",
+                "sifid",
+                "diversity",
+                "pairwise_ssim",
+                "face_attention",
+                "colour_shift_outside_face",
+            ],
+            pa.float32(),
+        ),
     ]
 )
 
-SCHEMAS: dict[str, pa.Schema] = {"faces": FACES_SCHEMA, "rejects": REJECTS_SCHEMA, "manifest": MANIFEST_SCHEMA,
-                                 "metrics": METRICS_SCHEMA}
+SCHEMAS: dict[str, pa.Schema] = {
+    "faces": FACES_SCHEMA,
+    "rejects": REJECTS_SCHEMA,
+    "manifest": MANIFEST_SCHEMA,
+    "metrics": METRICS_SCHEMA,
+}
 
 
 def _legacy_landmark_method(table: pa.Table) -> pa.Array:
@@ -130,12 +146,16 @@ def _not_recorded(table: pa.Table) -> pa.Array:
 
 
 #: Columns added after a table's first release, and how a reader fills them in an older file.
-ADDED_COLUMNS = {"faces": {"landmark_method": _legacy_landmark_method, "grey": _not_recorded},
-                 "manifest": {"edit_score": lambda table: pa.nulls(table.num_rows, pa.float32()),
-                              "identity_distance": lambda table: pa.nulls(table.num_rows, pa.float32()),
-                              "editor": lambda table: pa.nulls(table.num_rows, pa.string()),
-                              "target_probability": lambda table: pa.nulls(table.num_rows, pa.float32()),
-                              "face_attention": lambda table: pa.nulls(table.num_rows, pa.float32())}}
+ADDED_COLUMNS = {
+    "faces": {"landmark_method": _legacy_landmark_method, "grey": _not_recorded},
+    "manifest": {
+        "edit_score": lambda table: pa.nulls(table.num_rows, pa.float32()),
+        "identity_distance": lambda table: pa.nulls(table.num_rows, pa.float32()),
+        "editor": lambda table: pa.nulls(table.num_rows, pa.string()),
+        "target_probability": lambda table: pa.nulls(table.num_rows, pa.float32()),
+        "face_attention": lambda table: pa.nulls(table.num_rows, pa.float32()),
+    },
+}
 
 
 #: What the rows of each table must satisfy beyond their types (checked on every read and write).
@@ -160,10 +180,12 @@ def path_problem(rel: str) -> str | None:
 
 
 def _row_problems(df: pd.DataFrame, name: str) -> str | None:
-    checks = [(PATH_COLUMNS, path_problem),
-              (ID_COLUMNS, lambda v: None if _ID.fullmatch(v) else "may use only ASCII letters, digits, '_', '-'"),
-              (LABEL_COLUMNS, label_problem),
-              (SPLIT_COLUMNS, lambda v: None if v in SPLITS else f"is not one of {', '.join(SPLITS)}")]
+    checks = [
+        (PATH_COLUMNS, path_problem),
+        (ID_COLUMNS, lambda v: None if _ID.fullmatch(v) else "may use only ASCII letters, digits, '_', '-'"),
+        (LABEL_COLUMNS, label_problem),
+        (SPLIT_COLUMNS, lambda v: None if v in SPLITS else f"is not one of {', '.join(SPLITS)}"),
+    ]
     for columns, problem_of in checks:
         for column in columns.get(name, ()):
             for i, value in enumerate(df[column]):
@@ -220,16 +242,22 @@ def read_table(path: Path, name: str) -> pd.DataFrame:
     for field in schema:
         column = table.column(field.name)
         if not field.nullable and column.null_count:
-            raise UserError(f"{path} is not a valid faceaug {name} table: column {field.name!r} has "
-                            f"{column.null_count} empty value(s).")
+            raise UserError(
+                f"{path} is not a valid faceaug {name} table: column {field.name!r} has "
+                f"{column.null_count} empty value(s)."
+            )
         try:
             columns.append(column.cast(field.type))
         except (pa.ArrowException, ValueError) as exc:
-            raise UserError(f"{path} is not a valid faceaug {name} table: column {field.name!r} is "
-                            f"{column.type}, expected {field.type} ({exc}).") from None
+            raise UserError(
+                f"{path} is not a valid faceaug {name} table: column {field.name!r} is "
+                f"{column.type}, expected {field.type} ({exc})."
+            ) from None
     df = pa.Table.from_arrays(columns, schema=schema).to_pandas()
     problem = _row_problems(df, name)
     if problem:
-        raise UserError(f"{path} is not a valid faceaug {name} table: {problem}. Tables are checked like any "
-                        "input; was it edited by hand or written by another tool?")
+        raise UserError(
+            f"{path} is not a valid faceaug {name} table: {problem}. Tables are checked like any "
+            "input; was it edited by hand or written by another tool?"
+        )
     return df

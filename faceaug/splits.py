@@ -41,5 +41,6 @@ def held_out_subjects(subjects: Sequence[str], fraction: float, seed: int) -> np
     subjects = [str(s) for s in subjects]
     if fraction <= 0 or len(set(subjects)) < 2:
         return np.zeros(len(subjects), bool)
-    return np.array([split == "test" for split in assign_splits(subjects, [None] * len(subjects), fraction, seed)],
-                    bool)
+    return np.array(
+        [split == "test" for split in assign_splits(subjects, [None] * len(subjects), fraction, seed)], bool
+    )

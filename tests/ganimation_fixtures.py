@@ -39,24 +39,42 @@ def make_work_dir(root: Path, n: int = 24, size: int = 32, seed: int = 0, test_e
         aus = {name: 0.0 for name in AU_NAMES}
         aus["AU25"] = mouth
         aus["AU26"] = mouth * 0.8
-        rows.append({
-            "face_id": face_id, "image_path": rel, "source_path": f"src/{face_id}.png", "source_sha256": "0" * 64,
-            "label": "happy" if mouth > 0.5 else "neutral", "subject": f"s{i % 4}",
-            "split": "test" if i % test_every == test_every - 1 else "train", "au_source": "openface",
-            **aus, **{name: bool(aus[au] > 0.2) for au, name in zip(AU_NAMES, AU_PRESENT_NAMES)},
-            "confidence": 0.99, "landmarks": None, "landmark_method": "none", "crop_transform": [1, 0, 0, 0, 1, 0],
-            "source_width": size, "source_height": size,
-        })
+        rows.append(
+            {
+                "face_id": face_id,
+                "image_path": rel,
+                "source_path": f"src/{face_id}.png",
+                "source_sha256": "0" * 64,
+                "label": "happy" if mouth > 0.5 else "neutral",
+                "subject": f"s{i % 4}",
+                "split": "test" if i % test_every == test_every - 1 else "train",
+                "au_source": "openface",
+                **aus,
+                **{name: bool(aus[au] > 0.2) for au, name in zip(AU_NAMES, AU_PRESENT_NAMES)},
+                "confidence": 0.99,
+                "landmarks": None,
+                "landmark_method": "none",
+                "crop_transform": [1, 0, 0, 0, 1, 0],
+                "source_width": size,
+                "source_height": size,
+            }
+        )
     write_table_atomic(rows, root / "faces.parquet", "faces")
     return root
 
 
-def save_model(path: Path, model: GanimationConfig | Generator, *, au_names: tuple[str, ...] = AU_NAMES,
-               provenance: dict | None = None) -> Path:
+def save_model(
+    path: Path,
+    model: GanimationConfig | Generator,
+    *,
+    au_names: tuple[str, ...] = AU_NAMES,
+    provenance: dict | None = None,
+) -> Path:
     """Write a model file for a generator (or an untrained one sized by `model`, drawn from torch's global RNG)."""
     generator = model if isinstance(model, Generator) else Generator(model.generator_config(len(au_names)))
-    return GanimationModel(generator=generator, au_names=au_names, crop_template=crop_template_id(),
-                           provenance=provenance or {}).save(path)
+    return GanimationModel(
+        generator=generator, au_names=au_names, crop_template=crop_template_id(), provenance=provenance or {}
+    ).save(path)
 
 
 def split_by_subject(work: Path, n_subjects: int) -> Path:

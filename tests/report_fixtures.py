@@ -12,10 +12,17 @@ from faceaug.config import GanimationConfig, resolve_config
 from tests.ganimation_fixtures import make_work_dir, save_model, split_by_subject
 
 # untrained tiny editors: the expression gate (on in `fast`) would drop their edits; tests that want it say so
-TINY = {"expand.min_target_probability": 0.0,
-        "singan.iters_per_scale": 2, "singan.nfc": 8, "singan.max_nfc": 8, "singan.min_size": 12,
-        "expand.samples_per_edit": 3, "expand.shard_size": 4, "expand.edits_first": False,
-        "expand.regenerator": "singan"}  # these tests exercise SinGAN's N x M; the patch default has its own
+TINY = {
+    "expand.min_target_probability": 0.0,
+    "singan.iters_per_scale": 2,
+    "singan.nfc": 8,
+    "singan.max_nfc": 8,
+    "singan.min_size": 12,
+    "expand.samples_per_edit": 3,
+    "expand.shard_size": 4,
+    "expand.edits_first": False,
+    "expand.regenerator": "singan",
+}  # these tests exercise SinGAN's N x M; the patch default has its own
 
 
 def build_report_world(root: Path) -> tuple[Path, Path]:
@@ -24,7 +31,9 @@ def build_report_world(root: Path) -> tuple[Path, Path]:
     work = split_by_subject(make_work_dir(root / "work", n=60, size=32), 5)
     torch.manual_seed(0)
     save_model(work / "models" / "ganimation.safetensors", GanimationConfig(image_size=32, conv_dim=8, repeat_num=2))
-    run_expand(ExpandRequest(work_dir=work, au_preset="happy,surprise", per_class=8, out_dir=root / "expanded",
-                             workers=1), resolve_config("fast", None, TINY, seed=0, device="cpu"))
+    run_expand(
+        ExpandRequest(work_dir=work, au_preset="happy,surprise", per_class=8, out_dir=root / "expanded", workers=1),
+        resolve_config("fast", None, TINY, seed=0, device="cpu"),
+    )
     run_train_au(TrainAuRequest(work_dir=work, steps=300, image_size=32, device="cpu"))
     return work, root / "expanded"

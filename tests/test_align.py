@@ -28,11 +28,13 @@ def test_landmarks_land_on_the_template(angle, size):
     face = align_face(img, lm, size)
     assert face.method == "openface"
     assert face.crop.shape == (size, size, 3) and face.crop.dtype == np.uint8
-    np.testing.assert_allclose(_apply(face.transform.astype(np.float64), anchor_points(lm)),
-                               CROP_TEMPLATE.points(size), atol=size / 256)  # least squares: sub-pixel residual
+    np.testing.assert_allclose(
+        _apply(face.transform.astype(np.float64), anchor_points(lm)), CROP_TEMPLATE.points(size), atol=size / 256
+    )  # least squares: sub-pixel residual
     # Same face, whatever its rotation and size in the source → nearly the same crop.
-    ref = align_face(draw_face(260, 300, place_landmarks((150, 110), 50, 0.0)), place_landmarks((150, 110), 50, 0.0),
-                     size)
+    ref = align_face(
+        draw_face(260, 300, place_landmarks((150, 110), 50, 0.0)), place_landmarks((150, 110), 50, 0.0), size
+    )
     assert np.abs(face.crop.astype(int) - ref.crop.astype(int)).mean() < 12
 
 
@@ -79,5 +81,6 @@ def test_no_face_rejects_unless_assume_cropped():
     face = align_face(blank, None, 64, assume_cropped=True)
     assert face.method == "none" and face.crop.shape == (64, 64, 3)
     # The centred square, scaled uniformly: (15, 0) → (0, 0) and (105, 90) → (64, 64).
-    np.testing.assert_allclose(_apply(face.transform.astype(np.float64), np.array([[15.0, 0.0], [105.0, 90.0]])),
-                               [[0, 0], [64, 64]], atol=1e-4)
+    np.testing.assert_allclose(
+        _apply(face.transform.astype(np.float64), np.array([[15.0, 0.0], [105.0, 90.0]])), [[0, 0], [64, 64]], atol=1e-4
+    )

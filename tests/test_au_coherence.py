@@ -26,8 +26,10 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _sources(kinds: list[str], labels: list[str]) -> pd.DataFrame:
-    rows = [{"face_id": f"f{i}", "label": label, "au_source": kind, **{au: 0.1 for au in AU_NAMES}}
-            for i, (kind, label) in enumerate(zip(kinds, labels))]
+    rows = [
+        {"face_id": f"f{i}", "label": label, "au_source": kind, **{au: 0.1 for au in AU_NAMES}}
+        for i, (kind, label) in enumerate(zip(kinds, labels))
+    ]
     return pd.DataFrame(rows)
 
 
@@ -77,8 +79,9 @@ def _relative_model(tmp_path, au_sources: dict[str, int]):
     torch.manual_seed(1)
     small = GanimationConfig(image_size=32, conv_dim=8, repeat_num=2, condition="relative")
     generator = Generator(small.generator_config(len(AU_NAMES)))
-    return GanimationModel(generator=generator, au_names=AU_NAMES, crop_template=crop_template_id(),
-                           provenance=_trained(au_sources)).save(tmp_path / "relative.safetensors")
+    return GanimationModel(
+        generator=generator, au_names=AU_NAMES, crop_template=crop_template_id(), provenance=_trained(au_sources)
+    ).save(tmp_path / "relative.safetensors")
 
 
 def test_expand_refuses_prototype_sources_for_a_measured_aus_model_and_writes_nothing(work, tmp_path, runner):
@@ -89,9 +92,25 @@ def test_expand_refuses_prototype_sources_for_a_measured_aus_model_and_writes_no
     write_table_atomic(faces, small / "faces.parquet", "faces")
     model = _relative_model(tmp_path, {"openface": 9000})
     out = tmp_path / "out"
-    result = runner.invoke(app, ["expand", str(small), "--au-preset", "happy", "--per-class", "2", "--out", str(out),
-                                 "--model", str(model), "--device", "cpu",
-                                 "--config", str(_toml(tmp_path / "tiny.toml", TINY))])
+    result = runner.invoke(
+        app,
+        [
+            "expand",
+            str(small),
+            "--au-preset",
+            "happy",
+            "--per-class",
+            "2",
+            "--out",
+            str(out),
+            "--model",
+            str(model),
+            "--device",
+            "cpu",
+            "--config",
+            str(_toml(tmp_path / "tiny.toml", TINY)),
+        ],
+    )
     assert result.exit_code == 2, result.output
     assert "have label-prototype AUs" in " ".join(result.output.split())
     assert not out.exists()
@@ -117,9 +136,11 @@ def test_expand_gives_a_prototype_trained_model_the_sources_label_prototypes(wor
     assert not np.array_equal(written, editor.edit(images, target, faces[list(AU_NAMES)].to_numpy(np.float32))[0])
     summary = json.loads((out / "expand.json").read_text())["source_aus"]
     assert summary["decision"] == "adapted_to_prototypes" and summary["adapted"] == len(
-        read_table(work / "faces.parquet", "faces").query("split == 'train'"))
+        read_table(work / "faces.parquet", "faces").query("split == 'train'")
+    )
     # the originals keep their own (measured) AUs in the manifest
     originals = manifest[~manifest["is_generated"]].set_index("source_id")
     table = pd.read_parquet(work / "faces.parquet").set_index("face_id")
-    assert np.allclose(originals[list(AU_NAMES)].to_numpy(np.float32),
-                       table.loc[originals.index, list(AU_NAMES)].to_numpy(np.float32))
+    assert np.allclose(
+        originals[list(AU_NAMES)].to_numpy(np.float32), table.loc[originals.index, list(AU_NAMES)].to_numpy(np.float32)
+    )

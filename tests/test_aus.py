@@ -14,8 +14,25 @@ from faceaug.errors import UserError
 
 
 def test_catalogue_is_the_17_openface_intensity_aus_in_ganimation_order():
-    assert AU_NAMES == ("AU01", "AU02", "AU04", "AU05", "AU06", "AU07", "AU09", "AU10", "AU12", "AU14", "AU15",
-                        "AU17", "AU20", "AU23", "AU25", "AU26", "AU45")
+    assert AU_NAMES == (
+        "AU01",
+        "AU02",
+        "AU04",
+        "AU05",
+        "AU06",
+        "AU07",
+        "AU09",
+        "AU10",
+        "AU12",
+        "AU14",
+        "AU15",
+        "AU17",
+        "AU20",
+        "AU23",
+        "AU25",
+        "AU26",
+        "AU45",
+    )
     assert AU_INTENSITY_COLUMNS[0] == "AU01_r" and AU_INTENSITY_COLUMNS[-1] == "AU45_r"
 
 

@@ -37,8 +37,19 @@ def test_results_file_holds_figures_baselines_and_the_machine(tmp_path):
     figure = payload["figures"][0]
     assert figure["speedup"] == 3.0 and figure["baseline"]["value"] == 107.0
     run = payload["run"]
-    for key in ("commit", "date", "faceaug", "torch", "device_name", "cpu_model", "cpu_count", "torch_threads",
-                "load_average_start", "load_average_end", "peak_ram_mib"):
+    for key in (
+        "commit",
+        "date",
+        "faceaug",
+        "torch",
+        "device_name",
+        "cpu_model",
+        "cpu_count",
+        "torch_threads",
+        "load_average_start",
+        "load_average_end",
+        "peak_ram_mib",
+    ):
         assert run[key] not in (None, ""), key
     assert run["peak_ram_mib"] > 0
 
@@ -93,8 +104,13 @@ def test_every_make_bench_topic_writes_through_the_shared_results_module():
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="with CUDA this would run the GPU benchmarks")
 def test_bench_gpu_without_cuda_exits_0_with_a_message(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "benchmarks.run", "--device", "cuda", "--out", str(tmp_path)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--device", "cuda", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "no CUDA GPU" in done.stdout and not list(tmp_path.iterdir())
 
@@ -103,20 +119,33 @@ def test_bench_gpu_without_cuda_exits_0_with_a_message(tmp_path):
 def test_the_gpu_check_runs_every_step_on_the_cpu_in_its_dry_run(tmp_path):
     """`make bench-gpu` runs benchmarks/gpu_check.py; its --dry-run takes every step (the CUDA tests, the GANimation,
     SinGAN and expand benchmarks) on the CPU, sized down, so that the first GPU lent finds a script that works."""
-    done = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check", "--dry-run", "--out", str(tmp_path)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=900,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.gpu_check", "--dry-run", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     summary = json.loads((tmp_path / "gpu_check-cpu.json").read_text())
     assert done.returncode == 0, [(s["step"], s["exit"], s["output_tail"][-800:]) for s in summary["steps"]]
     assert [s["step"] for s in summary["steps"]] == ["cuda tests", "ganimation", "singan", "expand"]
     assert "4 passed" in summary["steps"][0]["output_tail"]  # the CUDA tests ran, on the CPU
-    assert {p.name for p in tmp_path.glob("*-cpu.json")} >= {"ganimation-cpu.json", "singan-cpu.json",
-                                                            "expand-cpu.json"}
+    assert {p.name for p in tmp_path.glob("*-cpu.json")} >= {
+        "ganimation-cpu.json",
+        "singan-cpu.json",
+        "expand-cpu.json",
+    }
 
 
 def test_the_gpu_check_without_cuda_exits_0_with_a_message(tmp_path):
     if torch.cuda.is_available():
         pytest.skip("with CUDA this would run the GPU check")
-    done = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check", "--out", str(tmp_path)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.gpu_check", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0 and "no CUDA GPU" in done.stdout and not list(tmp_path.iterdir())

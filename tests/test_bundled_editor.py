@@ -56,10 +56,20 @@ def user_flow(tmp_path_factory):
 
     runner, root = CliRunner(), tmp_path_factory.mktemp("bundled")
     _invoke(runner, "synth", str(root / "data"), "--subjects", "3", "--per-class", "1", "--seed", "3")
-    _invoke(runner, "preprocess", str(root / "data"), "--out", str(root / "work"), "--size", "128",
-            "--workers", "1")
-    expanded = _invoke(runner, "expand", str(root / "work"), "--au-preset", "happy,surprise", "--per-class", "3",
-                       "--workers", "1", "--device", "cpu")
+    _invoke(runner, "preprocess", str(root / "data"), "--out", str(root / "work"), "--size", "128", "--workers", "1")
+    expanded = _invoke(
+        runner,
+        "expand",
+        str(root / "work"),
+        "--au-preset",
+        "happy,surprise",
+        "--per-class",
+        "3",
+        "--workers",
+        "1",
+        "--device",
+        "cpu",
+    )
     report = _invoke(runner, "report", str(root / "work" / "expanded"), "--device", "cpu")
     return root, " ".join(expanded.output.split()), report.output
 
@@ -106,8 +116,9 @@ def test_a_colour_face_keeps_its_chroma_and_its_detail_where_the_editor_keeps_it
     editor = GanimationEditor.load(bundled_editor_path(), "cpu")
     assert editor.edits_luminance and editor.image_size < 128  # a grey 64-px editor, on a colour 128-px face
     targets = np.stack([preset_vector(name) for name in ("happy", "surprise", "angry")])
-    edited, attention = editor.edit(np.repeat(astronaut[None], 3, axis=0), targets,
-                                    np.repeat(preset_vector("neutral")[None], 3, axis=0))
+    edited, attention = editor.edit(
+        np.repeat(astronaut[None], 3, axis=0), targets, np.repeat(preset_vector("neutral")[None], 3, axis=0)
+    )
     assert edited.shape == (3, 128, 128, 3) and attention.shape == (3, 128, 128)
     for image, mask in zip(edited, attention):
         assert colour_spread(image) > 40  # colour in, colour out
@@ -132,13 +143,46 @@ def test_model_bundled_selects_it_even_when_work_has_a_model(tmp_path, runner):
 
     work = make_work_dir(tmp_path / "work", n=12, size=64)
     save_model(work / "models" / "ganimation.safetensors", GanimationConfig(image_size=32, conv_dim=8, repeat_num=2))
-    _invoke(runner, "expand", str(work), "--au-preset", "happy", "--per-class", "2", "--workers", "1",
-            "--samples-per-edit", "0", "--model", "bundled", "--min-target-probability", "0", "--device", "cpu")
+    _invoke(
+        runner,
+        "expand",
+        str(work),
+        "--au-preset",
+        "happy",
+        "--per-class",
+        "2",
+        "--workers",
+        "1",
+        "--samples-per-edit",
+        "0",
+        "--model",
+        "bundled",
+        "--min-target-probability",
+        "0",
+        "--device",
+        "cpu",
+    )
     summary = json.loads((work / "expanded" / "expand.json").read_text())
     assert summary["ganimation_model"]["bundled"] is True
-    _invoke(runner, "expand", str(work), "--au-preset", "happy", "--per-class", "2", "--workers", "1",
-            "--samples-per-edit", "0", "--out", str(tmp_path / "own"), "--min-target-probability", "0",
-            "--device", "cpu")
+    _invoke(
+        runner,
+        "expand",
+        str(work),
+        "--au-preset",
+        "happy",
+        "--per-class",
+        "2",
+        "--workers",
+        "1",
+        "--samples-per-edit",
+        "0",
+        "--out",
+        str(tmp_path / "own"),
+        "--min-target-probability",
+        "0",
+        "--device",
+        "cpu",
+    )
     own = json.loads((tmp_path / "own" / "expand.json").read_text())["ganimation_model"]
     assert own["bundled"] is False and own["name"] == str(work / "models" / "ganimation.safetensors")
 
@@ -149,8 +193,13 @@ def test_train_init_bundled_fine_tunes_from_its_weights_with_its_architecture(tm
     from tests.ganimation_fixtures import make_work_dir
 
     work = make_work_dir(tmp_path / "work", n=16, size=64)
-    cfg = resolve_config("fast", None, {"ganimation.au_pretrain_steps": 0, "ganimation.critic_warmup_steps": 0,
-                                        "ganimation.batch_size": 4}, seed=0, device="cpu")
+    cfg = resolve_config(
+        "fast",
+        None,
+        {"ganimation.au_pretrain_steps": 0, "ganimation.critic_warmup_steps": 0, "ganimation.batch_size": 4},
+        seed=0,
+        device="cpu",
+    )
     path = run_train(work, cfg, resume=False, max_steps=2, init="bundled")
     tuned, bundled = GanimationModel.load(path), GanimationModel.load(bundled_editor_path())
     assert tuned.config == bundled.config  # conv_dim, blocks, size: the bundled editor's, not the profile's
@@ -159,8 +208,11 @@ def test_train_init_bundled_fine_tunes_from_its_weights_with_its_architecture(tm
     # fine-tuned on colour faces, it stays a luminance editor as the bundled one is: no colour bands on colour faces
     assert tuned.provenance["training"]["grey"] is True
     start = bundled.generator.state_dict()
-    close = [float((v.float() - start[k].float()).abs().mean()) for k, v in tuned.generator.state_dict().items()
-             if v.is_floating_point()]
+    close = [
+        float((v.float() - start[k].float()).abs().mean())
+        for k, v in tuned.generator.state_dict().items()
+        if v.is_floating_point()
+    ]
     assert max(close) < 0.05  # two steps from the bundled weights, not a fresh initialisation
 
 

@@ -27,8 +27,17 @@ def test_version(runner):
 
 
 def test_the_app_has_the_commands_the_readme_documents():
-    assert {"synth", "preprocess", "train", "train-au", "import-ganimation", "singan", "expand", "report",
-            "fer-eval"} <= set(COMMANDS)
+    assert {
+        "synth",
+        "preprocess",
+        "train",
+        "train-au",
+        "import-ganimation",
+        "singan",
+        "expand",
+        "report",
+        "fer-eval",
+    } <= set(COMMANDS)
 
 
 def test_top_level_help_lists_every_command(runner):
@@ -62,8 +71,9 @@ def test_bad_flag_values_exit_2(runner, tmp_path):
 def test_unreadable_config_exit_2(runner, tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("[singan\n")
-    result = runner.invoke(app, ["singan", str(tmp_path / "img.png"), "--out", str(tmp_path / "o"),
-                                 "--config", str(bad)])
+    result = runner.invoke(
+        app, ["singan", str(tmp_path / "img.png"), "--out", str(tmp_path / "o"), "--config", str(bad)]
+    )
     assert result.exit_code == 2
     assert "could not be read" in _plain(result.output)
     assert "Traceback" not in result.output
@@ -88,8 +98,9 @@ def _flat(text: str) -> str:
     return " ".join(_plain(text).split())
 
 
-@pytest.mark.parametrize("flags, level", [([], 0), (["-q"], -1), (["--quiet"], -1), (["-v"], 1),
-                                          (["--verbose"], 1), (["-v", "-q"], -1)])
+@pytest.mark.parametrize(
+    "flags, level", [([], 0), (["-q"], -1), (["--quiet"], -1), (["-v"], 1), (["--verbose"], 1), (["-v", "-q"], -1)]
+)
 @pytest.mark.parametrize("where", ["before", "after"])
 def test_quiet_and_verbose_work_before_and_after_the_command(runner, monkeypatch, tmp_path, flags, level, where):
     from faceaug.console import verbosity
@@ -103,8 +114,10 @@ def test_quiet_and_verbose_work_before_and_after_the_command(runner, monkeypatch
     assert seen == [level]
 
 
-@pytest.mark.parametrize("args, level", [(["expand", "W", "-v"], 1), (["-v", "expand", "W", "-q"], -1),
-                                         (["-q", "expand", "W", "--verbose"], -1)])
+@pytest.mark.parametrize(
+    "args, level",
+    [(["expand", "W", "-v"], 1), (["-v", "expand", "W", "-q"], -1), (["-q", "expand", "W", "--verbose"], -1)],
+)
 def test_verbosity_flags_after_the_arguments_and_on_both_sides(runner, monkeypatch, tmp_path, args, level):
     from faceaug.console import verbosity
 
@@ -163,8 +176,9 @@ def test_user_error_messages_print_brackets_literally(runner, monkeypatch, tmp_p
     monkeypatch.setattr("faceaug.commands.preprocess.run_preprocess", fail)
     result = runner.invoke(app, ["preprocess", str(tmp_path), "--out", str(tmp_path / "work")])
     assert result.exit_code == 2
-    assert ("error: The Ray executor needs Ray: pip install 'faceaug[ray]'. Splits [bold]x[/bold] in [0, 1)."
-            in _flat(result.output))
+    assert "error: The Ray executor needs Ray: pip install 'faceaug[ray]'. Splits [bold]x[/bold] in [0, 1)." in _flat(
+        result.output
+    )
 
 
 def test_verbose_shows_the_resolved_config_and_the_time_taken_and_normal_output_does_not(runner, tmp_path):
@@ -179,8 +193,10 @@ def test_verbose_shows_the_resolved_config_and_the_time_taken_and_normal_output_
 
 def test_singan_takes_the_start_scale_of_a_config_file_unless_the_flag_is_given(runner, tmp_path, monkeypatch):
     seen = []
-    monkeypatch.setattr("faceaug.commands.singan.run_singan_command",
-                        lambda image, out, cfg, samples: seen.append(cfg.expand.start_scale))
+    monkeypatch.setattr(
+        "faceaug.commands.singan.run_singan_command",
+        lambda image, out, cfg, samples: seen.append(cfg.expand.start_scale),
+    )
     toml = tmp_path / "c.toml"
     toml.write_text("[expand]\nstart_scale = 1\n")
     base = ["singan", str(tmp_path / "face.png"), "--out", str(tmp_path / "o"), "--config", str(toml)]

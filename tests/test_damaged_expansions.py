@@ -33,8 +33,10 @@ def expansion(tmp_path_factory, runner_module) -> tuple[Path, Path]:
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        run_expand(ExpandRequest(work_dir=work, au_preset="happy", per_class=4, out_dir=out, workers=1),
-                   resolve_config("fast", None, EDITS_ONLY, seed=0, device="cpu"))
+        run_expand(
+            ExpandRequest(work_dir=work, au_preset="happy", per_class=4, out_dir=out, workers=1),
+            resolve_config("fast", None, EDITS_ONLY, seed=0, device="cpu"),
+        )
     finally:
         torch.set_num_threads(before)
     result = runner_module.invoke(app, ["report", str(out), "--no-metrics"])
@@ -131,8 +133,23 @@ def test_fer_eval_on_an_expansion_with_a_missing_image_exits_2(expansion, tmp_pa
     copy, manifest = _copy(out, tmp_path)
     gone = _first_edit(manifest)
     (copy / gone).unlink()
-    result = runner.invoke(app, ["fer-eval", str(work), "--expanded", str(copy), "--arms", "original,faceaug",
-                                 "--seeds", "1", "--steps", "1", "--device", "cpu"])
+    result = runner.invoke(
+        app,
+        [
+            "fer-eval",
+            str(work),
+            "--expanded",
+            str(copy),
+            "--arms",
+            "original,faceaug",
+            "--seeds",
+            "1",
+            "--steps",
+            "1",
+            "--device",
+            "cpu",
+        ],
+    )
     assert result.exit_code == 2, result.output
     assert gone in result.output and "the same `faceaug expand` command" in result.output
     assert not (copy / "fer-eval.json").exists()

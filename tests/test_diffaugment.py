@@ -16,8 +16,12 @@ def test_translation_shifts_whole_pixels_with_mid_grey_padding():
     x = _batch()
     y = diff_augment(x, ("translation",), torch.Generator().manual_seed(1))
     for i in range(4):
-        found = [(dy, dx) for dy in range(-4, 5) for dx in range(-4, 5)
-                 if torch.equal(torch.roll(x[i], (dy, dx), (1, 2))[:, 4:-4, 4:-4], y[i][:, 4:-4, 4:-4])]
+        found = [
+            (dy, dx)
+            for dy in range(-4, 5)
+            for dx in range(-4, 5)
+            if torch.equal(torch.roll(x[i], (dy, dx), (1, 2))[:, 4:-4, 4:-4], y[i][:, 4:-4, 4:-4])
+        ]
         assert len(found) == 1, found  # exactly one integer shift explains the inside
     assert (y == 0).any()  # the uncovered border is 0 (mid-grey)
 

@@ -32,10 +32,17 @@ from tests.ganimation_fixtures import make_work_dir, save_model
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 # untrained tiny editors: the expression gate (on in `fast`) would drop their edits; tests that want it say so
-TINY = {"expand.min_target_probability": 0.0,
-        "singan.iters_per_scale": 2, "singan.nfc": 8, "singan.max_nfc": 8, "singan.min_size": 12,
-        "expand.samples_per_edit": 3, "expand.shard_size": 2, "expand.edits_first": False,
-        "expand.regenerator": "singan"}  # these tests exercise SinGAN's N x M; the patch default has its own
+TINY = {
+    "expand.min_target_probability": 0.0,
+    "singan.iters_per_scale": 2,
+    "singan.nfc": 8,
+    "singan.max_nfc": 8,
+    "singan.min_size": 12,
+    "expand.samples_per_edit": 3,
+    "expand.shard_size": 2,
+    "expand.edits_first": False,
+    "expand.regenerator": "singan",
+}  # these tests exercise SinGAN's N x M; the patch default has its own
 
 
 def _toml(path: Path, values: dict) -> Path:
@@ -69,8 +76,10 @@ def _expand(work: Path, out: Path, preset: str = "happy", per_class: int = 7, cf
 
 
 def _pixels(out: Path) -> dict[str, str]:
-    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted((out / "images").rglob("*.png"))}
+    return {
+        str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted((out / "images").rglob("*.png"))
+    }
 
 
 def _check_invariants(out: Path, manifest: pd.DataFrame) -> None:
@@ -108,6 +117,7 @@ def test_happy_gives_exactly_per_class_rows_plus_the_originals(work, tmp_path):
     meta = pq.read_schema(out / "manifest.parquet").metadata
     assert meta[b"faceaug_version"] and meta[b"faceaug_schema"].startswith(b"manifest/")
     from faceaug.io.images import read_image
+
     assert read_image(out / singan["path"].iloc[0]).shape == (32, 32, 3)
 
 
@@ -125,6 +135,7 @@ def test_patch_regenerator_writes_a_complete_manifest_and_trains_no_singan(work,
     assert variants["singan_model_id"].isna().all() and sorted(set(variants["sample_index"])) == [0, 1, 2]
     _check_invariants(out, manifest)
     from faceaug.io.images import read_image
+
     assert read_image(out / variants["path"].iloc[0]).shape == (32, 32, 3)  # variety: tests/test_variety.py
     # another regenerator is another expansion: its fingerprint differs, so the folder is not silently reused
     with pytest.raises(UserError, match="different expansion"):
@@ -149,8 +160,10 @@ def test_fast_edits_every_source_before_drawing_variants(work, tmp_path, capsys)
     beyond = _expand(work, tmp_path / "beyond", "happy", per_class=45, cfg=one)  # more than 20 sources x (1 + M)
     edits = beyond[beyond["stage"] == "ganimation"]
     assert len(edits) == edits["source_id"].nunique() == 20  # no edit twice: 25 variants over 20 edits
-    assert "happy: 20 source faces gave usable edits, so each edit takes up to 2 variants (--samples-per-edit 1)" \
+    assert (
+        "happy: 20 source faces gave usable edits, so each edit takes up to 2 variants (--samples-per-edit 1)"
         in " ".join(capsys.readouterr().err.split())
+    )
     _check_invariants(tmp_path / "beyond", beyond)
 
 
@@ -170,8 +183,9 @@ def test_variants_that_lost_the_face_are_replaced_by_spare_draws(work, tmp_path,
             return first if offset == 0 else draw(k, offset)
 
         cut = float(first[0].mean())
-        kept = variants_mod.keep_faces(counted, edit, n, redraws,
-                                       lambda image: image is edit or float(image.mean()) < cut)
+        kept = variants_mod.keep_faces(
+            counted, edit, n, redraws, lambda image: image is edit or float(image.mean()) < cut
+        )
         chosen.append(kept)
         return kept
 
@@ -222,8 +236,9 @@ def test_single_au_and_continuous_modes(work, tmp_path):
     assert len(gen) == 8 and gen.groupby("target").size().eq(1).all()  # 2 AUs × 4 levels × 1
     row = gen[gen["target"] == "AU12=0.66"].iloc[0]
     assert row["AU12"] == pytest.approx(0.66)
-    cont = _expand(work, tmp_path / "c", "surprise", per_class=1, mode="continuous",
-                   cfg=_cfg(**{"expand.continuous_steps": 4}))
+    cont = _expand(
+        work, tmp_path / "c", "surprise", per_class=1, mode="continuous", cfg=_cfg(**{"expand.continuous_steps": 4})
+    )
     gen = cont[cont["is_generated"]]
     assert sorted(gen["alpha"]) == pytest.approx([0.25, 0.5, 0.75, 1.0])
     assert set(gen.loc[gen["alpha"] >= 0.5, "label"]) == {"surprise"}
@@ -234,8 +249,9 @@ def test_same_command_and_seed_give_the_same_manifest_and_pixels(work, tmp_path)
     b = _expand(work, tmp_path / "b", "happy,sad", per_class=5)
     pd.testing.assert_frame_equal(a, b)
     assert _pixels(tmp_path / "a") == _pixels(tmp_path / "b")
-    _expand(work, tmp_path / "c", "happy,sad", per_class=5, cfg=resolve_config("fast", None, TINY, seed=1,
-                                                                                 device="cpu"))
+    _expand(
+        work, tmp_path / "c", "happy,sad", per_class=5, cfg=resolve_config("fast", None, TINY, seed=1, device="cpu")
+    )
     assert _pixels(tmp_path / "c") != _pixels(tmp_path / "a")
 
 
@@ -264,12 +280,15 @@ def _crash_on_call(monkeypatch, module, name: str, n: int) -> None:
     monkeypatch.setattr(module, name, wrapper)
 
 
-@pytest.mark.parametrize("where", [
-    ("write_png_atomic", 3),  # inside the first shard, between images
-    ("write_png_atomic", 11),  # inside a later shard, after earlier shards finished
-    ("write_table_atomic", 2),  # all images of shard 2 written, its part file not yet
-    ("write_resolved_config", 1),  # manifest written, expand.json not yet
-])
+@pytest.mark.parametrize(
+    "where",
+    [
+        ("write_png_atomic", 3),  # inside the first shard, between images
+        ("write_png_atomic", 11),  # inside a later shard, after earlier shards finished
+        ("write_table_atomic", 2),  # all images of shard 2 written, its part file not yet
+        ("write_resolved_config", 1),  # manifest written, expand.json not yet
+    ],
+)
 def test_interrupted_run_resumes_to_exactly_the_uninterrupted_result(work, tmp_path, monkeypatch, where):
     reference = _expand(work, tmp_path / "ref", "happy,sad", per_class=9)
     out = tmp_path / "out"
@@ -297,8 +316,23 @@ def _wait_for(predicate, seconds: float) -> bool:
 def test_kill_9_at_several_points_then_rerun(work, tmp_path):
     """A real `kill -9` of the CLI process: once images exist, once after the first finished shard."""
     out = tmp_path / "out"
-    args = [sys.executable, "-m", "faceaug", "expand", str(work), "--au-preset", "happy,sad,fear", "--per-class",
-            "12", "--out", str(out), "--device", "cpu", "--workers", "1"]
+    args = [
+        sys.executable,
+        "-m",
+        "faceaug",
+        "expand",
+        str(work),
+        "--au-preset",
+        "happy,sad,fear",
+        "--per-class",
+        "12",
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--workers",
+        "1",
+    ]
     args += ["--config", str(_toml(tmp_path / "tiny.toml", TINY))]
     stages = [lambda: any((out / "images").rglob("*_edit.png")), lambda: any((out / "parts").glob("shard_*"))]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # tiny models: one thread is fastest on shared cores
@@ -312,8 +346,7 @@ def test_kill_9_at_several_points_then_rerun(work, tmp_path):
     done = subprocess.run(args, capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
     manifest = pd.read_parquet(out / "manifest.parquet")
-    assert manifest[manifest["is_generated"]]["label"].value_counts().to_dict() == {"happy": 12, "sad": 12,
-                                                                                    "fear": 12}
+    assert manifest[manifest["is_generated"]]["label"].value_counts().to_dict() == {"happy": 12, "sad": 12, "fear": 12}
     _check_invariants(out, manifest)
 
 
@@ -335,14 +368,34 @@ def test_zero_samples_per_edit_gives_only_edits(work, tmp_path, runner):
     apply (min_size 40 is too large for these 32-px faces)."""
     out = tmp_path / "out"
     config = _toml(tmp_path / "tiny.toml", {**TINY, "singan.min_size": 40})
-    result = runner.invoke(app, ["expand", str(work), "--au-preset", "happy,sad", "--per-class", "3", "--out",
-                                 str(out), "--samples-per-edit", "0", "--device", "cpu", "--workers", "1",
-                                 "--config", str(config)])
+    result = runner.invoke(
+        app,
+        [
+            "expand",
+            str(work),
+            "--au-preset",
+            "happy,sad",
+            "--per-class",
+            "3",
+            "--out",
+            str(out),
+            "--samples-per-edit",
+            "0",
+            "--device",
+            "cpu",
+            "--workers",
+            "1",
+            "--config",
+            str(config),
+        ],
+    )
     assert result.exit_code == 0, result.output
     manifest = pd.read_parquet(out / "manifest.parquet")
     generated = manifest[manifest["is_generated"]]
-    assert generated.groupby(["label", "stage"]).size().to_dict() == {("happy", "ganimation"): 3,
-                                                                      ("sad", "ganimation"): 3}
+    assert generated.groupby(["label", "stage"]).size().to_dict() == {
+        ("happy", "ganimation"): 3,
+        ("sad", "ganimation"): 3,
+    }
     assert generated["source_id"].nunique() == 6  # one edit per job, each job its own source face
     _check_invariants(out, manifest)
 
@@ -359,21 +412,26 @@ def test_warns_when_the_model_was_trained_on_faces_aligned_another_way(work, tmp
     path = model.save(tmp_path / "model.safetensors")
     _expand(work, tmp_path / "out", per_class=2, model=path, cfg=_cfg(**{"expand.samples_per_edit": 0}))
     err = " ".join(capsys.readouterr().err.split())
-    warning = ("was trained on faces aligned by 20 dlib (landmark_method), but 20 of the 20 source faces were "
-               "aligned by 20 none")
+    warning = (
+        "was trained on faces aligned by 20 dlib (landmark_method), but 20 of the 20 source faces were "
+        "aligned by 20 none"
+    )
     assert (warning in err) is warned
     assert ("source faces were aligned by" in err) is warned
 
 
-@pytest.mark.parametrize("case, message", [
-    ("missing_model", "No GANimation model"),
-    ("other_aus", "another AU list"),
-    ("empty_label", "No train faces with label"),
-    ("zero", "--per-class must be positive"),
-    ("too_small", "too small for SinGAN"),
-    ("negative_samples", "--samples-per-edit must be 0 or more, got -1"),
-    ("negative_samples_in_config", "samples_per_edit must be 0 or more, got -1"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing_model", "No GANimation model"),
+        ("other_aus", "another AU list"),
+        ("empty_label", "No train faces with label"),
+        ("zero", "--per-class must be positive"),
+        ("too_small", "too small for SinGAN"),
+        ("negative_samples", "--samples-per-edit must be 0 or more, got -1"),
+        ("negative_samples_in_config", "samples_per_edit must be 0 or more, got -1"),
+    ],
+)
 def test_bad_input_exits_2_and_writes_nothing(work, tmp_path, runner, case, message):
     out = tmp_path / "out"
     args = ["expand", str(work), "--au-preset", "happy", "--per-class", "4", "--out", str(out), "--device", "cpu"]

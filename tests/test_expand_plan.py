@@ -23,8 +23,13 @@ def _faces(n_subjects=4, per_subject=3, test_subjects=1):
     rng = np.random.default_rng(0)
     for s in range(n_subjects):
         for k in range(per_subject):
-            row = {"face_id": f"s{s}_{k}", "image_path": f"faces/s{s}_{k}.png", "label": ["sad", "neutral"][k % 2],
-                   "subject": f"s{s}", "split": "test" if s < test_subjects else "train"}
+            row = {
+                "face_id": f"s{s}_{k}",
+                "image_path": f"faces/s{s}_{k}.png",
+                "label": ["sad", "neutral"][k % 2],
+                "subject": f"s{s}",
+                "split": "test" if s < test_subjects else "train",
+            }
             row.update(zip(AU_NAMES, rng.uniform(0, 0.3, len(AU_NAMES)).astype(np.float32)))
             rows.append(row)
     return pd.DataFrame(rows)
@@ -34,8 +39,14 @@ def _faces(n_subjects=4, per_subject=3, test_subjects=1):
 @pytest.mark.parametrize("per_class, m", [(50, 4), (10, 4), (7, 4), (3, 0), (1, 9)])
 def test_every_class_gets_exactly_per_class_images(per_class, m, edits_first):
     sources = select_sources(_faces(), "train", None)
-    jobs = plan_jobs(sources, discrete_targets(parse_au_spec("happy,angry")), per_class=per_class,
-                     samples_per_edit=m, seed=0, edits_first=edits_first)
+    jobs = plan_jobs(
+        sources,
+        discrete_targets(parse_au_spec("happy,angry")),
+        per_class=per_class,
+        samples_per_edit=m,
+        seed=0,
+        edits_first=edits_first,
+    )
     for label in ("happy", "angry"):
         mine = [j for j in jobs if j.label == label]
         assert sum(j.n_samples + 1 for j in mine) == per_class
@@ -94,8 +105,13 @@ def test_empty_or_unknown_sources_are_user_errors():
     with pytest.raises(UserError, match="No faces in split 'validation'"):
         select_sources(faces, "validation", None)
     with pytest.raises(UserError, match="per-class must be positive"):
-        plan_jobs(select_sources(faces, "train", None), discrete_targets(parse_au_spec("happy")), per_class=0,
-                  samples_per_edit=1, seed=0)
+        plan_jobs(
+            select_sources(faces, "train", None),
+            discrete_targets(parse_au_spec("happy")),
+            per_class=0,
+            samples_per_edit=1,
+            seed=0,
+        )
 
 
 def test_single_au_sweeps_set_one_au_on_top_of_the_source():

@@ -29,8 +29,21 @@ def test_overwrite_refuses_a_folder_holding_files_faceaug_did_not_write(work, tm
     out = tmp_path / "mine"
     out.mkdir()
     (out / "thesis.txt").write_text("three years of work")
-    args = ["expand", str(work), "--au-preset", "happy", "--per-class", "1", "--out", str(out), "--overwrite",
-            "--device", "cpu", "--config", str(_toml(tmp_path / "tiny.toml", TINY))]
+    args = [
+        "expand",
+        str(work),
+        "--au-preset",
+        "happy",
+        "--per-class",
+        "1",
+        "--out",
+        str(out),
+        "--overwrite",
+        "--device",
+        "cpu",
+        "--config",
+        str(_toml(tmp_path / "tiny.toml", TINY)),
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 2, result.output
     assert "did not write" in " ".join(result.output.split())
@@ -74,8 +87,11 @@ def test_outputs_are_written_with_the_users_umask(work, tmp_path):
         _expand(work, tmp_path / "out", "happy", per_class=2)
     finally:
         os.umask(old)
-    files = [tmp_path / "out" / "manifest.parquet", tmp_path / "out" / "expand.json",
-             *list((tmp_path / "out" / "images").rglob("*.png"))[:3]]
+    files = [
+        tmp_path / "out" / "manifest.parquet",
+        tmp_path / "out" / "expand.json",
+        *list((tmp_path / "out" / "images").rglob("*.png"))[:3],
+    ]
     assert {stat.S_IMODE(f.stat().st_mode) for f in files} == {0o644}
 
 
@@ -88,19 +104,37 @@ def _crafted_faces(work: Path, tmp_path: Path, column: str, value) -> Path:
     return copy
 
 
-@pytest.mark.parametrize("column, value, message", [
-    ("image_path", "../../outside.png", "image_path '../../outside.png' leaves its folder"),
-    ("image_path", "/etc/passwd", "image_path '/etc/passwd' is not a relative"),
-    ("label", "../../x", "label '../../x' may use only"),
-    ("face_id", "a/../../b", "face_id"),
-    ("split", "validation", "split 'validation' is not one of"),
-])
+@pytest.mark.parametrize(
+    "column, value, message",
+    [
+        ("image_path", "../../outside.png", "image_path '../../outside.png' leaves its folder"),
+        ("image_path", "/etc/passwd", "image_path '/etc/passwd' is not a relative"),
+        ("label", "../../x", "label '../../x' may use only"),
+        ("face_id", "a/../../b", "face_id"),
+        ("split", "validation", "split 'validation' is not one of"),
+    ],
+)
 def test_a_crafted_faces_table_is_refused(work, tmp_path, runner, column, value, message):
     copy = _crafted_faces(work, tmp_path, column, value)
     (tmp_path / "outside.png").write_bytes((copy / "faces" / "f0000.png").read_bytes())
     out = tmp_path / "out"
-    result = runner.invoke(app, ["expand", str(copy), "--au-preset", "happy", "--per-class", "1", "--out", str(out),
-                                 "--device", "cpu", "--config", str(_toml(tmp_path / "tiny.toml", TINY))])
+    result = runner.invoke(
+        app,
+        [
+            "expand",
+            str(copy),
+            "--au-preset",
+            "happy",
+            "--per-class",
+            "1",
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+            "--config",
+            str(_toml(tmp_path / "tiny.toml", TINY)),
+        ],
+    )
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split()) and "Traceback" not in result.output
     assert not out.exists()

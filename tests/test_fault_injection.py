@@ -23,8 +23,9 @@ def test_kill_9_then_rerun_gives_the_reference_result(tmp_path, name):
 
 @pytest.mark.slow
 def test_sigterm_to_expand_leaves_no_worker_and_the_rerun_gives_the_reference_result(tmp_path):
-    part = fi.run_command_trials("expand", tmp_path, trials=2, seed=0, quick=True, log=lambda line: None,
-                                 faults=("sigterm",))
+    part = fi.run_command_trials(
+        "expand", tmp_path, trials=2, seed=0, quick=True, log=lambda line: None, faults=("sigterm",)
+    )
     totals = part["by_fault"]["sigterm"]
     assert totals["failed_trials"] == 0, [t["problems"] for t in part["trials"]]
     assert totals["orphaned_processes"] == 0 and totals["kills_landed"] > 0
@@ -34,8 +35,9 @@ def test_sigterm_to_expand_leaves_no_worker_and_the_rerun_gives_the_reference_re
 def test_expand_on_a_full_tmpfs_exits_non_zero_and_the_rerun_gives_the_reference_result(tmp_path):
     if not fi.can_mount_tmpfs(tmp_path):
         pytest.skip("mounting a tmpfs needs root")
-    part = fi.run_command_trials("expand", tmp_path, trials=2, seed=0, quick=True, log=lambda line: None,
-                                 faults=("enospc",))
+    part = fi.run_command_trials(
+        "expand", tmp_path, trials=2, seed=0, quick=True, log=lambda line: None, faults=("enospc",)
+    )
     totals = part["by_fault"]["enospc"]
     assert totals["failed_trials"] == 0, [t["problems"] for t in part["trials"]]
     assert totals["full_disk_successes"] == 0 and totals["kills_landed"] == 2

@@ -35,8 +35,9 @@ def world(tmp_path_factory) -> tuple[Path, Path]:
     torch.manual_seed(0)
     save_model(work / "models" / "ganimation.safetensors", GanimationConfig(image_size=32, conv_dim=8, repeat_num=2))
     cfg = resolve_config("fast", None, TINY, seed=0, device="cpu")
-    run_expand(ExpandRequest(work_dir=work, au_preset="happy,neutral", per_class=8, out_dir=root / "expanded",
-                             workers=1), cfg)
+    run_expand(
+        ExpandRequest(work_dir=work, au_preset="happy,neutral", per_class=8, out_dir=root / "expanded", workers=1), cfg
+    )
     return work, root / "expanded"
 
 
@@ -92,8 +93,9 @@ def _leaky(expanded: Path, tmp_path: Path, column: str, value_from_test: str) ->
 def test_fer_eval_refuses_training_images_of_test_people(world, tmp_path, runner, column, source):
     work, expanded = world
     leaky = _leaky(expanded, tmp_path, column, source)
-    result = runner.invoke(app, ["fer-eval", str(work), "--expanded", str(leaky), "--seeds", "1", "--steps", "2",
-                                 "--device", "cpu"])
+    result = runner.invoke(
+        app, ["fer-eval", str(work), "--expanded", str(leaky), "--seeds", "1", "--steps", "2", "--device", "cpu"]
+    )
     assert result.exit_code == 2, result.output
     assert "come from test-split faces or subjects" in " ".join(result.output.split())
     assert not (leaky / "fer-eval.json").exists()
@@ -102,8 +104,11 @@ def test_fer_eval_refuses_training_images_of_test_people(world, tmp_path, runner
 @pytest.mark.slow
 def test_fer_eval_runs_every_arm_and_learns_the_expression(world, tmp_path):
     work, expanded = world
-    result = run_fer_eval(FerEvalRequest(work_dir=work, expanded=expanded, seeds=2, steps=120, image_size=32,
-                                         device="cpu", out_dir=tmp_path))
+    result = run_fer_eval(
+        FerEvalRequest(
+            work_dir=work, expanded=expanded, seeds=2, steps=120, image_size=32, device="cpu", out_dir=tmp_path
+        )
+    )
     assert list(result["arms"]) == ["original", "classic", "faceaug", "faceaug+classic"]
     assert result["underfit"] == {} and result["arms"]["original"]["train_accuracy"]["mean"] >= 0.9
     assert result["counts"] == {**result["counts"], "train_original": 60, "train_generated": 16, "test": 12}
@@ -111,11 +116,23 @@ def test_fer_eval_runs_every_arm_and_learns_the_expression(world, tmp_path):
     gains = result["gains"]["accuracy"]["faceaug"]
     assert set(gains) == {"vs_original", "vs_classic"} and gains["vs_original"]["seeds"] == 2
     stored = json.loads((tmp_path / "fer-eval.json").read_text())
-    assert stored["arms"]["classic"]["runs"][1]["seed"] == 1 and len(stored["arms"]["classic"]["runs"][0]
-                                                                       ["confusion"]) == 2
+    assert (
+        stored["arms"]["classic"]["runs"][1]["seed"] == 1
+        and len(stored["arms"]["classic"]["runs"][0]["confusion"]) == 2
+    )
     assert (tmp_path / "fer-eval.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    again = run_fer_eval(FerEvalRequest(work_dir=work, expanded=expanded, seeds=2, steps=120, image_size=32,
-                                        device="cpu", out_dir=tmp_path / "again", arms="original"))
+    again = run_fer_eval(
+        FerEvalRequest(
+            work_dir=work,
+            expanded=expanded,
+            seeds=2,
+            steps=120,
+            image_size=32,
+            device="cpu",
+            out_dir=tmp_path / "again",
+            arms="original",
+        )
+    )
     assert again["arms"]["original"]["runs"] == result["arms"]["original"]["runs"]  # seeded: the same numbers
 
 
@@ -123,15 +140,19 @@ def test_fer_eval_without_an_expansion_runs_the_real_arms_only(world, tmp_path):
     work, _ = world
     with pytest.raises(UserError, match="--expanded"):
         run_fer_eval(FerEvalRequest(work_dir=work, seeds=1, steps=2, device="cpu", out_dir=tmp_path))
-    result = run_fer_eval(FerEvalRequest(work_dir=work, arms="original,classic", seeds=1, steps=5, device="cpu",
-                                         out_dir=tmp_path))
+    result = run_fer_eval(
+        FerEvalRequest(work_dir=work, arms="original,classic", seeds=1, steps=5, device="cpu", out_dir=tmp_path)
+    )
     assert set(result["arms"]) == {"original", "classic"} and result["counts"]["train_generated"] == 0
 
 
 def test_a_run_that_does_not_fit_its_training_faces_is_refit_then_named(world, tmp_path, capsys):
     work, _ = world
-    result = run_fer_eval(FerEvalRequest(work_dir=work, arms="original", seeds=1, steps=30, lr=50.0,
-                                         image_size=32, device="cpu", out_dir=tmp_path))
+    result = run_fer_eval(
+        FerEvalRequest(
+            work_dir=work, arms="original", seeds=1, steps=30, lr=50.0, image_size=32, device="cpu", out_dir=tmp_path
+        )
+    )
     run = result["arms"]["original"]["runs"][0]
     assert run["train_accuracy"] < 0.7 and result["underfit"] == {"original": [0]}
     assert run["refits"] == 2 and run["lr"] == 12.5  # trained twice more, at half the learning rate each time
@@ -145,9 +166,20 @@ def test_the_example_trains_on_a_manifest(world):
 
     _, expanded = world
     root = Path(__file__).resolve().parents[1]
-    done = subprocess.run([sys.executable, str(root / "examples" / "train_on_manifest.py"),
-                           str(expanded / "manifest.parquet"), "--epochs", "1", "--size", "32"],
-                          capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"})
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(root / "examples" / "train_on_manifest.py"),
+            str(expanded / "manifest.parquet"),
+            "--epochs",
+            "1",
+            "--size",
+            "32",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"},
+    )
     assert done.returncode == 0, done.stderr
     assert "16 generated" in done.stdout and "epoch 1:" in done.stdout

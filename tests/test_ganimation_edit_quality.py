@@ -19,8 +19,9 @@ class PaintOracle:
 
     def predict(self, images):  # AU oracle interface
         idx = self._index(images)
-        return np.stack([preset_vector(PRESET_NAMES[i]) if i < len(PRESET_NAMES) else np.zeros(N_AUS, np.float32)
-                         for i in idx]).astype(np.float32)
+        return np.stack(
+            [preset_vector(PRESET_NAMES[i]) if i < len(PRESET_NAMES) else np.zeros(N_AUS, np.float32) for i in idx]
+        ).astype(np.float32)
 
     def predict_emotion(self, images):
         idx = self._index(images)
@@ -59,8 +60,13 @@ def sources():
     faces[:, 0, 0, :] = 31  # an index no preset has: the unedited faces read as "?" / all-zero AUs
     masks = np.zeros((4, SIZE, SIZE), bool)
     masks[:, 4:12, 4:12] = True
-    return SourceFaces(images=faces, aus=np.zeros((4, N_AUS), np.float32), labels=["neutral"] * 4,
-                       subjects=["a", "a", "b", "b"], face_masks=masks)
+    return SourceFaces(
+        images=faces,
+        aus=np.zeros((4, N_AUS), np.float32),
+        labels=["neutral"] * 4,
+        subjects=["a", "a", "b", "b"],
+        face_masks=masks,
+    )
 
 
 def test_identity_editor_scores_like_the_unedited_faces_and_misses_the_bars(sources):

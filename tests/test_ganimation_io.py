@@ -114,16 +114,29 @@ def _replicate_state(ngf: int, blocks: int, seed: int = 0) -> dict:
     g = torch.Generator().manual_seed(seed)
     rnd = lambda *shape: torch.randn(*shape, generator=g) * 0.05  # noqa: E731
     sd = {"model.0.weight": rnd(ngf, 3 + N_AUS, 7, 7), "model.0.bias": rnd(ngf)}
-    sd.update({"model.3.weight": rnd(2 * ngf, ngf, 4, 4), "model.3.bias": rnd(2 * ngf),
-               "model.6.weight": rnd(4 * ngf, 2 * ngf, 4, 4), "model.6.bias": rnd(4 * ngf)})
+    sd.update(
+        {
+            "model.3.weight": rnd(2 * ngf, ngf, 4, 4),
+            "model.3.bias": rnd(2 * ngf),
+            "model.6.weight": rnd(4 * ngf, 2 * ngf, 4, 4),
+            "model.6.bias": rnd(4 * ngf),
+        }
+    )
     for i in range(blocks):
         for j in (0, 3):
             sd[f"model.{9 + i}.conv_block.{j}.weight"] = rnd(4 * ngf, 4 * ngf, 3, 3)
             sd[f"model.{9 + i}.conv_block.{j}.bias"] = rnd(4 * ngf)
     up = 9 + blocks
-    sd.update({f"model.{up}.weight": rnd(4 * ngf, 2 * ngf, 4, 4), f"model.{up}.bias": rnd(2 * ngf),
-               f"model.{up + 3}.weight": rnd(2 * ngf, ngf, 4, 4), f"model.{up + 3}.bias": rnd(ngf),
-               "color_top.0.weight": rnd(3, ngf, 7, 7), "au_top.0.weight": rnd(1, ngf, 7, 7)})
+    sd.update(
+        {
+            f"model.{up}.weight": rnd(4 * ngf, 2 * ngf, 4, 4),
+            f"model.{up}.bias": rnd(2 * ngf),
+            f"model.{up + 3}.weight": rnd(2 * ngf, ngf, 4, 4),
+            f"model.{up + 3}.bias": rnd(ngf),
+            "color_top.0.weight": rnd(3, ngf, 7, 7),
+            "au_top.0.weight": rnd(1, ngf, 7, 7),
+        }
+    )
     return {f"module.{k}": v for k, v in sd.items()}
 
 
@@ -136,8 +149,9 @@ def _replicate_forward(sd: dict, img: torch.Tensor, aus: torch.Tensor, blocks: i
     for i in (3, 6):
         x = F.relu(norm(F.conv2d(x, sd[f"model.{i}.weight"], sd[f"model.{i}.bias"], stride=2, padding=1)))
     for i in range(9, 9 + blocks):
-        y = F.relu(norm(F.conv2d(x, sd[f"model.{i}.conv_block.0.weight"], sd[f"model.{i}.conv_block.0.bias"],
-                                 padding=1)))
+        y = F.relu(
+            norm(F.conv2d(x, sd[f"model.{i}.conv_block.0.weight"], sd[f"model.{i}.conv_block.0.bias"], padding=1))
+        )
         x = x + norm(F.conv2d(y, sd[f"model.{i}.conv_block.3.weight"], sd[f"model.{i}.conv_block.3.bias"], padding=1))
     for i in (9 + blocks, 12 + blocks):
         x = F.relu(norm(F.conv_transpose2d(x, sd[f"model.{i}.weight"], sd[f"model.{i}.bias"], stride=2, padding=1)))
@@ -190,12 +204,23 @@ def test_a_refused_file_is_never_advised_to_be_loaded_with_weights_only_false(tm
     with open(pickled, "wb") as fh:
         pickle.dump({"format": "faceaug-ganimation", "generator": _RunsCode()}, fh)
     for path in (zipped, pickled):
-        for load in (lambda p: GanimationModel.load(p), lambda p: load_torch_safely(p, "GANimation model"),
-                     load_checkpoint, lambda p: SinganModel.load(p)):
+        for load in (
+            lambda p: GanimationModel.load(p),
+            lambda p: load_torch_safely(p, "GANimation model"),
+            load_checkpoint,
+            lambda p: SinganModel.load(p),
+        ):
             with pytest.raises(UserError) as info:
                 load(path)
             message = str(info.value)
             assert str(path) in message
-            for advice in ("weights_only=False", "weights_only", "set to `False`", "can still be loaded", "trust",
-                           "safe_globals", "\x1b["):
+            for advice in (
+                "weights_only=False",
+                "weights_only",
+                "set to `False`",
+                "can still be loaded",
+                "trust",
+                "safe_globals",
+                "\x1b[",
+            ):
                 assert advice not in message, (path.name, message)

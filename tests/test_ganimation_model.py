@@ -22,8 +22,9 @@ def _critic(cfg: GanimationConfig, **kwargs) -> Critic:
 
 
 def _small(size: int, critic_layers: int = 4) -> GanimationConfig:
-    return dataclasses.replace(GanimationConfig(), image_size=size, conv_dim=8, critic_dim=8, repeat_num=2,
-                               critic_layers=critic_layers)
+    return dataclasses.replace(
+        GanimationConfig(), image_size=size, conv_dim=8, critic_dim=8, repeat_num=2, critic_layers=critic_layers
+    )
 
 
 @pytest.mark.parametrize("upsample", ["transpose", "resize"])
@@ -136,8 +137,9 @@ def test_gradient_penalty_is_per_sample_and_differentiable():
     # sample 0: x̂ = fake → ‖2x̂‖ = 4; sample 1: x̂ = real → 0
     assert gp.item() == pytest.approx(((4 - 1) ** 2 + (0 - 1) ** 2) / 2)
     critic = _critic(_small(32))
-    gp = L.gradient_penalty(lambda x: critic(x)[0], torch.randn(2, 3, 32, 32), torch.randn(2, 3, 32, 32),
-                            torch.rand(2, 1, 1, 1))
+    gp = L.gradient_penalty(
+        lambda x: critic(x)[0], torch.randn(2, 3, 32, 32), torch.randn(2, 3, 32, 32), torch.rand(2, 1, 1, 1)
+    )
     gp.backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in critic.body.parameters())
 
@@ -152,9 +154,15 @@ def test_loss_terms_are_finite_and_signed_as_documented():
     rec = gen.edit(fake, y_src)[0]
     s_real, a_real = critic(x)
     s_fake, a_fake = critic(fake)
-    terms = [L.critic_wasserstein_loss(s_real, s_fake), L.generator_adversarial_loss(s_fake),
-             L.au_regression_loss(a_real, y_src), L.au_regression_loss(a_fake, y_tgt), L.cycle_loss(rec, x),
-             L.attention_mean_loss(attention), L.attention_tv_loss(attention)]
+    terms = [
+        L.critic_wasserstein_loss(s_real, s_fake),
+        L.generator_adversarial_loss(s_fake),
+        L.au_regression_loss(a_real, y_src),
+        L.au_regression_loss(a_fake, y_tgt),
+        L.cycle_loss(rec, x),
+        L.attention_mean_loss(attention),
+        L.attention_tv_loss(attention),
+    ]
     assert all(torch.isfinite(t) for t in terms)
     assert L.critic_wasserstein_loss(torch.ones(4), torch.zeros(4)).item() == -1.0
     assert L.cycle_loss(x, x).item() == 0.0

@@ -27,11 +27,21 @@ from faceaug.training.ganimation_trainer import GanimationTrainer, heldout_split
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-TINY = {"ganimation.image_size": 32, "ganimation.batch_size": 4, "ganimation.conv_dim": 8,
-        "ganimation.critic_dim": 8, "ganimation.repeat_num": 1, "ganimation.critic_layers": 4,
-        "ganimation.n_critic": 2, "ganimation.epochs": 1, "ganimation.epochs_decay": 1,
-        "ganimation.critic_warmup_steps": 0, "ganimation.checkpoint_every": 2,
-        "ganimation.au_pretrain_steps": 2, "ganimation.au_pretrain_batch": 4}
+TINY = {
+    "ganimation.image_size": 32,
+    "ganimation.batch_size": 4,
+    "ganimation.conv_dim": 8,
+    "ganimation.critic_dim": 8,
+    "ganimation.repeat_num": 1,
+    "ganimation.critic_layers": 4,
+    "ganimation.n_critic": 2,
+    "ganimation.epochs": 1,
+    "ganimation.epochs_decay": 1,
+    "ganimation.critic_warmup_steps": 0,
+    "ganimation.checkpoint_every": 2,
+    "ganimation.au_pretrain_steps": 2,
+    "ganimation.au_pretrain_batch": 4,
+}
 
 
 def _cfg(**extra):
@@ -149,8 +159,7 @@ def test_au_pretraining_teaches_the_critic_to_read_aus_once(work, tmp_path):
 def test_generator_is_conditioned_on_the_target_or_the_change(work, condition):
     """absolute (paper): G(real, target) then G(fake, real AUs) for the cycle; relative: G(real, target − real AUs)
     then G(fake, real AUs − target)."""
-    trainer = GanimationTrainer(_cfg(**{"ganimation.condition": condition}), load_faces(work, 32),
-                                torch.device("cpu"))
+    trainer = GanimationTrainer(_cfg(**{"ganimation.condition": condition}), load_faces(work, 32), torch.device("cpu"))
     calls, generator = [], trainer.G
     trainer.G = lambda image, aus: calls.append(aus.clone()) or generator(image, aus)
     _, real_aus, target = trainer._batch(0, step_generator(trainer.cfg.seed, 0, 0))
@@ -236,10 +245,35 @@ def test_missing_faces_and_empty_train_split_are_user_errors(work, tmp_path):
 def test_cli_train_on_a_tiny_dataset(work, tmp_path, runner):
     wd = _copy(work, tmp_path, "w")
     toml = tmp_path / "tiny.toml"
-    toml.write_text("seed = 7\n[ganimation]\n" + "".join(f"{k.split('.')[1]} = {v}\n" for k, v in TINY.items()
-                                              if k.split('.')[1] not in ("epochs", "batch_size", "image_size")))
-    result = runner.invoke(app, ["train", str(wd), "--config", str(toml), "--epochs", "1", "--epochs-decay", "0",
-                                 "--batch-size", "5", "--image-size", "32", "--device", "cpu", "--max-minutes", "0"])
+    toml.write_text(
+        "seed = 7\n[ganimation]\n"
+        + "".join(
+            f"{k.split('.')[1]} = {v}\n"
+            for k, v in TINY.items()
+            if k.split(".")[1] not in ("epochs", "batch_size", "image_size")
+        )
+    )
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            str(wd),
+            "--config",
+            str(toml),
+            "--epochs",
+            "1",
+            "--epochs-decay",
+            "0",
+            "--batch-size",
+            "5",
+            "--image-size",
+            "32",
+            "--device",
+            "cpu",
+            "--max-minutes",
+            "0",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert (wd / "models" / "ganimation.safetensors").is_file()
     # --max-minutes 0 lifts the fast profile's 14-minute budget
@@ -263,10 +297,26 @@ def test_torchrun_ranks_train_stop_together_and_resume(work, tmp_path):
     toml.write_text("[ganimation]\n" + "".join(f"{k.split('.')[1]} = {v}\n" for k, v in settings.items()))
 
     def torchrun(*extra: str) -> str:
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "faceaug", "train", str(wd), "--config", str(toml), "--device", "cpu", *extra]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
-                              env={**os.environ, "OMP_NUM_THREADS": "1"})
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "faceaug",
+            "train",
+            str(wd),
+            "--config",
+            str(toml),
+            "--device",
+            "cpu",
+            *extra,
+        ]
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"}
+        )
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         return done.stdout + done.stderr
 
@@ -285,7 +335,7 @@ def test_torchrun_ranks_train_stop_together_and_resume(work, tmp_path):
 def _mouth_darkness(images: np.ndarray) -> np.ndarray:
     """Fraction of dark-red mouth pixels in the fixture faces' mouth box."""
     s = images.shape[1]
-    box = images[:, int(s * 0.55):int(s * 0.85), int(s * 0.3):int(s * 0.7)].astype(np.int32)
+    box = images[:, int(s * 0.55) : int(s * 0.85), int(s * 0.3) : int(s * 0.7)].astype(np.int32)
     mouthish = (box[..., 0] < 140) & (box[..., 1] < 90) & (box[..., 0] > box[..., 1] + 20)
     return mouthish.reshape(len(images), -1).mean(1)
 
@@ -316,11 +366,21 @@ def test_short_training_learns_au_conditioning(tmp_path):
     seeds 1 / 3): the generator must read the mouth it is given before it can open it further.
     """
     wd = make_work_dir(tmp_path / "w", n=240, size=32, test_every=1000)
-    cfg = resolve_config("fast", None, {"ganimation.image_size": 32, "ganimation.critic_layers": 4,
-                                        "ganimation.epochs": 16, "ganimation.epochs_decay": 0,
-                                        "ganimation.critic_warmup_steps": 10, "ganimation.au_pretrain_steps": 100,
-                                        "ganimation.sample_every_epoch": False,
-                                        "ganimation.checkpoint_every": 10_000}, device="cpu")
+    cfg = resolve_config(
+        "fast",
+        None,
+        {
+            "ganimation.image_size": 32,
+            "ganimation.critic_layers": 4,
+            "ganimation.epochs": 16,
+            "ganimation.epochs_decay": 0,
+            "ganimation.critic_warmup_steps": 10,
+            "ganimation.au_pretrain_steps": 100,
+            "ganimation.sample_every_epoch": False,
+            "ganimation.checkpoint_every": 10_000,
+        },
+        device="cpu",
+    )
     assert cfg.ganimation.batch_size == 8  # 240 faces → 30 steps per epoch
     rng = np.random.default_rng(5)
     faces = np.stack([draw_face(32, 0.5, rng) for _ in range(12)])
@@ -429,8 +489,14 @@ def test_frozen_au_judge_is_the_best_heldout_copy_and_never_trains(work, tmp_pat
     """au_judge frozen: the pre-training keeps the critic at its lowest AU error on held-out subjects, a frozen
     copy of it reads the generator's AUs for the whole run (the live critic goes on training), and resume keeps it."""
     wd = _copy(work, tmp_path, "w")
-    cfg = _cfg(**{"ganimation.au_judge": "frozen", "ganimation.au_pretrain_steps": 40,
-                  "ganimation.au_pretrain_batch": 8, "ganimation.au_pretrain_holdout": 0.3})
+    cfg = _cfg(
+        **{
+            "ganimation.au_judge": "frozen",
+            "ganimation.au_pretrain_steps": 40,
+            "ganimation.au_pretrain_batch": 8,
+            "ganimation.au_pretrain_holdout": 0.3,
+        }
+    )
     run_train(wd, cfg, resume=False, max_steps=4)
     log = json.loads((wd / "models" / "au_pretrain.json").read_text())
     assert log["au_judge"] == "frozen" and len(log["heldout_au_mse"]) >= 5
@@ -455,8 +521,7 @@ def test_frozen_au_judge_is_the_best_heldout_copy_and_never_trains(work, tmp_pat
 
 def test_frozen_au_judge_needs_a_pretraining():
     with pytest.raises(UserError, match="au_pretrain_steps"):
-        run_train("unused", _cfg(**{"ganimation.au_judge": "frozen", "ganimation.au_pretrain_steps": 0}),
-                  resume=False)
+        run_train("unused", _cfg(**{"ganimation.au_judge": "frozen", "ganimation.au_pretrain_steps": 0}), resume=False)
 
 
 def test_the_au_estimator_can_judge_the_generator(work, tmp_path):
@@ -476,7 +541,8 @@ def test_the_au_estimator_can_judge_the_generator(work, tmp_path):
     images = cache.images.permute(0, 2, 3, 1).numpy()[:6]
     with torch.no_grad():
         judged = EstimatorJudge(AuEstimator.load(default_au_estimator_path(wd)))(
-            torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1)[1].numpy()
+            torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
+        )[1].numpy()
     assert np.abs(judged - estimator.predict(images)).max() < 0.03  # the same reading as the report's
     trainer = GanimationTrainer(cfg, cache, torch.device("cpu"), au_estimator=default_au_estimator_path(wd))
     before = {k: v.clone() for k, v in trainer.au_judge.state_dict().items()}

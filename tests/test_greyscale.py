@@ -24,9 +24,16 @@ from tests.ganimation_fixtures import make_work_dir, save_model
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 # untrained tiny editors: the expression gate (on in `fast`) would drop their edits; tests that want it say so
-TINY = {"expand.min_target_probability": 0.0,
-        "singan.iters_per_scale": 2, "singan.nfc": 8, "singan.max_nfc": 8, "singan.min_size": 12,
-        "expand.samples_per_edit": 3, "expand.shard_size": 4, "expand.edits_first": False}  # variants too
+TINY = {
+    "expand.min_target_probability": 0.0,
+    "singan.iters_per_scale": 2,
+    "singan.nfc": 8,
+    "singan.max_nfc": 8,
+    "singan.min_size": 12,
+    "expand.samples_per_edit": 3,
+    "expand.shard_size": 4,
+    "expand.edits_first": False,
+}  # variants too
 
 
 def _grey_work(root: Path) -> Path:
@@ -42,8 +49,7 @@ def test_an_untrained_editor_gives_grey_edits_of_grey_faces_and_colour_edits_of_
     work = _grey_work(tmp_path)
     editor = GanimationEditor.load(work / "models" / "ganimation.safetensors", torch.device("cpu"))
     colour = make_work_dir(tmp_path / "colour", n=4, size=32)
-    faces = np.stack([read_image(work / "faces/f0000.png"),
-                      read_image(colour / "faces/f0001.png")])
+    faces = np.stack([read_image(work / "faces/f0000.png"), read_image(colour / "faces/f0001.png")])
     targets = np.full((2, 17), 0.5, np.float32)
     edited, _ = editor.edit(faces, targets, np.zeros((2, 17), np.float32))
     assert colour_spread(edited[0]) == 0
@@ -65,8 +71,9 @@ def test_every_generated_image_of_a_grey_dataset_is_grey(tmp_path, regenerator):
 
 def test_preprocess_records_greyscale_sources(tmp_path):
     data = tmp_path / "data"
-    run_synth(data, subjects=2, per_class=1, size=64, classes=parse_au_spec("happy,sad"), seed=0, overwrite=False,
-              workers=1)
+    run_synth(
+        data, subjects=2, per_class=1, size=64, classes=parse_au_spec("happy,sad"), seed=0, overwrite=False, workers=1
+    )
     for png in data.rglob("*.png"):
         write_png_atomic(png, to_grey_rgb(read_image(png)))
     counts = run_preprocess(data, tmp_path / "work", resolve_config("fast", None, {}, device="cpu"))

@@ -27,8 +27,13 @@ def _encode(ext: str, img: np.ndarray, *params: int) -> bytes:
 def _exif_app1(orientation: int, byte_order: str) -> bytes:
     """A JPEG APP1 segment holding an Exif block whose IFD0 has one entry: Orientation (tag 0x0112, SHORT)."""
     e = ">" if byte_order == "MM" else "<"
-    tiff = (byte_order.encode() + struct.pack(e + "HI", 42, 8) + struct.pack(e + "H", 1)
-            + struct.pack(e + "HHIHH", 0x0112, 3, 1, orientation, 0) + struct.pack(e + "I", 0))
+    tiff = (
+        byte_order.encode()
+        + struct.pack(e + "HI", 42, 8)
+        + struct.pack(e + "H", 1)
+        + struct.pack(e + "HHIHH", 0x0112, 3, 1, orientation, 0)
+        + struct.pack(e + "I", 0)
+    )
     payload = b"Exif\x00\x00" + tiff
     return b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload
 
@@ -74,13 +79,23 @@ def _tiff(bgr: np.ndarray, orientation: int) -> bytes:
     n = 10
     data_offset = 8 + 2 + 12 * n + 4
     short, long_ = 3, 4
-    entries = [(256, short, w), (257, short, h), (258, short, 8), (259, short, 1), (262, short, 2),
-               (273, long_, data_offset), (274, short, orientation), (277, short, 3), (278, short, h),
-               (279, long_, len(pixels))]
+    entries = [
+        (256, short, w),
+        (257, short, h),
+        (258, short, 8),
+        (259, short, 1),
+        (262, short, 2),
+        (273, long_, data_offset),
+        (274, short, orientation),
+        (277, short, 3),
+        (278, short, h),
+        (279, long_, len(pixels)),
+    ]
     ifd = struct.pack("<H", n) + b"".join(
         struct.pack("<HHI", tag, kind, 1)
         + (struct.pack("<HH", value, 0) if kind == short else struct.pack("<I", value))
-        for tag, kind, value in entries)
+        for tag, kind, value in entries
+    )
     return b"II" + struct.pack("<HI", 42, 8) + ifd + struct.pack("<I", 0) + pixels
 
 

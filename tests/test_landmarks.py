@@ -30,8 +30,9 @@ from faceaug.synth.render import render_face, sample_identity
 from faceaug.synth.world import sample_pose, vary_class_aus
 
 _PROBLEM = dlib_problem()
-needs_dlib = pytest.mark.skipif(_PROBLEM is not None, reason=f"dlib landmarks unavailable ({_PROBLEM}); "
-                                f"`{INSTALL_HINT}` runs these tests")
+needs_dlib = pytest.mark.skipif(
+    _PROBLEM is not None, reason=f"dlib landmarks unavailable ({_PROBLEM}); `{INSTALL_HINT}` runs these tests"
+)
 
 #: Mean eye-centre / mouth-centre error (px) allowed against the synthetic truth, per image size. Measured on these
 #: 24 faces (seed 0): at most 1.06 px at 64 and 0.95 px at 128; the same points read with the index mapping off
@@ -135,8 +136,21 @@ def _template_errors(work: Path, truth: dict[str, np.ndarray]) -> np.ndarray:
 def test_precropped_48px_grey_faces_get_the_template_crop(tmp_path, runner):
     truth = _precropped_dataset(tmp_path / "data")
     work = tmp_path / "work"
-    result = runner.invoke(app, ["preprocess", str(tmp_path / "data"), "--out", str(work), "--aus-from-labels",
-                                 "--assume-cropped", "--landmarks", "dlib", "--size", "128"])
+    result = runner.invoke(
+        app,
+        [
+            "preprocess",
+            str(tmp_path / "data"),
+            "--out",
+            str(work),
+            "--aus-from-labels",
+            "--assume-cropped",
+            "--landmarks",
+            "dlib",
+            "--size",
+            "128",
+        ],
+    )
     assert result.exit_code == 0, result.output
     faces = read_table(work / "faces.parquet", "faces")
     assert len(faces) == 6 and set(faces["landmark_method"]) == {"dlib"}
@@ -164,8 +178,9 @@ def test_whole_frame_landmarks_when_detection_fails_on_a_precropped_face(tmp_pat
     # not known to be one face: rejected, never cropped some other way
     assert set(pq.read_table(tmp_path / "plain" / "rejects.parquet")["reason"].to_pylist()) == {"no_face"}
     work = tmp_path / "work"
-    counts = run_preprocess(tmp_path / "data", work, _cfg(), aus_from_labels=True, landmarks="dlib",
-                            assume_cropped=True)
+    counts = run_preprocess(
+        tmp_path / "data", work, _cfg(), aus_from_labels=True, landmarks="dlib", assume_cropped=True
+    )
     assert counts["alignment"] == {"dlib_whole_frame": 6}
     assert set(read_table(work / "faces.parquet", "faces")["landmark_method"]) == {"dlib"}
     assert _template_errors(work, truth).mean() < TEMPLATE_BOUND_PX
@@ -197,8 +212,9 @@ def test_dlib_without_the_extra_exits_2_with_the_install_command(tmp_path, runne
     _without_dlib(monkeypatch)
     write_png_atomic(tmp_path / "data" / "happy" / "a.png", skimage.data.astronaut())
     work = tmp_path / "work"
-    result = runner.invoke(app, ["preprocess", str(tmp_path / "data"), "--out", str(work), "--aus-from-labels",
-                                 "--landmarks", "dlib"])
+    result = runner.invoke(
+        app, ["preprocess", str(tmp_path / "data"), "--out", str(work), "--aus-from-labels", "--landmarks", "dlib"]
+    )
     assert result.exit_code == 2
     assert INSTALL_HINT in " ".join(result.output.split())
     assert not (work / "faces.parquet").exists()

@@ -22,15 +22,36 @@ FORBIDDEN = {
     "fer": ("training", "pipeline", "metrics", "commands", "cli"),
     "report": ("training", "pipeline", "commands", "cli"),
     # the bundled weights and which editor a command uses: read by inference-side code, so it reads nothing above io
-    "pretrained": ("models", "inference", "training", "pipeline", "metrics", "commands", "cli", "fer", "preprocess",
-                   "synth"),
+    "pretrained": (
+        "models",
+        "inference",
+        "training",
+        "pipeline",
+        "metrics",
+        "commands",
+        "cli",
+        "fer",
+        "preprocess",
+        "synth",
+    ),
     # the data layer: the synthetic world renders and writes faces with numpy/OpenCV, trains its oracles itself
     "synth": ("models", "inference", "training", "pipeline", "metrics", "commands", "cli", "fer", "report"),
 }
 #: the base layer: top-level modules, importing each other only, plus io's dependency-free atomic writer (config and
 #: schema write atomically) and, for config, the architecture configs of models/ganimation_config.py (no torch)
-BASE = {"aus", "labels", "splits", "config", "schema", "console", "device", "cpus", "errors", "interrupts",
-        "__version__"}
+BASE = {
+    "aus",
+    "labels",
+    "splits",
+    "config",
+    "schema",
+    "console",
+    "device",
+    "cpus",
+    "errors",
+    "interrupts",
+    "__version__",
+}
 BASE_EXTRA = {"config": {"io", "models"}, "schema": {"io"}}
 #: `python -m` tools that are commands in all but name (none at present)
 TOOLS: set[str] = set()
@@ -41,8 +62,9 @@ def _faceaug_imports(path: Path) -> set[str]:
     names = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module:
-            modules = [node.module] + ([f"{node.module}.{a.name}" for a in node.names] if node.module == "faceaug"
-                                       else [])
+            modules = [node.module] + (
+                [f"{node.module}.{a.name}" for a in node.names] if node.module == "faceaug" else []
+            )
         elif isinstance(node, ast.Import):
             modules = [a.name for a in node.names]
         else:
@@ -58,8 +80,9 @@ def _modules(layer: str) -> list[Path]:
 @pytest.mark.parametrize("layer", sorted(FORBIDDEN))
 def test_no_layer_imports_a_layer_above_it(layer):
     assert _modules(layer), f"faceaug/{layer}/ is empty"
-    broken = {str(p.relative_to(PACKAGE.parent)): sorted(_faceaug_imports(p) & set(FORBIDDEN[layer]))
-              for p in _modules(layer)}
+    broken = {
+        str(p.relative_to(PACKAGE.parent)): sorted(_faceaug_imports(p) & set(FORBIDDEN[layer])) for p in _modules(layer)
+    }
     assert not {k: v for k, v in broken.items() if v}
 
 
@@ -76,8 +99,11 @@ def test_every_package_has_its_layer_rule():
 
 
 def test_only_the_cli_and_tools_import_the_commands():
-    importers = {str(p.relative_to(PACKAGE.parent)) for p in PACKAGE.rglob("*.py")
-                 if "commands" in _faceaug_imports(p) and p.parent.name != "commands"}
+    importers = {
+        str(p.relative_to(PACKAGE.parent))
+        for p in PACKAGE.rglob("*.py")
+        if "commands" in _faceaug_imports(p) and p.parent.name != "commands"
+    }
     assert importers <= {"faceaug/cli.py", *TOOLS}, importers
 
 

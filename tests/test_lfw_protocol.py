@@ -18,8 +18,9 @@ def test_subjects_come_from_lfw_file_names():
 def test_the_draw_splits_people_not_images(seed):
     labels = sorted(CLASSES.values())
     # 40 people with images in several classes, some with several images of one class
-    rows = sorted({(f"P{p}_{k:04d}.jpg", labels[(p + k) % len(labels)], f"P{p}")
-                   for p in range(40) for k in range(1, 5)})
+    rows = sorted(
+        {(f"P{p}_{k:04d}.jpg", labels[(p + k) % len(labels)], f"P{p}") for p in range(40) for k in range(1, 5)}
+    )
     drawn = draw(rows, k=3, t=5, seed=seed)
     train = [r for r in drawn if r[3] == "train"]
     test = [r for r in drawn if r[3] == "test"]

@@ -60,11 +60,26 @@ def test_preprocess_on_a_full_disk_stops_with_exit_1_then_the_rerun_finishes(tmp
     assert len(faces) == 8 and pd.read_parquet(work / "rejects.parquet").empty
 
 
-def test_expand_on_a_full_disk_stops_naming_its_output_folder_then_the_rerun_finishes(work, tmp_path, runner,
-                                                                                       monkeypatch):
+def test_expand_on_a_full_disk_stops_naming_its_output_folder_then_the_rerun_finishes(
+    work, tmp_path, runner, monkeypatch
+):
     out = tmp_path / "out"
-    args = ["expand", str(work), "--au-preset", "happy", "--per-class", "4", "--out", str(out), "--workers", "1",
-            "--device", "cpu", "--config", str(_toml(tmp_path / "tiny.toml", TINY))]
+    args = [
+        "expand",
+        str(work),
+        "--au-preset",
+        "happy",
+        "--per-class",
+        "4",
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+        "--device",
+        "cpu",
+        "--config",
+        str(_toml(tmp_path / "tiny.toml", TINY)),
+    ]
     with monkeypatch.context() as m:
         _disk_full_after(m, shard_mod, 2)
         result = runner.invoke(app, args)
@@ -93,9 +108,11 @@ def test_a_file_name_that_is_not_utf8_and_other_image_formats_become_reject_rows
     assert result.exit_code == 0, result.output
     assert (work / "preprocess.json").is_file()
     rejects = pd.read_parquet(work / "rejects.parquet").set_index("source_path")["reason"].to_dict()
-    assert rejects == {f"{label_dir.name}/caf\\xe9.png": "undecodable_file_name",
-                       f"{label_dir.name}/anim.gif": "unsupported_format",
-                       f"{label_dir.name}/photo.webp": "unsupported_format"}
+    assert rejects == {
+        f"{label_dir.name}/caf\\xe9.png": "undecodable_file_name",
+        f"{label_dir.name}/anim.gif": "unsupported_format",
+        f"{label_dir.name}/photo.webp": "unsupported_format",
+    }
     assert len(pd.read_parquet(work / "faces.parquet")) == 4
 
 
@@ -104,9 +121,11 @@ def test_a_second_writer_into_the_same_folder_exits_2_naming_the_first(tmp_path,
     out = tmp_path / "out"
     data = tmp_path / "data"
     _good_dataset(data, subjects=2)
-    args = {"preprocess": ["preprocess", str(data), "--out", str(out), "--aus-from-labels"],
-            "expand": ["expand", str(work), "--au-preset", "happy", "--per-class", "1", "--out", str(out)],
-            "synth": ["synth", str(out), "--subjects", "1", "--per-class", "1"]}[command]
+    args = {
+        "preprocess": ["preprocess", str(data), "--out", str(out), "--aus-from-labels"],
+        "expand": ["expand", str(work), "--au-preset", "happy", "--per-class", "1", "--out", str(out)],
+        "synth": ["synth", str(out), "--subjects", "1", "--per-class", "1"],
+    }[command]
     with output_lock(out, command):
         holder = json.loads((out / LOCK_FILE).read_text())
         result = runner.invoke(app, args)
@@ -166,12 +185,46 @@ def _descendants(pid: int) -> list[int]:
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the process table from /proc")
 def test_sigterm_stops_the_worker_pool_and_exits_quietly(tmp_path):
     data, work = tmp_path / "data", tmp_path / "work"
-    subprocess.run([sys.executable, "-m", "faceaug", "-q", "synth", str(data), "--subjects", "24", "--per-class",
-                    "4", "--size", "64"], check=True, cwd=ROOT)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "faceaug",
+            "-q",
+            "synth",
+            str(data),
+            "--subjects",
+            "24",
+            "--per-class",
+            "4",
+            "--size",
+            "64",
+        ],
+        check=True,
+        cwd=ROOT,
+    )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "faceaug", "preprocess", str(data), "--out", str(work),
-                             "--workers", "2", "--size", "64"], cwd=ROOT, env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "faceaug",
+            "preprocess",
+            str(data),
+            "--out",
+            str(work),
+            "--workers",
+            "2",
+            "--size",
+            "64",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while len(_descendants(proc.pid)) < 3 and time.monotonic() < deadline:  # the command and its workers
         time.sleep(0.05)
@@ -193,8 +246,23 @@ def test_a_run_killed_while_it_marked_its_folder_does_not_block_the_rerun(work, 
     out.mkdir()
     (out / "..faceaug.json.k1ll3d.tmp").write_text('{"tool": "fac')  # kill -9 during the mark's atomic write
     (out / LOCK_FILE).write_text("{}")  # and the lock its process held
-    result = runner.invoke(app, ["expand", str(work), "--au-preset", "happy", "--per-class", "2", "--out", str(out),
-                                 "--device", "cpu", "--config", str(_toml(tmp_path / "tiny.toml", TINY))])
+    result = runner.invoke(
+        app,
+        [
+            "expand",
+            str(work),
+            "--au-preset",
+            "happy",
+            "--per-class",
+            "2",
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+            "--config",
+            str(_toml(tmp_path / "tiny.toml", TINY)),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert not list(out.glob(".*.tmp")) and not (out / LOCK_FILE).exists()
 

@@ -39,9 +39,16 @@ def _legacy_model_file(tmp_path: Path, **changes) -> Path:
     """A model file as faceaug wrote it before models owned their files: torch.save of the generator weights and the
     whole training config (format 1)."""
     generator = Generator(SMALL.generator_config())
-    payload = {"format": "faceaug-ganimation", "version": 1, "generator": generator.state_dict(),
-               "ganimation": vars(SMALL), "au_names": list(AU_NAMES), "image_size": 32,
-               "crop_template": crop_template_id(), "origin": "trained"}
+    payload = {
+        "format": "faceaug-ganimation",
+        "version": 1,
+        "generator": generator.state_dict(),
+        "ganimation": vars(SMALL),
+        "au_names": list(AU_NAMES),
+        "image_size": 32,
+        "crop_template": crop_template_id(),
+        "origin": "trained",
+    }
     for key, value in changes.items():
         if value is None:
             payload.pop(key)
@@ -86,8 +93,11 @@ def test_the_model_id_is_that_of_the_weights_not_of_the_file(tmp_path):
 
 def test_unknown_settings_in_a_model_file_are_named(tmp_path):
     arch = {**dataclasses.asdict(SMALL.generator_config()), "warp": 2.0, "zoom": 1}
-    with pytest.raises(UserError, match=r"Unknown settings 'architecture.warp', 'architecture.zoom' in the "
-                                        r"architecture in .*ganimation.safetensors"):
+    with pytest.raises(
+        UserError,
+        match=r"Unknown settings 'architecture.warp', 'architecture.zoom' in the "
+        r"architecture in .*ganimation.safetensors",
+    ):
         _load(_model_file(tmp_path, architecture=arch))
 
 
@@ -136,14 +146,28 @@ def _legacy_singan_file(path: Path, model: SinganModel, **changes) -> Path:
     """A SinGAN file as faceaug 0.1 wrote it (format faceaug-singan-1, `torch.save`; its settings still had the
     ConSinGAN fields), with `changes` to its entries."""
     arch = model.arch
-    settings = {**model.provenance["settings"], "architecture": "singan", "train_stages": 3, "lr_scale": 0.1,
-                "num_stages": 6}
+    settings = {
+        **model.provenance["settings"],
+        "architecture": "singan",
+        "train_stages": 3,
+        "lr_scale": 0.1,
+        "num_stages": 6,
+    }
     payload = {
-        "format": "faceaug-singan-1", "config": json.dumps(settings), "image": torch.from_numpy(model.image),
-        "sizes": [list(s) for s in arch.sizes], "scale_factor": arch.scale_factor, "first_scale": arch.first_scale,
-        "channels": list(arch.channels), "generators": [g.state_dict() for g in model.generators],
-        "noise_amps": list(arch.noise_amps), "z_rec": model.z_rec, "seed": 0, "mode": arch.mode,
-        "losses": json.dumps(model.provenance["losses"]), "faceaug_version": "0.1.0",
+        "format": "faceaug-singan-1",
+        "config": json.dumps(settings),
+        "image": torch.from_numpy(model.image),
+        "sizes": [list(s) for s in arch.sizes],
+        "scale_factor": arch.scale_factor,
+        "first_scale": arch.first_scale,
+        "channels": list(arch.channels),
+        "generators": [g.state_dict() for g in model.generators],
+        "noise_amps": list(arch.noise_amps),
+        "z_rec": model.z_rec,
+        "seed": 0,
+        "mode": arch.mode,
+        "losses": json.dumps(model.provenance["losses"]),
+        "faceaug_version": "0.1.0",
     }
     torch.save({**payload, **changes}, path)
     return path
@@ -168,8 +192,10 @@ def test_a_singan_file_of_faceaug_0_1_still_loads(tmp_path, mode):
     loaded = SinganModel.load(_legacy_singan_file(tmp_path / "singan.pt", model), CPU)
     assert loaded.model_id == model.model_id and loaded.arch == model.arch
     assert "architecture" not in loaded.provenance["settings"]  # the retired ConSinGAN settings are dropped
-    np.testing.assert_array_equal(sample_singan(loaded, 2, start_scale=1, mode=mode, seed=3, device=CPU),
-                                  sample_singan(model, 2, start_scale=1, mode=mode, seed=3, device=CPU))
+    np.testing.assert_array_equal(
+        sample_singan(loaded, 2, start_scale=1, mode=mode, seed=3, device=CPU),
+        sample_singan(model, 2, start_scale=1, mode=mode, seed=3, device=CPU),
+    )
 
 
 def test_singan_file_with_unknown_settings_is_named_not_a_type_error(tmp_path):
@@ -185,8 +211,10 @@ def test_singan_file_of_a_newer_format_says_so(tmp_path):
 
 def test_singan_safetensors_with_an_unknown_architecture_setting_is_named(tmp_path):
     arch = asdict(_singan_model().arch)
-    with pytest.raises(UserError, match="Unknown setting 'architecture.patch_size' in the SinGAN architecture "
-                                        "stored in .*singan.safetensors"):
+    with pytest.raises(
+        UserError,
+        match="Unknown setting 'architecture.patch_size' in the SinGAN architecture stored in .*singan.safetensors",
+    ):
         SinganModel.load(_singan_safetensors(tmp_path, architecture={**arch, "patch_size": 7}))
 
 
@@ -195,11 +223,14 @@ def test_singan_safetensors_of_a_newer_format_says_so(tmp_path):
         SinganModel.load(_singan_safetensors(tmp_path, version=2, faceaug_version="2.0"))
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"format": "other"}, "is not a faceaug SinGAN model file"),
-    ({"architecture": None}, "must be a table"),
-    ({"architecture": {"sizes": [[25, 25]]}}, "Incomplete SinGAN architecture .*no scale_factor"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"format": "other"}, "is not a faceaug SinGAN model file"),
+        ({"architecture": None}, "must be a table"),
+        ({"architecture": {"sizes": [[25, 25]]}}, "Incomplete SinGAN architecture .*no scale_factor"),
+    ],
+)
 def test_a_damaged_singan_safetensors_is_one_sentence(tmp_path, changes, message):
     with pytest.raises(UserError, match=message):
         SinganModel.load(_singan_safetensors(tmp_path, **changes))
@@ -269,8 +300,15 @@ def test_fernet_files_with_absurd_sizes_or_non_finite_weights_are_refused(tmp_pa
 
 def test_a_singan_file_with_non_finite_weights_is_refused(tmp_path):
     """Built by hand (no training): two scales of 8 channels."""
-    arch = SinganArchitecture(sizes=((12, 12), (16, 16)), scale_factor=0.75, first_scale=0, channels=(8, 8),
-                              num_layers=4, noise_amps=(0.1, 0.05), mode="reconstruct")
+    arch = SinganArchitecture(
+        sizes=((12, 12), (16, 16)),
+        scale_factor=0.75,
+        first_scale=0,
+        channels=(8, 8),
+        num_layers=4,
+        noise_amps=(0.1, 0.05),
+        mode="reconstruct",
+    )
     states = [ScaleGenerator(arch.spec(scale)).state_dict() for scale in range(2)]
     stored = StoredSingan(arch, np.zeros((16, 16, 3), np.uint8), states, torch.zeros(1, 3, 12, 12), {"seed": 0})
     assert SinganModel.load(write_singan_file(stored, tmp_path / "good.safetensors")).arch == arch
@@ -299,15 +337,42 @@ def test_expand_with_a_damaged_model_file_exits_2(tmp_path, runner, damage):
     from tests.ganimation_fixtures import make_work_dir
 
     work = make_work_dir(tmp_path / "work", n=8, size=32)
-    path = _model_file(tmp_path, **({"architecture": {**dataclasses.asdict(SMALL.generator_config()),
-                                                      "conv_dim": 10**9}} if damage == "conv_dim" else {}))
+    path = _model_file(
+        tmp_path,
+        **(
+            {"architecture": {**dataclasses.asdict(SMALL.generator_config()), "conv_dim": 10**9}}
+            if damage == "conv_dim"
+            else {}
+        ),
+    )
     if damage == "nan":
         with safe_open(str(path), framework="pt") as fh:
             metadata = fh.metadata()
-        save_file(_with_one_value(load_file(path), "attention_head.0.weight", float("nan")), str(path),
-                  metadata=metadata)
-    result = runner.invoke(app, ["expand", str(work), "--model", str(path), "--au-preset", "happy", "--per-class",
-                                 "2", "--samples-per-edit", "0", "--min-target-probability", "0", "--out",
-                                 str(tmp_path / "out"), "--device", "cpu", "--workers", "1"])
+        save_file(
+            _with_one_value(load_file(path), "attention_head.0.weight", float("nan")), str(path), metadata=metadata
+        )
+    result = runner.invoke(
+        app,
+        [
+            "expand",
+            str(work),
+            "--model",
+            str(path),
+            "--au-preset",
+            "happy",
+            "--per-class",
+            "2",
+            "--samples-per-edit",
+            "0",
+            "--min-target-probability",
+            "0",
+            "--out",
+            str(tmp_path / "out"),
+            "--device",
+            "cpu",
+            "--workers",
+            "1",
+        ],
+    )
     assert result.exit_code == 2, result.output
     assert str(path) in result.output and ("not finite" in result.output or "conv_dim" in result.output)

@@ -29,8 +29,7 @@ def test_2x_header_real_names_with_face_id_and_no_2d_landmarks(tmp_path):
     header = (DATA / "openface2x_featureextraction_header.csv").read_text().splitlines()[0]
     names = [n.strip() for n in header.split(",")]
     values = {n: "0" for n in names}
-    values.update({"frame": "3", "face_id": "1", "confidence": "0.95", "success": "1", "AU12_r": "2.5",
-                   "AU12_c": "1"})
+    values.update({"frame": "3", "face_id": "1", "confidence": "0.95", "success": "1", "AU12_r": "2.5", "AU12_c": "1"})
     csv = tmp_path / "a.csv"
     csv.write_text(header + "\n" + ", ".join(values[n] for n in names) + "\n")
     (face,) = read_openface_csv(csv)
@@ -42,8 +41,9 @@ def test_2x_header_real_names_with_face_id_and_no_2d_landmarks(tmp_path):
 def test_facelandmarkimg_face_column_and_plain_commas(tmp_path):
     cols = ["face", "confidence", *AU_INTENSITY_COLUMNS]
     csv = tmp_path / "img.csv"
-    csv.write_text(",".join(cols) + "\n" + ",".join(["0", "0.9"] + ["5"] * 17) + "\n"
-                   + ",".join(["1", "0.97"] + ["1"] * 17) + "\n")
+    csv.write_text(
+        ",".join(cols) + "\n" + ",".join(["0", "0.9"] + ["5"] * 17) + "\n" + ",".join(["1", "0.97"] + ["1"] * 17) + "\n"
+    )
     faces = read_openface_csv(csv)
     assert [f.face_id for f in faces] == [0, 1]
     assert all(f.success for f in faces)  # no success column: every row counts as detected
@@ -69,14 +69,22 @@ def test_synthetic_writer_round_trip(tmp_path):
         ("frame, confidence, AU01_r\n1, 0.9, 1\n", "csv_no_au_columns"),
         ("frame, confidence, success, " + ", ".join(AU_INTENSITY_COLUMNS) + "\n", "csv_no_rows"),
         ("confidence, success, " + ", ".join(AU_INTENSITY_COLUMNS) + "\n0.9, 1, 1\n", "csv_malformed"),
-        ("confidence, success, " + ", ".join(AU_INTENSITY_COLUMNS) + "\n0.9, 1, " + ", ".join(["x"] * 17) + "\n",
-         "csv_malformed"),
-        ("confidence, success, " + ", ".join(AU_INTENSITY_COLUMNS) + "\n0.9, 1, nan" + ", 1" * 16 + "\n",
-         "invalid_au_values"),
-        ("confidence, success, " + ", ".join(AU_INTENSITY_COLUMNS) + "\n0.9, 1, inf" + ", 1" * 16 + "\n",
-         "invalid_au_values"),
-        ("confidence, success, " + ", ".join(AU_INTENSITY_COLUMNS) + "\n0.9, 1, -0.5" + ", 1" * 16 + "\n",
-         "invalid_au_values"),
+        (
+            "confidence, success, " + ", ".join(AU_INTENSITY_COLUMNS) + "\n0.9, 1, " + ", ".join(["x"] * 17) + "\n",
+            "csv_malformed",
+        ),
+        (
+            "confidence, success, " + ", ".join(AU_INTENSITY_COLUMNS) + "\n0.9, 1, nan" + ", 1" * 16 + "\n",
+            "invalid_au_values",
+        ),
+        (
+            "confidence, success, " + ", ".join(AU_INTENSITY_COLUMNS) + "\n0.9, 1, inf" + ", 1" * 16 + "\n",
+            "invalid_au_values",
+        ),
+        (
+            "confidence, success, " + ", ".join(AU_INTENSITY_COLUMNS) + "\n0.9, 1, -0.5" + ", 1" * 16 + "\n",
+            "invalid_au_values",
+        ),
     ],
     ids=["empty", "no-au-columns", "some-au-columns", "header-only", "short-row", "text", "nan", "inf", "negative"],
 )
@@ -99,10 +107,15 @@ def test_binary_file_is_unreadable(tmp_path):
 
 def test_failed_rows_tolerate_nan_and_are_never_selected(tmp_path):
     aus = np.full(17, 0.2, np.float32)
-    csv = write_openface_csv(tmp_path / "f.csv", None, aus, rows=[
-        {"face_id": 0, "success": 0, "confidence": 0.99, "AU01_r": "nan"},
-        {"face_id": 1, "success": 1, "confidence": 0.9},
-    ])
+    csv = write_openface_csv(
+        tmp_path / "f.csv",
+        None,
+        aus,
+        rows=[
+            {"face_id": 0, "success": 0, "confidence": 0.99, "AU01_r": "nan"},
+            {"face_id": 1, "success": 1, "confidence": 0.9},
+        ],
+    )
     faces = read_openface_csv(csv)
     assert not faces[0].success and np.isfinite(faces[0].aus).all()
     assert select_face(faces).face_id == 1
@@ -113,8 +126,12 @@ def test_select_face_reasons(tmp_path):
     rows = [{"face_id": 0, "confidence": 0.85}, {"face_id": 2, "confidence": 0.6}, {"face_id": 3, "success": 0}]
     faces = read_openface_csv(write_openface_csv(tmp_path / "f.csv", None, aus, rows=rows))
     assert select_face(faces).face_id == 0
-    for kwargs, reason in [({"min_confidence": 0.9}, "low_confidence"), ({"face_id": 2}, "low_confidence"),
-                           ({"face_id": 3}, "no_success"), ({"face_id": 7}, "face_id_missing")]:
+    for kwargs, reason in [
+        ({"min_confidence": 0.9}, "low_confidence"),
+        ({"face_id": 2}, "low_confidence"),
+        ({"face_id": 3}, "no_success"),
+        ({"face_id": 7}, "face_id_missing"),
+    ]:
         with pytest.raises(OpenFaceError) as info:
             select_face(faces, **kwargs)
         assert info.value.reason == reason, kwargs
@@ -122,8 +139,12 @@ def test_select_face_reasons(tmp_path):
 
 
 def test_a_confidence_that_is_not_a_number_is_not_known_and_never_shown_as_zero(tmp_path):
-    csv = write_openface_csv(tmp_path / "f.csv", None, np.zeros(17, np.float32),
-                             rows=[{"face_id": 0, "confidence": "nan"}, {"face_id": 1, "confidence": "inf"}])
+    csv = write_openface_csv(
+        tmp_path / "f.csv",
+        None,
+        np.zeros(17, np.float32),
+        rows=[{"face_id": 0, "confidence": "nan"}, {"face_id": 1, "confidence": "inf"}],
+    )
     faces = read_openface_csv(csv)
     assert [f.confidence for f in faces] == [None, None]
     with pytest.raises(OpenFaceError) as info:

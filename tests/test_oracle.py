@@ -104,8 +104,9 @@ def test_briefly_trained_oracles_beat_trivial_baselines(faces, one_torch_thread)
     paths of the loss are exercised. ~10 s on one shared core (one torch thread: tiny nets are slower on two)."""
     images, aus, labels, subjects = faces
     test = held_out_subjects(subjects, 0.25, seed=0)
-    au = train_au_oracle(images[~test], aus[~test], labels=list(labels[~test]), seed=0, epochs=20, batch_size=16,
-                         cfg=TINY)
+    au = train_au_oracle(
+        images[~test], aus[~test], labels=list(labels[~test]), seed=0, epochs=20, batch_size=16, cfg=TINY
+    )
     assert au.net.cfg.outputs == N_AUS + len(PRESET_NAMES) and au.meta["aux_classes"] == sorted(PRESET_NAMES)
     baseline = np.abs(aus[~test].mean(0) - aus[test]).mean()
     mae = np.abs(au.predict(images[test]) - aus[test]).mean()
@@ -113,14 +114,19 @@ def test_briefly_trained_oracles_beat_trivial_baselines(faces, one_torch_thread)
     easy = np.isin(labels, ["neutral", "happy", "sad", "surprise"])  # 4 well-separated classes: chance is 1/4
     # 80 epochs: with today's packages (numpy 2.4, scikit-image 0.26) 40 left seeds 0 / 1 / 2 at 0.56 / 0.50 / 0.56 of
     # 16 faces, 80 reach 0.81 / 0.69 / 0.63 (chance 0.25; a loop that does not learn stays there)
-    emo = train_emotion_oracle(images[~test & easy], list(labels[~test & easy]), seed=0, epochs=80, batch_size=16,
-                               cfg=OracleNetConfig(width=8, hidden=32, image_size=32))
+    emo = train_emotion_oracle(
+        images[~test & easy],
+        list(labels[~test & easy]),
+        seed=0,
+        epochs=80,
+        batch_size=16,
+        cfg=OracleNetConfig(width=8, hidden=32, image_size=32),
+    )
     accuracy = (emo.predict(images[test & easy]) == labels[test & easy]).mean()
     assert accuracy >= 0.6, accuracy
 
 
-def test_build_writes_both_oracles_and_a_report_and_can_retrain_the_au_oracle_alone(tmp_path, faces,
-                                                                                    one_torch_thread):
+def test_build_writes_both_oracles_and_a_report_and_can_retrain_the_au_oracle_alone(tmp_path, faces, one_torch_thread):
     first_four = np.isin(faces[3], ["s000", "s001", "s002", "s003"])
     first_four[1::2] = False  # one image per subject and class: 32 faces
     images, aus, labels, subjects = (a[first_four] for a in faces)

@@ -83,9 +83,16 @@ def test_every_bad_input_is_a_reject_and_good_files_survive(tmp_path):
     write_drawn_face(sad, "ünïcødé 表情", rng)
     # Several faces: the most confident successful row wins.
     _, lm, _ = write_drawn_face(sad, "several", rng)
-    write_openface_csv(sad / "several.csv", lm, np.zeros(17, np.float32), rows=[
-        {"face_id": 0, "confidence": 0.85, "AU12_r": 1.0}, {"face_id": 1, "confidence": 0.97, "AU12_r": 4.0},
-        {"face_id": 2, "confidence": 0.99, "success": 0}])
+    write_openface_csv(
+        sad / "several.csv",
+        lm,
+        np.zeros(17, np.float32),
+        rows=[
+            {"face_id": 0, "confidence": 0.85, "AU12_r": 1.0},
+            {"face_id": 1, "confidence": 0.97, "AU12_r": 4.0},
+            {"face_id": 2, "confidence": 0.99, "success": 0},
+        ],
+    )
     # Broken images.
     jpg_path, _, _ = write_drawn_face(happy, "truncated", rng, ext=".jpg")
     jpg_path.write_bytes(jpg_path.read_bytes()[: len(jpg_path.read_bytes()) // 2])
@@ -143,8 +150,9 @@ def test_every_bad_input_is_a_reject_and_good_files_survive(tmp_path):
     messages = pd.read_parquet(work / "rejects.parquet").message
     assert messages.str.len().min() > 15  # a sentence for a person, not just a code
     faces = _faces(work).set_index("source_path")
-    assert sorted(faces.index) == sorted(["happy/good.png", "happy/same.png", "sad/same.png", "sad/several.png",
-                                          "sad/ünïcødé 表情.png"])
+    assert sorted(faces.index) == sorted(
+        ["happy/good.png", "happy/same.png", "sad/same.png", "sad/several.png", "sad/ünïcødé 表情.png"]
+    )
     assert faces.face_id.is_unique
     assert faces.loc["sad/several.png", "AU12"] == pytest.approx(0.8)  # face 1 (0.97), not face 0 or failed 2
     assert faces.loc["sad/ünïcødé 表情.png", "face_id"].isascii()
@@ -156,8 +164,12 @@ def test_every_bad_input_is_a_reject_and_good_files_survive(tmp_path):
 def test_face_id_option_and_min_confidence(tmp_path):
     data = tmp_path / "data"
     rng = np.random.default_rng(2)
-    write_drawn_face(data / "happy", "a", rng, csv_rows=[{"face_id": 0, "confidence": 0.99, "AU12_r": 5.0},
-                                                          {"face_id": 3, "confidence": 0.7, "AU12_r": 1.0}])
+    write_drawn_face(
+        data / "happy",
+        "a",
+        rng,
+        csv_rows=[{"face_id": 0, "confidence": 0.99, "AU12_r": 5.0}, {"face_id": 3, "confidence": 0.7, "AU12_r": 1.0}],
+    )
     work = tmp_path / "work"
     run_preprocess(data, work, _cfg(min_confidence=0.6), face_id=3)
     assert _faces(work).AU12.item() == pytest.approx(0.2)
@@ -282,8 +294,21 @@ def test_cli_preprocess(tmp_path, runner):
     from faceaug.cli import app
 
     _good_dataset(tmp_path / "data", subjects=3)
-    result = runner.invoke(app, ["preprocess", str(tmp_path / "data"), "--out", str(tmp_path / "work"),
-                                 "--size", "48", "--subject-regex", r"^(s\d+)_", "--seed", "3"])
+    result = runner.invoke(
+        app,
+        [
+            "preprocess",
+            str(tmp_path / "data"),
+            "--out",
+            str(tmp_path / "work"),
+            "--size",
+            "48",
+            "--subject-regex",
+            r"^(s\d+)_",
+            "--seed",
+            "3",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "faces.parquet" in result.output
     assert len(_faces(tmp_path / "work")) == 6
@@ -301,8 +326,19 @@ def test_cli_summary_counts_upscaled_sources_and_label_prototypes(tmp_path, runn
         (data / label).mkdir(parents=True)
         for i in range(3):  # FER2013-style: 48×48 grayscale crops, no CSVs
             (data / label / f"{i}.png").write_bytes(encode_png(rng.integers(0, 255, (48, 48), dtype=np.uint8)))
-    result = runner.invoke(app, ["preprocess", str(data), "--out", str(tmp_path / "work"), "--size", "64",
-                                 "--aus-from-labels", "--assume-cropped"])
+    result = runner.invoke(
+        app,
+        [
+            "preprocess",
+            str(data),
+            "--out",
+            str(tmp_path / "work"),
+            "--size",
+            "64",
+            "--aus-from-labels",
+            "--assume-cropped",
+        ],
+    )
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())  # rich wraps long lines
     assert "6 label_prototype" in text and "6 faces got their AUs from the label's preset prototype" in text

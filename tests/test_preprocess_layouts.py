@@ -51,9 +51,13 @@ def test_labels_file_layout(tmp_path):
     assert faces.loc["flat/b.png", "label"] == "sad" and faces.loc["flat/a.png", "subject"] == "p1"
     assert faces.loc["flat/c.png", "split"] == "test"
     assert faces.loc["flat/a.png", "split"] == faces.loc["flat/b.png", "split"]  # one subject, one split
-    assert rejects == {"flat/d.png": "invalid_label", "flat/e.png": "invalid_split",
-                       "flat/missing.png": "missing_file", "../secret.png": "outside_data_dir",
-                       "flat/a.png": "duplicate_entry"}
+    assert rejects == {
+        "flat/d.png": "invalid_label",
+        "flat/e.png": "invalid_split",
+        "flat/missing.png": "missing_file",
+        "../secret.png": "outside_data_dir",
+        "flat/a.png": "duplicate_entry",
+    }
     # An image the labels file doesn't list is reported, not silently dropped; DATA_DIR/labels.csv is found
     # without --labels.
     write_drawn_face(data / "flat", "unlisted", rng)
@@ -78,10 +82,9 @@ def test_labels_file_with_unknown_label_for_prototypes(tmp_path):
     assert rejects == {"y.png": "unknown_label"}
 
 
-@pytest.mark.parametrize("content, match", [
-    ("file,class\nx.png,happy\n", "needs columns 'path' and 'label'"),
-    ("", "needs columns"),
-])
+@pytest.mark.parametrize(
+    "content, match", [("file,class\nx.png,happy\n", "needs columns 'path' and 'label'"), ("", "needs columns")]
+)
 def test_bad_labels_file_is_a_user_error(tmp_path, content, match):
     (tmp_path / "data").mkdir()
     labels = tmp_path / "labels.csv"
@@ -143,8 +146,11 @@ def test_ganimation_importer(tmp_path):
     assert row.split == "test" and row.label == "unlabelled"
     assert row.AU01 == pytest.approx(aus["N_0000003_00001"][0] / 5, abs=1e-6)
     assert set(faces.drop("imgs/N_0000003_00001.jpg").split) == {"train"}
-    assert rejects == {"imgs/orphan.jpg": "missing_aus", "imgs/nan.jpg": "invalid_au_values",
-                       "imgs/negative.jpg": "invalid_au_values"}
+    assert rejects == {
+        "imgs/orphan.jpg": "missing_aus",
+        "imgs/nan.jpg": "invalid_au_values",
+        "imgs/negative.jpg": "invalid_au_values",
+    }
 
 
 class _Boom:
@@ -152,16 +158,19 @@ class _Boom:
         return (print, ("this must never run",))
 
 
-@pytest.mark.parametrize("payload, match", [
-    ({"x": _Boom()}, "refusing"),
-    ([1, 2, 3], "not a dict"),
-    ({"x": np.zeros(5)}, "expected 17"),
-    ({3: np.zeros(17)}, "non-text key"),
-    ({"x": ["1.0"] * 17}, "not an array of numbers"),
-    ({"x": {"AU01": 1.0}}, "not an array of numbers"),
-    ({"x": np.zeros(17, complex)}, "not an array of numbers"),
-    ({"x": [np.zeros(17), "a"]}, "not an array of numbers"),
-])
+@pytest.mark.parametrize(
+    "payload, match",
+    [
+        ({"x": _Boom()}, "refusing"),
+        ([1, 2, 3], "not a dict"),
+        ({"x": np.zeros(5)}, "expected 17"),
+        ({3: np.zeros(17)}, "non-text key"),
+        ({"x": ["1.0"] * 17}, "not an array of numbers"),
+        ({"x": {"AU01": 1.0}}, "not an array of numbers"),
+        ({"x": np.zeros(17, complex)}, "not an array of numbers"),
+        ({"x": [np.zeros(17), "a"]}, "not an array of numbers"),
+    ],
+)
 def test_unsafe_or_wrong_pickles_are_refused(tmp_path, capsys, payload, match):
     path = tmp_path / "aus_openface.pkl"
     path.write_bytes(pickle.dumps(payload))

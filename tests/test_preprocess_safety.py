@@ -114,11 +114,14 @@ def _crafted_previous_table(work: Path, **row) -> None:
     pq.write_table(table, work / "faces.parquet")
 
 
-@pytest.mark.parametrize("row", [
-    {"face_id": "../../victim", "source_path": "gone.png"},
-    {"image_path": "../victim.png"},
-    {"image_path": "/tmp/victim.png"},
-])
+@pytest.mark.parametrize(
+    "row",
+    [
+        {"face_id": "../../victim", "source_path": "gone.png"},
+        {"image_path": "../victim.png"},
+        {"image_path": "/tmp/victim.png"},
+    ],
+)
 def test_a_crafted_previous_faces_table_reads_writes_and_deletes_nothing_outside(tmp_path, row):
     data, work = tmp_path / "data", tmp_path / "work"
     _good_dataset(data, subjects=2)

@@ -25,9 +25,16 @@ from tests.ganimation_fixtures import make_work_dir, save_model
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 # untrained tiny editors: the expression gate (on in `fast`) would drop their edits; tests that want it say so
-TINY = {"expand.min_target_probability": 0.0,
-        "singan.iters_per_scale": 2, "singan.nfc": 8, "singan.max_nfc": 8, "singan.min_size": 12,
-        "expand.samples_per_edit": 1, "expand.shard_size": 4, "expand.regenerator": "patch"}
+TINY = {
+    "expand.min_target_probability": 0.0,
+    "singan.iters_per_scale": 2,
+    "singan.nfc": 8,
+    "singan.max_nfc": 8,
+    "singan.min_size": 12,
+    "expand.samples_per_edit": 1,
+    "expand.shard_size": 4,
+    "expand.regenerator": "patch",
+}
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +62,14 @@ def test_the_plan_skips_failed_edits_and_keeps_the_counts_exact(work):
     assert all(int(j.source_id[1:]) % 2 == 0 for j in jobs) and {j.edit_score for j in jobs} == {0.8}
     assert [j.index for j in jobs] == list(range(len(jobs)))
     with pytest.raises(UserError, match="passes the quality gate"):
-        plan_jobs(sources, targets, per_class=9, samples_per_edit=2, seed=0,
-                  accept=lambda job: Judgement(False, 0.0, "missed_target"))
+        plan_jobs(
+            sources,
+            targets,
+            per_class=9,
+            samples_per_edit=2,
+            seed=0,
+            accept=lambda job: Judgement(False, 0.0, "missed_target"),
+        )
 
 
 def test_when_few_edits_pass_they_take_more_variants_instead_of_repeating(work):
@@ -65,8 +78,15 @@ def test_when_few_edits_pass_they_take_more_variants_instead_of_repeating(work):
     passing = sum(int(face[1:]) % 2 == 0 for face in sources["face_id"])
     per_class = 4 * passing  # with M = 2 that needs more edits than there are passing sources
     for edits_first in (False, True):
-        jobs = plan_jobs(sources, discrete_targets(parse_au_spec("happy")), per_class=per_class,
-                         samples_per_edit=2, seed=0, accept=_odd, edits_first=edits_first)
+        jobs = plan_jobs(
+            sources,
+            discrete_targets(parse_au_spec("happy")),
+            per_class=per_class,
+            samples_per_edit=2,
+            seed=0,
+            accept=_odd,
+            edits_first=edits_first,
+        )
         assert sorted(j.source_id for j in jobs) == sorted(set(j.source_id for j in jobs))  # each edit once
         assert len(jobs) == passing and sum(j.n_samples + 1 for j in jobs) == per_class
         assert {j.n_samples for j in jobs} == {3}  # spread evenly, above M
@@ -84,8 +104,7 @@ def test_expand_with_the_gate_records_scores_and_what_it_dropped(work, tmp_path,
     monkeypatch.setattr(EditGate, "__call__", judge)
     out = tmp_path / "expanded"
     cfg = resolve_config("fast", None, {**TINY, "expand.min_edit_score": 0.5}, seed=0, device="cpu")
-    summary = run_expand(ExpandRequest(work_dir=work, au_preset="happy,sad", per_class=6, out_dir=out, workers=1),
-                         cfg)
+    summary = run_expand(ExpandRequest(work_dir=work, au_preset="happy,sad", per_class=6, out_dir=out, workers=1), cfg)
     manifest = read_table(out / "manifest.parquet", "manifest")
     generated = manifest[manifest["is_generated"]]
     assert generated["label"].value_counts().to_dict() == {"happy": 6, "sad": 6}
@@ -117,8 +136,23 @@ def test_the_gate_without_an_estimator_is_a_clear_error(work, tmp_path, runner):
     make_work_dir(bare, n=24, size=32)
     (bare / "models").mkdir()
     (bare / "models" / "ganimation.safetensors").write_bytes((work / "models" / "ganimation.safetensors").read_bytes())
-    result = runner.invoke(app, ["expand", str(bare), "--au-preset", "happy", "--per-class", "2",
-                                 "--min-edit-score", "0.3", "--device", "cpu", "--out", str(tmp_path / "o")])
+    result = runner.invoke(
+        app,
+        [
+            "expand",
+            str(bare),
+            "--au-preset",
+            "happy",
+            "--per-class",
+            "2",
+            "--min-edit-score",
+            "0.3",
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert result.exit_code == 2 and "faceaug train-au" in result.output
     assert not (tmp_path / "o" / "manifest.parquet").exists()
 
@@ -148,8 +182,11 @@ def test_a_judge_the_generator_was_trained_against_is_flagged_by_expand_and_repo
     estimator = AuEstimator.load(default_au_estimator_path(work))
     model = tmp_path / "judged.safetensors"
     torch.manual_seed(0)
-    save_model(model, GanimationConfig(image_size=32, conv_dim=8, repeat_num=2),
-               provenance={"training": {"au_judge": "estimator", "au_judge_id": estimator.model_id}})
+    save_model(
+        model,
+        GanimationConfig(image_size=32, conv_dim=8, repeat_num=2),
+        provenance={"training": {"au_judge": "estimator", "au_judge_id": estimator.model_id}},
+    )
     monkeypatch.setattr(EditGate, "__call__", lambda self, job: Judgement(True, 0.9))
     out = tmp_path / "expanded"
     cfg = resolve_config("fast", None, {**TINY, "expand.min_edit_score": 0.5}, seed=0, device="cpu")
@@ -173,13 +210,27 @@ def test_an_edit_that_moved_away_from_its_person_is_an_identity_leak(work):
     faces = read_table(work / "faces.parquet", "faces")
     job = plan_jobs(faces, discrete_targets(parse_au_spec("happy")), per_class=1, samples_per_edit=0, seed=0)[0]
     estimator = AuEstimator.new(32)
-    strict = EditGate(editor, estimator, work, min_score=-10.0, attention_floor=0.0, descriptor=_MeanDescriptor(),
-                      max_identity_distance=1e-6)
+    strict = EditGate(
+        editor,
+        estimator,
+        work,
+        min_score=-10.0,
+        attention_floor=0.0,
+        descriptor=_MeanDescriptor(),
+        max_identity_distance=1e-6,
+    )
     verdict = strict(job)
     assert verdict.reason == "identity_leak" and verdict.identity_distance > 1e-6
     assert strict.dropped == {"identity_leak": 1} and strict.summary()["max_identity_distance"] == 1e-6
-    lenient = EditGate(editor, estimator, work, min_score=-10.0, attention_floor=0.0, descriptor=_MeanDescriptor(),
-                       max_identity_distance=100.0)
+    lenient = EditGate(
+        editor,
+        estimator,
+        work,
+        min_score=-10.0,
+        attention_floor=0.0,
+        descriptor=_MeanDescriptor(),
+        max_identity_distance=100.0,
+    )
     assert lenient(job) == Judgement(True, verdict.score, None, verdict.identity_distance)
     unchecked = EditGate(editor, estimator, work, min_score=-10.0, attention_floor=0.0)
     assert unchecked(job).identity_distance is None and unchecked.summary()["max_identity_distance"] is None
@@ -191,8 +242,13 @@ def test_expand_records_each_edit_s_identity_distance(work, tmp_path, monkeypatc
     monkeypatch.setattr(identity, "FaceDescriptor", _MeanDescriptor)
     monkeypatch.setattr(identity, "identity_problem", lambda: None)
     out = tmp_path / "expanded"
-    cfg = resolve_config("fast", None, {**TINY, "expand.min_edit_score": 0.001, "expand.max_identity_distance": 50.0},
-                         seed=0, device="cpu")
+    cfg = resolve_config(
+        "fast",
+        None,
+        {**TINY, "expand.min_edit_score": 0.001, "expand.max_identity_distance": 50.0},
+        seed=0,
+        device="cpu",
+    )
     monkeypatch.setattr(gate_mod, "au_gain", lambda after, before: 1.0)  # the untrained editor passes the rest
     monkeypatch.setattr(gate_mod, "face_attention", lambda attention: 1.0)
     summary = run_expand(ExpandRequest(work_dir=work, au_preset="happy", per_class=4, out_dir=out, workers=1), cfg)
@@ -229,11 +285,19 @@ def test_the_expression_judge_keeps_edits_it_reads_as_their_target(work):
     editor = GanimationEditor.load(work / "models" / "ganimation.safetensors", torch.device("cpu"))
     judge = ExpressionJudge.load(bundled_judge_path())
     faces = read_table(work / "faces.parquet", "faces")
-    jobs = plan_jobs(faces, discrete_targets(parse_au_spec("happy;smile:AU12=1")), per_class=3, samples_per_edit=0,
-                     seed=0)
+    jobs = plan_jobs(
+        faces, discrete_targets(parse_au_spec("happy;smile:AU12=1")), per_class=3, samples_per_edit=0, seed=0
+    )
     for threshold in (0.0, 1.0):
-        gate = EditGate(editor, None, work, min_score=0.0, expression_judge=judge, min_target_probability=threshold,
-                        attention_floor=0.0)
+        gate = EditGate(
+            editor,
+            None,
+            work,
+            min_score=0.0,
+            expression_judge=judge,
+            min_target_probability=threshold,
+            attention_floor=0.0,
+        )
         verdicts = [gate(job) for job in jobs]
         for job, verdict in zip(jobs, verdicts):
             if job.label == "happy":
@@ -252,10 +316,14 @@ def test_a_target_no_edit_passes_gets_no_images_and_expand_says_so(work, tmp_pat
 
     monkeypatch.setattr(ExpressionJudge, "target_probability", reads)
     out = tmp_path / "expanded"
-    cfg = resolve_config("fast", None, {**TINY, "expand.min_target_probability": 0.5,
-                                        "expand.max_identity_distance": 0.0}, seed=0, device="cpu")
-    summary = run_expand(ExpandRequest(work_dir=work, au_preset="happy,sad", per_class=6, out_dir=out, workers=1),
-                         cfg)
+    cfg = resolve_config(
+        "fast",
+        None,
+        {**TINY, "expand.min_target_probability": 0.5, "expand.max_identity_distance": 0.0},
+        seed=0,
+        device="cpu",
+    )
+    summary = run_expand(ExpandRequest(work_dir=work, au_preset="happy,sad", per_class=6, out_dir=out, workers=1), cfg)
     err = " ".join(capsys.readouterr().err.split())
     assert "No edit to sad passed the quality gate" in err
     assert "dropped" in err and "not read as target" in err
@@ -281,9 +349,17 @@ def test_the_gate_judges_candidates_in_batches_and_plans_as_one_at_a_time_would(
     targets = discrete_targets(parse_au_spec("happy,sad,surprise"))
 
     def gate():
-        return EditGate(editor, None, work, min_score=0.0, expression_judge=ExpressionJudge.load(bundled_judge_path()),
-                        min_target_probability=0.15, attention_floor=0.0, descriptor=_MeanDescriptor(),
-                        max_identity_distance=0.4)
+        return EditGate(
+            editor,
+            None,
+            work,
+            min_score=0.0,
+            expression_judge=ExpressionJudge.load(bundled_judge_path()),
+            min_target_probability=0.15,
+            attention_floor=0.0,
+            descriptor=_MeanDescriptor(),
+            max_identity_distance=0.4,
+        )
 
     batched, single = gate(), gate()
     plan = plan_jobs(faces, targets, per_class=6, samples_per_edit=1, seed=0, accept=batched)
@@ -291,7 +367,8 @@ def test_the_gate_judges_candidates_in_batches_and_plans_as_one_at_a_time_would(
     alone = plan_jobs(faces, targets, per_class=6, samples_per_edit=1, seed=0, accept=lambda job: single(job))
     assert set(calls) == {1} and max(batched_calls) > 1  # one edit per call, against batches
     assert len(batched_calls) < len(calls)
-    assert [(j.source_id, j.target, j.index, j.n_samples, j.seed) for j in plan] == \
-        [(j.source_id, j.target, j.index, j.n_samples, j.seed) for j in alone]
+    assert [(j.source_id, j.target, j.index, j.n_samples, j.seed) for j in plan] == [
+        (j.source_id, j.target, j.index, j.n_samples, j.seed) for j in alone
+    ]
     assert np.allclose([j.target_probability for j in plan], [j.target_probability for j in alone], atol=1e-4)
     assert batched.summary() == single.summary() and sum(batched.dropped.values()) > 0

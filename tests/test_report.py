@@ -29,6 +29,7 @@ from faceaug.schema import read_table
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
+
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -71,7 +72,7 @@ def test_report_on_an_expansion_scores_every_image_and_leaves_the_manifest_alone
     assert any("SIFID was not computed" in n for n in summary["notes"])
     page = (out / "report.html").read_text()
     assert page.count('class="contact-sheet"') == 2  # one per generated class: happy, surprise
-    assert "src=\"http" not in page and "<script" not in page  # self-contained
+    assert 'src="http' not in page and "<script" not in page  # self-contained
     assert "held-out" in page and "Resolved settings" in page
 
 
@@ -127,16 +128,36 @@ def test_report_takes_openface_measurements_instead_of_the_estimator(report_worl
 
 
 def _metrics(stage_rows: list[dict]) -> pd.DataFrame:
-    base = {"id": "x", "label": "happy", "target": "happy", "source_id": "f0", "face_detected": True,
-            "colour_spread": 0, "grey": True, "au_error": np.nan, "unedited_au_error": np.nan, "diversity": np.nan,
-            "pairwise_ssim": np.nan, "ssim_to_edit": np.nan, "sifid": np.nan}
+    base = {
+        "id": "x",
+        "label": "happy",
+        "target": "happy",
+        "source_id": "f0",
+        "face_detected": True,
+        "colour_spread": 0,
+        "grey": True,
+        "au_error": np.nan,
+        "unedited_au_error": np.nan,
+        "diversity": np.nan,
+        "pairwise_ssim": np.nan,
+        "ssim_to_edit": np.nan,
+        "sifid": np.nan,
+    }
     return pd.DataFrame([{**base, **row} for row in stage_rows])
 
 
 def test_greyscale_sources_with_colour_outputs_are_a_warning_and_a_poor_verdict():
     rows = [{"id": "orig_f0", "stage": "original"}] + [
-        {"id": f"e{i}", "stage": "ganimation", "colour_spread": 40, "grey": False, "au_error": 0.05,
-         "unedited_au_error": 0.3} for i in range(5)]
+        {
+            "id": f"e{i}",
+            "stage": "ganimation",
+            "colour_spread": 40,
+            "grey": False,
+            "au_error": 0.05,
+            "unedited_au_error": 0.3,
+        }
+        for i in range(5)
+    ]
     metrics = _metrics(rows)
     findings = image_findings(metrics)
     assert [f.code for f in findings] == ["colour_outputs"]
@@ -149,8 +170,17 @@ def test_greyscale_sources_with_colour_outputs_are_a_warning_and_a_poor_verdict(
 
 def test_colour_sources_tinted_outside_the_face_are_a_warning_and_a_poor_verdict():
     rows = [{"id": "orig_f0", "stage": "original", "colour_spread": 60, "grey": False}] + [
-        {"id": f"e{i}", "stage": "ganimation", "colour_spread": 60, "grey": False, "au_error": 0.05,
-         "unedited_au_error": 0.3, "colour_shift_outside_face": 9.0} for i in range(5)]
+        {
+            "id": f"e{i}",
+            "stage": "ganimation",
+            "colour_spread": 60,
+            "grey": False,
+            "au_error": 0.05,
+            "unedited_au_error": 0.3,
+            "colour_shift_outside_face": 9.0,
+        }
+        for i in range(5)
+    ]
     metrics = _metrics(rows)
     findings = image_findings(metrics)
     assert [f.code for f in findings] == ["colour_shift"] and "9.0" in findings[0].message
@@ -164,24 +194,38 @@ def test_report_measures_the_tint_outside_the_face():
     from faceaug.report.scoring import score_manifest
 
     face = np.full((32, 32, 3), 120, np.uint8)
-    images = {"o.png": face, "tinted.png": np.clip(face.astype(int) + [12, 0, -12], 0, 255).astype(np.uint8),
-              "brighter.png": face + 20}
-    manifest = pd.DataFrame({"id": ["orig_f0", "e_tinted_edit", "e_brighter_edit"],
-                             "path": ["o.png", "tinted.png", "brighter.png"], "label": "happy",
-                             "stage": ["original", "ganimation", "ganimation"], "target": "happy",
-                             "source_id": "f0", "is_generated": [False, True, True],
-                             **{au: 0.0 for au in AU_NAMES}})
+    images = {
+        "o.png": face,
+        "tinted.png": np.clip(face.astype(int) + [12, 0, -12], 0, 255).astype(np.uint8),
+        "brighter.png": face + 20,
+    }
+    manifest = pd.DataFrame(
+        {
+            "id": ["orig_f0", "e_tinted_edit", "e_brighter_edit"],
+            "path": ["o.png", "tinted.png", "brighter.png"],
+            "label": "happy",
+            "stage": ["original", "ganimation", "ganimation"],
+            "target": "happy",
+            "source_id": "f0",
+            "is_generated": [False, True, True],
+            **{au: 0.0 for au in AU_NAMES},
+        }
+    )
     shift = score_manifest(manifest, images.__getitem__, au_source=None)["colour_shift_outside_face"]
     assert np.isnan(shift[0]) and shift[1] == pytest.approx(8.0) and shift[2] == 0.0
 
 
 def test_edits_that_do_not_reach_their_target_make_a_poor_verdict():
     rows = [{"id": "orig_f0", "stage": "original"}] + [
-        {"id": f"e{i}", "stage": "ganimation", "au_error": 0.28, "unedited_au_error": 0.3} for i in range(5)]
+        {"id": f"e{i}", "stage": "ganimation", "au_error": 0.28, "unedited_au_error": 0.3} for i in range(5)
+    ]
     verdict = judge(_metrics(rows), [], None)
     assert verdict.level == "poor" and "barely reach" in verdict.text and "0.280" in verdict.text
-    no_aus = judge(_metrics([{"id": "orig_f0", "stage": "original"}, {"id": "e", "stage": "ganimation"}]),
-                   [Finding("x", "y")], None)
+    no_aus = judge(
+        _metrics([{"id": "orig_f0", "stage": "original"}, {"id": "e", "stage": "ganimation"}]),
+        [Finding("x", "y")],
+        None,
+    )
     assert no_aus.level == "not judged" and "train-au" in no_aus.text
 
 
@@ -216,13 +260,13 @@ def test_a_model_trained_on_other_framings_is_a_warning():
 def test_edits_that_repaint_the_face_make_a_poor_verdict():
     rows = [{"id": "orig_f0", "stage": "original"}] + [
         {"id": f"e{i}", "stage": "ganimation", "au_error": 0.05, "unedited_au_error": 0.3, "face_attention": 0.12}
-        for i in range(5)]
+        for i in range(5)
+    ]
     verdict = judge(_metrics(rows), [], None)
     assert verdict.level == "poor" and "repainted" in verdict.text and "12%" in verdict.text
 
 
-def test_the_report_finds_the_work_dir_and_model_from_another_working_directory(report_world, tmp_path,
-                                                                                   monkeypatch):
+def test_the_report_finds_the_work_dir_and_model_from_another_working_directory(report_world, tmp_path, monkeypatch):
     """An expansion made with relative paths (as `make demo` does) reports from any working directory."""
     from faceaug.commands.expand import ExpandRequest, run_expand
     from faceaug.config import resolve_config
@@ -230,8 +274,10 @@ def test_the_report_finds_the_work_dir_and_model_from_another_working_directory(
 
     work, _ = report_world
     monkeypatch.chdir(work.parent)
-    run_expand(ExpandRequest(work_dir=Path(work.name), au_preset="happy", per_class=4, out_dir=Path("rel-out"),
-                             workers=1), resolve_config("fast", None, TINY, seed=0, device="cpu"))
+    run_expand(
+        ExpandRequest(work_dir=Path(work.name), au_preset="happy", per_class=4, out_dir=Path("rel-out"), workers=1),
+        resolve_config("fast", None, TINY, seed=0, device="cpu"),
+    )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
@@ -244,17 +290,18 @@ def test_the_report_finds_the_work_dir_and_model_from_another_working_directory(
 
 def test_the_report_names_what_made_the_variants():
     """An expansion made with `--regenerator patch` is not described as SinGAN's."""
-    manifest = pd.DataFrame({"stage": ["original", "ganimation", "singan", "singan"],
-                             "singan_mode": [None, None, "patch", "patch"]})
+    manifest = pd.DataFrame(
+        {"stage": ["original", "ganimation", "singan", "singan"], "singan_mode": [None, None, "patch", "patch"]}
+    )
     assert variant_maker(manifest) == "patch regenerator"
     assert variant_maker(manifest.assign(singan_mode=[None, None, "inject", "inject"])) == "SinGAN"
-    assert variant_maker(manifest.assign(singan_mode=[None, None, "inject", "patch"])) == \
-        "SinGAN and patch regenerator"
+    assert variant_maker(manifest.assign(singan_mode=[None, None, "inject", "patch"])) == "SinGAN and patch regenerator"
     assert variants_caption(manifest) == "patch regenerator variants."
     assert variants_caption(manifest.iloc[:2]).startswith("no variants")  # edits only
     rows = [{"id": "orig_f0", "stage": "original"}, {"id": "e0", "stage": "ganimation"}] + [
         {"id": f"e0_v{i}", "stage": "singan", "diversity": 0.01, "pairwise_ssim": 0.99, "ssim_to_edit": 0.99}
-        for i in range(2)]
+        for i in range(2)
+    ]
     metrics = _metrics(rows)
     findings = image_findings(metrics, "patch regenerator")
     assert "the patch regenerator variants" in findings[0].message

@@ -15,8 +15,11 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
 pytestmark = [
     pytest.mark.usefixtures("one_torch_thread"),
-    pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="no Chromium + ChromeDriver installed (Debian packages "
-                                                         "chromium and chromium-driver; .ci/run installs them)"),
+    pytest.mark.skipif(
+        not (CHROMIUM and DRIVER),
+        reason="no Chromium + ChromeDriver installed (Debian packages "
+        "chromium and chromium-driver; .ci/run installs them)",
+    ),
 ]
 
 
@@ -26,10 +29,19 @@ def _browser(tmp_path: Path):
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'chromium-profile'}",
-                 "--window-size=1200,900"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+        "--window-size=1200,900",
+    ):
         options.add_argument(flag)
     return webdriver.Chrome(service=Service(executable_path=DRIVER), options=options)
 
@@ -49,11 +61,13 @@ def test_the_report_renders_in_chromium_with_every_contact_sheet_displayed(repor
         assert "Verdict" in text and "Contact sheets" in text and len(text) > 500
         sheets = browser.execute_script(
             "return Array.from(document.querySelectorAll('img.contact-sheet')).map("
-            "i => [i.complete, i.naturalWidth, i.naturalHeight, i.getBoundingClientRect().width])")
+            "i => [i.complete, i.naturalWidth, i.naturalHeight, i.getBoundingClientRect().width])"
+        )
         assert len(sheets) == 2
         assert all(done and w > 0 and h > 0 and shown > 0 for done, w, h, shown in sheets), sheets
         plots = browser.execute_script(
-            "return Array.from(document.querySelectorAll('img.plot')).map(i => i.naturalWidth)")
+            "return Array.from(document.querySelectorAll('img.plot')).map(i => i.naturalWidth)"
+        )
         assert plots and min(plots) > 0
         browser.save_screenshot(str(tmp_path / "report.png"))
         assert (tmp_path / "report.png").stat().st_size > 10_000

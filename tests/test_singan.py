@@ -34,12 +34,15 @@ def _face(size: int, seed: int = 0) -> np.ndarray:
     return (np.clip(img, 0, 1) * 255).astype(np.uint8)
 
 
-@pytest.mark.parametrize("size, expected", [
-    (48, [25, 29, 35, 41, 48]),
-    (64, [25, 30, 36, 44, 53, 64]),
-    (128, [25, 32, 40, 50, 64, 80, 101, 128]),
-    (250, [25, 31, 40, 50, 63, 79, 100, 125, 158, 199, 250]),
-])
+@pytest.mark.parametrize(
+    "size, expected",
+    [
+        (48, [25, 29, 35, 41, 48]),
+        (64, [25, 30, 36, 44, 53, 64]),
+        (128, [25, 32, 40, 50, 64, 80, 101, 128]),
+        (250, [25, 31, 40, 50, 63, 79, 100, 125, 158, 199, 250]),
+    ],
+)
 def test_pyramid_sizes_follow_the_official_rule(size, expected):
     sizes, r = pyramid_sizes(size, size, SinganConfig())
     assert [h for h, _ in sizes] == expected
@@ -131,7 +134,8 @@ def test_model_file_round_trip(tmp_path):
     for start in (0, 2):
         np.testing.assert_array_equal(
             sample_singan(loaded, 2, start_scale=start, mode="reconstruct", seed=4, device=CPU),
-            sample_singan(model, 2, start_scale=start, mode="reconstruct", seed=4, device=CPU))
+            sample_singan(model, 2, start_scale=start, mode="reconstruct", seed=4, device=CPU),
+        )
     assert loaded.provenance == json.loads(json.dumps(model.provenance))
     for name in ("bad.pt", "bad.safetensors"):
         (tmp_path / name).write_bytes(b"not a model")
@@ -144,9 +148,29 @@ def test_singan_command_writes_samples_model_and_config(runner, tmp_path):
     toml = tmp_path / "tiny.toml"
     toml.write_text("[singan]\nnfc = 8\nmax_nfc = 16\n")
     out = tmp_path / "out"
-    result = runner.invoke(app, ["singan", str(image), "--out", str(out), "--samples", "3", "--start-scale", "2",
-                                 "--mode", "reconstruct", "--iters", "1", "--config", str(toml), "--device", "cpu",
-                                 "--seed", "5"])
+    result = runner.invoke(
+        app,
+        [
+            "singan",
+            str(image),
+            "--out",
+            str(out),
+            "--samples",
+            "3",
+            "--start-scale",
+            "2",
+            "--mode",
+            "reconstruct",
+            "--iters",
+            "1",
+            "--config",
+            str(toml),
+            "--device",
+            "cpu",
+            "--seed",
+            "5",
+        ],
+    )
     assert result.exit_code == 0, result.output
     samples = sorted(out.glob("sample_*.png"))
     assert len(samples) == 3 and read_image(samples[0]).shape == (40, 40, 3)
@@ -156,8 +180,25 @@ def test_singan_command_writes_samples_model_and_config(runner, tmp_path):
     assert (out / "reconstruction.png").exists() and not (out / "singan.pt").exists()
     assert str(out) in result.output.replace("\n", "")
 
-    inject = runner.invoke(app, ["singan", str(image), "--out", str(tmp_path / "inj"), "--samples", "1",
-                                 "--mode", "inject", "--iters", "1", "--config", str(toml), "--device", "cpu"])
+    inject = runner.invoke(
+        app,
+        [
+            "singan",
+            str(image),
+            "--out",
+            str(tmp_path / "inj"),
+            "--samples",
+            "1",
+            "--mode",
+            "inject",
+            "--iters",
+            "1",
+            "--config",
+            str(toml),
+            "--device",
+            "cpu",
+        ],
+    )
     assert inject.exit_code == 0, inject.output
     assert SinganModel.load(tmp_path / "inj" / "singan.safetensors").arch.first_scale == 2
 
@@ -194,8 +235,13 @@ def test_structure_check_accepts_varied_faces_and_rejects_copies_and_non_faces()
 def test_cpu_threads_apply_during_training_only():
     seen = []
     torch.set_num_threads(2)
-    model = train_singan(_face(32), dataclasses.replace(TINY, iters_per_scale=1, cpu_threads=1), seed=0, device=CPU,
-                         progress=lambda done, total: seen.append(torch.get_num_threads()))
+    model = train_singan(
+        _face(32),
+        dataclasses.replace(TINY, iters_per_scale=1, cpu_threads=1),
+        seed=0,
+        device=CPU,
+        progress=lambda done, total: seen.append(torch.get_num_threads()),
+    )
     assert seen and set(seen) == {1}  # SinGAN's tiny ops run on one thread (see SinganConfig.cpu_threads)
     assert torch.get_num_threads() == 2  # and the caller's setting is restored
     sample_singan(model, 1, start_scale=1, mode="reconstruct", seed=0, device=CPU)

@@ -42,7 +42,7 @@ def test_render_shapes_and_determinism():
 def test_images_have_texture_not_flat_fills():
     img, lm = render_face(_identity(3), ZERO, 128)
     x0, y0 = lm[1] + (lm[31] - lm[1]) * 0.5  # middle of a cheek
-    patch = img[int(y0) - 4:int(y0) + 4, int(x0) - 4:int(x0) + 4].astype(float)
+    patch = img[int(y0) - 4 : int(y0) + 4, int(x0) - 4 : int(x0) + 4].astype(float)
     assert patch.std() > 1.5  # skin grain + sensor noise
     corner = img[:12, :12].astype(float)
     assert corner.std() > 1.0  # textured background
@@ -62,9 +62,25 @@ def _region_rules(lm: np.ndarray) -> dict[str, tuple[float, float, float, float]
     nose = (lm[31, 0] - 4, brow_low, lm[35, 0] + 4, lm[51, 1])
     mouth = (lm[48, 0] - 0.6 * mouth_w, nose_tip, lm[54, 0] + 0.6 * mouth_w, lm[8, 1])
     lower_face = (face_l, nose_tip, face_r, float("inf"))
-    return {"AU01": brows, "AU02": brows, "AU04": brows, "AU05": eyes, "AU07": eyes, "AU45": eyes, "AU06": cheeks,
-            "AU09": nose, "AU10": mouth, "AU12": mouth, "AU14": mouth, "AU15": mouth, "AU20": mouth, "AU23": mouth,
-            "AU25": mouth, "AU17": lower_face, "AU26": lower_face}
+    return {
+        "AU01": brows,
+        "AU02": brows,
+        "AU04": brows,
+        "AU05": eyes,
+        "AU07": eyes,
+        "AU45": eyes,
+        "AU06": cheeks,
+        "AU09": nose,
+        "AU10": mouth,
+        "AU12": mouth,
+        "AU14": mouth,
+        "AU15": mouth,
+        "AU20": mouth,
+        "AU23": mouth,
+        "AU25": mouth,
+        "AU17": lower_face,
+        "AU26": lower_face,
+    }
 
 
 @pytest.mark.parametrize("seed", [0, 11])
@@ -145,8 +161,13 @@ def test_landmarks_lie_on_the_drawn_features_under_a_pose():
     idn = _identity(6)
     pose = Pose(roll=9, skew=-0.05, scale=0.92, dx=-0.04, dy=0.02)
     base, lm = render_face(idn, ZERO, 128, pose)
-    for name, idx in (("AU12", slice(48, 68)), ("AU01", slice(17, 27)), ("AU45", slice(36, 48)),
-                      ("AU09", slice(27, 36)), ("AU26", slice(0, 17))):
+    for name, idx in (
+        ("AU12", slice(48, 68)),
+        ("AU01", slice(17, 27)),
+        ("AU45", slice(36, 48)),
+        ("AU09", slice(27, 36)),
+        ("AU26", slice(0, 17)),
+    ):
         img, lm1 = render_face(idn, _one(name), 128, pose)
         ys, xs = np.nonzero(_changed(img, base))
         changed = np.stack([xs, ys], 1).astype(float)

@@ -80,12 +80,16 @@ def test_csv_landmarks_are_the_rendered_ones(dataset):
 
 def test_csv_header_uses_real_openface_2x_names_in_order():
     """Our header is an ordered subset of the full OpenFace 2.x FeatureExtraction header."""
-    header_2x = [c.strip() for c in (FIXTURES / "openface/openface2x_featureextraction_header.csv").read_text()
-                 .splitlines()[0].split(",")]
-    legacy = [c.strip() for c in (FIXTURES / "openface/openface_featureextraction_legacy.csv").read_text()
-              .splitlines()[0].split(",")]
-    shape_block = legacy[legacy.index("x_0"):legacy.index("AU01_r")]  # 2D, 3D landmarks, shape parameters
-    full = header_2x[:header_2x.index("AU01_r")] + shape_block + header_2x[header_2x.index("AU01_r"):]
+    header_2x = [
+        c.strip()
+        for c in (FIXTURES / "openface/openface2x_featureextraction_header.csv").read_text().splitlines()[0].split(",")
+    ]
+    legacy = [
+        c.strip()
+        for c in (FIXTURES / "openface/openface_featureextraction_legacy.csv").read_text().splitlines()[0].split(",")
+    ]
+    shape_block = legacy[legacy.index("x_0") : legacy.index("AU01_r")]  # 2D, 3D landmarks, shape parameters
+    full = header_2x[: header_2x.index("AU01_r")] + shape_block + header_2x[header_2x.index("AU01_r") :]
     ours = openface_2x_columns()
     assert set(ours) <= set(full)
     assert [full.index(c) for c in ours] == sorted(full.index(c) for c in ours)
@@ -163,8 +167,9 @@ def test_overwrite_keeps_files_synth_did_not_write(tmp_path):
 
 def test_cli_synth_writes_a_dataset(runner, tmp_path):
     out = tmp_path / "cli"
-    result = runner.invoke(app, ["synth", str(out), "--subjects", "2", "--per-class", "1", "--size", "64",
-                                 "--seed", "3"])
+    result = runner.invoke(
+        app, ["synth", str(out), "--subjects", "2", "--per-class", "1", "--size", "64", "--seed", "3"]
+    )
     assert result.exit_code == 0, result.output
     assert len(list(out.rglob("*.png"))) == 2 * len(PRESETS) * 1
     assert str(out) in result.output.replace("\n", "")

@@ -43,8 +43,9 @@ def model(face, fast):
 
 def _sample(model, fast, n=12, seed=1, amp=None):
     amp = fast.singan.inject_noise_amp if amp is None else amp
-    return sample_singan(model, n, start_scale=fast.expand.start_scale, mode="inject", seed=seed, device=CPU,
-                         start_noise_amp=amp)
+    return sample_singan(
+        model, n, start_scale=fast.expand.start_scale, mode="inject", seed=seed, device=CPU, start_noise_amp=amp
+    )
 
 
 def test_fast_singan_variants_are_not_copies_and_still_faces(model, face, fast):

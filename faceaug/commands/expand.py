@@ -119,11 +119,25 @@ def _original_rows(faces: pd.DataFrame) -> list[dict[str, Any]]:
         face = face._asdict()
         image_id = f"orig_{face['face_id']}"
         row = {
-            "id": image_id, "path": image_relpath(face["label"], image_id), "label": face["label"],
-            "split": face["split"], "is_generated": False, "stage": "original", "source_id": face["face_id"],
-            "source_label": face["label"], "subject": face["subject"], "target": "original", "alpha": None,
-            "gen_start_scale": None, "singan_mode": None, "sample_index": None, "seed": None,
-            "ganimation_model_id": None, "editor": None, "singan_model_id": None, "edit_score": None,
+            "id": image_id,
+            "path": image_relpath(face["label"], image_id),
+            "label": face["label"],
+            "split": face["split"],
+            "is_generated": False,
+            "stage": "original",
+            "source_id": face["face_id"],
+            "source_label": face["label"],
+            "subject": face["subject"],
+            "target": "original",
+            "alpha": None,
+            "gen_start_scale": None,
+            "singan_mode": None,
+            "sample_index": None,
+            "seed": None,
+            "ganimation_model_id": None,
+            "editor": None,
+            "singan_model_id": None,
+            "edit_score": None,
             "target_probability": None,
             "identity_distance": None,
         }
@@ -142,12 +156,21 @@ def _copy_originals(faces: pd.DataFrame, work_dir: Path, out_dir: Path) -> None:
             shutil.copyfile(source, tmp)
 
 
-def _fingerprint(request: ExpandRequest, cfg: Config, faces_sha: str, model_sha: str,
-                 judge_sha: list[str] | None = None) -> str:
+def _fingerprint(
+    request: ExpandRequest, cfg: Config, faces_sha: str, model_sha: str, judge_sha: list[str] | None = None
+) -> str:
     what = {
-        "mode": request.mode, "au_preset": request.au_preset, "aus": request.aus, "per_class": request.per_class,
-        "sources_label": request.sources_label, "sources_split": request.sources_split, "seed": cfg.seed,
-        "expand": asdict(cfg.expand), "singan": asdict(cfg.singan), "patch": asdict(cfg.patch), "faces": faces_sha,
+        "mode": request.mode,
+        "au_preset": request.au_preset,
+        "aus": request.aus,
+        "per_class": request.per_class,
+        "sources_label": request.sources_label,
+        "sources_split": request.sources_split,
+        "seed": cfg.seed,
+        "expand": asdict(cfg.expand),
+        "singan": asdict(cfg.singan),
+        "patch": asdict(cfg.patch),
+        "faces": faces_sha,
         "model": model_sha,
     }
     if judge_sha is not None:  # the gate's judges decide which sources are used
@@ -183,8 +206,7 @@ def _prepare_out_dir(out_dir: Path, work_dir: Path, fingerprint: str, overwrite:
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out {out_dir} exists and is not a folder.")
     if overwrite:
-        clear_folder(out_dir, EXPAND_OUTPUTS, command="expand", what="--out", protected=protected,
-                     legacy=_LEGACY_MARKS)
+        clear_folder(out_dir, EXPAND_OUTPUTS, command="expand", what="--out", protected=protected, legacy=_LEGACY_MARKS)
     elif holds_files(out_dir):
         existing = _existing_fingerprint(out_dir)
         if existing != fingerprint:
@@ -220,8 +242,9 @@ def _shard_is_finished(out_dir: Path, index: int, jobs: list[EditJob]) -> bool:
     expected = {job.edit_id() for job in jobs} | {job.sample_id(k) for job in jobs for k in range(job.n_samples)}
     try:
         rows = read_table(path, "manifest")
-        finished = set(rows["id"]) == expected and len(rows) == len(expected) \
-            and not _damaged_images(out_dir, rows["path"])
+        finished = (
+            set(rows["id"]) == expected and len(rows) == len(expected) and not _damaged_images(out_dir, rows["path"])
+        )
     except UserError:
         finished = False
     if not finished:
@@ -240,8 +263,10 @@ def _complete_expansion_is_intact(out_dir: Path) -> bool:
     else:
         if not damaged:
             return True
-        warn(f"{len(damaged)} images listed in {out_dir / MANIFEST} are missing or corrupt (e.g. {damaged[0]}): "
-             "making the expansion again.")
+        warn(
+            f"{len(damaged)} images listed in {out_dir / MANIFEST} are missing or corrupt (e.g. {damaged[0]}): "
+            "making the expansion again."
+        )
     for name in (SUMMARY, MANIFEST):
         (out_dir / name).unlink(missing_ok=True)
     return False
@@ -277,13 +302,17 @@ def _hint_more_sources(jobs: list, n_sources: int, samples_per_edit: int) -> Non
         by_target.setdefault(job.target, []).append(job)
     used = max((len({job.source_id for job in group}) for group in by_target.values()), default=0)
     if 0 < used < n_sources:
-        info(f"Each target edited {used} of the {n_sources} source faces; --per-class {n_sources} edits every "
-             "one of them (on FER2013 more distinct edits per class helped the classifier most).")
+        info(
+            f"Each target edited {used} of the {n_sources} source faces; --per-class {n_sources} edits every "
+            "one of them (on FER2013 more distinct edits per class helped the classifier most)."
+        )
     for target, group in by_target.items():
         most = max(job.n_samples for job in group)
         if most > samples_per_edit:
-            info(f"{target}: {len(group)} source faces gave usable edits, so each edit takes up to {most} variants "
-                 f"(--samples-per-edit {samples_per_edit}) rather than repeat an edit.")
+            info(
+                f"{target}: {len(group)} source faces gave usable edits, so each edit takes up to {most} variants "
+                f"(--samples-per-edit {samples_per_edit}) rather than repeat an edit."
+            )
 
 
 def _print_summary(manifest: pd.DataFrame, out_dir: Path, seconds: float) -> None:
@@ -324,26 +353,34 @@ def run_expand(request: ExpandRequest, cfg: Config) -> dict[str, Any]:
     choice = choose_editor(request.model, default_model_path(work_dir))
     model_path = choice.path
     if not model_path.is_file():
-        raise UserError(f"No GANimation model at {model_path}. Pass --model PATH, --model {BUNDLED} (the editor that "
-                        f"ships with faceaug), or train one with `faceaug train {work_dir}`.")
+        raise UserError(
+            f"No GANimation model at {model_path}. Pass --model PATH, --model {BUNDLED} (the editor that "
+            f"ships with faceaug), or train one with `faceaug train {work_dir}`."
+        )
     if choice.bundled:
         how = "as asked" if request.model else f"{work_dir} has no model of its own"
-        info(f"Editing with the bundled editor {choice.name} ({how}; trained on FER2013, docs/bundled-editor.md). "
-             f"To adapt it to your faces: `faceaug train {work_dir} --init {BUNDLED}`.")
+        info(
+            f"Editing with the bundled editor {choice.name} ({how}; trained on FER2013, docs/bundled-editor.md). "
+            f"To adapt it to your faces: `faceaug train {work_dir} --init {BUNDLED}`."
+        )
     device = resolve_device(cfg.device)
     editor = load_editor(model_path, str(device), choice.name)  # validated here, reused by in-process shards
     if tuple(editor.au_names) != AU_NAMES:
         raise UserError(f"{model_path} was trained for another AU list ({', '.join(editor.au_names)}).")
     if editor.crop_template != crop_template_id():
-        warn(f"{model_path} was trained on faces framed differently from `faceaug preprocess` crops (crop template "
-             f"{editor.crop_template}, ours {crop_template_id()}): edits may be poorer.")
+        warn(
+            f"{model_path} was trained on faces framed differently from `faceaug preprocess` crops (crop template "
+            f"{editor.crop_template}, ours {crop_template_id()}): edits may be poorer."
+        )
     sources = select_sources(faces, request.sources_split, request.sources_label)
     # edits are written at the source faces' size whatever the editor's (faceaug.inference.editor)
     try:
         size = int(read_image(work_dir / sources["image_path"].iloc[0]).shape[0])
     except (FileNotFoundError, ImageDecodeError) as exc:
-        raise UserError(f"Source face {sources['image_path'].iloc[0]} of {work_dir} cannot be read ({exc}); re-run "
-                        "`faceaug preprocess`.") from None
+        raise UserError(
+            f"Source face {sources['image_path'].iloc[0]} of {work_dir} cannot be read ({exc}); re-run "
+            "`faceaug preprocess`."
+        ) from None
     if cfg.expand.samples_per_edit > 0 and cfg.expand.regenerator == "singan":  # M = 0 or patch: no SinGAN
         check_singan_setup(size, size, cfg.singan, start_scale=cfg.expand.start_scale, mode=cfg.expand.singan_mode)
     _warn_other_landmarks(model_path, editor.provenance, sources)
@@ -355,9 +392,14 @@ def run_expand(request: ExpandRequest, cfg: Config) -> dict[str, Any]:
     targets = _targets(request, cfg)
     planning = time.perf_counter()
     jobs = plan_jobs(
-        sources, targets, per_class=request.per_class,
-        samples_per_edit=cfg.expand.samples_per_edit, seed=cfg.seed,
-        label_threshold=cfg.expand.continuous_label_threshold, accept=gate, edits_first=cfg.expand.edits_first,
+        sources,
+        targets,
+        per_class=request.per_class,
+        samples_per_edit=cfg.expand.samples_per_edit,
+        seed=cfg.seed,
+        label_threshold=cfg.expand.continuous_label_threshold,
+        accept=gate,
+        edits_first=cfg.expand.edits_first,
     )
     plan_seconds = time.perf_counter() - planning
     if gate is not None:
@@ -368,38 +410,51 @@ def run_expand(request: ExpandRequest, cfg: Config) -> dict[str, Any]:
 
     out_dir = Path(request.out_dir or work_dir / "expanded")
     model_sha = file_sha256(model_path)
-    fingerprint = _fingerprint(request, cfg, file_sha256(faces_path), model_sha,
-                               [file_sha256(path) for path in judge_files] or None)
+    fingerprint = _fingerprint(
+        request, cfg, file_sha256(faces_path), model_sha, [file_sha256(path) for path in judge_files] or None
+    )
     if _prepare_out_dir(out_dir, work_dir, fingerprint, request.overwrite) and _complete_expansion_is_intact(out_dir):
         summary = json.loads((out_dir / SUMMARY).read_text())
         remove_tree_if_ours(out_dir / PARTS_DIR, EXPAND_OUTPUTS_IN_PARTS)
         info(f"{out_dir} already holds this expansion, complete: nothing to do.")
         _print_summary(read_table(out_dir / MANIFEST, "manifest"), out_dir, summary.get("seconds", 0.0))
         return summary
-    write_json_atomic({"fingerprint": fingerprint, "shards": len(shards), "jobs": len(jobs)},
-                      out_dir / PARTS_DIR / PLAN)
+    write_json_atomic(
+        {"fingerprint": fingerprint, "shards": len(shards), "jobs": len(jobs)}, out_dir / PARTS_DIR / PLAN
+    )
     _copy_originals(faces, work_dir, out_dir)
 
     pending = [(i, shard) for i, shard in enumerate(shards) if not _shard_is_finished(out_dir, i, shard)]
     if len(pending) < len(shards):
         info(f"Resuming: {len(shards) - len(pending)} of {len(shards)} shards already finished.")
     ctx = ShardContext(
-        work_dir=str(work_dir), out_dir=str(out_dir), model_path=str(model_path), device=str(device),
+        work_dir=str(work_dir),
+        out_dir=str(out_dir),
+        model_path=str(model_path),
+        device=str(device),
         editor_name=choice.name,
-        singan=asdict(cfg.singan), start_scale=cfg.expand.start_scale, singan_mode=cfg.expand.singan_mode,
-        regenerator=cfg.expand.regenerator, patch=asdict(cfg.patch), face_redraws=cfg.expand.face_redraws,
+        singan=asdict(cfg.singan),
+        start_scale=cfg.expand.start_scale,
+        singan_mode=cfg.expand.singan_mode,
+        regenerator=cfg.expand.regenerator,
+        patch=asdict(cfg.patch),
+        face_redraws=cfg.expand.face_redraws,
     )
     timings: Counter[str] = Counter({"plan": plan_seconds})  # with the quality gate's edits and judges
     with progress() as bar:
-        task = bar.add_task(f"expand ({request.executor})", total=expected,
-                            completed=expected - sum(job.n_samples + 1 for _, s in pending for job in s))
+        task = bar.add_task(
+            f"expand ({request.executor})",
+            total=expected,
+            completed=expected - sum(job.n_samples + 1 for _, s in pending for job in s),
+        )
 
         def on_done(result: ShardResult) -> None:
             timings.update(result.timings)
             bar.advance(task, result.rows)
 
-        executors.run_shards(request.executor, pending, ctx, address=request.ray_address, workers=request.workers,
-                             on_done=on_done)
+        executors.run_shards(
+            request.executor, pending, ctx, address=request.ray_address, workers=request.workers, on_done=on_done
+        )
 
     manifest = _merge(out_dir, _original_rows(faces), len(shards), expected)
     seconds = time.perf_counter() - started
@@ -408,14 +463,20 @@ def run_expand(request: ExpandRequest, cfg: Config) -> dict[str, Any]:
         "fingerprint": fingerprint,
         # absolute paths: `faceaug report` finds the WORK_DIR and the model from any working directory
         "request": {k: str(v.resolve()) if isinstance(v, Path) else v for k, v in asdict(request).items()},
-        "ganimation_model": {"path": str(model_path.resolve()), "sha256": model_sha, "id": editor.model_id,
-                             "name": choice.name, "bundled": choice.bundled},
+        "ganimation_model": {
+            "path": str(model_path.resolve()),
+            "sha256": model_sha,
+            "id": editor.model_id,
+            "name": choice.name,
+            "bundled": choice.bundled,
+        },
         "counts": {
             "originals": int((~manifest["is_generated"]).sum()),
             "generated": int(len(generated)),
             "per_label": {str(k): int(v) for k, v in generated["label"].value_counts().sort_index().items()},
             "per_stage": {str(k): int(v) for k, v in generated["stage"].value_counts().sort_index().items()},
-            "jobs": len(jobs), "shards": len(shards),
+            "jobs": len(jobs),
+            "shards": len(shards),
         },
         "quality_gate": gate.summary() if gate is not None else None,
         "source_aus": source_aus.summary(),  # what a relative-conditioned editor was given (inference.au_coherence)

@@ -72,13 +72,17 @@ def run_fer_eval(request: FerEvalRequest) -> dict:
         raise UserError(f"--grayscale must be one of {', '.join(GREYSCALE_CHOICES)}, not {request.grayscale!r}.")
     table = _table(request)
     if any(arm.generated for arm in arms) and request.expanded is None:
-        raise UserError("The faceaug arms need the generated images: pass --expanded OUT_DIR (or --arms "
-                        "original,classic).")
+        raise UserError(
+            "The faceaug arms need the generated images: pass --expanded OUT_DIR (or --arms original,classic)."
+        )
     rows, kind = read_any_table(table)
     # Every listed image is checked before any training: a missing or undecodable one is the user's to repair.
-    refuse_damaged_images(table.parent, rows["path" if kind == "manifest" else "image_path"], table=table,
-                          writer="the same `faceaug expand` command" if kind == "manifest"
-                          else "the same `faceaug preprocess` command")
+    refuse_damaged_images(
+        table.parent,
+        rows["path" if kind == "manifest" else "image_path"],
+        table=table,
+        writer="the same `faceaug expand` command" if kind == "manifest" else "the same `faceaug preprocess` command",
+    )
     generated_col = rows["is_generated"] if "is_generated" in rows else pd.Series(False, index=rows.index)
     train_rows = rows[(rows["split"] == "train")]
     test_rows = rows[(rows["split"] == "test") & ~generated_col]
@@ -95,14 +99,14 @@ def run_fer_eval(request: FerEvalRequest) -> dict:
     base = dict(labels=labels, unknown_labels="drop", image_size=request.image_size, preload=True, grayscale=grey)
     originals = ManifestDataset(table, split="train", generated=False, **base)
     test = ManifestDataset(table, split="test", generated=False, **base)
-    generated = (ManifestDataset(table, split="train", generated=True, **base)
-                 if any(arm.generated for arm in arms) else None)
+    generated = (
+        ManifestDataset(table, split="train", generated=True, **base) if any(arm.generated for arm in arms) else None
+    )
     dropped = len(test_rows) - len(test)
     if dropped:
         warn(f"{dropped} test faces have labels no training face has; they are not scored.")
     if generated is not None and not len(generated):
-        raise UserError(f"{table} lists no generated training images with the training labels "
-                        f"({', '.join(labels)}).")
+        raise UserError(f"{table} lists no generated training images with the training labels ({', '.join(labels)}).")
 
     settings = FerTrainSettings(steps=request.steps, **({} if request.lr is None else {"lr": request.lr}))
     runs: dict[str, list[dict]] = {arm.name: [] for arm in arms}
@@ -116,8 +120,9 @@ def run_fer_eval(request: FerEvalRequest) -> dict:
                 for attempt in range(REFIT_ATTEMPTS + 1):
                     for ds in pools:
                         ds.transform = classic_pipeline(seed=seed) if arm.classic else None
-                    model = train_classifier(pools, len(labels), run_settings, seed=seed, device=device,
-                                             on_step=lambda _: bar.advance(task))
+                    model = train_classifier(
+                        pools, len(labels), run_settings, seed=seed, device=device, on_step=lambda _: bar.advance(task)
+                    )
                     originals.transform = None  # how well the run fits its own real faces, read unaugmented
                     fit = scores(originals.targets, predict(model, originals, device), len(labels))["accuracy"]
                     if fit >= UNDERFIT_TRAIN_ACCURACY or attempt == REFIT_ATTEMPTS:
@@ -126,30 +131,51 @@ def run_fer_eval(request: FerEvalRequest) -> dict:
                     total += settings.steps
                     bar.update(task, total=total)
                 result = scores(test.targets, predict(model, test, device), len(labels))
-                runs[arm.name].append({"seed": seed, **result, "train_accuracy": fit, "lr": run_settings.lr,
-                                       "refits": attempt})
-    underfit = {name: seeds for name, rr in runs.items()
-                if (seeds := [r["seed"] for r in rr if r["train_accuracy"] < UNDERFIT_TRAIN_ACCURACY])}
+                runs[arm.name].append(
+                    {"seed": seed, **result, "train_accuracy": fit, "lr": run_settings.lr, "refits": attempt}
+                )
+    underfit = {
+        name: seeds
+        for name, rr in runs.items()
+        if (seeds := [r["seed"] for r in rr if r["train_accuracy"] < UNDERFIT_TRAIN_ACCURACY])
+    }
     for name, seeds in underfit.items():
         fits = ", ".join(f"{r['train_accuracy']:.2f}" for r in runs[name] if r["seed"] in seeds)
-        warn(f"arm {name}: seed(s) {', '.join(map(str, seeds))} did not fit the real training faces (read "
-             f"{fits} of them right, below {UNDERFIT_TRAIN_ACCURACY}, after {REFIT_ATTEMPTS} more tries at half the "
-             f"learning rate each): their test accuracy measures a failed optimisation, not the data. Try more "
-             f"--steps or a smaller --lr (now {settings.lr:g}).")
+        warn(
+            f"arm {name}: seed(s) {', '.join(map(str, seeds))} did not fit the real training faces (read "
+            f"{fits} of them right, below {UNDERFIT_TRAIN_ACCURACY}, after {REFIT_ATTEMPTS} more tries at half the "
+            f"learning rate each): their test accuracy measures a failed optimisation, not the data. Try more "
+            f"--steps or a smaller --lr (now {settings.lr:g})."
+        )
     result = {
-        "faceaug_version": __version__, "table": str(table),
-        "settings": {**asdict(settings), "seeds": request.seeds, "image_size": request.image_size,
-                     "grayscale": grey, "device": str(device), "arms": [a.name for a in arms]},
+        "faceaug_version": __version__,
+        "table": str(table),
+        "settings": {
+            **asdict(settings),
+            "seeds": request.seeds,
+            "image_size": request.image_size,
+            "grayscale": grey,
+            "device": str(device),
+            "arms": [a.name for a in arms],
+        },
         "labels": labels,
-        "counts": {"train_original": len(originals), "train_generated": len(generated) if generated else 0,
-                   "test": len(test),
-                   "train_original_per_class": originals.class_counts().tolist(),
-                   "train_generated_per_class": generated.class_counts().tolist() if generated else None,
-                   "test_per_class": test.class_counts().tolist()},
-        "arms": {name: {"accuracy": summary([r["accuracy"] for r in rr]),
-                        "macro_f1": summary([r["macro_f1"] for r in rr]),
-                        "train_accuracy": summary([r["train_accuracy"] for r in rr]), "runs": rr}
-                 for name, rr in runs.items()},
+        "counts": {
+            "train_original": len(originals),
+            "train_generated": len(generated) if generated else 0,
+            "test": len(test),
+            "train_original_per_class": originals.class_counts().tolist(),
+            "train_generated_per_class": generated.class_counts().tolist() if generated else None,
+            "test_per_class": test.class_counts().tolist(),
+        },
+        "arms": {
+            name: {
+                "accuracy": summary([r["accuracy"] for r in rr]),
+                "macro_f1": summary([r["macro_f1"] for r in rr]),
+                "train_accuracy": summary([r["train_accuracy"] for r in rr]),
+                "runs": rr,
+            }
+            for name, rr in runs.items()
+        },
         "underfit": underfit,
         "gains": {"accuracy": compare(runs, "accuracy"), "macro_f1": compare(runs, "macro_f1")},
         "seconds": round(time.perf_counter() - started, 1),
@@ -162,8 +188,10 @@ def run_fer_eval(request: FerEvalRequest) -> dict:
 
 
 def _print(result: dict, out_dir: Path) -> None:
-    table = Table(title=f"faceaug fer-eval ({result['counts']['test']} test faces, "
-                        f"{result['settings']['seeds']} seeds × {result['settings']['steps']} steps)")
+    table = Table(
+        title=f"faceaug fer-eval ({result['counts']['test']} test faces, "
+        f"{result['settings']['seeds']} seeds × {result['settings']['steps']} steps)"
+    )
     for column in ("arm", "accuracy", "macro-F1", "vs original", "vs classic", "fit"):
         table.add_column(column, justify="left" if column == "arm" else "right")
     gains = result["gains"]["accuracy"]
@@ -173,9 +201,13 @@ def _print(result: dict, out_dir: Path) -> None:
             g = gains[name].get(f"vs_{base}")
             cells.append("" if g is None else f"{g['gain']['mean']:+.3f} ({g['wins']}/{g['seeds']} seeds)")
         fit = min(r["train_accuracy"] for r in arm["runs"])
-        table.add_row(name, f"{arm['accuracy']['mean']:.3f} ± {arm['accuracy']['std']:.3f}",
-                      f"{arm['macro_f1']['mean']:.3f} ± {arm['macro_f1']['std']:.3f}", *cells,
-                      f"{fit:.2f}" if fit >= UNDERFIT_TRAIN_ACCURACY else f"[red]{fit:.2f}[/red]")
+        table.add_row(
+            name,
+            f"{arm['accuracy']['mean']:.3f} ± {arm['accuracy']['std']:.3f}",
+            f"{arm['macro_f1']['mean']:.3f} ± {arm['macro_f1']['std']:.3f}",
+            *cells,
+            f"{fit:.2f}" if fit >= UNDERFIT_TRAIN_ACCURACY else f"[red]{fit:.2f}[/red]",
+        )
     console.print(table)
     info(f"results: {out_dir / RESULT_FILE}\nplot:    {out_dir / PLOT_FILE}")
 
@@ -194,13 +226,18 @@ def _plot(result: dict, path: Path) -> None:
     fig = plt.figure(figsize=(max(8, 3 * len(arms)), 7), constrained_layout=True)
     grid = fig.add_gridspec(2, max(2, len(arms)))
     for col, metric in enumerate(("accuracy", "macro_f1")):
-        ax = fig.add_subplot(grid[0, col * max(1, len(arms) // 2):(col + 1) * max(1, len(arms) // 2)])
+        ax = fig.add_subplot(grid[0, col * max(1, len(arms) // 2) : (col + 1) * max(1, len(arms) // 2)])
         means = [result["arms"][a][metric]["mean"] for a in arms]
         stds = [result["arms"][a][metric]["std"] for a in arms]
         ax.bar(range(len(arms)), means, yerr=stds, color="#8fb3d9", capsize=4)
         for i, a in enumerate(arms):
-            ax.scatter([i] * len(result["arms"][a]["runs"]), [r[metric] for r in result["arms"][a]["runs"]],
-                       color="#1f3b57", s=12, zorder=3)
+            ax.scatter(
+                [i] * len(result["arms"][a]["runs"]),
+                [r[metric] for r in result["arms"][a]["runs"]],
+                color="#1f3b57",
+                s=12,
+                zorder=3,
+            )
         ax.set_xticks(range(len(arms)), arms, rotation=15)
         ax.set_ylim(0, 1)
         ax.set_title(metric.replace("_", "-"))

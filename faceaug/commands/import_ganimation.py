@@ -20,9 +20,16 @@ def import_ganimation(checkpoint: Path, out: Path, *, image_size: int) -> Path:
     state, cfg = convert_state_dict(read_their_state(Path(checkpoint)), image_size)
     generator = Generator(cfg)
     generator.load_state_dict(state)  # strict: every parameter present with the right shape
-    model = GanimationModel(generator=generator, au_names=AU_NAMES, crop_template=crop_template_id(),
-                            origin="imported", provenance={"imported_from": Path(checkpoint).name})
+    model = GanimationModel(
+        generator=generator,
+        au_names=AU_NAMES,
+        crop_template=crop_template_id(),
+        origin="imported",
+        provenance={"imported_from": Path(checkpoint).name},
+    )
     model.save(Path(out))
-    info(f"Imported {checkpoint} ({cfg.conv_dim} base channels, {cfg.repeat_num} residual blocks, "
-         f"{image_size} px) → {out}")
+    info(
+        f"Imported {checkpoint} ({cfg.conv_dim} base channels, {cfg.repeat_num} residual blocks, "
+        f"{image_size} px) → {out}"
+    )
     return Path(out)

@@ -48,9 +48,17 @@ FACE_FILES = re.compile(r"[A-Za-z0-9_-]+\.png")
 #: The files `faceaug preprocess` writes directly into WORK_DIR.
 WORK_FILES = ("faces.parquet", "rejects.parquet", CACHE_FILE, JOURNAL_FILE, "preprocess.json")
 _LEGACY_MARKS = ("preprocess.json",)  # work folders written before WORK_DIR carried the faceaug mark
-_CACHE_SCHEMA = pa.schema([("source_path", pa.string()), ("face_id", pa.string()), ("source_sha256", pa.string()),
-                           ("au_key", pa.string()), ("settings_key", pa.string()), ("method", pa.string()),
-                           ("upscaled", pa.bool_())])
+_CACHE_SCHEMA = pa.schema(
+    [
+        ("source_path", pa.string()),
+        ("face_id", pa.string()),
+        ("source_sha256", pa.string()),
+        ("au_key", pa.string()),
+        ("settings_key", pa.string()),
+        ("method", pa.string()),
+        ("upscaled", pa.bool_()),
+    ]
+)
 _SERIAL_BELOW = 24  # fewer sources than this: no process pool (its start-up costs more than it saves)
 
 
@@ -85,8 +93,11 @@ def _indexed(pair: tuple[int, SourceTask]) -> tuple[int, dict]:
         if is_machine_fault(exc):  # a full disk is not this file's fault: the run stops (the journal keeps the rest)
             raise
         message = f"faceaug failed on this file ({type(exc).__name__}: {str(exc)[:200]}); please report it."
-        return index, {"status": "reject", "sha": None,
-                       "reject": {"source_path": task.item.rel, "reason": "internal_error", "message": message}}
+        return index, {
+            "status": "reject",
+            "sha": None,
+            "reject": {"source_path": task.item.rel, "reason": "internal_error", "message": message},
+        }
 
 
 def _run_tasks(tasks: list[SourceTask], workers: int) -> Iterator[tuple[int, dict]]:
@@ -101,7 +112,7 @@ def _run_tasks(tasks: list[SourceTask], workers: int) -> Iterator[tuple[int, dic
     if "forkserver" in methods:
         ctx.set_forkserver_preload(["faceaug.preprocess.worker"])
     size = max(1, min(16, len(tasks) // (workers * 8)))
-    chunks = [list(enumerate(tasks))[i:i + size] for i in range(0, len(tasks), size)]
+    chunks = [list(enumerate(tasks))[i : i + size] for i in range(0, len(tasks), size)]
     with process_pool(ctx, workers, _init_worker) as pool:
         for done in as_completed(submit_all(pool, _run_chunk, chunks)):
             yield from done.result()
@@ -157,8 +168,10 @@ def _read_journal(work_dir: Path) -> tuple[dict[str, dict], dict[str, dict]]:
     except (ValueError, TypeError, KeyError, pa.ArrowException):
         warn(f"{work_dir / JOURNAL_FILE} is damaged; the faces it lists are made again.")
         return {}, {}
-    return ({r["entry"]["source_path"]: r["row"] for r in records},
-            {r["entry"]["source_path"]: r["entry"] for r in records})
+    return (
+        {r["entry"]["source_path"]: r["row"] for r in records},
+        {r["entry"]["source_path"]: r["entry"] for r in records},
+    )
 
 
 def _landmark_detector(choice: str) -> str:
@@ -167,8 +180,10 @@ def _landmark_detector(choice: str) -> str:
         raise UserError(f"--landmarks {choice!r} is not one of {', '.join(LANDMARK_METHODS)}.")
     problem = dlib_problem() if choice in ("auto", "dlib") else None
     if choice == "dlib" and problem:
-        raise UserError(f"--landmarks dlib needs the optional 68-point landmark detector, but {problem}: install it "
-                        f"with `{INSTALL_HINT}` (or choose --landmarks haar).")
+        raise UserError(
+            f"--landmarks dlib needs the optional 68-point landmark detector, but {problem}: install it "
+            f"with `{INSTALL_HINT}` (or choose --landmarks haar)."
+        )
     if choice == "auto":
         return "haar" if problem else "dlib"
     return {"openface": "none", "dlib": "dlib", "haar": "haar", "none": "none"}[choice]
@@ -183,15 +198,28 @@ def _check_work_dir(data_dir: Path, work_dir: Path) -> None:
     faces_dir = work_dir / FACES_SUBDIR
     refuse_protected(faces_dir, {"the DATA_DIR": data_dir}, "--out's faces folder")
     if any(foreign_files(faces_dir, FACE_FILES)) or (
-            faces_dir.is_dir() and any(faces_dir.iterdir()) and not is_marked(work_dir, "preprocess", _LEGACY_MARKS)):
-        raise UserError(f"{faces_dir} holds files faceaug did not write; choose another --out (faceaug writes its "
-                        "aligned faces there and removes the ones it no longer lists).")
+        faces_dir.is_dir() and any(faces_dir.iterdir()) and not is_marked(work_dir, "preprocess", _LEGACY_MARKS)
+    ):
+        raise UserError(
+            f"{faces_dir} holds files faceaug did not write; choose another --out (faceaug writes its "
+            "aligned faces there and removes the ones it no longer lists)."
+        )
 
 
-def run_preprocess(data_dir: Path, work_dir: Path, cfg: Config, *, au_dir: Path | None = None,
-                   labels: Path | None = None, aus_from_labels: bool = False, subject_regex: str | None = None,
-                   face_id: int | None = None, landmarks: str = "auto", assume_cropped: bool = False,
-                   overwrite: bool = False) -> dict:
+def run_preprocess(
+    data_dir: Path,
+    work_dir: Path,
+    cfg: Config,
+    *,
+    au_dir: Path | None = None,
+    labels: Path | None = None,
+    aus_from_labels: bool = False,
+    subject_regex: str | None = None,
+    face_id: int | None = None,
+    landmarks: str = "auto",
+    assume_cropped: bool = False,
+    overwrite: bool = False,
+) -> dict:
     """Preprocess DATA_DIR into WORK_DIR; returns the summary counts (also written to preprocess.json)."""
     pcfg = cfg.preprocess
     pattern = _subject_pattern(subject_regex)
@@ -202,10 +230,18 @@ def run_preprocess(data_dir: Path, work_dir: Path, cfg: Config, *, au_dir: Path 
     if not found.items and not found.rejects:
         raise UserError(
             f"DATA_DIR {data_dir} holds no images ({', '.join(IMAGE_EXTENSIONS)}): expected class folders "
-            "DATA_DIR/<label>/<image>, a flat folder with --labels FILE.csv, or GANimation's imgs/ + aus_openface.pkl.")
-    settings = PreprocessSettings(size=pcfg.size, min_confidence=pcfg.min_confidence, face_id=face_id,
-                                  assume_cropped=assume_cropped, aus_from_labels=aus_from_labels,
-                                  min_source_side=pcfg.min_source_side, landmarks=landmarks, detector=detector)
+            "DATA_DIR/<label>/<image>, a flat folder with --labels FILE.csv, or GANimation's imgs/ + aus_openface.pkl."
+        )
+    settings = PreprocessSettings(
+        size=pcfg.size,
+        min_confidence=pcfg.min_confidence,
+        face_id=face_id,
+        assume_cropped=assume_cropped,
+        aus_from_labels=aus_from_labels,
+        min_source_side=pcfg.min_source_side,
+        landmarks=landmarks,
+        detector=detector,
+    )
     mark_owned(work_dir, "preprocess")
     if overwrite:
         sweep(work_dir / FACES_SUBDIR, FACE_FILES)
@@ -223,8 +259,13 @@ def run_preprocess(data_dir: Path, work_dir: Path, cfg: Config, *, au_dir: Path 
         if subject is None and pattern is not None:
             match = pattern.search(Path(item.rel).name)
             if not match:
-                rejects.append({"source_path": item.rel, "reason": "no_subject_match",
-                                "message": f"--subject-regex {pattern.pattern!r} does not match the file name."})
+                rejects.append(
+                    {
+                        "source_path": item.rel,
+                        "reason": "no_subject_match",
+                        "message": f"--subject-regex {pattern.pattern!r} does not match the file name.",
+                    }
+                )
                 continue
             subject = match.group(1) if pattern.groups else match.group(0)
         subject_sources["labels file" if item.subject else ("--subject-regex" if subject else "none")] += 1
@@ -235,8 +276,7 @@ def run_preprocess(data_dir: Path, work_dir: Path, cfg: Config, *, au_dir: Path 
             cached = (entry["source_sha256"], entry["au_key"])
         tasks.append(SourceTask(item=item, face_id=fid, work_dir=work_dir, settings=settings, cached=cached))
 
-    results = _process_all(tasks, _worker_count(pcfg.workers, len(tasks)), work_dir / JOURNAL_FILE,
-                           settings.key())
+    results = _process_all(tasks, _worker_count(pcfg.workers, len(tasks)), work_dir / JOURNAL_FILE, settings.key())
     faces, cache_rows, stats = [], [], Counter()
     for task, res in zip(tasks, results):
         if res["status"] == "reject":
@@ -252,9 +292,17 @@ def run_preprocess(data_dir: Path, work_dir: Path, cfg: Config, *, au_dir: Path 
             stats["new"] += 1
         row["label"] = task.item.label
         faces.append((task, row))
-        cache_rows.append({"source_path": task.item.rel, "face_id": task.face_id, "source_sha256": res["sha"],
-                           "au_key": res["au_key"], "settings_key": settings.key(), "method": method,
-                           "upscaled": upscaled})
+        cache_rows.append(
+            {
+                "source_path": task.item.rel,
+                "face_id": task.face_id,
+                "source_sha256": res["sha"],
+                "au_key": res["au_key"],
+                "settings_key": settings.key(),
+                "method": method,
+                "upscaled": upscaled,
+            }
+        )
 
     faces, cache_rows = _drop_duplicates(faces, cache_rows, rejects, work_dir)
     units = [subjects[t.item.rel] if pcfg.split_by == "subject" else t.face_id for t, _ in faces]
@@ -276,20 +324,34 @@ def run_preprocess(data_dir: Path, work_dir: Path, cfg: Config, *, au_dir: Path 
     (work_dir / JOURNAL_FILE).unlink(missing_ok=True)
     counts = _counts(found, rows, rejects, cache_rows, stats)
     counts["subject_source"] = dict(subject_sources)
-    write_resolved_config(cfg, work_dir / "preprocess.json", counts=counts,
-                          options={"data_dir": str(data_dir), "au_dir": str(au_dir) if au_dir else None,
-                                   "labels": str(labels) if labels else None, "aus_from_labels": aus_from_labels,
-                                   "subject_regex": subject_regex, "face_id": face_id,
-                                   "landmarks": landmarks, "landmark_detector": detector,
-                                   "assume_cropped": assume_cropped, "overwrite": overwrite})
+    write_resolved_config(
+        cfg,
+        work_dir / "preprocess.json",
+        counts=counts,
+        options={
+            "data_dir": str(data_dir),
+            "au_dir": str(au_dir) if au_dir else None,
+            "labels": str(labels) if labels else None,
+            "aus_from_labels": aus_from_labels,
+            "subject_regex": subject_regex,
+            "face_id": face_id,
+            "landmarks": landmarks,
+            "landmark_detector": detector,
+            "assume_cropped": assume_cropped,
+            "overwrite": overwrite,
+        },
+    )
     _print_summary(counts, rejects, work_dir, warn_no_subject=pcfg.split_by == "subject")
     fallback = sum(counts["alignment"].get(m, 0) for m in ("haar", "none"))
     if landmarks == "auto" and detector == "haar" and fallback:
-        warn(f"{fallback} faces had no CSV landmarks and were aligned by the Haar detector or taken whole, "
-             f"because {dlib_problem()}: for 68-point landmarks on every face, `{escape(INSTALL_HINT)}`.")
+        warn(
+            f"{fallback} faces had no CSV landmarks and were aligned by the Haar detector or taken whole, "
+            f"because {dlib_problem()}: for 68-point landmarks on every face, `{escape(INSTALL_HINT)}`."
+        )
     if not rows:
-        raise UserError(f"None of the {counts['inputs']} inputs became a face; the reasons are in "
-                        f"{work_dir / 'rejects.parquet'}.")
+        raise UserError(
+            f"None of the {counts['inputs']} inputs became a face; the reasons are in {work_dir / 'rejects.parquet'}."
+        )
     return counts
 
 
@@ -307,9 +369,15 @@ def _process_all(tasks: list[SourceTask], workers: int, journal: Path, settings_
         for index, res in done:
             results[index] = res
             if res["status"] == "face":
-                entry = {"source_path": tasks[index].item.rel, "face_id": tasks[index].face_id,
-                         "source_sha256": res["sha"], "au_key": res["au_key"], "settings_key": settings_key,
-                         "method": res["method"], "upscaled": bool(res["upscaled"])}
+                entry = {
+                    "source_path": tasks[index].item.rel,
+                    "face_id": tasks[index].face_id,
+                    "source_sha256": res["sha"],
+                    "au_key": res["au_key"],
+                    "settings_key": settings_key,
+                    "method": res["method"],
+                    "upscaled": bool(res["upscaled"]),
+                }
                 log.write(json.dumps({"entry": entry, "row": res["row"]}, default=float) + "\n")
                 log.flush()
             bar.advance(job)
@@ -323,8 +391,13 @@ def _drop_duplicates(faces: list, cache_rows: list[dict], rejects: list[dict], w
     for (task, row), entry in sorted(zip(faces, cache_rows), key=lambda x: x[0][0].item.rel):
         sha = row["source_sha256"]
         if sha in first:
-            rejects.append({"source_path": task.item.rel, "reason": "duplicate_image",
-                            "message": f"the file is byte-identical to {first[sha]}; kept only that one."})
+            rejects.append(
+                {
+                    "source_path": task.item.rel,
+                    "reason": "duplicate_image",
+                    "message": f"the file is byte-identical to {first[sha]}; kept only that one.",
+                }
+            )
             (work_dir / row["image_path"]).unlink(missing_ok=True)
             continue
         first[sha] = task.item.rel
@@ -333,8 +406,7 @@ def _drop_duplicates(faces: list, cache_rows: list[dict], rejects: list[dict], w
     return keep_faces, keep_cache
 
 
-def _counts(found: Discovery, rows: list[dict], rejects: list[dict], cache_rows: list[dict],
-            stats: Counter) -> dict:
+def _counts(found: Discovery, rows: list[dict], rejects: list[dict], cache_rows: list[dict], stats: Counter) -> dict:
     by_label_split: dict[str, dict[str, int]] = defaultdict(lambda: {"train": 0, "test": 0})
     subject_splits: dict[str, set[str]] = defaultdict(set)
     for row in rows:
@@ -356,8 +428,7 @@ def _counts(found: Discovery, rows: list[dict], rejects: list[dict], cache_rows:
         "au_source": dict(Counter(r["au_source"] for r in rows)),
         "alignment": dict(Counter(c["method"] for c in cache_rows)),
         "upscaled": sum(bool(c["upscaled"]) for c in cache_rows),
-        "greyscale": dict(Counter({True: "grey", False: "colour"}.get(_flag(r.get("grey")), "unknown")
-                                  for r in rows)),
+        "greyscale": dict(Counter({True: "grey", False: "colour"}.get(_flag(r.get("grey")), "unknown") for r in rows)),
     }
 
 
@@ -367,13 +438,20 @@ def _flag(value) -> bool | None:
 
 
 #: The summary's words for the alignment methods (preprocess.json counts them under these keys).
-_METHOD_WORDS = {"openface": "OpenFace CSV", "dlib": "dlib", "dlib_whole_frame": "dlib on the whole frame",
-                 "haar": "Haar box", "none": "whole image, no landmarks"}
+_METHOD_WORDS = {
+    "openface": "OpenFace CSV",
+    "dlib": "dlib",
+    "dlib_whole_frame": "dlib on the whole frame",
+    "haar": "Haar box",
+    "none": "whole image, no landmarks",
+}
 
 
 def _print_summary(counts: dict, rejects: Iterable[dict], work_dir: Path, *, warn_no_subject: bool) -> None:
-    info(f"[bold]faceaug preprocess[/bold]: {counts['faces']} faces from {counts['inputs']} inputs "
-         f"({counts['layout'].replace('_', ' ')} layout), {counts['rejected']} rejected.")
+    info(
+        f"[bold]faceaug preprocess[/bold]: {counts['faces']} faces from {counts['inputs']} inputs "
+        f"({counts['layout'].replace('_', ' ')} layout), {counts['rejected']} rejected."
+    )
     table = Table()
     table.add_column("label")
     table.add_column("train", justify="right")
@@ -395,26 +473,38 @@ def _print_summary(counts: dict, rejects: Iterable[dict], work_dir: Path, *, war
         console.print(rt)
     sources = ", ".join(f"{n} {k}" for k, n in counts["au_source"].items()) or "none"
     methods = ", ".join(f"{n} {_METHOD_WORDS.get(k, k)}" for k, n in counts["alignment"].items()) or "none"
-    info(f"AUs from: {sources}. Landmarks: {methods}. Reused from the last run: {counts['reused']}. "
-         f"Subjects: {counts['subjects']}.")
+    info(
+        f"AUs from: {sources}. Landmarks: {methods}. Reused from the last run: {counts['reused']}. "
+        f"Subjects: {counts['subjects']}."
+    )
     grey = Counter(counts["greyscale"])
     if grey["grey"] and not grey["colour"]:
         info(f"All {grey['grey']} faces are greyscale: every image faceaug generates from them will be greyscale too.")
     elif grey["grey"] and grey["colour"]:
-        warn(f"{grey['grey']} faces are greyscale and {grey['colour']} in colour: a mixed dataset (grey sources "
-             "give grey edits, colour sources colour ones).")
+        warn(
+            f"{grey['grey']} faces are greyscale and {grey['colour']} in colour: a mixed dataset (grey sources "
+            "give grey edits, colour sources colour ones)."
+        )
     if counts["au_source"].get(LABEL_PROTOTYPE):
-        warn(f"{counts['au_source'][LABEL_PROTOTYPE]} faces got their AUs from the label's preset prototype "
-             "(au_source = label_prototype), not from OpenFace.")
+        warn(
+            f"{counts['au_source'][LABEL_PROTOTYPE]} faces got their AUs from the label's preset prototype "
+            "(au_source = label_prototype), not from OpenFace."
+        )
     if counts["upscaled"]:
-        warn(f"{counts['upscaled']} sources were smaller than preprocess.min_source_side and were upscaled; "
-             "expect blurry crops.")
+        warn(
+            f"{counts['upscaled']} sources were smaller than preprocess.min_source_side and were upscaled; "
+            "expect blurry crops."
+        )
     if counts["subjects_in_both_splits"]:
-        warn(f"{counts['subjects_in_both_splits']} subjects have faces in both splits (explicit splits in the "
-             "input said so).")
+        warn(
+            f"{counts['subjects_in_both_splits']} subjects have faces in both splits (explicit splits in the "
+            "input said so)."
+        )
     if warn_no_subject and counts["subject_source"].get("none"):
-        warn(f"{counts['subject_source']['none']} images have no subject id (no labels-file subject column, no "
-             "--subject-regex): each counts as its own person, so one person's images may land in both splits.")
+        warn(
+            f"{counts['subject_source']['none']} images have no subject id (no labels-file subject column, no "
+            "--subject-regex): each counts as its own person, so one person's images may land in both splits."
+        )
     print(f"wrote {work_dir / FACES_SUBDIR}{os.sep} ({counts['faces']} aligned faces)")
     for name in ("faces.parquet", "rejects.parquet", "preprocess.json"):
         print(f"wrote {work_dir / name}")

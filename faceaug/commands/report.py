@@ -85,9 +85,11 @@ def _sifid_stem(request: ReportRequest, notes: list[str]):
 
     path = find_inception_weights(request.inception_weights)
     if path is None:
-        notes.append(f"SIFID was not computed: it needs the pytorch-fid InceptionV3 weights ({WEIGHTS_FILE}), which "
-                     "cannot be downloaded here; pass --inception-weights FILE or put the file in the torch hub "
-                     "cache.")
+        notes.append(
+            f"SIFID was not computed: it needs the pytorch-fid InceptionV3 weights ({WEIGHTS_FILE}), which "
+            "cannot be downloaded here; pass --inception-weights FILE or put the file in the torch hub "
+            "cache."
+        )
         return None
     return load_inception_stem(path, request.sifid_dims)
 
@@ -149,10 +151,15 @@ def _sheets(inputs: ReportInputs, metrics: pd.DataFrame | None, attention: _Atte
             source_id = f"orig_{edit['source_id']}"
             source = read_image(inputs.out_dir / by_id.loc[source_id, "path"]) if source_id in by_id.index else None
             mask = attention.of(edit, source) if attention is not None and source is not None else None
-            tiles.append([source, read_image(inputs.out_dir / edit["path"]), mask,
-                          *[read_image(inputs.out_dir / p) for p in variants_of.get(edit["id"], [])]])
-            line = f"source {edit['source_id']} " \
-                   f"({by_id.loc[source_id, 'label'] if source_id in by_id.index else '?'})"
+            tiles.append(
+                [
+                    source,
+                    read_image(inputs.out_dir / edit["path"]),
+                    mask,
+                    *[read_image(inputs.out_dir / p) for p in variants_of.get(edit["id"], [])],
+                ]
+            )
+            line = f"source {edit['source_id']} ({by_id.loc[source_id, 'label'] if source_id in by_id.index else '?'})"
             if scores is not None and edit["id"] in scores.index:
                 row = scores.loc[edit["id"]]
                 if pd.notna(row["au_error"]):
@@ -161,9 +168,11 @@ def _sheets(inputs: ReportInputs, metrics: pd.DataFrame | None, attention: _Atte
                     line += f"; variants: diversity {row['diversity']:.3f}, pairwise SSIM {row['pairwise_ssim']:.3f}"
             lines.append(line)
         if tiles:
-            columns = ("Columns: source face · GANimation edit · attention mask (white = kept from the source"
-                       + ("" if attention is not None else "; not shown: the GANimation model file is not at hand")
-                       + f") · {variants_caption(manifest)}")
+            columns = (
+                "Columns: source face · GANimation edit · attention mask (white = kept from the source"
+                + ("" if attention is not None else "; not shown: the GANimation model file is not at hand")
+                + f") · {variants_caption(manifest)}"
+            )
             sheets.append(Sheet(label, plots.contact_sheet(tiles), columns, lines))
     return sheets
 
@@ -172,23 +181,35 @@ def _estimator_section(est: AuEstimator | None, measured_by: str | None) -> str:
     if measured_by == "openface":
         return "<p>Achieved AUs were measured by OpenFace on the generated images (--openface-dir).</p>"
     if est is None:
-        return ("<p class='warn'>No AU estimator: achieved AUs were not measured. Run <code>faceaug train-au "
-                "WORK_DIR</code> (or pass --au-estimator FILE / --openface-dir DIR).</p>")
+        return (
+            "<p class='warn'>No AU estimator: achieved AUs were not measured. Run <code>faceaug train-au "
+            "WORK_DIR</code> (or pass --au-estimator FILE / --openface-dir DIR).</p>"
+        )
     held = est.heldout
-    rows = pd.DataFrame({"held-out MAE": [held.get(f"mae_{au}") for au in AU_NAMES],
-                         "always the mean": [held.get("baseline", {}).get(f"mae_{au}") for au in AU_NAMES]},
-                        index=pd.Index(AU_NAMES, name="AU"))
-    text = (f"<p>Achieved AUs come from faceaug's AU estimator (a CNN trained by <code>faceaug train-au</code> on "
-            f"{est.training.get('n_train', '?')} real training faces, independent of GANimation's critic). Its own "
-            f"error on {held.get('n', '?')} held-out faces ({held.get('how', '')}): MAE <b>{held.get('mae', 0):.3f}"
-            f"</b> against {held.get('baseline', {}).get('mae', 0):.3f} for always answering the training mean — "
-            "read the achieved-AU errors below with this in mind.</p>")
+    rows = pd.DataFrame(
+        {
+            "held-out MAE": [held.get(f"mae_{au}") for au in AU_NAMES],
+            "always the mean": [held.get("baseline", {}).get(f"mae_{au}") for au in AU_NAMES],
+        },
+        index=pd.Index(AU_NAMES, name="AU"),
+    )
+    text = (
+        f"<p>Achieved AUs come from faceaug's AU estimator (a CNN trained by <code>faceaug train-au</code> on "
+        f"{est.training.get('n_train', '?')} real training faces, independent of GANimation's critic). Its own "
+        f"error on {held.get('n', '?')} held-out faces ({held.get('how', '')}): MAE <b>{held.get('mae', 0):.3f}"
+        f"</b> against {held.get('baseline', {}).get('mae', 0):.3f} for always answering the training mean — "
+        "read the achieved-AU errors below with this in mind.</p>"
+    )
     if est.training.get("synthetic_truth"):
-        text += ("<p>This is a synthetic world: the held-out AUs are the renderer's exact values, so the MAE above "
-                 "is the estimator's agreement with the synth oracle's ground truth.</p>")
+        text += (
+            "<p>This is a synthetic world: the held-out AUs are the renderer's exact values, so the MAE above "
+            "is the estimator's agreement with the synth oracle's ground truth.</p>"
+        )
     if LABEL_PROTOTYPE in est.training.get("au_source", []):
-        text += ("<p class='warn'>The training faces' AUs are label prototypes: the estimator only learned one AU "
-                 "vector per class, so it tells whether an image looks like a class, not its AU intensities.</p>")
+        text += (
+            "<p class='warn'>The training faces' AUs are label prototypes: the estimator only learned one AU "
+            "vector per class, so it tells whether an image looks like a class, not its AU intensities.</p>"
+        )
     return text + table_html(rows)
 
 
@@ -200,9 +221,14 @@ def _fer_eval_section(inputs: ReportInputs) -> str | None:
     rows = {}
     for arm, value in result["arms"].items():
         acc = value.get("accuracy", {}) if isinstance(value, dict) else {}
-        rows[arm] = {"accuracy": acc.get("mean"), "std": acc.get("std"),
-                     **{f"gain vs {base}": (gains.get(arm, {}).get(f"vs_{base}") or {}).get("gain", {}).get("mean")
-                        for base in ("original", "classic")}}
+        rows[arm] = {
+            "accuracy": acc.get("mean"),
+            "std": acc.get("std"),
+            **{
+                f"gain vs {base}": (gains.get(arm, {}).get(f"vs_{base}") or {}).get("gain", {}).get("mean")
+                for base in ("original", "classic")
+            },
+        }
     df = pd.DataFrame.from_dict(rows, orient="index")
     df.index.name = "arm"
     html = "<p>From fer-eval.json (<code>faceaug fer-eval</code>): a compact CNN trained per arm and seed.</p>"
@@ -218,10 +244,16 @@ def _fer_eval_section(inputs: ReportInputs) -> str | None:
 def _per_class(metrics: pd.DataFrame) -> pd.DataFrame:
     generated = metrics[metrics["stage"] != "original"]
     table = generated.groupby("label").agg(
-        images=("id", "size"), face_detected=("face_detected", "mean"), grey=("grey", "mean"),
-        au_error=("au_error", "mean"), unedited_au_error=("unedited_au_error", "mean"),
-        diversity=("diversity", "mean"), pairwise_ssim=("pairwise_ssim", "mean"),
-        ssim_to_edit=("ssim_to_edit", "mean"), sifid=("sifid", "mean"))
+        images=("id", "size"),
+        face_detected=("face_detected", "mean"),
+        grey=("grey", "mean"),
+        au_error=("au_error", "mean"),
+        unedited_au_error=("unedited_au_error", "mean"),
+        diversity=("diversity", "mean"),
+        pairwise_ssim=("pairwise_ssim", "mean"),
+        ssim_to_edit=("ssim_to_edit", "mean"),
+        sifid=("sifid", "mean"),
+    )
     return table.astype({"images": int})
 
 
@@ -241,12 +273,19 @@ def _gate_notes(inputs: ReportInputs) -> list[str]:
         return []
     dropped = gate.get("dropped", {})
     reasons = ", ".join(f"{n} {r.replace('_', ' ')}" for r, n in dropped.items()) or "none"
-    rules = [f"{name} {gate[key]:g}" for key, name in (("min_edit_score", "min edit score"),
-                                                        ("min_target_probability", "min target probability"),
-                                                        ("max_identity_distance", "max identity distance"))
-             if isinstance(gate.get(key), (int, float))]
-    return [f"Quality gate ({', '.join(rules) or 'no rule'}): {gate.get('judged', 0)} edits judged, "
-            f"{sum(dropped.values())} dropped ({reasons}) and drawn again from other sources."]
+    rules = [
+        f"{name} {gate[key]:g}"
+        for key, name in (
+            ("min_edit_score", "min edit score"),
+            ("min_target_probability", "min target probability"),
+            ("max_identity_distance", "max identity distance"),
+        )
+        if isinstance(gate.get(key), (int, float))
+    ]
+    return [
+        f"Quality gate ({', '.join(rules) or 'no rule'}): {gate.get('judged', 0)} edits judged, "
+        f"{sum(dropped.values())} dropped ({reasons}) and drawn again from other sources."
+    ]
 
 
 def _editor_of(inputs: ReportInputs) -> dict[str, Any] | None:
@@ -254,8 +293,11 @@ def _editor_of(inputs: ReportInputs) -> dict[str, Any] | None:
     model = inputs.settings.get("expand", {}).get("ganimation_model") if inputs.has_expansion else None
     if not isinstance(model, dict):
         return None
-    return {"name": model.get("name") or model.get("path"), "id": model.get("id"),
-            "bundled": bool(model.get("bundled", False))}
+    return {
+        "name": model.get("name") or model.get("path"),
+        "id": model.get("id"),
+        "bundled": bool(model.get("bundled", False)),
+    }
 
 
 def _editor_note(editor: dict[str, Any] | None) -> list[str]:
@@ -269,11 +311,16 @@ def _check_images(inputs: ReportInputs, html_path: Path) -> None:
     """Every image the manifest lists exists inside OUT_DIR (no link out of it) and decodes, before anything is
     scored or written; otherwise a UserError that names them and says which earlier report is still there."""
     earlier = [path for path in (html_path, html_path.parent / JSON_FILE) if path.is_file()]
-    note = (f"{' and '.join(str(path) for path in earlier)} {'are' if len(earlier) > 1 else 'is'} from an earlier "
-            "run, not about these images." if earlier else "")
+    note = (
+        f"{' and '.join(str(path) for path in earlier)} {'are' if len(earlier) > 1 else 'is'} from an earlier "
+        "run, not about these images."
+        if earlier
+        else ""
+    )
     table = inputs.path if inputs.path.is_file() else inputs.out_dir / MANIFEST
-    refuse_damaged_images(inputs.out_dir, inputs.manifest["path"], table=table,
-                          writer="the same `faceaug expand` command", note=note)
+    refuse_damaged_images(
+        inputs.out_dir, inputs.manifest["path"], table=table, writer="the same `faceaug expand` command", note=note
+    )
 
 
 def run_report(request: ReportRequest) -> dict[str, Any]:
@@ -293,39 +340,60 @@ def run_report(request: ReportRequest) -> dict[str, Any]:
         attention = _attention_of(editor, inputs)
         if editor is not None:
             sources = set(inputs.generated["source_id"])
-            methods = inputs.faces.loc[inputs.faces["face_id"].isin(sources), "landmark_method"] \
-                if inputs.faces is not None else []
+            methods = (
+                inputs.faces.loc[inputs.faces["face_id"].isin(sources), "landmark_method"]
+                if inputs.faces is not None
+                else []
+            )
             trained = (editor.provenance.get("training") or {}).get("landmark_methods")
-            findings += model_findings(editor.crop_template, crop_template_id(), str(editor.model_id), trained,
-                                       methods)
+            findings += model_findings(editor.crop_template, crop_template_id(), str(editor.model_id), trained, methods)
             judge_problem = trained_against(editor.provenance, est) if est is not None else None
             if judge_problem:
                 findings.append(Finding("au_judge", f"{judge_problem}."))
     if inputs.has_expansion and request.metrics:
         if request.openface_dir is not None and not Path(request.openface_dir).is_dir():
             raise UserError(f"--openface-dir {request.openface_dir} is not a folder.")
-        source = (openface_source(Path(request.openface_dir)) if request.openface_dir
-                  else estimator_source(est, request.device) if est is not None else None)
+        source = (
+            openface_source(Path(request.openface_dir))
+            if request.openface_dir
+            else estimator_source(est, request.device)
+            if est is not None
+            else None
+        )
         stem = _sifid_stem(request, notes)
         with progress() as bar:
             task = bar.add_task("score images", total=len(inputs.manifest))
-            metrics = score_manifest(inputs.manifest, load_from(inputs.out_dir), au_source=source, sifid_stem=stem,
-                                     attention_of=attention,
-                                     on_progress=lambda n: bar.advance(task, n))
+            metrics = score_manifest(
+                inputs.manifest,
+                load_from(inputs.out_dir),
+                au_source=source,
+                sifid_stem=stem,
+                attention_of=attention,
+                on_progress=lambda n: bar.advance(task, n),
+            )
         write_table_atomic(metrics, inputs.out_dir / METRICS_FILE, "metrics")
         findings += image_findings(metrics, maker)
     elif inputs.has_expansion:
         notes.append("Per-image metrics were skipped (--no-metrics).")
-    verdict = judge(metrics, findings, est.heldout | {"au_source": est.training.get("au_source", [])}
-                    if est is not None else None, maker)
+    verdict = judge(
+        metrics,
+        findings,
+        est.heldout | {"au_source": est.training.get("au_source", [])} if est is not None else None,
+        maker,
+    )
     counts = _counts(inputs)
     page = _page(inputs, verdict, findings, counts, metrics, attention, est, notes)
     write_bytes_atomic(page.encode(), html_path)
-    summary = {"verdict": {"level": verdict.level, "text": verdict.text, "numbers": verdict.numbers},
-               "editor": editor_used, "findings": [f.__dict__ for f in findings], "notes": notes,
-               "counts": json.loads(counts.to_json(orient="index")), "html": str(html_path),
-               "metrics": str(inputs.out_dir / METRICS_FILE) if metrics is not None else None,
-               "seconds": round(time.perf_counter() - started, 2)}
+    summary = {
+        "verdict": {"level": verdict.level, "text": verdict.text, "numbers": verdict.numbers},
+        "editor": editor_used,
+        "findings": [f.__dict__ for f in findings],
+        "notes": notes,
+        "counts": json.loads(counts.to_json(orient="index")),
+        "html": str(html_path),
+        "metrics": str(inputs.out_dir / METRICS_FILE) if metrics is not None else None,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
     write_json_atomic(summary, html_path.parent / JSON_FILE)
     from faceaug.report.terminal import print_report
 
@@ -352,16 +420,30 @@ def _page(inputs, verdict: Verdict, findings, counts, metrics, attention, est, n
             plot_pngs["distributions"] = dist
         sections.append(("Per generated class", table_html(_per_class(metrics))))
     if inputs.has_expansion:
-        sections.append(("AU estimator", _estimator_section(est, metrics["au_measured_by"].iloc[0]
-                                                           if metrics is not None and len(metrics) else None)))
+        sections.append(
+            (
+                "AU estimator",
+                _estimator_section(
+                    est, metrics["au_measured_by"].iloc[0] if metrics is not None and len(metrics) else None
+                ),
+            )
+        )
     fer = _fer_eval_section(inputs)
     if fer:
         sections.append(("Does it help a classifier? (fer-eval)", fer))
     if notes:
         sections.append(("Notes", "<ul>" + "".join(f"<li>{n}</li>" for n in notes) + "</ul>"))
     title = f"faceaug report — {inputs.path}"
-    return render_html(title=title, verdict=verdict, findings=findings, counts=counts, plots=plot_pngs,
-                       sheets=sheets, sections=sections, settings=inputs.settings)
+    return render_html(
+        title=title,
+        verdict=verdict,
+        findings=findings,
+        counts=counts,
+        plots=plot_pngs,
+        sheets=sheets,
+        sections=sections,
+        settings=inputs.settings,
+    )
 
 
 __all__ = ["ReportRequest", "run_report"]

@@ -39,8 +39,17 @@ from faceaug.training.ganimation_data import FaceCache, load_faces
 from faceaug.training.ganimation_trainer import GanimationTrainer
 
 #: Settings that fix the networks' shapes, what their inputs mean, or the batch order; a resumed run must keep them.
-_FIXED_ON_RESUME = ("image_size", "conv_dim", "critic_dim", "repeat_num", "critic_layers", "upsample", "condition",
-                    "batch_size", "n_critic")
+_FIXED_ON_RESUME = (
+    "image_size",
+    "conv_dim",
+    "critic_dim",
+    "repeat_num",
+    "critic_layers",
+    "upsample",
+    "condition",
+    "batch_size",
+    "n_critic",
+)
 
 MAX_GRIDS = 60  # sample grids per run at most (samples/epoch_NNN.png)
 
@@ -53,8 +62,10 @@ def _distributed() -> tuple[int, int, int]:
 def _check_resume(stored: GanimationConfig, wanted: GanimationConfig, path: Path) -> None:
     for key in _FIXED_ON_RESUME:
         if getattr(stored, key) != getattr(wanted, key):
-            raise UserError(f"{path} was trained with {key}={getattr(stored, key)}, not {getattr(wanted, key)}; "
-                            "resume with the same settings or train into another work folder.")
+            raise UserError(
+                f"{path} was trained with {key}={getattr(stored, key)}, not {getattr(wanted, key)}; "
+                "resume with the same settings or train into another work folder."
+            )
 
 
 def _adapt_to_au_sources(cfg: Config, au_sources: dict[str, int]) -> tuple[Config, str]:
@@ -63,8 +74,10 @@ def _adapt_to_au_sources(cfg: Config, au_sources: dict[str, int]) -> tuple[Confi
     weight = cfg.ganimation.au_weight_for(au_sources)
     if weight == cfg.ganimation.lambda_au:
         return cfg, ""
-    line = (f"Most training faces' AUs are label prototypes: AU weight {weight:g} (ganimation.lambda_au_prototypes) "
-            f"instead of {cfg.ganimation.lambda_au:g}; set ganimation.lambda_au to choose it yourself.")
+    line = (
+        f"Most training faces' AUs are label prototypes: AU weight {weight:g} (ganimation.lambda_au_prototypes) "
+        f"instead of {cfg.ganimation.lambda_au:g}; set ganimation.lambda_au to choose it yourself."
+    )
     return dataclasses.replace(cfg, ganimation=dataclasses.replace(cfg.ganimation, lambda_au=weight)), line
 
 
@@ -80,14 +93,17 @@ def _initial_model(init: str | Path, cfg: Config) -> tuple[GanimationModel, dict
     arch = model.config
     changed = {key: getattr(arch, key) for key in _ARCHITECTURE if getattr(arch, key) != getattr(cfg.ganimation, key)}
     cfg = dataclasses.replace(cfg, ganimation=dataclasses.replace(cfg.ganimation, **changed))
-    line = (f"Fine-tuning from {choice.name} (weights {model.model_id})"
-            + (f"; its architecture replaces the profile's: {', '.join(f'{k} {v}' for k, v in changed.items())}."
-               if changed else "."))
+    line = f"Fine-tuning from {choice.name} (weights {model.model_id})" + (
+        f"; its architecture replaces the profile's: {', '.join(f'{k} {v}' for k, v in changed.items())}."
+        if changed
+        else "."
+    )
     return model, {"name": choice.name, "id": model.model_id}, cfg, line
 
 
-def run_train(work_dir: Path, cfg: Config, *, resume: bool, max_steps: int | None = None,
-              init: str | Path | None = None) -> Path:
+def run_train(
+    work_dir: Path, cfg: Config, *, resume: bool, max_steps: int | None = None, init: str | Path | None = None
+) -> Path:
     """Train GANimation on WORK_DIR's train split; returns the path of the model file.
 
     `max_steps` (for tests and benchmarks) stops after that many steps in total, like a time budget does.
@@ -119,28 +135,43 @@ def run_train(work_dir: Path, cfg: Config, *, resume: bool, max_steps: int | Non
     if resume:
         state = load_checkpoint(ckpt_path)
         _check_resume(config_from_checkpoint(state, ckpt_path), cfg.ganimation, ckpt_path)
-    trainer = GanimationTrainer(cfg, cache, device, rank=rank, world=world,
-                                au_estimator=_au_estimator(work_dir, cfg) if cfg.ganimation.au_judge == "estimator"
-                                else None)
+    trainer = GanimationTrainer(
+        cfg,
+        cache,
+        device,
+        rank=rank,
+        world=world,
+        au_estimator=_au_estimator(work_dir, cfg) if cfg.ganimation.au_judge == "estimator" else None,
+    )
     if state is not None:
         trainer.load_state_dict(state)
     if initial is not None:
-        trainer.start_from(initial.generator.state_dict(), origin,
-                           grey=bool((initial.provenance.get("training") or {}).get("grey", False)))
+        trainer.start_from(
+            initial.generator.state_dict(),
+            origin,
+            grey=bool((initial.provenance.get("training") or {}).get("grey", False)),
+        )
     writer = rank == 0
     metrics_path = models_dir / "metrics.jsonl"
     if writer:
         models_dir.mkdir(parents=True, exist_ok=True)
         _trim_metrics(metrics_path, trainer.step)
-        write_resolved_config(cfg, models_dir / "train_config.json", faces=len(cache),
-                              steps_per_epoch=trainer.steps_per_epoch, total_steps=trainer.total_steps)
+        write_resolved_config(
+            cfg,
+            models_dir / "train_config.json",
+            faces=len(cache),
+            steps_per_epoch=trainer.steps_per_epoch,
+            total_steps=trainer.total_steps,
+        )
         if adapted:
             info(adapted)
         if init_line:
             info(init_line)
-        info(f"Training GANimation on {len(cache)} faces at {cfg.ganimation.image_size} px "
-             f"(profile {cfg.profile}, {device}, {trainer.total_steps} steps"
-             f"{f', resuming at step {trainer.step}' if trainer.step else ''}).")
+        info(
+            f"Training GANimation on {len(cache)} faces at {cfg.ganimation.image_size} px "
+            f"(profile {cfg.profile}, {device}, {trainer.total_steps} steps"
+            f"{f', resuming at step {trainer.step}' if trainer.step else ''})."
+        )
     end_step = trainer.total_steps if max_steps is None else min(trainer.total_steps, max_steps)
     budget_s = cfg.ganimation.max_minutes * 60.0
     started = time.monotonic()
@@ -151,20 +182,32 @@ def run_train(work_dir: Path, cfg: Config, *, resume: bool, max_steps: int | Non
             au_losses = trainer.pretrain_au_head(
                 cfg.ganimation.au_pretrain_steps,
                 on_step=lambda done, mse: bar.update(task, completed=done, mse=f"{mse:.4f}"),
-                stop=None if pretrain_s <= 0 else lambda step: _out_of_time(
-                    time.monotonic() - started >= pretrain_s, step, world, device))
+                stop=None
+                if pretrain_s <= 0
+                else lambda step: _out_of_time(time.monotonic() - started >= pretrain_s, step, world, device),
+            )
         if writer:
             heldout = trainer.au_heldout
-            write_json_atomic({"steps": len(au_losses), "batch": cfg.ganimation.au_pretrain_batch,
-                               "au_mse": au_losses, "au_judge": cfg.ganimation.au_judge,
-                               "heldout_au_mse": [{"step": s, "au_mse": e} for s, e in heldout]},
-                              models_dir / "au_pretrain.json")
-            info(f"AU head pre-trained: {len(au_losses)} steps, AU MSE {au_losses[0]:.4f} → "
-                 f"{float(np.mean(au_losses[-20:])):.4f} ({time.monotonic() - started:.0f} s).")
+            write_json_atomic(
+                {
+                    "steps": len(au_losses),
+                    "batch": cfg.ganimation.au_pretrain_batch,
+                    "au_mse": au_losses,
+                    "au_judge": cfg.ganimation.au_judge,
+                    "heldout_au_mse": [{"step": s, "au_mse": e} for s, e in heldout],
+                },
+                models_dir / "au_pretrain.json",
+            )
+            info(
+                f"AU head pre-trained: {len(au_losses)} steps, AU MSE {au_losses[0]:.4f} → "
+                f"{float(np.mean(au_losses[-20:])):.4f} ({time.monotonic() - started:.0f} s)."
+            )
             if heldout:
                 step, error = min(heldout, key=lambda x: x[1])
-                info(f"AU judge frozen at pre-training step {step}: held-out AU MSE {error:.4f} "
-                     f"(first {heldout[0][1]:.4f}, last {heldout[-1][1]:.4f}).")
+                info(
+                    f"AU judge frozen at pre-training step {step}: held-out AU MSE {error:.4f} "
+                    f"(first {heldout[0][1]:.4f}, last {heldout[-1][1]:.4f})."
+                )
     pending: list[dict[str, Any]] = []
     stopped_early = False
 
@@ -189,16 +232,19 @@ def run_train(work_dir: Path, cfg: Config, *, resume: bool, max_steps: int | Non
                 done_epoch = trainer.step % trainer.steps_per_epoch == 0
                 if writer and (len(pending) >= 25 or done_epoch):
                     last = _flush_metrics(metrics_path, pending)
-                    bar.update(task, losses=" ".join(f"{k} {last[k]:.3g}" for k in ("d_adv", "g_au", "g_cyc",
-                                                                                   "attention_mean") if k in last))
+                    bar.update(
+                        task,
+                        losses=" ".join(
+                            f"{k} {last[k]:.3g}" for k in ("d_adv", "g_au", "g_cyc", "attention_mean") if k in last
+                        ),
+                    )
                 bar.update(task, completed=trainer.step)
                 if trainer.step % cfg.ganimation.checkpoint_every == 0:
                     save()
                 epoch = trainer.step // trainer.steps_per_epoch
                 if done_epoch and writer and cfg.ganimation.sample_every_epoch and epoch % grid_every == 0:
                     write_png_atomic(models_dir / "samples" / f"epoch_{epoch:03d}.png", trainer.sample_grid())
-                if budget_s > 0 and _out_of_time(time.monotonic() - started >= budget_s, trainer.step, world,
-                                                 device):
+                if budget_s > 0 and _out_of_time(time.monotonic() - started >= budget_s, trainer.step, world, device):
                     stopped_early = trainer.step < end_step
                     break
     except KeyboardInterrupt:
@@ -213,10 +259,14 @@ def run_train(work_dir: Path, cfg: Config, *, resume: bool, max_steps: int | Non
             write_png_atomic(models_dir / "samples" / f"step_{trainer.step:07d}.png", trainer.sample_grid())
         _model(trainer, cfg, cache).save(model_path)
         if stopped_early:
-            info(f"Stopped after {cfg.ganimation.max_minutes:g} minutes at step {trainer.step} of "
-                 f"{trainer.total_steps}; continue with --resume.")
-        info(f"model:       {model_path}\ncheckpoints: {ckpt_path.parent}\nmetrics:     {metrics_path}\n"
-             f"samples:     {models_dir / 'samples'}")
+            info(
+                f"Stopped after {cfg.ganimation.max_minutes:g} minutes at step {trainer.step} of "
+                f"{trainer.total_steps}; continue with --resume."
+            )
+        info(
+            f"model:       {model_path}\ncheckpoints: {ckpt_path.parent}\nmetrics:     {metrics_path}\n"
+            f"samples:     {models_dir / 'samples'}"
+        )
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()
@@ -231,8 +281,10 @@ def _au_estimator(work_dir: Path, cfg: Config) -> Path:
     """The AU estimator file that judges the generator's AUs (ganimation.au_judge = estimator)."""
     path = Path(cfg.ganimation.au_estimator) if cfg.ganimation.au_estimator else default_au_estimator_path(work_dir)
     if not path.is_file():
-        raise UserError(f"ganimation.au_judge 'estimator' reads the AU estimator {path}, which does not exist: run "
-                        f"`faceaug train-au {work_dir}` first, or set ganimation.au_estimator to its file.")
+        raise UserError(
+            f"ganimation.au_judge 'estimator' reads the AU estimator {path}, which does not exist: run "
+            f"`faceaug train-au {work_dir}` first, or set ganimation.au_estimator to its file."
+        )
     return path
 
 
@@ -265,8 +317,11 @@ def _trim_metrics(path: Path, step: int) -> None:
     """Drop records at or after `step` (written after the checkpoint a resumed run starts from)."""
     if not path.is_file():
         return
-    keep = [line for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip() and json.loads(line).get("step", 0) < step]
+    keep = [
+        line
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip() and json.loads(line).get("step", 0) < step
+    ]
     write_bytes_atomic(("\n".join(keep) + "\n" if keep else "").encode(), path)
 
 
@@ -274,16 +329,29 @@ def _model(trainer: GanimationTrainer, cfg: Config, cache: FaceCache) -> Ganimat
     """The model file's content: the generator to use (the weight average when kept) and its provenance
     (incl. how the training faces were aligned and where their AUs came from, which `expand` compares with its
     source faces)."""
-    provenance = {"training": {"profile": cfg.profile, "seed": cfg.seed, "steps": trainer.step,
-                               "total_steps": trainer.total_steps, "faces": len(cache),
-                               "landmark_methods": cache.landmark_methods, "au_sources": cache.au_sources,
-                               "au_judge": cfg.ganimation.au_judge,
-                               # grey training faces: the editor edits a colour face's luminance, keeps its chroma
-                               "grey": bool(trainer.grey)}}
+    provenance = {
+        "training": {
+            "profile": cfg.profile,
+            "seed": cfg.seed,
+            "steps": trainer.step,
+            "total_steps": trainer.total_steps,
+            "faces": len(cache),
+            "landmark_methods": cache.landmark_methods,
+            "au_sources": cache.au_sources,
+            "au_judge": cfg.ganimation.au_judge,
+            # grey training faces: the editor edits a colour face's luminance, keeps its chroma
+            "grey": bool(trainer.grey),
+        }
+    }
     if trainer.init_from:
         provenance["training"]["init_from"] = trainer.init_from
     judge_id = getattr(trainer.au_judge, "estimator_id", None)
     if judge_id is not None:  # the report and the quality gate check they are not handed this estimator
         provenance["training"]["au_judge_id"] = judge_id
-    return GanimationModel(generator=trainer.inference_generator, au_names=AU_NAMES,
-                           crop_template=crop_template_id(), origin="trained", provenance=provenance)
+    return GanimationModel(
+        generator=trainer.inference_generator,
+        au_names=AU_NAMES,
+        crop_template=crop_template_id(),
+        origin="trained",
+        provenance=provenance,
+    )

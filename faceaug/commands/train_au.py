@@ -24,8 +24,10 @@ from faceaug.io.atomic import write_json_atomic
 from faceaug.io.images import read_image
 from faceaug.schema import read_table
 
-PROTOTYPE_NOTE = ("The faces' AUs are label prototypes (--aus-from-labels): the estimator only learned one AU "
-                  "vector per class, so it measures whether an image looks like its class, not real AU intensities.")
+PROTOTYPE_NOTE = (
+    "The faces' AUs are label prototypes (--aus-from-labels): the estimator only learned one AU "
+    "vector per class, so it measures whether an image looks like its class, not real AU intensities."
+)
 
 
 @dataclass
@@ -59,20 +61,29 @@ def run_train_au(request: TrainAuRequest) -> dict:
     info(f"Training the AU estimator on {len(train)} faces, holding out {len(heldout)} ({how}).")
     with progress() as bar:
         task = bar.add_task("train AU estimator", total=settings.steps)
-        est = train_au_estimator(train_images, train_aus, settings, seed=request.seed, device=device,
-                                 on_step=lambda _: bar.advance(task))
+        est = train_au_estimator(
+            train_images, train_aus, settings, seed=request.seed, device=device, on_step=lambda _: bar.advance(task)
+        )
     sources = sorted(faces["au_source"].unique())
     est.heldout = heldout_report(est, heldout_images, heldout_aus, train_aus, device, how)
-    est.training.update({"au_source": sources, "synthetic_truth": _synthetic_truth(work_dir),
-                         "work_dir": str(work_dir), "seconds": round(time.perf_counter() - started, 1)})
+    est.training.update(
+        {
+            "au_source": sources,
+            "synthetic_truth": _synthetic_truth(work_dir),
+            "work_dir": str(work_dir),
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+    )
     path = Path(request.out) if request.out else default_au_estimator_path(work_dir)
     est.save(path)
     write_json_atomic(est.header(), path.with_suffix(".json"))
     _print(est.heldout, sources)
     if LABEL_PROTOTYPE in sources:
         warn(PROTOTYPE_NOTE)
-    info(f"AU estimator: {path} (held-out MAE {est.heldout['mae']:.3f}, always-the-mean "
-         f"{est.heldout['baseline']['mae']:.3f}; {time.perf_counter() - started:.0f} s)")
+    info(
+        f"AU estimator: {path} (held-out MAE {est.heldout['mae']:.3f}, always-the-mean "
+        f"{est.heldout['baseline']['mae']:.3f}; {time.perf_counter() - started:.0f} s)"
+    )
     return est.header()
 
 

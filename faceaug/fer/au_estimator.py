@@ -40,9 +40,11 @@ def trained_against(provenance: dict[str, Any], estimator: AuEstimator) -> str |
     the edits are not an independent measure. None otherwise."""
     if (provenance.get("training") or {}).get("au_judge_id") != estimator.model_id:
         return None
-    return (f"the AU estimator {estimator.model_id} is the one the GANimation model was trained against "
-            "(au_judge estimator): edits that fool it read as on target, so its AU figures flatter them; train "
-            "another (`faceaug train-au WORK --seed 1 --out FILE`) and pass it as --au-estimator FILE")
+    return (
+        f"the AU estimator {estimator.model_id} is the one the GANimation model was trained against "
+        "(au_judge estimator): edits that fool it read as on target, so its AU figures flatter them; train "
+        "another (`faceaug train-au WORK --seed 1 --out FILE`) and pass it as --au-estimator FILE"
+    )
 
 
 @dataclass
@@ -76,20 +78,39 @@ class AuEstimator:
     def predict(self, images: np.ndarray, device: str | torch.device = "cpu") -> np.ndarray:
         """(N, 17) float32 AU intensities in [0, 1] for uint8 faces (N, H, W, 3)."""
         self.net.to(device).eval()
-        out = [self.forward(self.prepare(images[i:i + _BATCH]).to(device)).cpu().numpy()
-               for i in range(0, len(images), _BATCH)]
+        out = [
+            self.forward(self.prepare(images[i : i + _BATCH]).to(device)).cpu().numpy()
+            for i in range(0, len(images), _BATCH)
+        ]
         return np.concatenate(out).astype(np.float32) if out else np.zeros((0, len(self.au_names)), np.float32)
 
     def header(self) -> dict[str, Any]:
-        return net_header(self.net, KIND, {"image_size": self.image_size, "au_names": list(self.au_names),
-                                           "heldout": self.heldout, "training": self.training})
+        return net_header(
+            self.net,
+            KIND,
+            {
+                "image_size": self.image_size,
+                "au_names": list(self.au_names),
+                "heldout": self.heldout,
+                "training": self.training,
+            },
+        )
 
     def save(self, path: Path) -> Path:
         return save_net(self.net, self.header(), path)
 
     @classmethod
     def load(cls, path: Path) -> AuEstimator:
-        net, header = load_net(path, KIND, "AU estimator written by `faceaug train-au`",
-                               f"No AU estimator at {path}. Train one with `faceaug train-au WORK_DIR`.")
-        return cls(net=net, image_size=int(header["image_size"]), au_names=tuple(header["au_names"]),
-                   heldout=header.get("heldout", {}), training=header.get("training", {}))
+        net, header = load_net(
+            path,
+            KIND,
+            "AU estimator written by `faceaug train-au`",
+            f"No AU estimator at {path}. Train one with `faceaug train-au WORK_DIR`.",
+        )
+        return cls(
+            net=net,
+            image_size=int(header["image_size"]),
+            au_names=tuple(header["au_names"]),
+            heldout=header.get("heldout", {}),
+            training=header.get("training", {}),
+        )

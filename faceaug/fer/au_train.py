@@ -54,9 +54,15 @@ def au_errors(predicted: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     return {"mae": float(per_au.mean()), **{f"mae_{au}": float(v) for au, v in zip(AU_NAMES, per_au)}}
 
 
-def train_au_estimator(train_images: np.ndarray, train_aus: np.ndarray, settings: AuTrainSettings, *,
-                       seed: int, device: torch.device,
-                       on_step: Callable[[int], None] | None = None) -> AuEstimator:
+def train_au_estimator(
+    train_images: np.ndarray,
+    train_aus: np.ndarray,
+    settings: AuTrainSettings,
+    *,
+    seed: int,
+    device: torch.device,
+    on_step: Callable[[int], None] | None = None,
+) -> AuEstimator:
     """Fit an AuEstimator to uint8 faces (N, H, W, 3) and their AUs (N, 17) in [0, 1]."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -84,10 +90,10 @@ def train_au_estimator(train_images: np.ndarray, train_aus: np.ndarray, settings
     return est
 
 
-def heldout_report(est: AuEstimator, images: np.ndarray, aus: np.ndarray, train_aus: np.ndarray,
-                   device: torch.device, how: str) -> dict:
+def heldout_report(
+    est: AuEstimator, images: np.ndarray, aus: np.ndarray, train_aus: np.ndarray, device: torch.device, how: str
+) -> dict:
     """The estimator's held-out errors, next to the train-mean baseline's."""
     predicted = est.predict(images, device)
     baseline = np.broadcast_to(np.asarray(train_aus, np.float32).mean(axis=0), aus.shape)
-    return {"how": how, "n": int(len(images)), **au_errors(predicted, aus),
-            "baseline": au_errors(baseline, aus)}
+    return {"how": how, "n": int(len(images)), **au_errors(predicted, aus), "baseline": au_errors(baseline, aus)}

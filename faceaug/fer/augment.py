@@ -30,16 +30,26 @@ class AugmentSettings:
 def classic_pipeline(settings: AugmentSettings = AugmentSettings(), seed: int = 0) -> A.Compose:
     """The albumentations pipeline for RGB uint8 (H, W, 3) face crops."""
     s = settings
-    return A.Compose([
-        A.HorizontalFlip(p=s.flip),
-        A.Affine(rotate=(-s.rotate_deg, s.rotate_deg), translate_percent=(-s.translate, s.translate),
-                 scale=s.scale, border_mode=0, p=s.affine),
-        A.RandomBrightnessContrast(brightness_limit=s.brightness, contrast_limit=s.contrast,
-                                   p=s.brightness_contrast),
-        A.OneOf([A.GaussianBlur(blur_limit=(3, 3)), A.GaussNoise(std_range=(0.02, 0.06))], p=s.blur_or_noise),
-        A.CoarseDropout(num_holes_range=(1, 2), hole_height_range=(0.1, 0.25), hole_width_range=(0.1, 0.25),
-                        p=s.dropout),
-    ], seed=seed)
+    return A.Compose(
+        [
+            A.HorizontalFlip(p=s.flip),
+            A.Affine(
+                rotate=(-s.rotate_deg, s.rotate_deg),
+                translate_percent=(-s.translate, s.translate),
+                scale=s.scale,
+                border_mode=0,
+                p=s.affine,
+            ),
+            A.RandomBrightnessContrast(
+                brightness_limit=s.brightness, contrast_limit=s.contrast, p=s.brightness_contrast
+            ),
+            A.OneOf([A.GaussianBlur(blur_limit=(3, 3)), A.GaussNoise(std_range=(0.02, 0.06))], p=s.blur_or_noise),
+            A.CoarseDropout(
+                num_holes_range=(1, 2), hole_height_range=(0.1, 0.25), hole_width_range=(0.1, 0.25), p=s.dropout
+            ),
+        ],
+        seed=seed,
+    )
 
 
 def augment(pipeline: A.Compose, image: np.ndarray) -> np.ndarray:

@@ -46,10 +46,21 @@ def read_any_table(path: Path) -> tuple[pd.DataFrame, str]:
 class ManifestDataset(Dataset):
     """(image, label index[, the 17 AUs]) for the chosen rows of a faceaug table."""
 
-    def __init__(self, table: Path | str, *, split: str | None = None, generated: bool | None = None,
-                 stages: Sequence[str] | None = None, labels: Sequence[str] | None = None,
-                 unknown_labels: str = "error", image_size: int | None = None, grayscale: bool = False,
-                 transform: Callable | None = None, with_aus: bool = False, preload: bool = False):
+    def __init__(
+        self,
+        table: Path | str,
+        *,
+        split: str | None = None,
+        generated: bool | None = None,
+        stages: Sequence[str] | None = None,
+        labels: Sequence[str] | None = None,
+        unknown_labels: str = "error",
+        image_size: int | None = None,
+        grayscale: bool = False,
+        transform: Callable | None = None,
+        with_aus: bool = False,
+        preload: bool = False,
+    ):
         self.table = Path(table)
         rows, kind = read_any_table(self.table)
         self.root = self.table.parent
@@ -64,8 +75,10 @@ class ManifestDataset(Dataset):
         self.labels: list[str] = list(labels) if labels is not None else sorted(rows["label"].unique())
         unknown = sorted(set(rows["label"]) - set(self.labels))
         if unknown and unknown_labels == "error":
-            raise UserError(f"{self.table} has labels outside the label map ({', '.join(unknown)}); "
-                            f"the map is {', '.join(self.labels)}.")
+            raise UserError(
+                f"{self.table} has labels outside the label map ({', '.join(unknown)}); "
+                f"the map is {', '.join(self.labels)}."
+            )
         rows = rows[rows["label"].isin(self.labels)]
         self.rows = rows.reset_index(drop=True)
         self.paths = [self._inside(rel) for rel in self.rows[_PATH_COLUMN[kind]]]
@@ -117,8 +130,9 @@ class ManifestDataset(Dataset):
         counts = self.class_counts().astype(np.float64)
         inverse = np.where(counts > 0, 1.0 / np.maximum(counts, 1), 0.0)
         present = counts > 0
-        return torch.from_numpy((inverse / max(inverse[present].mean(), 1e-12) if present.any() else inverse)
-                                .astype(np.float32))
+        return torch.from_numpy(
+            (inverse / max(inverse[present].mean(), 1e-12) if present.any() else inverse).astype(np.float32)
+        )
 
     def is_grey(self) -> bool:
         """Whether every image is grey (R = G = B), read from up to 50 images spread over the rows."""

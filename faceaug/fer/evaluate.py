@@ -32,8 +32,9 @@ def parse_arms(spec: str) -> list[Arm]:
     names = [name.strip() for name in spec.split(",") if name.strip()]
     unknown = [name for name in names if name not in ARMS]
     if unknown or not names:
-        raise UserError(f"Unknown arm(s) {', '.join(unknown) or '(none given)'} in --arms; use any of "
-                        f"{', '.join(ARMS)}.")
+        raise UserError(
+            f"Unknown arm(s) {', '.join(unknown) or '(none given)'} in --arms; use any of {', '.join(ARMS)}."
+        )
     return [Arm(name, generated=name.startswith("faceaug"), classic=name.endswith("classic")) for name in names]
 
 
@@ -45,9 +46,11 @@ def check_no_leak(train: pd.DataFrame, test: pd.DataFrame) -> None:
     if len(leaked):
         row = leaked.iloc[0]
         ident = row["id"] if "id" in row else row["face_id"]
-        raise UserError(f"{len(leaked)} training image(s) come from test-split faces or subjects (e.g. {ident} of "
-                        f"subject {row['subject']}); a classifier that has seen the people it is tested on would "
-                        "score too high, so fer-eval refuses. Re-run preprocess/expand, or fix the splits.")
+        raise UserError(
+            f"{len(leaked)} training image(s) come from test-split faces or subjects (e.g. {ident} of "
+            f"subject {row['subject']}); a classifier that has seen the people it is tested on would "
+            "score too high, so fer-eval refuses. Re-run preprocess/expand, or fix the splits."
+        )
 
 
 def summary(values: list[float]) -> dict:
@@ -58,8 +61,12 @@ def summary(values: list[float]) -> dict:
 def paired(arm: list[float], base: list[float]) -> dict:
     """The gain of `arm` over `base`, seed by seed: mean ± std of the differences, wins, and a paired t-test."""
     diff = np.asarray(arm, np.float64) - np.asarray(base, np.float64)
-    result = {"gain": summary(diff.tolist()), "wins": int((diff > 0).sum()), "losses": int((diff < 0).sum()),
-              "seeds": len(diff)}
+    result = {
+        "gain": summary(diff.tolist()),
+        "wins": int((diff > 0).sum()),
+        "losses": int((diff < 0).sum()),
+        "seeds": len(diff),
+    }
     if len(diff) > 1 and diff.std() > 0:
         result["p_value"] = round(float(stats.ttest_rel(arm, base).pvalue), 4)
     return result
@@ -69,6 +76,9 @@ def compare(runs: dict[str, list[dict]], metric: str = "accuracy") -> dict[str, 
     """For every arm, its paired gain over `original` and over `classic` (where those arms ran)."""
     out = {}
     for name, arm_runs in runs.items():
-        out[name] = {f"vs_{base}": paired([r[metric] for r in arm_runs], [r[metric] for r in runs[base]])
-                     for base in ("original", "classic") if base in runs and base != name}
+        out[name] = {
+            f"vs_{base}": paired([r[metric] for r in arm_runs], [r[metric] for r in runs[base]])
+            for base in ("original", "classic")
+            if base in runs and base != name
+        }
     return out

@@ -38,8 +38,11 @@ class ExpressionJudge:
 
     @classmethod
     def new(cls, labels: tuple[str, ...], image_size: int = 48, width: int = 16) -> ExpressionJudge:
-        return cls(net=FerNet(FerNetConfig(n_classes=len(labels), in_channels=1, width=width)),
-                   image_size=image_size, labels=tuple(labels))
+        return cls(
+            net=FerNet(FerNetConfig(n_classes=len(labels), in_channels=1, width=width)),
+            image_size=image_size,
+            labels=tuple(labels),
+        )
 
     @property
     def model_id(self) -> str:
@@ -56,21 +59,30 @@ class ExpressionJudge:
         self.net.to(device).eval()
         out = []
         for i in range(0, len(images), _BATCH):
-            x = self.prepare(images[i:i + _BATCH]).to(device)
+            x = self.prepare(images[i : i + _BATCH]).to(device)
             logits = (self.net(x).softmax(1) + self.net(x.flip(3)).softmax(1)) / 2
             out.append(logits.float().cpu().numpy())
         return np.concatenate(out).astype(np.float32) if out else np.zeros((0, len(self.labels)), np.float32)
 
-    def target_probability(self, images: np.ndarray, targets: list[str],
-                           device: str | torch.device = "cpu") -> np.ndarray:
+    def target_probability(
+        self, images: np.ndarray, targets: list[str], device: str | torch.device = "cpu"
+    ) -> np.ndarray:
         """P(target) of each image (NaN where the target is not one of the judge's labels: it cannot judge it)."""
         probs = self.probabilities(images, device)
         index = {label: i for i, label in enumerate(self.labels)}
         return np.asarray([probs[n, index[t]] if t in index else np.nan for n, t in enumerate(targets)], np.float32)
 
     def header(self) -> dict[str, Any]:
-        return net_header(self.net, KIND, {"image_size": self.image_size, "labels": list(self.labels),
-                                           "heldout": self.heldout, "training": self.training})
+        return net_header(
+            self.net,
+            KIND,
+            {
+                "image_size": self.image_size,
+                "labels": list(self.labels),
+                "heldout": self.heldout,
+                "training": self.training,
+            },
+        )
 
     def save(self, path: Path) -> Path:
         return save_net(self.net, self.header(), path)
@@ -78,5 +90,10 @@ class ExpressionJudge:
     @classmethod
     def load(cls, path: Path) -> ExpressionJudge:
         net, header = load_net(path, KIND, "expression judge")
-        return cls(net=net, image_size=int(header["image_size"]), labels=tuple(header["labels"]),
-                   heldout=header.get("heldout", {}), training=header.get("training", {}))
+        return cls(
+            net=net,
+            image_size=int(header["image_size"]),
+            labels=tuple(header["labels"]),
+            heldout=header.get("heldout", {}),
+            training=header.get("training", {}),
+        )

@@ -22,8 +22,10 @@ from faceaug.models.tensors import to_model_range
 
 def grey_input(images: np.ndarray, size: int) -> torch.Tensor:
     """uint8 faces (N, H, W[, 3]) → the network's input (N, 1, size, size) in [−1, 1]."""
-    grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) if f.ndim == 3 and f.shape[-1] == 3 else np.squeeze(f)
-            for f in (resize_face(np.ascontiguousarray(im, np.uint8), size) for im in images)]
+    grey = [
+        cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) if f.ndim == 3 and f.shape[-1] == 3 else np.squeeze(f)
+        for f in (resize_face(np.ascontiguousarray(im, np.uint8), size) for im in images)
+    ]
     if not grey:
         return torch.zeros((0, 1, size, size))
     return to_model_range(torch.from_numpy(np.stack(grey))[:, None])
@@ -50,9 +52,16 @@ def _checked_config(path: Path, what: str, values: Any, tensors: dict[str, torch
     if stem is None or stem.dim() != 4 or head is None or head.dim() != 2:
         raise UserError(f"{path} is a damaged faceaug {what}: it lacks the weights of its first or last layer.")
     stages = sum(1 for name in tensors if re.fullmatch(r"body\.\d+\.0\.weight", name)) - 1  # stem + stages
-    check_architecture(path, what, {
-        "width": (cfg.width, int(stem.shape[0]), 1, 4096), "in_channels": (cfg.in_channels, int(stem.shape[1]), 1, 4),
-        "stages": (cfg.stages, stages, 0, 16), "n_classes": (cfg.n_classes, int(head.shape[0]), 1, 100_000)})
+    check_architecture(
+        path,
+        what,
+        {
+            "width": (cfg.width, int(stem.shape[0]), 1, 4096),
+            "in_channels": (cfg.in_channels, int(stem.shape[1]), 1, 4),
+            "stages": (cfg.stages, stages, 0, 16),
+            "n_classes": (cfg.n_classes, int(head.shape[0]), 1, 100_000),
+        },
+    )
     return cfg
 
 

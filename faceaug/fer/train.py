@@ -31,8 +31,9 @@ def cosine_lr(lr: float, step: int, steps: int) -> float:
     return lr * 0.5 * (1 + math.cos(math.pi * step / steps))
 
 
-def balanced_batches(targets: np.ndarray, n_classes: int, batch_size: int, steps: int,
-                     rng: np.random.Generator) -> np.ndarray:
+def balanced_batches(
+    targets: np.ndarray, n_classes: int, batch_size: int, steps: int, rng: np.random.Generator
+) -> np.ndarray:
     """(steps, batch_size) indices into `targets`: each draw picks a class present, then one of its images."""
     by_class = [np.flatnonzero(targets == c) for c in range(n_classes)]
     present = [c for c in range(n_classes) if len(by_class[c])]
@@ -41,8 +42,15 @@ def balanced_batches(targets: np.ndarray, n_classes: int, batch_size: int, steps
     return np.vectorize(lambda c, u: by_class[c][int(u * len(by_class[c]))])(classes, picks)
 
 
-def train_classifier(train: list[ManifestDataset], n_classes: int, settings: FerTrainSettings, *, seed: int,
-                     device: torch.device, on_step: Callable[[int], None] | None = None) -> FerNet:
+def train_classifier(
+    train: list[ManifestDataset],
+    n_classes: int,
+    settings: FerTrainSettings,
+    *,
+    seed: int,
+    device: torch.device,
+    on_step: Callable[[int], None] | None = None,
+) -> FerNet:
     """Train a FerNet on the union of `train` (same channels, image size and label map)."""
     torch.manual_seed(seed)  # weight init and dropout; the rest draws from `rng`
     rng = np.random.default_rng(seed)
@@ -83,8 +91,11 @@ def scores(truth: np.ndarray, predicted: np.ndarray, n_classes: int) -> dict:
     tp = np.diag(confusion).astype(np.float64)
     precision = np.divide(tp, confusion.sum(0), out=np.zeros(n_classes), where=confusion.sum(0) > 0)
     recall = np.divide(tp, confusion.sum(1), out=np.zeros(n_classes), where=confusion.sum(1) > 0)
-    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(n_classes),
-                   where=(precision + recall) > 0)
+    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(n_classes), where=(precision + recall) > 0)
     present = confusion.sum(1) > 0
-    return {"accuracy": float(tp.sum() / max(len(truth), 1)), "macro_f1": float(f1[present].mean()),
-            "per_class_f1": f1.round(4).tolist(), "confusion": confusion.tolist()}
+    return {
+        "accuracy": float(tp.sum() / max(len(truth), 1)),
+        "macro_f1": float(f1[present].mean()),
+        "per_class_f1": f1.round(4).tolist(),
+        "confusion": confusion.tolist(),
+    }

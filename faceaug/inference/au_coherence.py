@@ -34,7 +34,7 @@ from faceaug.errors import UserError
 
 
 def au_kind(au_source: str) -> str:
-    """"prototype" or "measured" for a faces.parquet au_source value (openface, and the OpenFace values of
+    """ "prototype" or "measured" for a faces.parquet au_source value (openface, and the OpenFace values of
     GANimation's published pickle, are measured)."""
     return "prototype" if au_source == LABEL_PROTOTYPE else "measured"
 
@@ -60,17 +60,22 @@ class SourceAus:
     def note(self) -> str | None:
         """One sentence for the user when something was adapted or could not be checked."""
         if self.decision == "adapted_to_prototypes":
-            return (f"The model was trained on label-prototype AUs (--aus-from-labels): {self.adapted} source faces "
-                    "with measured AUs are given their label's prototype instead, which is what the model learned "
-                    "to read.")
+            return (
+                f"The model was trained on label-prototype AUs (--aus-from-labels): {self.adapted} source faces "
+                "with measured AUs are given their label's prototype instead, which is what the model learned "
+                "to read."
+            )
         if self.decision == "unrecorded":
-            return ("The model file does not record its training faces' AU source; the source faces' own AUs are "
-                    "used as they are.")
+            return (
+                "The model file does not record its training faces' AU source; the source faces' own AUs are "
+                "used as they are."
+            )
         return None
 
 
-def coherent_sources(sources: pd.DataFrame, condition: str, provenance: Mapping[str, Any],
-                     model_name: str = "the model") -> SourceAus:
+def coherent_sources(
+    sources: pd.DataFrame, condition: str, provenance: Mapping[str, Any], model_name: str = "the model"
+) -> SourceAus:
     """Adapt `sources` (faces.parquet rows) to the model's conditioning, or raise UserError (see module doc)."""
     trained = trained_au_sources(provenance)
     if condition == "absolute":
@@ -88,8 +93,9 @@ def coherent_sources(sources: pd.DataFrame, condition: str, provenance: Mapping[
                 f"{model_name} edits relative to the source face's own AUs and was trained on measured AUs "
                 f"({_describe(trained)}), but {n} of the {len(sources)} source faces have label-prototype AUs "
                 "(--aus-from-labels): the change it would be given means something else. Give these faces OpenFace "
-                "AUs (`faceaug preprocess --au-dir`), or use a model trained with condition = \"absolute\" "
-                "([ganimation] of a --config file), which does not read the source's AUs.")
+                'AUs (`faceaug preprocess --au-dir`), or use a model trained with condition = "absolute" '
+                "([ganimation] of a --config file), which does not read the source's AUs."
+            )
         return SourceAus(sources, "as_is", trained_on=trained)
     measured = kinds == "measured"
     if not measured.any():
@@ -100,7 +106,8 @@ def coherent_sources(sources: pd.DataFrame, condition: str, provenance: Mapping[
         raise UserError(
             f"{model_name} was trained on label-prototype AUs (--aus-from-labels) and edits relative to them, but "
             f"source labels {', '.join(unknown)} have no prototype to give it (known: {', '.join(PRESETS)}). Use "
-            "sources with these labels only, or a model trained on measured AUs.")
+            "sources with these labels only, or a model trained on measured AUs."
+        )
     adapted = sources.copy()
     adapted.loc[measured, list(AU_NAMES)] = [preset_vector(label) for label in labels]
     return SourceAus(adapted, "adapted_to_prototypes", adapted=int(measured.sum()), trained_on=trained)

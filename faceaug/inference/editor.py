@@ -60,9 +60,17 @@ class GanimationEditor:
         """Load a model file written by `faceaug train` or `faceaug import-ganimation`."""
         model = GanimationModel.load(Path(path))
         arch = model.config
-        return cls(generator=model.generator.to(device), device=torch.device(device), image_size=arch.image_size,
-                   au_names=model.au_names, model_id=model.model_id, crop_template=model.crop_template,
-                   condition=arch.condition, provenance=model.provenance, name=name or str(path))
+        return cls(
+            generator=model.generator.to(device),
+            device=torch.device(device),
+            image_size=arch.image_size,
+            au_names=model.au_names,
+            model_id=model.model_id,
+            crop_template=model.crop_template,
+            condition=arch.condition,
+            provenance=model.provenance,
+            name=name or str(path),
+        )
 
     @staticmethod
     def _prepare(faces: np.ndarray) -> np.ndarray:
@@ -76,8 +84,9 @@ class GanimationEditor:
         return np.ascontiguousarray(faces, dtype=np.uint8)
 
     @torch.no_grad()
-    def edit(self, faces: np.ndarray, aus: np.ndarray,
-             source_aus: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def edit(
+        self, faces: np.ndarray, aus: np.ndarray, source_aus: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Edit B faces to B target AU vectors (0–1); `source_aus` (B, n_aus) are the faces' own AUs, required when
         `needs_source_aus`. Returns edited faces uint8 (B, S, S, 3) and attention masks float32 (B, S, S) in [0, 1]
         (1 = pixel kept from the input), S = the faces' own side."""

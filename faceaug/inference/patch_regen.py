@@ -60,8 +60,9 @@ def _nearest(queries: torch.Tensor, keys: torch.Tensor, completeness: float) -> 
     return dist.argmin(dim=-1)
 
 
-def replace_patches(guess: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, patch: int, radius: int,
-                    completeness: float = 0.0) -> torch.Tensor:
+def replace_patches(
+    guess: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, patch: int, radius: int, completeness: float = 0.0
+) -> torch.Tensor:
     """One nearest-neighbour pass: every p×p patch of `guess` (n, 3, h, w) is replaced by the patch of `values`
     (1, 3, h, w) at the position whose `keys` patch is nearest (within `radius` positions), overlaps averaged."""
     n, c, h, w = guess.shape
@@ -116,7 +117,8 @@ def regenerate_patches(image: np.ndarray, n: int, *, cfg: PatchConfig, seed: int
             if i > 0:
                 guess = resize(guess, size)
             for step in range(cfg.coarse_iters if i == 0 else cfg.fine_iters):
-                guess = replace_patches(guess, keys if step == 0 else values, values, cfg.patch_size, radius,
-                                        cfg.completeness)
+                guess = replace_patches(
+                    guess, keys if step == 0 else values, values, cfg.patch_size, radius, cfg.completeness
+                )
         variants = to_uint8(guess.clamp(-1, 1))
     return grey_like(variants, image)

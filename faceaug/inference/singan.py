@@ -73,10 +73,17 @@ class SinganModel:
         path = Path(path)
         stored = read_legacy_singan(path) if is_torch_file(path) else read_singan_file(path)
         check_stored(path, stored)
-        generators = [_generator(path, stored, scale, device) for scale in range(stored.arch.first_scale,
-                                                                                 len(stored.arch.sizes))]
-        return cls(arch=stored.arch, image=stored.image, generators=generators, z_rec=stored.z_rec,
-                   provenance=stored.provenance, cpu_threads=cpu_threads)
+        generators = [
+            _generator(path, stored, scale, device) for scale in range(stored.arch.first_scale, len(stored.arch.sizes))
+        ]
+        return cls(
+            arch=stored.arch,
+            image=stored.image,
+            generators=generators,
+            z_rec=stored.z_rec,
+            provenance=stored.provenance,
+            cpu_threads=cpu_threads,
+        )
 
 
 def _generator(path: Path, stored: StoredSingan, scale: int, device) -> ScaleGenerator:
@@ -104,8 +111,17 @@ def scale_noise(generator: torch.Generator, batch: int, size: tuple[int, int], s
 
 
 @torch.no_grad()
-def sample_singan(model: SinganModel, n: int, *, start_scale: int, mode: str, seed: int, device,
-                  chunk: int = 16, start_noise_amp: float = 0.0) -> np.ndarray:
+def sample_singan(
+    model: SinganModel,
+    n: int,
+    *,
+    start_scale: int,
+    mode: str,
+    seed: int,
+    device,
+    chunk: int = 16,
+    start_noise_amp: float = 0.0,
+) -> np.ndarray:
     """n samples, RGB uint8 (n, H, W, 3), reproducible for a seed. See the module docstring for start_scale.
 
     `start_noise_amp` > 0 (inject mode): the start scale's noise amplitude instead of the one it was trained with
@@ -119,8 +135,10 @@ def sample_singan(model: SinganModel, n: int, *, start_scale: int, mode: str, se
     with torch_cpu_threads(device, model.cpu_threads):
         gen = torch_generator(seed)
         amps = _sampling_amps(model, start, mode, start_noise_amp)
-        samples = np.concatenate([_sample_batch(model, min(chunk, n - lo), start, mode, gen, device, amps)
-                                  for lo in range(0, n, chunk)], axis=0)
+        samples = np.concatenate(
+            [_sample_batch(model, min(chunk, n - lo), start, mode, gen, device, amps) for lo in range(0, n, chunk)],
+            axis=0,
+        )
     return grey_like(samples, model.image)
 
 
@@ -137,15 +155,18 @@ def _check_model_samples_from(model: SinganModel, start: int, start_scale: int, 
     if mode == "inject" and start >= s_count:
         raise UserError(f"Inject mode needs a start scale below the model's {s_count} scales, got {start_scale}.")
     if mode == "inject" and start < first:
-        raise UserError(f"This model was trained from scale {first} (inject mode); "
-                        f"it cannot sample from start scale {start_scale}.")
+        raise UserError(
+            f"This model was trained from scale {first} (inject mode); it cannot sample from start scale {start_scale}."
+        )
     if mode == "reconstruct" and first > 0:
-        raise UserError("This model was trained in inject mode without its coarse scales; sample it with "
-                        "mode 'inject'.")
+        raise UserError(
+            "This model was trained in inject mode without its coarse scales; sample it with mode 'inject'."
+        )
 
 
-def _sample_batch(model: SinganModel, b: int, start: int, mode: str, gen: torch.Generator, device,
-                  amps: dict[int, float]) -> np.ndarray:
+def _sample_batch(
+    model: SinganModel, b: int, start: int, mode: str, gen: torch.Generator, device, amps: dict[int, float]
+) -> np.ndarray:
     """b samples: the coarsest input, then every scale from there (random noise from `start` on)."""
     sizes = model.arch.sizes
     if mode == "inject":

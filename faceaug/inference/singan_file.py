@@ -54,8 +54,13 @@ def write_singan_file(stored: StoredSingan, path: Path) -> Path:
         tensors["z_rec"] = stored.z_rec.detach().cpu().contiguous()
     for scale, state in enumerate(stored.generator_states, start=stored.arch.first_scale):
         tensors.update({f"generators.{scale}.{name}": t.detach().cpu().contiguous() for name, t in state.items()})
-    header = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "faceaug_version": __version__,
-              "architecture": dataclasses.asdict(stored.arch), "provenance": stored.provenance}
+    header = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "faceaug_version": __version__,
+        "architecture": dataclasses.asdict(stored.arch),
+        "provenance": stored.provenance,
+    }
     return save_with_header(tensors, header, Path(path))
 
 
@@ -67,10 +72,15 @@ def read_singan_file(path: Path) -> StoredSingan:
     arch = architecture_from_dict(header["architecture"], f"the SinGAN architecture stored in {path}")
     if "image" not in tensors:
         raise UserError(f"{path} is an incomplete faceaug {WHAT} (no image).")
-    return StoredSingan(arch=arch, image=tensors["image"].numpy(), z_rec=tensors.get("z_rec"),
-                        generator_states=[_state(tensors, f"generators.{scale}.")
-                                          for scale in range(arch.first_scale, len(arch.sizes))],
-                        provenance=header["provenance"])
+    return StoredSingan(
+        arch=arch,
+        image=tensors["image"].numpy(),
+        z_rec=tensors.get("z_rec"),
+        generator_states=[
+            _state(tensors, f"generators.{scale}.") for scale in range(arch.first_scale, len(arch.sizes))
+        ],
+        provenance=header["provenance"],
+    )
 
 
 def check_stored(path: Path, stored: StoredSingan) -> None:
@@ -85,9 +95,14 @@ def check_stored(path: Path, stored: StoredSingan) -> None:
         if not isinstance(tail, torch.Tensor) or tail.dim() != 4:
             raise UserError(f"{path} is a damaged {WHAT}: scale {scale} has no output layer (tail.0.weight).")
         blocks = sum(1 for name in state if re.fullmatch(r"body\.\d+\.0\.weight", name))  # one conv per block
-        check_architecture(path, WHAT, {f"channels[{number}]": (stored.arch.channels[number], int(tail.shape[1]),
-                                                                 1, 4096),
-                                        "num_layers": (stored.arch.num_layers, blocks + 1, 2, 64)})
+        check_architecture(
+            path,
+            WHAT,
+            {
+                f"channels[{number}]": (stored.arch.channels[number], int(tail.shape[1]), 1, 4096),
+                "num_layers": (stored.arch.num_layers, blocks + 1, 2, 64),
+            },
+        )
     if stored.z_rec is not None:
         refuse_non_finite(path, WHAT, {"z_rec": stored.z_rec})
     for level, (height, width) in enumerate(stored.arch.sizes):
@@ -105,7 +120,7 @@ def _checked_header(path: Path, header: dict[str, Any] | None) -> dict[str, Any]
 
 
 def _state(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    return {name[len(prefix):]: t for name, t in tensors.items() if name.startswith(prefix)}
+    return {name[len(prefix) :]: t for name, t in tensors.items() if name.startswith(prefix)}
 
 
 def architecture_from_dict(values: Any, origin: str) -> SinganArchitecture:
@@ -117,15 +132,21 @@ def architecture_from_dict(values: Any, origin: str) -> SinganArchitecture:
         raise UserError(f"Incomplete SinGAN architecture in {origin} (no {', '.join(missing)}).")
     try:
         arch = SinganArchitecture(
-            sizes=tuple((int(h), int(w)) for h, w in values["sizes"]), scale_factor=float(values["scale_factor"]),
-            first_scale=int(values["first_scale"]), channels=tuple(int(c) for c in values["channels"]),
-            num_layers=int(values["num_layers"]), noise_amps=tuple(float(a) for a in values["noise_amps"]),
-            mode=str(values["mode"]))
+            sizes=tuple((int(h), int(w)) for h, w in values["sizes"]),
+            scale_factor=float(values["scale_factor"]),
+            first_scale=int(values["first_scale"]),
+            channels=tuple(int(c) for c in values["channels"]),
+            num_layers=int(values["num_layers"]),
+            noise_amps=tuple(float(a) for a in values["noise_amps"]),
+            mode=str(values["mode"]),
+        )
     except (TypeError, ValueError) as exc:
         raise UserError(f"Damaged SinGAN architecture in {origin} ({exc}).") from None
     trained = len(arch.sizes) - arch.first_scale
     if arch.mode not in MODES or not 0 < trained == len(arch.channels) == len(arch.noise_amps):
-        raise UserError(f"Damaged SinGAN architecture in {origin} (mode {arch.mode!r}, {len(arch.sizes)} scales "
-                        f"from {arch.first_scale}, {len(arch.channels)} networks, {len(arch.noise_amps)} noise "
-                        f"amplitudes).")
+        raise UserError(
+            f"Damaged SinGAN architecture in {origin} (mode {arch.mode!r}, {len(arch.sizes)} scales "
+            f"from {arch.first_scale}, {len(arch.channels)} networks, {len(arch.noise_amps)} noise "
+            f"amplitudes)."
+        )
     return arch

@@ -21,8 +21,20 @@ FORMAT_NAME = "faceaug-singan"
 FORMAT_VERSION = 1
 #: Settings that files of format 1 hold but faceaug no longer has (ConSinGAN's, never implemented): ignored.
 _RETIRED_SETTINGS = ("architecture", "train_stages", "lr_scale", "num_stages")
-_KEYS = ("config", "image", "sizes", "scale_factor", "first_scale", "channels", "generators", "noise_amps", "z_rec",
-         "seed", "mode", "losses")
+_KEYS = (
+    "config",
+    "image",
+    "sizes",
+    "scale_factor",
+    "first_scale",
+    "channels",
+    "generators",
+    "noise_amps",
+    "z_rec",
+    "seed",
+    "mode",
+    "losses",
+)
 
 
 def is_torch_file(path: Path) -> bool:
@@ -42,13 +54,28 @@ def is_torch_file(path: Path) -> bool:
 def read_legacy_singan(path: Path) -> StoredSingan:
     data = _read(Path(path))
     cfg = _settings(path, data["config"])
-    arch = SinganArchitecture(sizes=tuple(tuple(s) for s in data["sizes"]), scale_factor=data["scale_factor"],
-                              first_scale=data["first_scale"], channels=tuple(data["channels"]),
-                              num_layers=cfg.num_layers, noise_amps=tuple(data["noise_amps"]), mode=data["mode"])
-    provenance = {"seed": data["seed"], "faceaug_version": data.get("faceaug_version"), "settings": asdict(cfg),
-                  "losses": json.loads(data["losses"])}
-    return StoredSingan(arch=arch, image=data["image"].numpy(), generator_states=list(data["generators"]),
-                        z_rec=data["z_rec"], provenance=provenance)
+    arch = SinganArchitecture(
+        sizes=tuple(tuple(s) for s in data["sizes"]),
+        scale_factor=data["scale_factor"],
+        first_scale=data["first_scale"],
+        channels=tuple(data["channels"]),
+        num_layers=cfg.num_layers,
+        noise_amps=tuple(data["noise_amps"]),
+        mode=data["mode"],
+    )
+    provenance = {
+        "seed": data["seed"],
+        "faceaug_version": data.get("faceaug_version"),
+        "settings": asdict(cfg),
+        "losses": json.loads(data["losses"]),
+    }
+    return StoredSingan(
+        arch=arch,
+        image=data["image"].numpy(),
+        generator_states=list(data["generators"]),
+        z_rec=data["z_rec"],
+        provenance=provenance,
+    )
 
 
 def _read(path: Path) -> dict:

@@ -28,8 +28,14 @@ class ImageDecodeError(ValueError):
 
 
 #: Leading bytes of the formats OpenCV decodes for us (JPEG, PNG, BMP, TIFF little/big endian, WebP).
-_SIGNATURES = {b"\xff\xd8\xff": "jpeg", b"\x89PNG\r\n\x1a\n": "png", b"BM": "bmp", b"II*\x00": "tiff",
-               b"MM\x00*": "tiff", b"RIFF": "webp"}
+_SIGNATURES = {
+    b"\xff\xd8\xff": "jpeg",
+    b"\x89PNG\r\n\x1a\n": "png",
+    b"BM": "bmp",
+    b"II*\x00": "tiff",
+    b"MM\x00*": "tiff",
+    b"RIFF": "webp",
+}
 
 
 def sniff_image_format(data: bytes) -> str | None:
@@ -130,8 +136,10 @@ def refuse_damaged_images(root: Path, rels: Iterable[str], *, table: Path, write
         return
     shown = "; ".join(f"{rel} ({problem})" for rel, problem in damaged[:SHOWN_DAMAGED])
     more = f"; and {len(damaged) - SHOWN_DAMAGED} more" if len(damaged) > SHOWN_DAMAGED else ""
-    raise UserError(f"{table} lists {len(damaged)} damaged image(s): {shown}{more}. Rerunning {writer} repairs "
-                    f"them; nothing was written.{(' ' + note) if note else ''}")
+    raise UserError(
+        f"{table} lists {len(damaged)} damaged image(s): {shown}{more}. Rerunning {writer} repairs "
+        f"them; nothing was written.{(' ' + note) if note else ''}"
+    )
 
 
 def encode_png(rgb: np.ndarray) -> bytes:

@@ -80,13 +80,17 @@ def _name_rejected(found: Discovery, rel: str) -> bool:
     """Reject (and return True for) a path whose name is not UTF-8 text: it could be neither a face id nor a row."""
     printable = undecodable_name(rel)
     if printable is not None:
-        found.reject(printable, "undecodable_file_name",
-                     "the file name is not valid UTF-8 text (bytes from another encoding); rename the file.")
+        found.reject(
+            printable,
+            "undecodable_file_name",
+            "the file name is not valid UTF-8 text (bytes from another encoding); rename the file.",
+        )
     return printable is not None
 
 
-def discover_dataset(data_dir: Path, *, labels: Path | None = None, au_dir: Path | None = None,
-                     exclude: tuple[Path, ...] = ()) -> Discovery:
+def discover_dataset(
+    data_dir: Path, *, labels: Path | None = None, au_dir: Path | None = None, exclude: tuple[Path, ...] = ()
+) -> Discovery:
     """Find every input of DATA_DIR (layout auto-detected; `labels` selects the labels-file layout)."""
     data_dir = Path(data_dir)
     if not data_dir.exists():
@@ -175,8 +179,11 @@ def _walk(folder: Path, rel: str, ancestors: set[tuple[int, int]], found: Discov
         if _name_rejected(found, child):
             continue
         if entry.name.lower().endswith(OTHER_IMAGE_EXTENSIONS):
-            found.reject(child, "unsupported_format", f"faceaug reads {', '.join(IMAGE_EXTENSIONS)} images; "
-                         "convert this one (e.g. to PNG) to use it.")
+            found.reject(
+                child,
+                "unsupported_format",
+                f"faceaug reads {', '.join(IMAGE_EXTENSIONS)} images; convert this one (e.g. to PNG) to use it.",
+            )
             continue
         if not is_image_name(entry.name) and not entry.is_dir(follow_symlinks=False) and not entry.is_symlink():
             continue  # CSVs, notes, OpenFace side files
@@ -212,13 +219,16 @@ def _from_labels_file(data_dir: Path, labels: Path, skip: set[str]) -> Discovery
     reader = csv.DictReader(io.StringIO(text))
     columns = {(name or "").strip().lower(): name for name in (reader.fieldnames or [])}
     if "path" not in columns or "label" not in columns:
-        raise UserError(f"Labels file {labels} needs columns 'path' and 'label' (optional: subject, split); "
-                        f"it has {', '.join(n for n in columns if n) or 'none'}.")
+        raise UserError(
+            f"Labels file {labels} needs columns 'path' and 'label' (optional: subject, split); "
+            f"it has {', '.join(n for n in columns if n) or 'none'}."
+        )
     found = Discovery("labels_csv")
     root = os.path.normpath(os.path.abspath(data_dir))
     real_root = os.path.realpath(data_dir)
     seen: set[str] = set()
     for line_no, row in enumerate(reader, start=2):
+
         def get(key: str) -> str:
             return (row.get(columns[key]) or "").strip() if key in columns else ""  # noqa: B023 (called at once)
 
@@ -258,8 +268,9 @@ def _from_labels_file(data_dir: Path, labels: Path, skip: set[str]) -> Discovery
         if path.is_dir():
             found.reject(rel, "missing_file", f"the labels file lists {raw}, which is a folder, not an image.")
             continue
-        found.items.append(SourceItem(rel=rel, path=path, label=label, subject=get("subject") or None,
-                                      split=split or None))
+        found.items.append(
+            SourceItem(rel=rel, path=path, label=label, subject=get("subject") or None, split=split or None)
+        )
     listed = seen | {r["source_path"] for r in found.rejects}
     for rel, _ in _walk(data_dir, "", set(), found, skip):
         if rel not in listed:  # nothing is dropped silently: unlisted images are reported
@@ -292,9 +303,12 @@ def _attach_csvs(found: Discovery, data_dir: Path, au_dir: Path | None) -> None:
         if len(items) > 1:
             for item in items:  # several images share the name: the flat CSV can't be told apart
                 item.csv_path = None
-                found.reject(item.rel, "ambiguous_csv",
-                             f"{len(items)} images are named {stem}.*: --au-dir's {stem}.csv can't be matched; "
-                             "put the CSVs beside the images or mirror the class folders in --au-dir.")
+                found.reject(
+                    item.rel,
+                    "ambiguous_csv",
+                    f"{len(items)} images are named {stem}.*: --au-dir's {stem}.csv can't be matched; "
+                    "put the CSVs beside the images or mirror the class folders in --au-dir.",
+                )
         else:
             items[0].csv_path = flat
     ambiguous = {r["source_path"] for r in found.rejects if r["reason"] == "ambiguous_csv"}
@@ -308,9 +322,13 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
     """Rebuilds only plain containers and numpy arrays/scalars; any other global is refused."""
 
     _ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-        ("numpy", "ndarray"), ("numpy", "dtype"), ("collections", "OrderedDict"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("collections", "OrderedDict"),
     }
 
     def find_class(self, module: str, name: str):
@@ -324,8 +342,16 @@ def load_ganimation_aus(path: Path) -> dict[str, np.ndarray]:
     try:
         with open(path, "rb") as fh:
             data = _ArrayOnlyUnpickler(fh, encoding="latin1").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError,
-            IndexError, OSError) as exc:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        ImportError,
+        IndexError,
+        OSError,
+    ) as exc:
         raise UserError(f"{path} is not a plain dict of names to AU arrays ({exc}); refusing to load it.") from None
     if not isinstance(data, dict):
         raise UserError(f"{path} holds a {type(data).__name__}, not a dict of names to AU arrays; refusing it.")
@@ -371,6 +397,7 @@ def _from_ganimation(data_dir: Path) -> Discovery:
             found.reject(rel, "invalid_au_values", f"{stem}'s AUs in {GANIMATION_PICKLE} are NaN, inf or negative.")
             continue
         split = "test" if stem in test_ids else ("train" if stem in train_ids else None)
-        found.items.append(SourceItem(rel=rel, path=path, label=GANIMATION_LABEL, split=split,
-                                      aus=openface_to_unit(raw)))
+        found.items.append(
+            SourceItem(rel=rel, path=path, label=GANIMATION_LABEL, split=split, aus=openface_to_unit(raw))
+        )
     return found

@@ -49,8 +49,9 @@ def _open_locked(path: Path, command: str) -> int:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise UserError(f"{_holder(path)} is writing {path.parent}; wait for it to finish or choose another "
-                            "output folder.") from None
+            raise UserError(
+                f"{_holder(path)} is writing {path.parent}; wait for it to finish or choose another output folder."
+            ) from None
         try:
             same = os.fstat(fd).st_ino == os.stat(path).st_ino
         except FileNotFoundError:

@@ -102,10 +102,10 @@ def parse_openface_csv(data: bytes, name: str = "the CSV") -> list[OpenFaceFace]
     missing = [c for c in AU_INTENSITY_COLUMNS if c not in index]
     if len(missing) == len(AU_INTENSITY_COLUMNS):
         raise OpenFaceError(
-            "csv_no_au_columns", f"{path.name} has no AU intensity columns (AU01_r ...); run OpenFace with -aus.")
+            "csv_no_au_columns", f"{path.name} has no AU intensity columns (AU01_r ...); run OpenFace with -aus."
+        )
     if missing:
-        raise OpenFaceError(
-            "csv_no_au_columns", f"{path.name} lacks AU intensity columns {', '.join(missing)}.")
+        raise OpenFaceError("csv_no_au_columns", f"{path.name} lacks AU intensity columns {', '.join(missing)}.")
     if len(lines) == 1:
         raise OpenFaceError("csv_no_rows", f"{path.name} has a header but no rows: OpenFace found no face.")
 
@@ -122,7 +122,8 @@ def parse_openface_csv(data: bytes, name: str = "the CSV") -> list[OpenFaceFace]
         values = line.split(",")
         if len(values) != len(header):
             raise OpenFaceError(
-                "csv_malformed", f"{path.name} line {row_no} has {len(values)} fields, the header {len(header)}.")
+                "csv_malformed", f"{path.name} line {row_no} has {len(values)} fields, the header {len(header)}."
+            )
         try:
             raw = np.array([_to_float(values[i]) for i in au_idx], dtype=np.float64)
             success = True if succ_col is None else _to_float(values[succ_col]) >= 0.5
@@ -134,8 +135,9 @@ def parse_openface_csv(data: bytes, name: str = "the CSV") -> list[OpenFaceFace]
                 pts = np.array([[_to_float(values[i]), _to_float(values[j])] for i, j in zip(lx_idx, ly_idx)])
                 landmarks = pts.astype(np.float32) if np.isfinite(pts).all() else None
         except ValueError:
-            raise OpenFaceError("csv_malformed", f"{path.name} line {row_no} holds a value that is not a number.") \
-                from None
+            raise OpenFaceError(
+                "csv_malformed", f"{path.name} line {row_no} holds a value that is not a number."
+            ) from None
         confidence = confidence if math.isfinite(confidence) else None
         if success:
             bad = ~np.isfinite(raw) | (raw < 0)
@@ -143,14 +145,24 @@ def parse_openface_csv(data: bytes, name: str = "the CSV") -> list[OpenFaceFace]
                 names = [AU_INTENSITY_COLUMNS[i] for i in np.flatnonzero(bad)]
                 raise OpenFaceError(
                     "invalid_au_values",
-                    f"{path.name} line {row_no} has NaN, infinite or negative AU intensities ({', '.join(names)}).")
+                    f"{path.name} line {row_no} has NaN, infinite or negative AU intensities ({', '.join(names)}).",
+                )
         raw = np.nan_to_num(raw, nan=0.0, posinf=OPENFACE_MAX_INTENSITY, neginf=0.0)
         presence = np.array(
             [raw[k] > 0 if p is None or not math.isfinite(p) else p >= 0.5 for k, p in enumerate(presence_raw)],
-            dtype=bool)
-        faces.append(OpenFaceFace(frame=frame, face_id=face_id,
-                                  confidence=None if confidence is None else float(confidence), success=bool(success),
-                                  aus=openface_to_unit(raw), presence=presence, landmarks=landmarks))
+            dtype=bool,
+        )
+        faces.append(
+            OpenFaceFace(
+                frame=frame,
+                face_id=face_id,
+                confidence=None if confidence is None else float(confidence),
+                success=bool(success),
+                aus=openface_to_unit(raw),
+                presence=presence,
+                landmarks=landmarks,
+            )
+        )
     assert all(f.aus.shape == (N_AUS,) for f in faces)
     return faces
 
@@ -168,15 +180,18 @@ def select_face(faces: list[OpenFaceFace], face_id: int | None = None, min_confi
         if not candidates:
             present = sorted({0 if f.face_id is None else f.face_id for f in faces})
             raise OpenFaceError(
-                "face_id_missing", f"face_id {face_id} is not in the CSV (it has {', '.join(map(str, present))}).")
+                "face_id_missing", f"face_id {face_id} is not in the CSV (it has {', '.join(map(str, present))})."
+            )
     successful = [f for f in candidates if f.success]
     if not successful:
         raise OpenFaceError("no_success", "OpenFace marked every row as failed (success = 0): no usable face.")
     best = max(successful, key=lambda f: -math.inf if f.confidence is None else f.confidence)
     # An unknown confidence passes only where any confidence would (--min-confidence 0 or less).
     if (0.0 if best.confidence is None else best.confidence) < min_confidence:
-        shown = ("confidence n/a (the CSV's value is not a number), so it does not pass" if best.confidence is None
-                 else f"confidence {best.confidence:.2f}, below")
-        raise OpenFaceError(
-            "low_confidence", f"the best face has {shown} --min-confidence {min_confidence:g}.")
+        shown = (
+            "confidence n/a (the CSV's value is not a number), so it does not pass"
+            if best.confidence is None
+            else f"confidence {best.confidence:.2f}, below"
+        )
+        raise OpenFaceError("low_confidence", f"the best face has {shown} --min-confidence {min_confidence:g}.")
     return best

@@ -58,8 +58,13 @@ def format_openface_row(row: OpenFaceRow) -> str:
     intensity = unit_to_openface(aus)
     presence = [int(a >= PRESENCE_THRESHOLD) for a in aus]
     presence.insert(AU_NAMES.index("AU45"), 0)  # AU28_c
-    fields = [str(int(row.frame)), str(int(row.face_id)), f"{row.timestamp:.3f}", f"{row.confidence:.2f}",
-              "1" if row.success else "0"]
+    fields = [
+        str(int(row.frame)),
+        str(int(row.face_id)),
+        f"{row.timestamp:.3f}",
+        f"{row.confidence:.2f}",
+        "1" if row.success else "0",
+    ]
     fields += [f"{v:.3f}" for v in lm[:, 0]] + [f"{v:.3f}" for v in lm[:, 1]]
     fields += [f"{v:.4f}" for v in intensity] + [str(p) for p in presence]
     return ", ".join(fields)

@@ -41,8 +41,9 @@ def mark_owned(folder: Path, command: str) -> None:
         if is_machine_fault(exc):
             raise
         reason = exc.strerror or type(exc).__name__
-        raise UserError(f"Cannot create or write the output folder {folder} ({reason}); choose a folder you can "
-                        "write to.") from None
+        raise UserError(
+            f"Cannot create or write the output folder {folder} ({reason}); choose a folder you can write to."
+        ) from None
 
 
 def is_marked(folder: Path, command: str, legacy: Iterable[str] = ()) -> bool:
@@ -72,8 +73,10 @@ def refuse_protected(folder: Path, protected: Mapping[str, Path | None], what: s
         real = Path(os.path.realpath(path))
         if target == real or target in real.parents:
             relation = "is" if target == real else "is a parent of"
-            raise UserError(f"{what} {folder} {relation} {name} ({path}); faceaug never clears or fills it. "
-                            "Choose a folder of its own.")
+            raise UserError(
+                f"{what} {folder} {relation} {name} ({path}); faceaug never clears or fills it. "
+                "Choose a folder of its own."
+            )
     if target == Path(target.anchor):
         raise UserError(f"{what} {folder} is the root of the file system; choose a folder of its own.")
 
@@ -82,8 +85,9 @@ def holds_files(folder: Path) -> bool:
     """True when `folder` holds anything besides faceaug's mark (or the temp file of a mark whose writer was
     killed) and writer lock."""
     folder = Path(folder)
-    return folder.is_dir() and any(p.name not in (OWNER_FILE, LOCK_FILE) and not p.name.startswith(f".{OWNER_FILE}.")
-                                   for p in folder.iterdir())
+    return folder.is_dir() and any(
+        p.name not in (OWNER_FILE, LOCK_FILE) and not p.name.startswith(f".{OWNER_FILE}.") for p in folder.iterdir()
+    )
 
 
 def _files(folder: Path) -> list[str]:
@@ -106,12 +110,18 @@ def foreign_files(folder: Path, ours: re.Pattern) -> list[str]:
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    return [rel for rel in _files(folder)
-            if os.path.islink(folder / rel) or not _is_ours(rel, ours)]
+    return [rel for rel in _files(folder) if os.path.islink(folder / rel) or not _is_ours(rel, ours)]
 
 
-def clear_folder(folder: Path, ours: re.Pattern, *, command: str, what: str,
-                 protected: Mapping[str, Path | None] = {}, legacy: Iterable[str] = ()) -> int:
+def clear_folder(
+    folder: Path,
+    ours: re.Pattern,
+    *,
+    command: str,
+    what: str,
+    protected: Mapping[str, Path | None] = {},
+    legacy: Iterable[str] = (),
+) -> int:
     """Remove everything `command` wrote into `folder`, after checking that it wrote everything there.
 
     Refuses (UserError, nothing removed) a protected folder, an unmarked non-empty folder, or one holding files
@@ -127,13 +137,17 @@ def clear_folder(folder: Path, ours: re.Pattern, *, command: str, what: str,
     if not entries:
         return 0
     if not is_marked(folder, command, legacy):
-        raise UserError(f"{what} {folder} holds files faceaug did not write (it carries no faceaug mark), so it "
-                        "is not cleared, not even with --overwrite. Choose another folder.")
+        raise UserError(
+            f"{what} {folder} holds files faceaug did not write (it carries no faceaug mark), so it "
+            "is not cleared, not even with --overwrite. Choose another folder."
+        )
     foreign = foreign_files(folder, ours)
     if foreign:
         shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-        raise UserError(f"{what} {folder} holds {len(foreign)} file(s) faceaug did not write ({shown}), so it is "
-                        "not cleared, not even with --overwrite. Move them away or choose another folder.")
+        raise UserError(
+            f"{what} {folder} holds {len(foreign)} file(s) faceaug did not write ({shown}), so it is "
+            "not cleared, not even with --overwrite. Move them away or choose another folder."
+        )
     removed = sweep(folder, ours)
     _remove_empty_dirs(folder)
     return removed

@@ -75,13 +75,18 @@ def refuse_non_finite(path: Path, what: str, tensors: Mapping[str, Any]) -> None
     becomes black or garbage images (or meaningless scores) without any error of its own."""
     import torch  # here, so that importing faceaug.io stays light
 
-    bad = [name for name, tensor in tensors.items() if isinstance(tensor, torch.Tensor)
-           and tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
+    bad = [
+        name
+        for name, tensor in tensors.items()
+        if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
+    ]
     if bad:
         shown = ", ".join(sorted(bad)[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
-        raise UserError(f"The {what} {path} holds weights that are not finite numbers (NaN or infinite values in "
-                        f"{shown}), so faceaug refuses it: the file is damaged or the training that wrote it "
-                        "diverged; train it again or use another file.")
+        raise UserError(
+            f"The {what} {path} holds weights that are not finite numbers (NaN or infinite values in "
+            f"{shown}), so faceaug refuses it: the file is damaged or the training that wrote it "
+            "diverged; train it again or use another file."
+        )
 
 
 #: Largest image side a model file may claim: far above what faceaug trains (32-256 px), far below what would
@@ -98,14 +103,19 @@ def check_architecture(path: Path, what: str, fields: Mapping[str, tuple[Any, in
     smallest and the largest sane value)."""
     for name, (value, stored, low, high) in fields.items():
         if isinstance(value, bool) or not isinstance(value, int):
-            raise UserError(f"{path} is a damaged {what}: its architecture field {name} is {value!r}, not a "
-                            "whole number.")
+            raise UserError(
+                f"{path} is a damaged {what}: its architecture field {name} is {value!r}, not a whole number."
+            )
         if stored is not None and value != stored:
-            raise UserError(f"{path} is a damaged {what}: its architecture says {name} = {value}, but its stored "
-                            f"weights are sized for {stored}.")
+            raise UserError(
+                f"{path} is a damaged {what}: its architecture says {name} = {value}, but its stored "
+                f"weights are sized for {stored}."
+            )
         if not low <= value <= high:
-            raise UserError(f"{path} is a damaged {what}: its architecture field {name} = {value} is outside "
-                            f"the sane range {low}-{high}.")
+            raise UserError(
+                f"{path} is a damaged {what}: its architecture field {name} = {value} is outside "
+                f"the sane range {low}-{high}."
+            )
 
 
 def weights_id(state) -> str:

@@ -52,8 +52,9 @@ def load_torch_safely(path: Path, what: str) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 — any unreadable or unsafe file is the user's to fix
-        raise UserError(f"{path} is not a faceaug {what.lower()} (it cannot be loaded safely: "
-                        f"{load_failure(exc)}).") from None
+        raise UserError(
+            f"{path} is not a faceaug {what.lower()} (it cannot be loaded safely: {load_failure(exc)})."
+        ) from None
     if not isinstance(payload, dict):
         raise UserError(f"{path} is not a faceaug {what.lower()}.")
     return payload

@@ -17,5 +17,7 @@ def check_format_version(path: Path, what: str, version: Any, supported: int, wr
         raise UserError(f"{path} is not a faceaug {what} (its format version {version!r} is not a number).") from None
     if version > supported:
         by = f"faceaug {written_by}" if written_by else "a newer faceaug"
-        raise UserError(f"{path} is a {what} of format {version}, written by {by}; this faceaug {__version__} reads "
-                        f"format {supported} at most. Upgrade faceaug (pip install -U faceaug) to read it.")
+        raise UserError(
+            f"{path} is a {what} of format {version}, written by {by}; this faceaug {__version__} reads "
+            f"format {supported} at most. Upgrade faceaug (pip install -U faceaug) to read it."
+        )

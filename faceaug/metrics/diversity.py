@@ -32,8 +32,16 @@ def template_face_mask(size: int) -> np.ndarray:
     half_width = 0.9 * (t.right_eye[0] - t.left_eye[0])  # eye distance 0.36 → ±0.32: the cheeks
     half_height = 0.95 * (t.mouth[1] - eye_y)  # eye–mouth 0.37 → brows to chin
     mask = np.zeros((size, size), np.uint8)
-    cv2.ellipse(mask, (round(centre[0] * size), round(centre[1] * size)),
-                (max(1, round(half_width * size)), max(1, round(half_height * size))), 0, 0, 360, 1, -1)
+    cv2.ellipse(
+        mask,
+        (round(centre[0] * size), round(centre[1] * size)),
+        (max(1, round(half_width * size)), max(1, round(half_height * size))),
+        0,
+        0,
+        360,
+        1,
+        -1,
+    )
     return mask.astype(bool)
 
 

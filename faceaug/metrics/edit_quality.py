@@ -40,6 +40,8 @@ from faceaug.metrics.edit_measures import colour_change
 MAX_AU_ERROR = 0.10
 MIN_RECOGNITION = 0.85
 ATTENTION_RANGE = (0.05, 0.95)
+
+
 @dataclass
 class SourceFaces:
     """Faces to edit: RGB uint8 crops (N, H, W, 3), optional true AUs (N, 17), labels, subjects, and face-region
@@ -53,8 +55,13 @@ class SourceFaces:
 
     def subset(self, keep: np.ndarray) -> SourceFaces:
         pick = lambda xs: None if xs is None else [x for x, k in zip(xs, keep) if k]  # noqa: E731
-        return SourceFaces(self.images[keep], None if self.aus is None else self.aus[keep], pick(self.labels),
-                           pick(self.subjects), None if self.face_masks is None else self.face_masks[keep])
+        return SourceFaces(
+            self.images[keep],
+            None if self.aus is None else self.aus[keep],
+            pick(self.labels),
+            pick(self.subjects),
+            None if self.face_masks is None else self.face_masks[keep],
+        )
 
 
 def face_region_masks(landmarks: Sequence, transforms: Sequence, size: int) -> np.ndarray:
@@ -91,15 +98,21 @@ def load_source_faces(work_dir: Path, split: str = "test", max_faces: int = 0) -
         images = np.repeat(images[..., None], 3, axis=3)
     # crop_transform maps source pixels into the crop as written by preprocess (its side = the stored crop side)
     masks = face_region_masks(list(table["landmarks"]), list(table["crop_transform"]), images.shape[1])
-    return SourceFaces(images=images, aus=table[list(AU_NAMES)].to_numpy(np.float32), labels=list(table["label"]),
-                       subjects=list(table["subject"]), face_masks=masks)
+    return SourceFaces(
+        images=images,
+        aus=table[list(AU_NAMES)].to_numpy(np.float32),
+        labels=list(table["label"]),
+        subjects=list(table["subject"]),
+        face_masks=masks,
+    )
 
 
 def _resize_masks(masks: np.ndarray, size: int) -> np.ndarray:
     if masks.shape[1] == size:
         return masks
-    return np.stack([cv2.resize(m.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST)
-                     for m in masks]).astype(bool)
+    return np.stack(
+        [cv2.resize(m.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST) for m in masks]
+    ).astype(bool)
 
 
 #: Where the source faces' own AUs handed to the editor come from: the work folder's table (OpenFace's values —
@@ -116,8 +129,14 @@ def _region_means(values: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np
     return inside, outside
 
 
-def evaluate_edits(editor, sources: SourceFaces, au_oracle, emotion_oracle,
-                   presets: Sequence[str] = PRESET_NAMES, source_aus: str = "table") -> dict:
+def evaluate_edits(
+    editor,
+    sources: SourceFaces,
+    au_oracle,
+    emotion_oracle,
+    presets: Sequence[str] = PRESET_NAMES,
+    source_aus: str = "table",
+) -> dict:
     """Edit every source toward every preset with `editor` (a faceaug.inference.editor.GanimationEditor or anything with
     `.edit(faces_uint8, aus, source_aus) -> (uint8, attention)` and `.image_size`) and score the edits. Returns
     plain numbers: overall keys plus `per_preset` {name: {...}}. `source_aus`: one of SOURCE_AUS."""
@@ -139,14 +158,18 @@ def evaluate_edits(editor, sources: SourceFaces, au_oracle, emotion_oracle,
     known = set(emotion_oracle.classes)
     per_preset: dict[str, dict[str, float]] = {}
     pooled: dict[str, list[np.ndarray]] = {
-        k: [] for k in ("err", "err0", "hit", "hit0", "att", "att_face", "out", "in", "tint")}
+        k: [] for k in ("err", "err0", "hit", "hit0", "att", "att_face", "out", "in", "tint")
+    }
     for name in presets:
         target = np.repeat(preset_vector(name)[None], len(small), 0)
         edited, attention = editor.edit(small, target, given)
         err = np.abs(au_oracle.predict(edited) - target).mean(1)
         err0 = np.abs(unedited_aus - target).mean(1)
-        row = {"au_error": float(err.mean()), "au_error_unedited": float(err0.mean()),
-               "attention_mean": float(attention.mean())}
+        row = {
+            "au_error": float(err.mean()),
+            "au_error_unedited": float(err0.mean()),
+            "attention_mean": float(attention.mean()),
+        }
         pooled["err"].append(err)
         pooled["err0"].append(err0)
         pooled["att"].append(attention.reshape(len(small), -1).mean(1))
@@ -163,8 +186,11 @@ def evaluate_edits(editor, sources: SourceFaces, au_oracle, emotion_oracle,
             pooled["tint"].append(tint_outside)
             row["colour_shift_outside_face"] = float(tint_outside.mean())
             attention_face = _region_means(attention, masks)[0]
-            row.update(change_inside_face=float(inside.mean()), change_outside_face=float(outside.mean()),
-                       attention_mean_face=float(attention_face.mean()))
+            row.update(
+                change_inside_face=float(inside.mean()),
+                change_outside_face=float(outside.mean()),
+                attention_mean_face=float(attention_face.mean()),
+            )
             pooled["in"].append(inside)
             pooled["out"].append(outside)
             pooled["att_face"].append(attention_face)
@@ -173,12 +199,18 @@ def evaluate_edits(editor, sources: SourceFaces, au_oracle, emotion_oracle,
         per_preset[name] = row
     mean = lambda key: float(np.concatenate(pooled[key]).mean()) if pooled[key] else float("nan")  # noqa: E731
     result = {
-        "sources": len(small), "edits": len(small) * len(presets), "image_size": size,
-        "au_error": mean("err"), "au_error_unedited": mean("err0"),
-        "recognition": mean("hit"), "recognition_unedited": mean("hit0"),
-        "attention_mean": mean("att"), "attention_mean_face": mean("att_face"),
+        "sources": len(small),
+        "edits": len(small) * len(presets),
+        "image_size": size,
+        "au_error": mean("err"),
+        "au_error_unedited": mean("err0"),
+        "recognition": mean("hit"),
+        "recognition_unedited": mean("hit0"),
+        "attention_mean": mean("att"),
+        "attention_mean_face": mean("att_face"),
         "face_fraction": float(masks.mean()) if masks is not None else float("nan"),
-        "change_inside_face": mean("in"), "change_outside_face": mean("out"),
+        "change_inside_face": mean("in"),
+        "change_outside_face": mean("out"),
         "colour_shift_outside_face": mean("tint"),
     }
     if sources.aus is not None:
@@ -187,7 +219,8 @@ def evaluate_edits(editor, sources: SourceFaces, au_oracle, emotion_oracle,
         labelled = np.array([lab in known for lab in sources.labels])
         if labelled.any():
             result["emotion_oracle_accuracy_on_sources"] = float(
-                (unedited_class[labelled] == np.asarray(sources.labels, dtype=object)[labelled]).mean())
+                (unedited_class[labelled] == np.asarray(sources.labels, dtype=object)[labelled]).mean()
+            )
     result["passes"] = {
         "au_error": result["au_error"] <= MAX_AU_ERROR,
         "recognition": result["recognition"] >= MIN_RECOGNITION,
@@ -214,21 +247,27 @@ def find_oracles(oracle_dir: Path):
     au = sorted(oracle_dir.glob("au*.safetensors"))
     emo = sorted(oracle_dir.glob("emotion*.safetensors")) or sorted(oracle_dir.glob("emo*.safetensors"))
     if not au or not emo:
-        raise UserError(f"{oracle_dir} must hold au_oracle.safetensors and emotion_oracle.safetensors "
-                        "(build them with `python -m faceaug.synth.oracle_build`).")
+        raise UserError(
+            f"{oracle_dir} must hold au_oracle.safetensors and emotion_oracle.safetensors "
+            "(build them with `python -m faceaug.synth.oracle_build`)."
+        )
     return AuOracle.load(au[0]), EmotionOracle.load(emo[0])
 
 
 def format_table(result: dict) -> str:
     """A plain-text table: one row per preset, then the overall figures and the acceptance bars."""
-    lines = [f"{'preset':10s} {'AU err':>7s} {'unedited':>8s} {'recog.':>7s} {'unedited':>8s} {'attn':>5s} "
-             f"{'Δin':>6s} {'Δout':>6s}"]
+    lines = [
+        f"{'preset':10s} {'AU err':>7s} {'unedited':>8s} {'recog.':>7s} {'unedited':>8s} {'attn':>5s} "
+        f"{'Δin':>6s} {'Δout':>6s}"
+    ]
     for name, r in result["per_preset"].items():
         rec = f"{100 * r['recognition']:6.1f}%" if "recognition" in r else "      -"
         rec0 = f"{100 * r['recognition_unedited']:7.1f}%" if "recognition_unedited" in r else "       -"
-        lines.append(f"{name:10s} {r['au_error']:7.3f} {r['au_error_unedited']:8.3f} {rec} {rec0} "
-                     f"{r['attention_mean']:5.2f} {r.get('change_inside_face', float('nan')):6.1f} "
-                     f"{r.get('change_outside_face', float('nan')):6.1f}")
+        lines.append(
+            f"{name:10s} {r['au_error']:7.3f} {r['au_error_unedited']:8.3f} {rec} {rec0} "
+            f"{r['attention_mean']:5.2f} {r.get('change_inside_face', float('nan')):6.1f} "
+            f"{r.get('change_outside_face', float('nan')):6.1f}"
+        )
     ok = lambda b: "ok" if b else "MISSED"  # noqa: E731
     p = result["passes"]
     lines += [
@@ -242,26 +281,35 @@ def format_table(result: dict) -> str:
         f"({result['attention_mean']:.4f} over the crop)",
     ]
     if np.isfinite(result.get("attention_mean_face", float("nan"))):
-        lines.append(f"attention mean inside the face {result['attention_mean_face']:.3f} (the face is "
-                     f"{100 * result['face_fraction']:.0f}% of the crop; 1 = pixel kept from the source)")
+        lines.append(
+            f"attention mean inside the face {result['attention_mean_face']:.3f} (the face is "
+            f"{100 * result['face_fraction']:.0f}% of the crop; 1 = pixel kept from the source)"
+        )
     if "au_oracle_error_on_sources" in result:
-        lines.append(f"oracle floor on the unedited sources: AU error vs true AUs "
-                     f"{result['au_oracle_error_on_sources']:.3f}, emotion accuracy "
-                     f"{100 * result.get('emotion_oracle_accuracy_on_sources', float('nan')):.1f}%")
+        lines.append(
+            f"oracle floor on the unedited sources: AU error vs true AUs "
+            f"{result['au_oracle_error_on_sources']:.3f}, emotion accuracy "
+            f"{100 * result.get('emotion_oracle_accuracy_on_sources', float('nan')):.1f}%"
+        )
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description="Score GANimation edits with the synthetic world's oracles.")
     parser.add_argument("--work", type=Path, required=True, help="work folder made by `faceaug preprocess`")
-    parser.add_argument("--model",
-                        help="GANimation model file, or 'bundled' (default WORK/models/ganimation.safetensors)")
+    parser.add_argument(
+        "--model", help="GANimation model file, or 'bundled' (default WORK/models/ganimation.safetensors)"
+    )
     parser.add_argument("--oracles", type=Path, required=True, help="folder with the oracle .safetensors files")
     parser.add_argument("--split", default="test", help="faces.parquet split to edit (default: held-out test)")
     parser.add_argument("--max-faces", type=int, default=0, help="edit at most this many sources (0 = all)")
-    parser.add_argument("--source-aus", choices=SOURCE_AUS, default="table",
-                        help="the sources' own AUs a relative-conditioned editor is given: the table's (default), "
-                             "the AU oracle's estimate from the face, or the prototype of the face's label")
+    parser.add_argument(
+        "--source-aus",
+        choices=SOURCE_AUS,
+        default="table",
+        help="the sources' own AUs a relative-conditioned editor is given: the table's (default), "
+        "the AU oracle's estimate from the face, or the prototype of the face's label",
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--out", type=Path, help="also write the result as JSON here")
     args = parser.parse_args(argv)
@@ -281,12 +329,13 @@ def main(argv: Sequence[str] | None = None) -> dict:
     if seen is not None and sources.subjects is not None:
         keep = np.array([s not in seen for s in sources.subjects])
         if keep.any():
-            unseen = evaluate_edits(editor, sources.subset(keep), au_oracle, emotion_oracle,
-                                    source_aus=args.source_aus)
+            unseen = evaluate_edits(editor, sources.subset(keep), au_oracle, emotion_oracle, source_aus=args.source_aus)
             result["oracle_unseen"] = {k: v for k, v in unseen.items() if k != "per_preset"}
-            print(f"\nsources whose subjects the oracles never saw ({int(keep.sum())}): AU error "
-                  f"{unseen['au_error']:.3f}, recognition {100 * unseen['recognition']:.1f}%, "
-                  f"attention {unseen['attention_mean']:.2f}, Δout {unseen['change_outside_face']:.1f}")
+            print(
+                f"\nsources whose subjects the oracles never saw ({int(keep.sum())}): AU error "
+                f"{unseen['au_error']:.3f}, recognition {100 * unseen['recognition']:.1f}%, "
+                f"attention {unseen['attention_mean']:.2f}, Δout {unseen['change_outside_face']:.1f}"
+            )
     result["model"] = str(model_path)
     result["model_id"] = editor.model_id
     if args.out:

@@ -56,8 +56,9 @@ class FaceDescriptor:
         out = np.empty((len(images), 128), np.float32)
         for i, image in enumerate(images):
             side = max(DETECT_SIDE, image.shape[0])
-            work = np.ascontiguousarray(image if image.shape[0] == side else cv2.resize(
-                image, (side, side), interpolation=cv2.INTER_CUBIC))
+            work = np.ascontiguousarray(
+                image if image.shape[0] == side else cv2.resize(image, (side, side), interpolation=cv2.INTER_CUBIC)
+            )
             box = self._dlib.rectangle(*(int(round(f * side)) for f in WHOLE_FRAME_BOX))
             shape = self._shape(work, box)
             out[i] = np.asarray(self._net.compute_face_descriptor(work, shape, 0), np.float32)

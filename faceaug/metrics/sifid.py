@@ -96,8 +96,9 @@ def load_inception_stem(path: Path, dims: int = 64) -> InceptionStem:
     return model.eval()
 
 
-def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
-                     eps: float = 1e-6) -> float:
+def frechet_distance(
+    mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray, eps: float = 1e-6
+) -> float:
     """‖μ1 − μ2‖² + Tr(Σ1 + Σ2 − 2 (Σ1 Σ2)^½); a small ridge is added when the product is singular."""
     diff = mu1 - mu2
     with warnings.catch_warnings():  # a singular product is expected with few positions; handled below

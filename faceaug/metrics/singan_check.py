@@ -16,9 +16,14 @@ MIN_FACE_RATE = 0.95
 MAX_PAIRWISE_SSIM = 0.90  # variants whose mean SSIM to each other is above this are near-copies
 
 
-def singan_structure_check(samples: np.ndarray, reference: np.ndarray, *, min_face_rate: float = MIN_FACE_RATE,
-                           ssim_range: tuple[float, float] = SSIM_RANGE,
-                           max_pairwise_ssim: float = MAX_PAIRWISE_SSIM) -> dict[str, float | bool]:
+def singan_structure_check(
+    samples: np.ndarray,
+    reference: np.ndarray,
+    *,
+    min_face_rate: float = MIN_FACE_RATE,
+    ssim_range: tuple[float, float] = SSIM_RANGE,
+    max_pairwise_ssim: float = MAX_PAIRWISE_SSIM,
+) -> dict[str, float | bool]:
     """`structure_report` plus faceaug.metrics.diversity's measures (`diversity`: SinGAN's, `pairwise_ssim`) and
     two verdicts. `passes` is the acceptance rule: a face found in ≥ `min_face_rate` of the samples and the mean SSIM
     to the training image inside `ssim_range`. It cannot tell a blurred copy from a varied sample (an untrained model

@@ -23,9 +23,9 @@ def face_detected(image: np.ndarray) -> bool:
     return detect_face_haar(image) is not None
 
 
-
-def structure_report(samples: np.ndarray, reference: np.ndarray,
-                     ssim_range: tuple[float, float] = SSIM_RANGE) -> dict[str, float]:
+def structure_report(
+    samples: np.ndarray, reference: np.ndarray, ssim_range: tuple[float, float] = SSIM_RANGE
+) -> dict[str, float]:
     """Summary over samples (n, H, W, 3) vs the training image: detection rate, SSIM stats, variety.
 
     `ssim_in_range` is the share of samples whose SSIM lies in `ssim_range`; `variety` is the mean over pixels of
@@ -47,5 +47,6 @@ def structure_report(samples: np.ndarray, reference: np.ndarray,
         "ssim_in_range": float(((ssims >= lo) & (ssims <= hi)).mean()),
         "variety": float(samples.astype(np.float32).std(axis=0).mean()) if len(samples) > 1 else 0.0,
         "ssim_between_samples": float(np.mean([ssim_rgb(a, b) for a, b in zip(samples[:-1], samples[1:])]))
-        if len(samples) > 1 else 1.0,
+        if len(samples) > 1
+        else 1.0,
     }

@@ -25,8 +25,16 @@ from torch import nn
 from faceaug.models.ganimation_config import CONDITIONS, DOWNSAMPLINGS, UPSAMPLINGS, CriticConfig, GeneratorConfig
 from faceaug.models.tensors import IMAGE_CHANNELS
 
-__all__ = ["CONDITIONS", "UPSAMPLINGS", "Critic", "CriticConfig", "Generator", "GeneratorConfig", "blend",
-           "conditioning"]
+__all__ = [
+    "CONDITIONS",
+    "UPSAMPLINGS",
+    "Critic",
+    "CriticConfig",
+    "Generator",
+    "GeneratorConfig",
+    "blend",
+    "conditioning",
+]
 
 
 def conditioning(condition: str, target: torch.Tensor, source: torch.Tensor | None) -> torch.Tensor:
@@ -64,8 +72,10 @@ def _norm(channels: int) -> nn.InstanceNorm2d:
 #: conv, or nearest-neighbour resize + 3×3 conv, which cannot make the checkerboards transposed convs paint early on.
 _UPSAMPLERS = {
     "transpose": lambda c_in, c_out: [nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1, bias=False)],
-    "resize": lambda c_in, c_out: [nn.Upsample(scale_factor=2, mode="nearest"),
-                                   nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)],
+    "resize": lambda c_in, c_out: [
+        nn.Upsample(scale_factor=2, mode="nearest"),
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+    ],
 }
 assert tuple(_UPSAMPLERS) == UPSAMPLINGS
 
@@ -97,8 +107,11 @@ class ResidualBlock(nn.Module):
     def __init__(self, channels: int):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(channels, channels, 3, padding=1, bias=False), _norm(channels), nn.ReLU(inplace=True),
-            nn.Conv2d(channels, channels, 3, padding=1, bias=False), _norm(channels),
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+            _norm(channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+            _norm(channels),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -117,10 +130,16 @@ class Generator(nn.Module):
         self.n_aus = n_aus = cfg.n_aus
         dim = cfg.conv_dim
         layers: list[nn.Module] = [
-            nn.Conv2d(IMAGE_CHANNELS + n_aus, dim, 7, padding=3, bias=False), _norm(dim), nn.ReLU(inplace=True)]
+            nn.Conv2d(IMAGE_CHANNELS + n_aus, dim, 7, padding=3, bias=False),
+            _norm(dim),
+            nn.ReLU(inplace=True),
+        ]
         for _ in range(DOWNSAMPLINGS):
-            layers += [nn.Conv2d(dim, dim * 2, 4, stride=2, padding=1, bias=False), _norm(dim * 2),
-                       nn.ReLU(inplace=True)]
+            layers += [
+                nn.Conv2d(dim, dim * 2, 4, stride=2, padding=1, bias=False),
+                _norm(dim * 2),
+                nn.ReLU(inplace=True),
+            ]
             dim *= 2
         layers += [ResidualBlock(dim) for _ in range(cfg.repeat_num)]
         for _ in range(DOWNSAMPLINGS):

@@ -57,6 +57,7 @@ class CriticConfig:
         if layers < 1 or self.critic_dim < 1 or self.n_aus < 1:
             return "channel counts and layer counts must be positive."
         if side < 2**layers or side % 2**layers:
-            return (f"image size {side} must be a positive multiple of {2**layers} "
-                    f"(the critic halves it {layers} times).")
+            return (
+                f"image size {side} must be a positive multiple of {2**layers} (the critic halves it {layers} times)."
+            )
         return None

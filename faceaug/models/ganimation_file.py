@@ -76,10 +76,16 @@ class GanimationModel:
         return weights_id(self.generator.state_dict())
 
     def header(self) -> dict[str, Any]:
-        return {"format": FORMAT, "version": VERSION, "architecture": dataclasses.asdict(self.config),
-                "au_names": list(self.au_names), "image_size": self.config.image_size,
-                "crop_template": self.crop_template, "origin": self.origin,
-                "provenance": {"faceaug_version": __version__, **self.provenance}}
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "architecture": dataclasses.asdict(self.config),
+            "au_names": list(self.au_names),
+            "image_size": self.config.image_size,
+            "crop_template": self.crop_template,
+            "origin": self.origin,
+            "provenance": {"faceaug_version": __version__, **self.provenance},
+        }
 
     def save(self, path: Path) -> Path:
         """Write the model file atomically (weights in safetensors, the header as JSON metadata)."""
@@ -93,8 +99,13 @@ class GanimationModel:
         if not path.is_file():
             raise UserError(f"GANimation model {path} does not exist.")
         header, state = _read_safetensors(path) or _load_legacy(path)
-        check_format_version(path, "GANimation model", header.get("version", 0), VERSION,
-                             (header.get("provenance") or {}).get("faceaug_version") or header.get("faceaug_version"))
+        check_format_version(
+            path,
+            "GANimation model",
+            header.get("version", 0),
+            VERSION,
+            (header.get("provenance") or {}).get("faceaug_version") or header.get("faceaug_version"),
+        )
         missing = [key for key in _REQUIRED if key not in header]
         if missing:
             raise UserError(f"{path} is an incomplete faceaug GANimation model (no {', '.join(missing)}).")
@@ -102,16 +113,22 @@ class GanimationModel:
         au_names = tuple(str(name) for name in header["au_names"])
         _check_sizes(path, arch, state)
         if arch.n_aus != len(au_names) or arch.image_size != int(header["image_size"]) or arch.problem():
-            raise UserError(f"{path} is a damaged faceaug GANimation model: its architecture does not fit its "
-                            f"AU list and image size ({arch.problem() or 'sizes differ'}).")
+            raise UserError(
+                f"{path} is a damaged faceaug GANimation model: its architecture does not fit its "
+                f"AU list and image size ({arch.problem() or 'sizes differ'})."
+            )
         generator = Generator(arch)
         try:
             generator.load_state_dict(state)
         except RuntimeError as exc:
             raise UserError(f"{path} holds generator weights that don't match its own settings ({exc}).") from None
-        return cls(generator=generator.eval().requires_grad_(False), au_names=au_names,
-                   crop_template=str(header["crop_template"]), origin=str(header.get("origin", "trained")),
-                   provenance=dict(header.get("provenance") or {}))
+        return cls(
+            generator=generator.eval().requires_grad_(False),
+            au_names=au_names,
+            crop_template=str(header["crop_template"]),
+            origin=str(header.get("origin", "trained")),
+            provenance=dict(header.get("provenance") or {}),
+        )
 
 
 def _check_sizes(path: Path, arch: GeneratorConfig, state: dict[str, torch.Tensor]) -> None:
@@ -119,14 +136,20 @@ def _check_sizes(path: Path, arch: GeneratorConfig, state: dict[str, torch.Tenso
     of that size is built: a damaged or hostile header must not make faceaug allocate what it claims."""
     first = state.get("body.0.weight")
     if not isinstance(first, torch.Tensor) or first.dim() != 4:
-        raise UserError(f"{path} is a damaged faceaug GANimation model: it holds no first generator layer "
-                        "(body.0.weight).")
+        raise UserError(
+            f"{path} is a damaged faceaug GANimation model: it holds no first generator layer (body.0.weight)."
+        )
     blocks = sum(1 for name in state if _BLOCK.match(name))
-    check_architecture(path, WHAT, {
-        "conv_dim": (arch.conv_dim, int(first.shape[0]), 1, 4096),
-        "n_aus": (arch.n_aus, int(first.shape[1]) - IMAGE_CHANNELS, 1, 1024),
-        "repeat_num": (arch.repeat_num, blocks, 0, 256),
-        "image_size": (arch.image_size, None, 2**DOWNSAMPLINGS, MAX_IMAGE_SIDE)})
+    check_architecture(
+        path,
+        WHAT,
+        {
+            "conv_dim": (arch.conv_dim, int(first.shape[0]), 1, 4096),
+            "n_aus": (arch.n_aus, int(first.shape[1]) - IMAGE_CHANNELS, 1, 1024),
+            "repeat_num": (arch.repeat_num, blocks, 0, 256),
+            "image_size": (arch.image_size, None, 2**DOWNSAMPLINGS, MAX_IMAGE_SIDE),
+        },
+    )
 
 
 def _read_safetensors(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
@@ -136,8 +159,7 @@ def _read_safetensors(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tenso
     except NotSafetensors:
         return None
     if header is None:
-        raise UserError(f"{path} is a safetensors file but not a faceaug GANimation model (it has no faceaug "
-                        "header).")
+        raise UserError(f"{path} is a safetensors file but not a faceaug GANimation model (it has no faceaug header).")
     if header.get("format") != FORMAT:
         raise UserError(f"{path} is not a faceaug GANimation model.")
     return header, state
@@ -148,10 +170,13 @@ def _load_legacy(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     as (header, weights): the architecture is picked from the stored training settings."""
     payload = load_torch_safely(path, "GANimation model")
     if payload.get("format") != FORMAT:
-        raise UserError(f"{path} is not a faceaug GANimation model (train one with `faceaug train` or convert "
-                        "published weights with `faceaug import-ganimation`).")
-    missing = [key for key in ("generator", "ganimation", "au_names", "image_size", "crop_template")
-               if key not in payload]
+        raise UserError(
+            f"{path} is not a faceaug GANimation model (train one with `faceaug train` or convert "
+            "published weights with `faceaug import-ganimation`)."
+        )
+    missing = [
+        key for key in ("generator", "ganimation", "au_names", "image_size", "crop_template") if key not in payload
+    ]
     if missing:
         raise UserError(f"{path} is an incomplete faceaug GANimation model (no {', '.join(missing)}).")
     stored = payload["ganimation"] if isinstance(payload["ganimation"], dict) else {}
@@ -162,7 +187,8 @@ def _load_legacy(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     header.setdefault("version", 1)
     state = payload["generator"]
     if not isinstance(state, dict):
-        raise UserError(f"{path} is a damaged faceaug GANimation model (its generator weights are not a table of "
-                        "tensors).")
+        raise UserError(
+            f"{path} is a damaged faceaug GANimation model (its generator weights are not a table of tensors)."
+        )
     refuse_non_finite(path, WHAT, state)
     return header, state

@@ -36,8 +36,10 @@ def read_their_state(path: Path) -> dict[str, torch.Tensor]:
             payload = payload[key]
     state = {k.removeprefix("module."): v for k, v in payload.items() if isinstance(v, torch.Tensor)}
     if "model.0.weight" not in state or "color_top.0.weight" not in state or "au_top.0.weight" not in state:
-        raise UserError(f"{path} does not hold ganimation_replicate generator weights (expected keys "
-                        "model.0.weight, color_top.0.weight, au_top.0.weight).")
+        raise UserError(
+            f"{path} does not hold ganimation_replicate generator weights (expected keys "
+            "model.0.weight, color_top.0.weight, au_top.0.weight)."
+        )
     return state
 
 

@@ -156,7 +156,8 @@ def unstack_module(grouped: nn.Module, factory) -> list[nn.Module]:
     out = []
     for i in range(k):
         m = factory(1)
-        m.load_state_dict({name: (p[i] if not name.endswith("num_batches_tracked") else p[0]).clone()
-                           for name, p in pieces.items()})
+        m.load_state_dict(
+            {name: (p[i] if not name.endswith("num_batches_tracked") else p[0]).clone() for name, p in pieces.items()}
+        )
         out.append(m)
     return out

@@ -29,8 +29,9 @@ def auto_workers(device: str, n_pending: int) -> int:
     return max(1, min(cpu_count(), n_pending))
 
 
-def run_shards(executor: str, pending: Pending, ctx: ShardContext, *, address: str | None, workers: int,
-               on_done: OnDone) -> None:
+def run_shards(
+    executor: str, pending: Pending, ctx: ShardContext, *, address: str | None, workers: int, on_done: OnDone
+) -> None:
     """Run the pending shards with the named executor (one of `faceaug.config.EXECUTORS`)."""
     if executor == "ray":
         run_ray(pending, ctx, address=address, workers=workers, on_done=on_done)

@@ -92,7 +92,7 @@ class EditGate:
         batch rather than once per edit); `__call__` then answers them from memory."""
         todo = list({self._key(job): job for job in jobs if self._key(job) not in self._verdicts}.values())
         for start in range(0, len(todo), self.batch_size):
-            chunk = todo[start:start + self.batch_size]
+            chunk = todo[start : start + self.batch_size]
             for job, verdict in zip(chunk, self._judge_batch(chunk)):
                 self._verdicts[self._key(job)] = verdict
 
@@ -103,9 +103,11 @@ class EditGate:
         scores: list[float | None] = [None] * len(jobs)
         if self.estimator is not None:
             read = self.estimator.predict(np.concatenate([faces, edited]), self.device)
-            before, after = read[:len(jobs)], read[len(jobs):]
-            scores = [au_gain(float(np.abs(a - t).mean()), float(np.abs(b - t).mean()))
-                      for b, a, t in zip(before, after, targets)]
+            before, after = read[: len(jobs)], read[len(jobs) :]
+            scores = [
+                au_gain(float(np.abs(a - t).mean()), float(np.abs(b - t).mean()))
+                for b, a, t in zip(before, after, targets)
+            ]
         probabilities: list[float | None] = [None] * len(jobs)
         if self.expression_judge is not None:
             read = self.expression_judge.target_probability(edited, [job.label for job in jobs], self.device)
@@ -126,8 +128,9 @@ class EditGate:
         passing = [k for k, verdict in enumerate(verdicts) if verdict.passed]
         for k, distance in zip(passing, self._distances([jobs[k].source_image for k in passing], edited[passing])):
             if distance is not None and distance > self.max_identity_distance:
-                verdicts[k] = dataclasses.replace(verdicts[k], passed=False, reason="identity_leak",
-                                                  identity_distance=distance)
+                verdicts[k] = dataclasses.replace(
+                    verdicts[k], passed=False, reason="identity_leak", identity_distance=distance
+                )
             else:
                 verdicts[k] = dataclasses.replace(verdicts[k], identity_distance=distance)
         return verdicts
@@ -154,17 +157,21 @@ class EditGate:
         return verdict
 
     def summary(self) -> dict:
-        return {"min_edit_score": self.min_score if self.estimator is not None else None,
-                "min_target_probability": self.min_target_probability if self.expression_judge is not None else None,
-                "expression_judge": getattr(self.expression_judge, "model_id", None),
-                "attention_floor": self.attention_floor,
-                "max_identity_distance": self.max_identity_distance if self.descriptor is not None else None,
-                "judged": self.judged, "judge_independent": self.judge_problem is None,
-                "dropped": dict(self.dropped)}
+        return {
+            "min_edit_score": self.min_score if self.estimator is not None else None,
+            "min_target_probability": self.min_target_probability if self.expression_judge is not None else None,
+            "expression_judge": getattr(self.expression_judge, "model_id", None),
+            "attention_floor": self.attention_floor,
+            "max_identity_distance": self.max_identity_distance if self.descriptor is not None else None,
+            "judged": self.judged,
+            "judge_independent": self.judge_problem is None,
+            "dropped": dict(self.dropped),
+        }
 
 
-def make_gate(settings: ExpandConfig, work_dir: Path, editor, device: str,
-              au_estimator: Path | None = None) -> tuple[EditGate | None, list[Path]]:
+def make_gate(
+    settings: ExpandConfig, work_dir: Path, editor, device: str, au_estimator: Path | None = None
+) -> tuple[EditGate | None, list[Path]]:
     """expand's gate and the files of its judges when `min_edit_score` or `min_target_probability` is above 0,
     else (None, []); `au_estimator` is the AU estimator's file [default: WORK_DIR/models/au_estimator.safetensors].
     A missing AU estimator is a UserError."""
@@ -176,9 +183,11 @@ def make_gate(settings: ExpandConfig, work_dir: Path, editor, device: str,
 
         path = Path(au_estimator) if au_estimator else default_au_estimator_path(work_dir)
         if not path.is_file():
-            raise UserError(f"--min-edit-score needs an AU estimator to judge the edits; none at {path}. Train one "
-                            f"with `faceaug train-au {work_dir}` (or pass --au-estimator FILE, or --min-edit-score "
-                            "0).")
+            raise UserError(
+                f"--min-edit-score needs an AU estimator to judge the edits; none at {path}. Train one "
+                f"with `faceaug train-au {work_dir}` (or pass --au-estimator FILE, or --min-edit-score "
+                "0)."
+            )
         estimator = AuEstimator.load(path)
         files.append(path)
         judge_problem = trained_against(editor.provenance, estimator)
@@ -199,9 +208,18 @@ def make_gate(settings: ExpandConfig, work_dir: Path, editor, device: str,
             info(f"Quality gate: identity leaks are not checked, {problem}.")
         else:
             descriptor = FaceDescriptor()
-    gate = EditGate(editor, estimator, Path(work_dir), settings.min_edit_score, expression_judge=judge,
-                    min_target_probability=settings.min_target_probability, device=device, descriptor=descriptor,
-                    max_identity_distance=settings.max_identity_distance, judge_problem=judge_problem)
+    gate = EditGate(
+        editor,
+        estimator,
+        Path(work_dir),
+        settings.min_edit_score,
+        expression_judge=judge,
+        min_target_probability=settings.min_target_probability,
+        device=device,
+        descriptor=descriptor,
+        max_identity_distance=settings.max_identity_distance,
+        judge_problem=judge_problem,
+    )
     return gate, files
 
 
@@ -209,18 +227,26 @@ def report_gate(gate: EditGate, jobs: list[EditJob], targets) -> None:
     """Say what the gate did: what it dropped and why, targets left with no images, and when it dropped most."""
     dropped = sum(gate.dropped.values())
     reasons = ", ".join(f"{n} {r.replace('_', ' ')}" for r, n in gate.dropped.items()) or "none"
-    rules = [f"min edit score {gate.min_score:g}" if gate.estimator is not None else "",
-             f"min target probability {gate.min_target_probability:g}" if gate.expression_judge is not None else "",
-             f"max identity distance {gate.max_identity_distance:g}" if gate.descriptor is not None else ""]
-    info(f"Quality gate ({', '.join(r for r in rules if r)}): judged {gate.judged} edits, dropped {dropped} "
-         f"({reasons}); their targets were drawn from other sources.")
+    rules = [
+        f"min edit score {gate.min_score:g}" if gate.estimator is not None else "",
+        f"min target probability {gate.min_target_probability:g}" if gate.expression_judge is not None else "",
+        f"max identity distance {gate.max_identity_distance:g}" if gate.descriptor is not None else "",
+    ]
+    info(
+        f"Quality gate ({', '.join(r for r in rules if r)}): judged {gate.judged} edits, dropped {dropped} "
+        f"({reasons}); their targets were drawn from other sources."
+    )
     planned = {job.target for job in jobs}
     empty = [t.name for t in targets if t.name not in planned]
     if empty:
-        warn(f"No edit to {', '.join(empty)} passed the quality gate: the expansion has no images of "
-             f"{'that class' if len(empty) == 1 else 'these classes'}.")
+        warn(
+            f"No edit to {', '.join(empty)} passed the quality gate: the expansion has no images of "
+            f"{'that class' if len(empty) == 1 else 'these classes'}."
+        )
     if gate.judged and dropped > gate.judged / 2:
-        warn(f"The quality gate dropped {dropped} of the {gate.judged} edits it judged: this editor does not show "
-             "most targets on these faces, and the expansion is made of the few edits that do. Check `faceaug "
-             "report` and `faceaug fer-eval` before training on it; fine-tuning the editor on your faces (`faceaug "
-             "train WORK --init bundled`) may help.")
+        warn(
+            f"The quality gate dropped {dropped} of the {gate.judged} edits it judged: this editor does not show "
+            "most targets on these faces, and the expansion is made of the few edits that do. Check `faceaug "
+            "report` and `faceaug fer-eval` before training on it; fine-tuning the editor on your faces (`faceaug "
+            "train WORK --init bundled`) may help."
+        )

@@ -78,9 +78,7 @@ def discrete_targets(classes: list[TargetClass]) -> list[Target]:
 
 
 def single_au_targets(aus: list[str]) -> list[Target]:
-    return [
-        Target(f"{au}={level:.2f}", tuple([level]), "single-au", au=au) for au in aus for level in SINGLE_AU_LEVELS
-    ]
+    return [Target(f"{au}={level:.2f}", tuple([level]), "single-au", au=au) for au in aus for level in SINGLE_AU_LEVELS]
 
 
 def continuous_targets(classes: list[TargetClass], steps: int) -> list[Target]:
@@ -189,35 +187,46 @@ def plan_jobs(
                 break
             if prepare is not None and cursor >= prepared_until:  # judge the next few candidates together
                 ahead = min(len(order) - attempt, max(PREPARE_AHEAD, 2 * (len(counts) - len(chosen))))
-                prepare([_job(sources.iloc[p], au_matrix[p], target, 0, 0, seeds, label_threshold)
-                         for p in (order[(cursor + k) % len(order)] for k in range(ahead))])
+                prepare(
+                    [
+                        _job(sources.iloc[p], au_matrix[p], target, 0, 0, seeds, label_threshold)
+                        for p in (order[(cursor + k) % len(order)] for k in range(ahead))
+                    ]
+                )
                 prepared_until = cursor + ahead
             pos = order[cursor % len(order)]
             cursor += 1
-            job = _job(sources.iloc[pos], au_matrix[pos], target, len(jobs) + len(chosen), 0, seeds,
-                       label_threshold)
+            job = _job(sources.iloc[pos], au_matrix[pos], target, len(jobs) + len(chosen), 0, seeds, label_threshold)
             if accept is not None:
                 verdict = accept(job)
                 if not verdict.passed:
                     continue
-                job = dataclasses.replace(job, edit_score=verdict.score, identity_distance=verdict.identity_distance,
-                                          target_probability=verdict.target_probability)
+                job = dataclasses.replace(
+                    job,
+                    edit_score=verdict.score,
+                    identity_distance=verdict.identity_distance,
+                    target_probability=verdict.target_probability,
+                )
             chosen.append(job)
         if not chosen:  # the gate passed no edit to this target: it gets no images (expand says so)
             empty.append(target.name)
             continue
         if len(chosen) < len(counts) and samples_per_edit == 0:
             passing = " whose edit passes the quality gate" if accept is not None else ""
-            raise UserError(f"{target.name}: --per-class {per_class} with --samples-per-edit 0 needs {per_class} "
-                            f"different source faces{passing}, and there are {len(chosen)}. Lower --per-class, or "
-                            "let each edit have variants (--samples-per-edit M).")
+            raise UserError(
+                f"{target.name}: --per-class {per_class} with --samples-per-edit 0 needs {per_class} "
+                f"different source faces{passing}, and there are {len(chosen)}. Lower --per-class, or "
+                "let each edit have variants (--samples-per-edit M)."
+            )
         if len(chosen) < len(counts):  # fewer usable sources than edits wanted: their edits take more variants
             counts = spread_samples(per_class, len(chosen))
         jobs.extend(dataclasses.replace(job, n_samples=n) for job, n in zip(chosen, counts))
     if empty and not jobs:
-        raise UserError(f"No source face's edit to {', '.join(repr(name) for name in empty)} passes the quality "
-                        "gate (--min-target-probability, --min-edit-score); lower them, or give the editor other "
-                        "sources (neutral or mild faces edit most clearly).")
+        raise UserError(
+            f"No source face's edit to {', '.join(repr(name) for name in empty)} passes the quality "
+            "gate (--min-target-probability, --min-edit-score); lower them, or give the editor other "
+            "sources (neutral or mild faces edit most clearly)."
+        )
     return jobs
 
 
@@ -238,8 +247,15 @@ def samples_per_job(per_class: int, samples_per_edit: int, spread_over: int = 0)
     return spread_samples(per_class, max(fewest, min(per_class, spread_over)))
 
 
-def _job(row: pd.Series, source_aus: np.ndarray, target: Target, index: int, n_samples: int, seeds: int,
-         label_threshold: float) -> EditJob:
+def _job(
+    row: pd.Series,
+    source_aus: np.ndarray,
+    target: Target,
+    index: int,
+    n_samples: int,
+    seeds: int,
+    label_threshold: float,
+) -> EditJob:
     return EditJob(
         index=index,
         source_id=str(row["face_id"]),

@@ -128,8 +128,15 @@ def run_shard(index: int, jobs: list[EditJob], ctx: ShardContext) -> ShardResult
     rows: list[dict[str, Any]] = []
     for job, image, mask in zip(jobs, edited, attention):
         write_png_atomic(out_dir / image_relpath(job.label, job.edit_id()), image)
-        rows.append(_row(job, job.edit_id(), "ganimation", ganimation_model_id=editor.model_id,
-                         face_attention=face_attention(mask)))
+        rows.append(
+            _row(
+                job,
+                job.edit_id(),
+                "ganimation",
+                ganimation_model_id=editor.model_id,
+                face_attention=face_attention(mask),
+            )
+        )
 
     with_samples = [(job, image) for job, image in zip(jobs, edited) if job.n_samples > 0]
     if with_samples:
@@ -150,39 +157,62 @@ def _write_variants(job: EditJob, samples: np.ndarray, out_dir: Path, **extra: A
     return rows
 
 
-def _singan_variants(with_samples, ctx: ShardContext, device, editor_id: str, out_dir: Path,
-                     timings: dict[str, float]) -> list[dict[str, Any]]:
+def _singan_variants(
+    with_samples, ctx: ShardContext, device, editor_id: str, out_dir: Path, timings: dict[str, float]
+) -> list[dict[str, Any]]:
     """Train one SinGAN per edit (batched) and sample its variants."""
     cfg = SinganConfig(**ctx.singan)
     t = time.perf_counter()
-    models = train_singan_batch([image for _, image in with_samples], cfg, seeds=[job.seed for job, _ in with_samples],
-                                device=device, start_scale=ctx.start_scale, mode=ctx.singan_mode)
+    models = train_singan_batch(
+        [image for _, image in with_samples],
+        cfg,
+        seeds=[job.seed for job, _ in with_samples],
+        device=device,
+        start_scale=ctx.start_scale,
+        mode=ctx.singan_mode,
+    )
     timings["singan_train_s"] = time.perf_counter() - t
     t = time.perf_counter()
     rows = []
     for (job, image), model in zip(with_samples, models):
-        amp = inject_amplitude(model, cfg, start_scale=ctx.start_scale, mode=ctx.singan_mode, seed=job.seed,
-                               device=device)
+        amp = inject_amplitude(
+            model, cfg, start_scale=ctx.start_scale, mode=ctx.singan_mode, seed=job.seed, device=device
+        )
 
         def draw(k: int, offset: int, model=model, job=job, amp=amp) -> np.ndarray:
-            return sample_singan(model, k, start_scale=ctx.start_scale, mode=ctx.singan_mode, seed=job.seed + offset,
-                                 device=device, start_noise_amp=amp)
+            return sample_singan(
+                model,
+                k,
+                start_scale=ctx.start_scale,
+                mode=ctx.singan_mode,
+                seed=job.seed + offset,
+                device=device,
+                start_noise_amp=amp,
+            )
 
         samples = keep_faces(draw, image, job.n_samples, ctx.face_redraws)
-        rows += _write_variants(job, samples, out_dir, ganimation_model_id=editor_id,
-                                gen_start_scale=ctx.start_scale, singan_mode=ctx.singan_mode,
-                                singan_model_id=model.model_id)
+        rows += _write_variants(
+            job,
+            samples,
+            out_dir,
+            ganimation_model_id=editor_id,
+            gen_start_scale=ctx.start_scale,
+            singan_mode=ctx.singan_mode,
+            singan_model_id=model.model_id,
+        )
     timings["singan_sample_s"] = time.perf_counter() - t
     return rows
 
 
-def _patch_variants(with_samples, ctx: ShardContext, device, editor_id: str, out_dir: Path,
-                    timings: dict[str, float]) -> list[dict[str, Any]]:
+def _patch_variants(
+    with_samples, ctx: ShardContext, device, editor_id: str, out_dir: Path, timings: dict[str, float]
+) -> list[dict[str, Any]]:
     """The training-free patch regenerator's variants of every edit (CPU; nothing is trained)."""
     cfg = PatchConfig(**ctx.patch)
     t = time.perf_counter()
     rows = []
     for job, image in with_samples:
+
         def draw(k: int, offset: int, image=image, job=job) -> np.ndarray:
             return regenerate_patches(image, k, cfg=cfg, seed=job.seed + offset)
 

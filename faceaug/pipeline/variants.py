@@ -25,8 +25,13 @@ from faceaug.metrics.structure import face_detected
 SPARE_SEED_OFFSET = 1_000_003  # the spares' seed = the job's seed + this
 
 
-def keep_faces(draw: Callable[[int, int], np.ndarray], edit: np.ndarray, n: int, redraws: int,
-               detect: Callable[[np.ndarray], bool] = face_detected) -> np.ndarray:
+def keep_faces(
+    draw: Callable[[int, int], np.ndarray],
+    edit: np.ndarray,
+    n: int,
+    redraws: int,
+    detect: Callable[[np.ndarray], bool] = face_detected,
+) -> np.ndarray:
     """n variants (n, H, W, 3) of `edit`: `draw(k, seed_offset)` → k variants; see the module doc."""
     first = draw(n, 0)
     if redraws <= 0 or n == 0:
@@ -46,8 +51,16 @@ PROBE_SEED_OFFSET = 2_000_003
 PROBES = 8  # samples per probe
 
 
-def start_noise_for_variety(model: SinganModel, *, start_scale: int, base_amp: float, target_pairwise_ssim: float,
-                            max_amp: float, seed: int, device) -> float:
+def start_noise_for_variety(
+    model: SinganModel,
+    *,
+    start_scale: int,
+    base_amp: float,
+    target_pairwise_ssim: float,
+    max_amp: float,
+    seed: int,
+    device,
+) -> float:
     """Inject mode: the start-scale noise amplitude, from `base_amp` up to `max_amp`, at which the model's samples
     are about as varied as `target_pairwise_ssim` asks (mean pairwise SSIM of PROBES probe draws).
 
@@ -61,8 +74,17 @@ def start_noise_for_variety(model: SinganModel, *, start_scale: int, base_amp: f
         return base_amp
 
     def measure(amp: float) -> float:
-        return pairwise_ssim(sample_singan(model, PROBES, start_scale=start_scale, mode="inject",
-                                           seed=seed + PROBE_SEED_OFFSET, device=device, start_noise_amp=amp))
+        return pairwise_ssim(
+            sample_singan(
+                model,
+                PROBES,
+                start_scale=start_scale,
+                mode="inject",
+                seed=seed + PROBE_SEED_OFFSET,
+                device=device,
+                start_noise_amp=amp,
+            )
+        )
 
     a0, p0 = base_amp, measure(base_amp)
     if p0 <= target_pairwise_ssim:
@@ -79,7 +101,12 @@ def inject_amplitude(model: SinganModel, cfg, *, start_scale: int, mode: str, se
     target_pairwise_ssim in inject mode); 0 = the trained one."""
     if mode != "inject":
         return cfg.inject_noise_amp
-    return start_noise_for_variety(model, start_scale=start_scale, base_amp=cfg.inject_noise_amp,
-                                   target_pairwise_ssim=cfg.target_pairwise_ssim, max_amp=cfg.max_inject_noise_amp,
-                                   seed=seed, device=device)
-
+    return start_noise_for_variety(
+        model,
+        start_scale=start_scale,
+        base_amp=cfg.inject_noise_amp,
+        target_pairwise_ssim=cfg.target_pairwise_ssim,
+        max_amp=cfg.max_inject_noise_amp,
+        seed=seed,
+        device=device,
+    )

@@ -59,6 +59,7 @@ def crop_template_id() -> str:
     blob = json.dumps(dataclasses.asdict(CROP_TEMPLATE), sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:12]
 
+
 #: Typical anchor positions inside an OpenCV `haarcascade_frontalface_default` box, as fractions of its width
 #: and height (left eye, right eye, mouth). Measured on 96 `faceaug synth` faces with exact landmarks (mean
 #: (0.31, 0.40), (0.67, 0.40), (0.49, 0.78), sd ≤ 0.03) and checked by eye on skimage's astronaut (a real face,
@@ -170,8 +171,7 @@ def detect_face_haar(image: np.ndarray, min_neighbors: int = 5) -> tuple[int, in
         gray = cv2.resize(gray, (max(1, round(w * factor)), max(1, round(h * factor))), interpolation=interp)
     gray = cv2.equalizeHist(gray)
     min_side = max(24, int(0.15 * min(gray.shape)))
-    boxes = _cascade().detectMultiScale(gray, scaleFactor=1.1, minNeighbors=min_neighbors,
-                                        minSize=(min_side, min_side))
+    boxes = _cascade().detectMultiScale(gray, scaleFactor=1.1, minNeighbors=min_neighbors, minSize=(min_side, min_side))
     if len(boxes) == 0:
         return None
     x, y, bw, bh = max((tuple(int(v) for v in b) for b in boxes), key=lambda b: b[2] * b[3])
@@ -210,13 +210,16 @@ def other_framing(trained_methods: dict[str, int], methods) -> str | None:
     if not trained or not other:
         return None
     trained_mix, other_mix = (", ".join(f"{n} {m}" for m, n in c.items()) for c in (trained, other))
-    return (f"was trained on faces aligned by {trained_mix} (landmark_method), but {sum(other.values())} of the "
-            f"{len(methods)} source faces were aligned by {other_mix}: their crops are framed differently, so their "
-            "edits may be poorer (preprocess them with the training faces' --landmarks)")
+    return (
+        f"was trained on faces aligned by {trained_mix} (landmark_method), but {sum(other.values())} of the "
+        f"{len(methods)} source faces were aligned by {other_mix}: their crops are framed differently, so their "
+        "edits may be poorer (preprocess them with the training faces' --landmarks)"
+    )
 
 
-def align_face(image: np.ndarray, landmarks: np.ndarray | None, size: int, *,
-               assume_cropped: bool = False, detector: str = "haar") -> AlignedFace:
+def align_face(
+    image: np.ndarray, landmarks: np.ndarray | None, size: int, *, assume_cropped: bool = False, detector: str = "haar"
+) -> AlignedFace:
     """Crop an RGB uint8 image to a `size`×`size` face aligned to CROP_TEMPLATE.
 
     With landmarks (68, 2 in source pixels) the anchor points come from them; without, from `detector`: dlib's
@@ -232,8 +235,9 @@ def align_face(image: np.ndarray, landmarks: np.ndarray | None, size: int, *,
     if landmarks is None and detector == "dlib":
         found = dlib_landmarks(image, whole_frame=assume_cropped)
         if found is None:
-            raise NoFaceError("dlib found no face in the image (use --assume-cropped if the images are already "
-                              "face crops).")
+            raise NoFaceError(
+                "dlib found no face in the image (use --assume-cropped if the images are already face crops)."
+            )
         (landmarks, whole_frame), method = found, "dlib"
     if landmarks is not None:
         m = similarity_transform(anchor_points(landmarks), CROP_TEMPLATE.points(size))
@@ -246,8 +250,11 @@ def align_face(image: np.ndarray, landmarks: np.ndarray | None, size: int, *,
             method = "none"
             m = _centre_square_transform(height, width, size)
         else:
-            raise NoFaceError("no landmarks in the CSV and the face detector found no face "
-                              "(use --assume-cropped if the images are already face crops).")
+            raise NoFaceError(
+                "no landmarks in the CSV and the face detector found no face "
+                "(use --assume-cropped if the images are already face crops)."
+            )
     crop = warp_to_crop(image, m, size)
-    return AlignedFace(crop=crop, transform=m.astype(np.float32), method=method, landmarks=landmarks,
-                       whole_frame=whole_frame)
+    return AlignedFace(
+        crop=crop, transform=m.astype(np.float32), method=method, landmarks=landmarks, whole_frame=whole_frame
+    )

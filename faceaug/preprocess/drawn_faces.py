@@ -25,7 +25,7 @@ def canonical_landmarks() -> np.ndarray:
     pts[31:36] = np.stack([np.linspace(-0.2, 0.2, 5), np.full(5, 0.6)], 1)
     ring = np.linspace(0, 2 * np.pi, 6, endpoint=False)
     for start, cx in ((36, -0.5), (42, 0.5)):
-        pts[start:start + 6] = np.stack([cx + 0.18 * np.cos(ring + np.pi), 0.07 * np.sin(ring + np.pi)], 1)
+        pts[start : start + 6] = np.stack([cx + 0.18 * np.cos(ring + np.pi), 0.07 * np.sin(ring + np.pi)], 1)
     outer = np.linspace(0, 2 * np.pi, 12, endpoint=False)
     pts[48:60] = np.stack([0.4 * np.cos(outer + np.pi), 1.0 + 0.15 * np.sin(outer + np.pi)], 1)
     inner = np.linspace(0, 2 * np.pi, 8, endpoint=False)
@@ -67,16 +67,25 @@ def draw_face(height: int, width: int, landmarks: np.ndarray, rng: np.random.Gen
     return img
 
 
-def write_openface_csv(path: Path, landmarks: np.ndarray | None, aus: np.ndarray,
-                       rows: list[dict] | None = None) -> Path:
+def write_openface_csv(
+    path: Path, landmarks: np.ndarray | None, aus: np.ndarray, rows: list[dict] | None = None
+) -> Path:
     """Write a minimal OpenFace 2.x FeatureExtraction CSV (", " separators) for one face.
 
     `aus` are on the 0–1 scale. `rows` overrides per-row fields (face_id, confidence, success, AU values ...) to
     write several rows; by default one successful row with confidence 0.98.
     """
     lm_cols = [f"x_{i}" for i in range(68)] + [f"y_{i}" for i in range(68)]
-    header = ["frame", "face_id", "timestamp", "confidence", "success",
-              *(lm_cols if landmarks is not None else []), *AU_INTENSITY_COLUMNS, *AU_PRESENCE_COLUMNS]
+    header = [
+        "frame",
+        "face_id",
+        "timestamp",
+        "confidence",
+        "success",
+        *(lm_cols if landmarks is not None else []),
+        *AU_INTENSITY_COLUMNS,
+        *AU_PRESENCE_COLUMNS,
+    ]
     intens = unit_to_openface(aus)
     base = {"frame": 1, "face_id": 0, "timestamp": 0.0, "confidence": 0.98, "success": 1}
     if landmarks is not None:
@@ -93,9 +102,18 @@ def write_openface_csv(path: Path, landmarks: np.ndarray | None, aus: np.ndarray
     return path
 
 
-def write_drawn_face(folder: Path, name: str, rng: np.random.Generator, *, size: int = 128, ext: str = ".png",
-                     csv: bool = True, landmarks_in_csv: bool = True, aus: np.ndarray | None = None,
-                     csv_rows: list[dict] | None = None) -> tuple[Path, np.ndarray, np.ndarray]:
+def write_drawn_face(
+    folder: Path,
+    name: str,
+    rng: np.random.Generator,
+    *,
+    size: int = 128,
+    ext: str = ".png",
+    csv: bool = True,
+    landmarks_in_csv: bool = True,
+    aus: np.ndarray | None = None,
+    csv_rows: list[dict] | None = None,
+) -> tuple[Path, np.ndarray, np.ndarray]:
     """Draw a random face into `folder/name+ext` with its OpenFace CSV beside it; returns (path, landmarks, aus)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

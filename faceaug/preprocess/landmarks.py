@@ -93,8 +93,10 @@ def detect_faces(gray: np.ndarray) -> list[tuple[float, float, float, float]]:
         work = cv2.resize(gray, (max(1, round(w * factor)), max(1, round(h * factor))), interpolation=interp)
     rects, scores, _ = detector.run(work, 0, DETECT_THRESHOLD)
     ranked = sorted(zip(scores, range(len(rects))), reverse=True)
-    return [(rects[i].left() / factor, rects[i].top() / factor, rects[i].right() / factor,
-             rects[i].bottom() / factor) for _, i in ranked]
+    return [
+        (rects[i].left() / factor, rects[i].top() / factor, rects[i].right() / factor, rects[i].bottom() / factor)
+        for _, i in ranked
+    ]
 
 
 def predict_landmarks(gray: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
@@ -107,8 +109,11 @@ def predict_landmarks(gray: np.ndarray, box: tuple[float, float, float, float]) 
     _, predictor = _models()
     h, w = gray.shape
     factor = max(1.0, DETECT_SIDE / min(h, w))
-    work = gray if factor == 1.0 else cv2.resize(gray, (round(w * factor), round(h * factor)),
-                                                  interpolation=cv2.INTER_CUBIC)
+    work = (
+        gray
+        if factor == 1.0
+        else cv2.resize(gray, (round(w * factor), round(h * factor)), interpolation=cv2.INTER_CUBIC)
+    )
     rect = dlib.rectangle(*(int(round(v * factor)) for v in box))
     shape = predictor(work, rect)
     return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64) / factor

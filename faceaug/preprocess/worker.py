@@ -70,19 +70,27 @@ def make_face_id(rel: str) -> str:
 
 
 def _reject(task: SourceTask, reason: str, message: str, sha: str | None = None) -> dict:
-    return {"status": "reject", "sha": sha,
-            "reject": {"source_path": task.item.rel, "reason": reason, "message": message}}
+    return {
+        "status": "reject",
+        "sha": sha,
+        "reject": {"source_path": task.item.rel, "reason": reason, "message": message},
+    }
 
 
 def _landmarks_problem(landmarks: np.ndarray, height: int, width: int) -> str | None:
     """Landmarks that cannot belong to this image (e.g. a CSV made from another resolution)."""
     anchors = anchor_points(landmarks)
     if (anchors < 0).any() or (anchors[:, 0] > width).any() or (anchors[:, 1] > height).any():
-        return (f"the CSV's eye/mouth landmarks lie outside the {width}×{height} image "
-                "(was the CSV made from another resolution or another image?).")
+        return (
+            f"the CSV's eye/mouth landmarks lie outside the {width}×{height} image "
+            "(was the CSV made from another resolution or another image?)."
+        )
     margin = 0.5 * max(height, width)
-    if (landmarks < -margin).any() or (landmarks[:, 0] > width + margin).any() \
-            or (landmarks[:, 1] > height + margin).any():
+    if (
+        (landmarks < -margin).any()
+        or (landmarks[:, 0] > width + margin).any()
+        or (landmarks[:, 1] > height + margin).any()
+    ):
         return f"some of the CSV's landmarks lie far outside the {width}×{height} image."
     return None
 
@@ -107,11 +115,18 @@ def _au_source(task: SourceTask) -> tuple[str, str, bytes | None] | dict:
         return "openface", "csv:" + hashlib.sha256(csv_bytes).hexdigest()[:16], csv_bytes
     if task.settings.aus_from_labels:
         if item.label.lower() not in PRESETS:
-            return _reject(task, "unknown_label", f"label {item.label!r} has no AU prototype for --aus-from-labels "
-                           f"(known: {', '.join(PRESETS)}).")
+            return _reject(
+                task,
+                "unknown_label",
+                f"label {item.label!r} has no AU prototype for --aus-from-labels (known: {', '.join(PRESETS)}).",
+            )
         return LABEL_PROTOTYPE, "label:" + item.label.lower(), None
-    return _reject(task, "missing_csv", f"no OpenFace CSV {Path(item.rel).stem}.csv beside the image or in --au-dir "
-                   "(run OpenFace FaceLandmarkImg, or pass --aus-from-labels).")
+    return _reject(
+        task,
+        "missing_csv",
+        f"no OpenFace CSV {Path(item.rel).stem}.csv beside the image or in --au-dir "
+        "(run OpenFace FaceLandmarkImg, or pass --aus-from-labels).",
+    )
 
 
 def process_source(task: SourceTask) -> dict:
@@ -159,11 +174,21 @@ def process_source(task: SourceTask) -> dict:
         presence = aus > 0
 
     if landmarks is None and settings.landmarks == "openface":
-        return _reject(task, "no_landmarks", "--landmarks openface, but the image has no OpenFace CSV with "
-                       "landmarks (x_0..y_67); --landmarks auto detects them.", sha)
+        return _reject(
+            task,
+            "no_landmarks",
+            "--landmarks openface, but the image has no OpenFace CSV with "
+            "landmarks (x_0..y_67); --landmarks auto detects them.",
+            sha,
+        )
     try:
-        aligned = align_face(image, landmarks if settings.csv_landmarks else None, settings.size,
-                             assume_cropped=settings.assume_cropped, detector=settings.detector)
+        aligned = align_face(
+            image,
+            landmarks if settings.csv_landmarks else None,
+            settings.size,
+            assume_cropped=settings.assume_cropped,
+            detector=settings.detector,
+        )
     except AlignmentError as exc:
         return _reject(task, exc.reason, exc.message, sha)
     except cv2.error as exc:
@@ -188,5 +213,11 @@ def process_source(task: SourceTask) -> dict:
         "source_height": int(height),
     }
     method = "dlib_whole_frame" if aligned.whole_frame else aligned.method  # the summary tells these apart
-    return {"status": "face", "sha": sha, "au_key": au_key, "row": row, "method": method,
-            "upscaled": min(height, width) < settings.min_source_side}
+    return {
+        "status": "face",
+        "sha": sha,
+        "au_key": au_key,
+        "row": row,
+        "method": method,
+        "upscaled": min(height, width) < settings.min_source_side,
+    }

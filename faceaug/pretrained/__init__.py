@@ -32,8 +32,9 @@ def _packaged(file: str, what: str, instead: str) -> Path:
     """A file shipped inside this package; a missing one (a broken installation) is a UserError."""
     path = Path(str(resources.files(__name__).joinpath(file)))
     if not path.is_file():
-        raise UserError(f"This faceaug installation has no bundled {what} ({path} is missing); reinstall faceaug, "
-                        f"or {instead}.")
+        raise UserError(
+            f"This faceaug installation has no bundled {what} ({path} is missing); reinstall faceaug, or {instead}."
+        )
     return path
 
 

@@ -64,20 +64,34 @@ def table_html(df: pd.DataFrame, float_format: str = "{:.3f}") -> str:
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
-def render_html(*, title: str, verdict: Verdict, findings: list[Finding], counts: pd.DataFrame,
-                plots: dict[str, bytes], sheets: list[Sheet], sections: list[tuple[str, str]],
-                settings: dict[str, Any]) -> str:
+def render_html(
+    *,
+    title: str,
+    verdict: Verdict,
+    findings: list[Finding],
+    counts: pd.DataFrame,
+    plots: dict[str, bytes],
+    sheets: list[Sheet],
+    sections: list[tuple[str, str]],
+    settings: dict[str, Any],
+) -> str:
     """The page. `sections` are (heading, inner HTML) pairs placed after the contact sheets."""
-    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-             f"<meta name='generator' content='{GENERATOR} {html.escape(__version__)}'>"
-             f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
-             f"<h1>{html.escape(title)}</h1>",
-             f"<div class='verdict {verdict.level.replace(' ', '-')}' id='verdict'><strong>Verdict: "
-             f"{html.escape(verdict.level)}.</strong> {html.escape(verdict.text)}</div>"]
+    parts = [
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<meta name='generator' content='{GENERATOR} {html.escape(__version__)}'>"
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f"<div class='verdict {verdict.level.replace(' ', '-')}' id='verdict'><strong>Verdict: "
+        f"{html.escape(verdict.level)}.</strong> {html.escape(verdict.text)}</div>",
+    ]
     if findings:
-        parts.append("<h2>Warnings</h2><ul>" + "".join(
-            f"<li class='warn'><code>{html.escape(f.code)}</code> {html.escape(f.message)}</li>" for f in findings)
-            + "</ul>")
+        parts.append(
+            "<h2>Warnings</h2><ul>"
+            + "".join(
+                f"<li class='warn'><code>{html.escape(f.code)}</code> {html.escape(f.message)}</li>" for f in findings
+            )
+            + "</ul>"
+        )
     parts.append("<h2>Counts</h2>" + table_html(counts))
     if "balance" in plots:
         parts.append(f"<figure>{_img(plots['balance'], 'class balance', 'plot')}</figure>")
@@ -85,9 +99,11 @@ def render_html(*, title: str, verdict: Verdict, findings: list[Finding], counts
         parts.append("<h2>Contact sheets</h2>")
         for sheet in sheets:
             rows = "".join(f"<li>{html.escape(r)}</li>" for r in sheet.rows)
-            parts.append(f"<figure id='sheet-{html.escape(sheet.label)}'><h3>{html.escape(sheet.label)}</h3>"
-                         f"{_img(sheet.png, f'contact sheet {sheet.label}', 'contact-sheet')}"
-                         f"<figcaption>{html.escape(sheet.columns)}<ol>{rows}</ol></figcaption></figure>")
+            parts.append(
+                f"<figure id='sheet-{html.escape(sheet.label)}'><h3>{html.escape(sheet.label)}</h3>"
+                f"{_img(sheet.png, f'contact sheet {sheet.label}', 'contact-sheet')}"
+                f"<figcaption>{html.escape(sheet.columns)}<ol>{rows}</ol></figcaption></figure>"
+            )
     for key, heading in (("au_heatmap", "AUs: target vs achieved"), ("distributions", "Metric distributions")):
         if key in plots:
             parts.append(f"<h2>{heading}</h2><figure>{_img(plots[key], heading, 'plot')}</figure>")
@@ -96,8 +112,10 @@ def render_html(*, title: str, verdict: Verdict, findings: list[Finding], counts
     if settings:
         parts.append("<h2>Resolved settings of every stage</h2>")
         for stage, value in settings.items():
-            parts.append(f"<details><summary>{html.escape(stage)}</summary><pre>"
-                         f"{html.escape(json.dumps(value, indent=2, default=str))}</pre></details>")
+            parts.append(
+                f"<details><summary>{html.escape(stage)}</summary><pre>"
+                f"{html.escape(json.dumps(value, indent=2, default=str))}</pre></details>"
+            )
     parts.append(f"<p><small>Written by faceaug {html.escape(__version__)}.</small></p></body></html>")
     return "\n".join(parts)
 

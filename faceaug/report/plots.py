@@ -69,11 +69,18 @@ def au_heatmap(targets: pd.DataFrame, achieved: pd.DataFrame) -> bytes:
 def distributions(metrics: pd.DataFrame, maker: str = "SinGAN") -> bytes | None:
     """Histograms of the per-image metrics that were measured."""
     plt = _pyplot()
-    panels = [("AU error to target", [("edits", metrics.loc[metrics["stage"] == "ganimation", "au_error"]),
-                                      ("unedited sources", metrics["unedited_au_error"])]),
-              (f"{maker} diversity per edit", [("", metrics["diversity"])]),
-              ("SSIM of a variant to its edit", [("", metrics["ssim_to_edit"])]),
-              ("SIFID", [("", metrics["sifid"])])]
+    panels = [
+        (
+            "AU error to target",
+            [
+                ("edits", metrics.loc[metrics["stage"] == "ganimation", "au_error"]),
+                ("unedited sources", metrics["unedited_au_error"]),
+            ],
+        ),
+        (f"{maker} diversity per edit", [("", metrics["diversity"])]),
+        ("SSIM of a variant to its edit", [("", metrics["ssim_to_edit"])]),
+        ("SIFID", [("", metrics["sifid"])]),
+    ]
     panels = [(title, [(n, s.dropna()) for n, s in series if s.notna().any()]) for title, series in panels]
     panels = [p for p in panels if p[1]]
     if not panels:
@@ -103,7 +110,7 @@ def contact_sheet(rows: list[list[np.ndarray | None]]) -> bytes:
     for i, row in enumerate(rows):
         for j, image in enumerate(row):
             y, x = GAP + i * (TILE + GAP), GAP + j * (TILE + GAP)
-            sheet[y:y + TILE, x:x + TILE] = _tile(image)
+            sheet[y : y + TILE, x : x + TILE] = _tile(image)
     return encode_png(sheet)
 
 

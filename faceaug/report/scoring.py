@@ -64,9 +64,16 @@ def edit_id_of(sample_id: str) -> str:
     return sample_id.rsplit("_s", 1)[0] + "_edit"
 
 
-def score_manifest(manifest: pd.DataFrame, load: Callable[[str], np.ndarray], *, au_source: AuSource | None,
-                   sifid_stem=None, size: int | None = None, attention_of=None,
-                   on_progress: Callable[[int], None] | None = None) -> pd.DataFrame:
+def score_manifest(
+    manifest: pd.DataFrame,
+    load: Callable[[str], np.ndarray],
+    *,
+    au_source: AuSource | None,
+    sifid_stem=None,
+    size: int | None = None,
+    attention_of=None,
+    on_progress: Callable[[int], None] | None = None,
+) -> pd.DataFrame:
     """One row per manifest row: the metrics above (NaN / None where they do not apply or were not measured).
 
     `load(path)` returns an image (RGB uint8); `size` resizes everything to one side first (default: the size of the
@@ -81,8 +88,15 @@ def score_manifest(manifest: pd.DataFrame, load: Callable[[str], np.ndarray], *,
         size = images[generated[0] if len(generated) else 0].shape[0] if images else 64
     faces = np.stack([resize_face(im, size) for im in images]) if images else np.zeros((0, size, size, 3), np.uint8)
     index = {image_id: i for i, image_id in enumerate(rows["id"])}
-    out = pd.DataFrame({"id": rows["id"], "label": rows["label"], "stage": rows["stage"],
-                        "target": rows["target"], "source_id": rows["source_id"]})
+    out = pd.DataFrame(
+        {
+            "id": rows["id"],
+            "label": rows["label"],
+            "stage": rows["stage"],
+            "target": rows["target"],
+            "source_id": rows["source_id"],
+        }
+    )
     out["face_detected"] = [face_detected(f) for f in faces]
     out["colour_spread"] = np.array([colour_spread(f) for f in images], np.int32)
     out["grey"] = out["colour_spread"] <= GREY_TOLERANCE

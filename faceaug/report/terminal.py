@@ -30,10 +30,12 @@ def _table(df: pd.DataFrame, title: str) -> Table:
     return table
 
 
-def print_report(verdict: Verdict, findings: list[Finding], counts: pd.DataFrame, metrics: pd.DataFrame | None,
-                 notes: list[str]) -> None:
-    console.print(Panel(verdict.text, title=f"verdict: {verdict.level}",
-                        border_style=_STYLE.get(verdict.level, "white")))
+def print_report(
+    verdict: Verdict, findings: list[Finding], counts: pd.DataFrame, metrics: pd.DataFrame | None, notes: list[str]
+) -> None:
+    console.print(
+        Panel(verdict.text, title=f"verdict: {verdict.level}", border_style=_STYLE.get(verdict.level, "white"))
+    )
     for finding in findings:
         console.print(f"[yellow]warning[/] ({finding.code}): {finding.message}", markup=True, highlight=False)
     console.print(_table(counts, "images per class"))
@@ -41,9 +43,13 @@ def print_report(verdict: Verdict, findings: list[Finding], counts: pd.DataFrame
         generated = metrics[metrics["stage"] != "original"]
         if len(generated):
             per_class = generated.groupby("label").agg(
-                face_detected=("face_detected", "mean"), au_error=("au_error", "mean"),
-                unedited=("unedited_au_error", "mean"), diversity=("diversity", "mean"),
-                pairwise_ssim=("pairwise_ssim", "mean"), ssim_to_edit=("ssim_to_edit", "mean"))
+                face_detected=("face_detected", "mean"),
+                au_error=("au_error", "mean"),
+                unedited=("unedited_au_error", "mean"),
+                diversity=("diversity", "mean"),
+                pairwise_ssim=("pairwise_ssim", "mean"),
+                ssim_to_edit=("ssim_to_edit", "mean"),
+            )
             console.print(_table(per_class, "generated images per class (means)"))
     for note in notes:
         console.print(f"note: {note}", highlight=False)

@@ -37,8 +37,10 @@ from faceaug.synth.render import sample_identity
 from faceaug.synth.world import POSE_JITTER, VARIATION, render_subject_class, subject_name
 
 #: Every file `faceaug synth` writes, relative to OUT_DIR (what --overwrite may remove).
-SYNTH_OUTPUTS = re.compile(r"(labels\.csv|identities\.parquet|images\.parquet|synth\.json"
-                           r"|[A-Za-z0-9_-]+/s\d+_\d+\.(png|csv))")
+SYNTH_OUTPUTS = re.compile(
+    r"(labels\.csv|identities\.parquet|images\.parquet|synth\.json"
+    r"|[A-Za-z0-9_-]+/s\d+_\d+\.(png|csv))"
+)
 
 
 def _prepare_out_dir(out_dir: Path, classes: list[TargetClass], overwrite: bool) -> None:
@@ -46,16 +48,27 @@ def _prepare_out_dir(out_dir: Path, classes: list[TargetClass], overwrite: bool)
         raise UserError(f"{out_dir} exists and is not a folder.")
     if holds_files(out_dir):
         if not overwrite:
-            raise UserError(f"{out_dir} is not empty; choose an empty folder or pass --overwrite to replace the "
-                            "synthetic dataset in it.")
+            raise UserError(
+                f"{out_dir} is not empty; choose an empty folder or pass --overwrite to replace the "
+                "synthetic dataset in it."
+            )
         clear_folder(out_dir, SYNTH_OUTPUTS, command="synth", what="OUT_DIR", legacy=("synth.json",))
     mark_owned(out_dir, "synth")
     for target in classes:
         (out_dir / target.name).mkdir(exist_ok=True)
 
 
-def write_dataset(out_dir: Path, *, subjects: int, per_class: int, size: int, classes: list[TargetClass], seed: int,
-                  overwrite: bool, workers: int | None = None) -> dict:
+def write_dataset(
+    out_dir: Path,
+    *,
+    subjects: int,
+    per_class: int,
+    size: int,
+    classes: list[TargetClass],
+    seed: int,
+    overwrite: bool,
+    workers: int | None = None,
+) -> dict:
     """Write `subjects` × len(classes) × `per_class` synthetic faces into `out_dir`; returns the summary."""
     out_dir = Path(out_dir)
     if subjects <= 0 or per_class <= 0:
@@ -68,8 +81,11 @@ def write_dataset(out_dir: Path, *, subjects: int, per_class: int, size: int, cl
     started = time.time()
     id_seeds = np.random.SeedSequence([seed, 0]).spawn(subjects)
     identities = [sample_identity(np.random.default_rng(s)) for s in id_seeds]
-    jobs = [(str(out_dir), seed, i, identities[i], c, target, per_class, size)
-            for i in range(subjects) for c, target in enumerate(classes)]
+    jobs = [
+        (str(out_dir), seed, i, identities[i], c, target, per_class, size)
+        for i in range(subjects)
+        for c, target in enumerate(classes)
+    ]
     total = len(jobs) * per_class
     if workers is None:
         workers = min(cpu_count(), 8) if total >= 64 else 1
@@ -98,12 +114,23 @@ def write_dataset(out_dir: Path, *, subjects: int, per_class: int, size: int, cl
     images[["path", "label", "subject"]].to_csv(buf, index=False)
     write_bytes_atomic(buf.getvalue().encode(), out_dir / "labels.csv")
     summary = {
-        "faceaug_version": __version__, "command": "synth", "out_dir": str(out_dir.resolve()),
-        "subjects": subjects, "per_class": per_class, "size": size, "seed": seed,
+        "faceaug_version": __version__,
+        "command": "synth",
+        "out_dir": str(out_dir.resolve()),
+        "subjects": subjects,
+        "per_class": per_class,
+        "size": size,
+        "seed": seed,
         "classes": {t.name: dict(zip(AU_NAMES, (round(float(v), 4) for v in t.aus))) for t in classes},
-        "images": int(len(images)), "variation": VARIATION, "pose_jitter": POSE_JITTER,
-        "files": {"labels": "labels.csv", "identities": "identities.parquet", "images": "images.parquet",
-                  "layout": "<label>/<subject>_<k>.png + .csv (OpenFace 2.x FeatureExtraction)"},
+        "images": int(len(images)),
+        "variation": VARIATION,
+        "pose_jitter": POSE_JITTER,
+        "files": {
+            "labels": "labels.csv",
+            "identities": "identities.parquet",
+            "images": "images.parquet",
+            "layout": "<label>/<subject>_<k>.png + .csv (OpenFace 2.x FeatureExtraction)",
+        },
     }
     write_json_atomic(summary, out_dir / "synth.json")  # no timings in it: same seed → identical files
     summary["seconds"] = round(time.time() - started, 2)

@@ -47,8 +47,10 @@ def spline(points: np.ndarray, n: int = 24) -> np.ndarray:
     for i in range(1, len(ext) - 2):
         p0, p1, p2, p3 = ext[i - 1], ext[i], ext[i + 1], ext[i + 2]
         t = np.linspace(0, 1, n, endpoint=False)[:, None]
-        out.append(0.5 * (2 * p1 + (-p0 + p2) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t**2
-                          + (-p0 + 3 * p1 - 3 * p2 + p3) * t**3))
+        out.append(
+            0.5
+            * (2 * p1 + (-p0 + p2) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t**2 + (-p0 + 3 * p1 - 3 * p2 + p3) * t**3)
+        )
     out.append(pts[-1:])
     return np.vstack(out)
 
@@ -68,8 +70,7 @@ def face_shape(identity: Identity, aus: np.ndarray) -> FaceShape:
     s = np.sin(phi)
     top = idn.eye_y - 0.01
     chin_y = mouth_y + idn.chin_drop
-    jaw = np.stack([CX - idn.face_w * np.cos(phi) * (1 - 0.12 * s**2),
-                    top + (chin_y - top) * s**idn.jaw_power], 1)
+    jaw = np.stack([CX - idn.face_w * np.cos(phi) * (1 - 0.12 * s**2), top + (chin_y - top) * s**idn.jaw_power], 1)
     lower = np.clip((s - 0.6) / 0.4, 0.0, 1.0) ** 1.5  # the jaw swings down below the cheeks, not at the ears
     jaw[:, 1] += 0.055 * a["AU26"] * lower - 0.014 * a["AU17"] * s**12
     lm[0:17] = jaw[::3]
@@ -104,11 +105,11 @@ def face_shape(identity: Identity, aus: np.ndarray) -> FaceShape:
         u_out, u_in = mid(0.35, -0.95 * up), mid(-0.35, -0.95 * up)
         l_out, l_in = mid(0.35, 0.95 * hl), mid(-0.35, 0.95 * hl)
         if side == -1:  # 36 outer, 37/38 upper, 39 inner, 40/41 lower
-            lm[start:start + 6] = [outer, u_out, u_in, inner, l_in, l_out]
+            lm[start : start + 6] = [outer, u_out, u_in, inner, l_in, l_out]
             eye_upper.append(spline(np.array([outer, u_out, u_in, inner]), 10))
             eye_lower.append(spline(np.array([outer, l_out, l_in, inner]), 10))
         else:  # 42 inner, 43/44 upper, 45 outer, 46/47 lower
-            lm[start:start + 6] = [inner, u_in, u_out, outer, l_out, l_in]
+            lm[start : start + 6] = [inner, u_in, u_out, outer, l_out, l_in]
             eye_upper.append(spline(np.array([inner, u_in, u_out, outer]), 10))
             eye_lower.append(spline(np.array([inner, l_in, l_out, outer]), 10))
 
@@ -117,8 +118,13 @@ def face_shape(identity: Identity, aus: np.ndarray) -> FaceShape:
     lm[27:31] = np.stack([np.full(4, CX), np.linspace(idn.eye_y - 0.004, tip_y, 4)], 1)
     base_y = idn.eye_y + idn.nose_len + 0.02 - 0.012 * a["AU09"]
     flare = idn.nose_w * (1 + 0.18 * a["AU09"])
-    lm[31:36] = [[CX - flare, base_y - 0.004], [CX - 0.5 * flare, base_y + 0.005], [CX, base_y + 0.008],
-                 [CX + 0.5 * flare, base_y + 0.005], [CX + flare, base_y - 0.004]]
+    lm[31:36] = [
+        [CX - flare, base_y - 0.004],
+        [CX - 0.5 * flare, base_y + 0.005],
+        [CX, base_y + 0.008],
+        [CX + 0.5 * flare, base_y + 0.005],
+        [CX + flare, base_y - 0.004],
+    ]
 
     # --- mouth (48–59 outer, 60–67 inner) --------------------------------------------------------------------------
     w = idn.mouth_w * (1 + 0.22 * a["AU12"] + 0.38 * a["AU20"] - 0.12 * a["AU23"] - 0.06 * a["AU14"])
@@ -131,7 +137,7 @@ def face_shape(identity: Identity, aus: np.ndarray) -> FaceShape:
 
     def lip(u: np.ndarray, centre_y: float, thickness: float, sign: float, bow: float = 0.0) -> np.ndarray:
         y = centre_y + (corner_y - centre_y) * u**2 + sign * thickness * (1 - u**2) ** 0.7
-        y -= bow * np.exp(-((np.abs(u) - 0.3) / 0.15) ** 2)
+        y -= bow * np.exp(-(((np.abs(u) - 0.3) / 0.15) ** 2))
         return np.stack([CX + u * w, y], 1)
 
     u_outer_up = np.array([-1, -2 / 3, -1 / 3, 0, 1 / 3, 2 / 3, 1])
@@ -145,13 +151,27 @@ def face_shape(identity: Identity, aus: np.ndarray) -> FaceShape:
     lm[65:68] = in_lo
     dense_u = np.linspace(-1, 1, 41)
     cues = {
-        "forehead_mid": a["AU01"], "forehead_side": a["AU02"], "glabella": a["AU04"], "crows_feet": a["AU06"],
-        "nose_wrinkle": a["AU09"], "nasolabial": max(a["AU12"], 0.6 * a["AU10"]), "dimple": a["AU14"],
-        "depressor": a["AU15"], "chin_boss": a["AU17"], "lid_tension": a["AU07"],
+        "forehead_mid": a["AU01"],
+        "forehead_side": a["AU02"],
+        "glabella": a["AU04"],
+        "crows_feet": a["AU06"],
+        "nose_wrinkle": a["AU09"],
+        "nasolabial": max(a["AU12"], 0.6 * a["AU10"]),
+        "dimple": a["AU14"],
+        "depressor": a["AU15"],
+        "chin_boss": a["AU17"],
+        "lid_tension": a["AU07"],
     }
     return FaceShape(
-        landmarks=lm.astype(np.float32), jaw_curve=jaw, brows=brows, eye_upper=eye_upper, eye_lower=eye_lower,
-        lip_outer_upper=lip(dense_u, y_ui, tu, -1, bow=0.004), lip_outer_lower=lip(dense_u, y_li, tl, 1),
-        lip_inner_upper=lip(dense_u * 0.97, y_ui, 0.0, -1), lip_inner_lower=lip(dense_u * 0.97, y_li, 0.0, 1),
-        cues=cues, cheek_lift=a["AU06"],
+        landmarks=lm.astype(np.float32),
+        jaw_curve=jaw,
+        brows=brows,
+        eye_upper=eye_upper,
+        eye_lower=eye_lower,
+        lip_outer_upper=lip(dense_u, y_ui, tu, -1, bow=0.004),
+        lip_outer_lower=lip(dense_u, y_li, tl, 1),
+        lip_inner_upper=lip(dense_u * 0.97, y_ui, 0.0, -1),
+        lip_inner_lower=lip(dense_u * 0.97, y_li, 0.0, 1),
+        cues=cues,
+        cheek_lift=a["AU06"],
     )

@@ -14,15 +14,31 @@ import numpy as np
 Colour = tuple[float, float, float]  # RGB in 0–1
 
 _SKIN_TONES: tuple[Colour, ...] = (
-    (0.96, 0.80, 0.69), (0.92, 0.74, 0.60), (0.85, 0.64, 0.50), (0.76, 0.55, 0.40),
-    (0.62, 0.43, 0.30), (0.47, 0.32, 0.22), (0.36, 0.24, 0.17), (0.98, 0.86, 0.78),
+    (0.96, 0.80, 0.69),
+    (0.92, 0.74, 0.60),
+    (0.85, 0.64, 0.50),
+    (0.76, 0.55, 0.40),
+    (0.62, 0.43, 0.30),
+    (0.47, 0.32, 0.22),
+    (0.36, 0.24, 0.17),
+    (0.98, 0.86, 0.78),
 )
 _HAIR_COLOURS: tuple[Colour, ...] = (
-    (0.10, 0.08, 0.07), (0.25, 0.16, 0.10), (0.45, 0.30, 0.17), (0.70, 0.55, 0.33), (0.55, 0.22, 0.10),
-    (0.60, 0.60, 0.60), (0.85, 0.78, 0.60), (0.18, 0.12, 0.10),
+    (0.10, 0.08, 0.07),
+    (0.25, 0.16, 0.10),
+    (0.45, 0.30, 0.17),
+    (0.70, 0.55, 0.33),
+    (0.55, 0.22, 0.10),
+    (0.60, 0.60, 0.60),
+    (0.85, 0.78, 0.60),
+    (0.18, 0.12, 0.10),
 )
 _IRIS_COLOURS: tuple[Colour, ...] = (
-    (0.30, 0.18, 0.10), (0.20, 0.35, 0.55), (0.30, 0.45, 0.30), (0.45, 0.35, 0.20), (0.15, 0.10, 0.08),
+    (0.30, 0.18, 0.10),
+    (0.20, 0.35, 0.55),
+    (0.30, 0.45, 0.30),
+    (0.45, 0.35, 0.20),
+    (0.15, 0.10, 0.08),
 )
 
 
@@ -84,8 +100,11 @@ class Identity:
     @classmethod
     def from_record(cls, record: dict) -> Identity:
         names = {f.name for f in dataclasses.fields(cls)}
-        values = {k: (tuple(float(x) for x in v) if isinstance(v, (list, np.ndarray)) else v)
-                  for k, v in record.items() if k in names}
+        values = {
+            k: (tuple(float(x) for x in v) if isinstance(v, (list, np.ndarray)) else v)
+            for k, v in record.items()
+            if k in names
+        }
         values["hair_style"], values["bg_texture"] = int(values["hair_style"]), int(values["bg_texture"])
         values["texture_seed"], values["glasses"] = int(values["texture_seed"]), bool(values["glasses"])
         return cls(**values)
@@ -123,23 +142,49 @@ def sample_identity(rng: np.random.Generator) -> Identity:
     u = rng.uniform
     skin = _jitter(rng, _SKIN_TONES[rng.integers(len(_SKIN_TONES))], 0.03)
     hair = _jitter(rng, _HAIR_COLOURS[rng.integers(len(_HAIR_COLOURS))], 0.03)
-    lip = tuple(float(v) for v in np.clip(np.asarray(skin) * np.array([0.95, 0.62, 0.62]) + rng.normal(0, 0.03, 3),
-                                          0.05, 0.95))
+    lip = tuple(
+        float(v) for v in np.clip(np.asarray(skin) * np.array([0.95, 0.62, 0.62]) + rng.normal(0, 0.03, 3), 0.05, 0.95)
+    )
     bg_a = tuple(float(v) for v in rng.uniform(0.1, 0.9, 3))
     bg_b = _jitter(rng, bg_a, 0.2)
     return Identity(
-        face_w=u(0.195, 0.235), forehead_h=u(0.20, 0.25), chin_drop=u(0.10, 0.13), jaw_power=u(0.8, 1.4),
-        eye_y=u(0.42, 0.45), eye_dx=u(0.095, 0.105), eye_w=u(0.043, 0.05), eye_hu=u(0.017, 0.022),
-        eye_hl=u(0.012, 0.016), eye_tilt=u(-0.006, 0.008), brow_gap=u(0.05, 0.06), brow_len=u(0.085, 0.105),
-        brow_thick=u(0.011, 0.018), brow_arch=u(0.004, 0.012),
-        nose_len=u(0.10, 0.12), nose_w=u(0.03, 0.04), mouth_dy=u(0.19, 0.21), mouth_w=u(0.058, 0.07),
-        lip_up=u(0.011, 0.016), lip_lo=u(0.014, 0.02),
-        skin=skin, lip_colour=lip, iris_colour=_jitter(rng, _IRIS_COLOURS[rng.integers(len(_IRIS_COLOURS))], 0.03),
-        hair_colour=hair, brow_colour=tuple(float(v) for v in np.asarray(hair) * 0.7),
+        face_w=u(0.195, 0.235),
+        forehead_h=u(0.20, 0.25),
+        chin_drop=u(0.10, 0.13),
+        jaw_power=u(0.8, 1.4),
+        eye_y=u(0.42, 0.45),
+        eye_dx=u(0.095, 0.105),
+        eye_w=u(0.043, 0.05),
+        eye_hu=u(0.017, 0.022),
+        eye_hl=u(0.012, 0.016),
+        eye_tilt=u(-0.006, 0.008),
+        brow_gap=u(0.05, 0.06),
+        brow_len=u(0.085, 0.105),
+        brow_thick=u(0.011, 0.018),
+        brow_arch=u(0.004, 0.012),
+        nose_len=u(0.10, 0.12),
+        nose_w=u(0.03, 0.04),
+        mouth_dy=u(0.19, 0.21),
+        mouth_w=u(0.058, 0.07),
+        lip_up=u(0.011, 0.016),
+        lip_lo=u(0.014, 0.02),
+        skin=skin,
+        lip_colour=lip,
+        iris_colour=_jitter(rng, _IRIS_COLOURS[rng.integers(len(_IRIS_COLOURS))], 0.03),
+        hair_colour=hair,
+        brow_colour=tuple(float(v) for v in np.asarray(hair) * 0.7),
         shirt_colour=tuple(float(v) for v in rng.uniform(0.05, 0.95, 3)),
-        hair_style=int(rng.integers(3)), hair_volume=u(0.02, 0.06), fringe=u(0.0, 1.0),
-        bg_colour_a=bg_a, bg_colour_b=bg_b, bg_texture=int(rng.integers(3)), bg_scale=u(0.5, 2.0),
-        light_angle=u(0, 2 * np.pi), light_strength=u(0.05, 0.25),
-        glasses=bool(rng.random() < 0.3), glasses_colour=tuple(float(v) for v in rng.uniform(0.0, 0.5, 3)),
-        glasses_round=u(0.0, 1.0), texture_seed=int(rng.integers(2**31 - 1)),
+        hair_style=int(rng.integers(3)),
+        hair_volume=u(0.02, 0.06),
+        fringe=u(0.0, 1.0),
+        bg_colour_a=bg_a,
+        bg_colour_b=bg_b,
+        bg_texture=int(rng.integers(3)),
+        bg_scale=u(0.5, 2.0),
+        light_angle=u(0, 2 * np.pi),
+        light_strength=u(0.05, 0.25),
+        glasses=bool(rng.random() < 0.3),
+        glasses_colour=tuple(float(v) for v in rng.uniform(0.0, 0.5, 3)),
+        glasses_round=u(0.0, 1.0),
+        texture_seed=int(rng.integers(2**31 - 1)),
     )

@@ -56,8 +56,11 @@ class OracleNetConfig:
 
 
 def _block(cin: int, cout: int, kernel: int = 3, stride: int = 1) -> list[nn.Module]:
-    return [nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, bias=False), nn.BatchNorm2d(cout),
-            nn.ReLU(inplace=True)]
+    return [
+        nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    ]
 
 
 class OracleNet(nn.Module):
@@ -69,13 +72,22 @@ class OracleNet(nn.Module):
         w = cfg.width
         self.features = nn.Sequential(
             *_block(3, w, 5, 2),
-            *_block(w, 2 * w), nn.MaxPool2d(2),
-            *_block(2 * w, 4 * w), nn.MaxPool2d(2),
-            *_block(4 * w, 8 * w), nn.MaxPool2d(2),
+            *_block(w, 2 * w),
+            nn.MaxPool2d(2),
+            *_block(2 * w, 4 * w),
+            nn.MaxPool2d(2),
+            *_block(4 * w, 8 * w),
+            nn.MaxPool2d(2),
         )
         side = cfg.image_size // 16
-        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(cfg.dropout), nn.Linear(8 * w * side * side, cfg.hidden),
-                                  nn.ReLU(inplace=True), nn.Dropout(cfg.dropout), nn.Linear(cfg.hidden, cfg.outputs))
+        self.head = nn.Sequential(
+            nn.Flatten(),
+            nn.Dropout(cfg.dropout),
+            nn.Linear(8 * w * side * side, cfg.hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(cfg.dropout),
+            nn.Linear(cfg.hidden, cfg.outputs),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
@@ -122,8 +134,19 @@ def _joint_loss(out: torch.Tensor, aus: torch.Tensor | None, classes: torch.Tens
     return loss
 
 
-def _train(net: OracleNet, x: torch.Tensor, aus: torch.Tensor | None, classes: torch.Tensor | None, *, seed: int,
-           epochs: int, batch_size: int, lr: float, device: torch.device, desc: str) -> list[float]:
+def _train(
+    net: OracleNet,
+    x: torch.Tensor,
+    aus: torch.Tensor | None,
+    classes: torch.Tensor | None,
+    *,
+    seed: int,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    device: torch.device,
+    desc: str,
+) -> list[float]:
     gen = torch_generator(seed)
     net.to(device).train()
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
@@ -136,12 +159,15 @@ def _train(net: OracleNet, x: torch.Tensor, aus: torch.Tensor | None, classes: t
             order = torch.randperm(len(x), generator=gen)
             total = 0.0
             for start in range(0, len(x), batch_size):
-                idx = order[start:start + batch_size]
+                idx = order[start : start + batch_size]
                 if len(idx) < 2:
                     continue
                 xb = _augment(x[idx], gen).to(device)
-                loss = _joint_loss(net(xb), None if aus is None else aus[idx].to(device),
-                                   None if classes is None else classes[idx].to(device))
+                loss = _joint_loss(
+                    net(xb),
+                    None if aus is None else aus[idx].to(device),
+                    None if classes is None else classes[idx].to(device),
+                )
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -164,7 +190,7 @@ class _Oracle:
     def _scores(self, images, batch_size: int = 256) -> torch.Tensor:
         x = prepare_images(images, self.net.cfg.image_size)
         device = next(self.net.parameters()).device
-        return torch.cat([self.net(x[i:i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)])
+        return torch.cat([self.net(x[i : i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)])
 
     def save(self, path: Path) -> Path:
         path = Path(path)
@@ -178,8 +204,9 @@ class _Oracle:
     def load(cls, path: Path, device: str = "cpu"):
         path = Path(path)
         if not path.exists():
-            raise UserError(f"Oracle weights {path} do not exist (build them with "
-                            "`python -m faceaug.synth.oracle_build`).")
+            raise UserError(
+                f"Oracle weights {path} do not exist (build them with `python -m faceaug.synth.oracle_build`)."
+            )
         try:  # the shared reader also refuses NaN or infinite weights
             meta, tensors = read_tensors(path, f"oracle ({cls.kind})")
         except NotSafetensors as exc:
@@ -190,9 +217,16 @@ class _Oracle:
         stem, hidden, out = (tensors.get(name) for name in ("features.0.weight", "head.2.weight", "head.5.weight"))
         if stem is None or hidden is None or out is None:
             raise UserError(f"{path} is a damaged {cls.kind} oracle: it lacks the weights of a layer.")
-        check_architecture(path, f"{cls.kind} oracle", {  # before a network of the claimed size is built
-            "width": (cfg.width, int(stem.shape[0]), 1, 4096), "hidden": (cfg.hidden, int(hidden.shape[0]), 1, 65536),
-            "outputs": (cfg.outputs, int(out.shape[0]), 1, 65536), "image_size": (cfg.image_size, None, 16, 1024)})
+        check_architecture(
+            path,
+            f"{cls.kind} oracle",
+            {  # before a network of the claimed size is built
+                "width": (cfg.width, int(stem.shape[0]), 1, 4096),
+                "hidden": (cfg.hidden, int(hidden.shape[0]), 1, 65536),
+                "outputs": (cfg.outputs, int(out.shape[0]), 1, 65536),
+                "image_size": (cfg.image_size, None, 16, 1024),
+            },
+        )
         net = OracleNet(cfg)
         net.load_state_dict(tensors)
         return cls(net.to(resolve_device(device)), json.loads(meta.get("meta", "{}")))
@@ -218,7 +252,7 @@ class EmotionOracle(_Oracle):
 
     def predict_proba(self, images) -> np.ndarray:
         """(N, len(classes)) class probabilities (the class logits are the last outputs of the net)."""
-        return torch.softmax(self._scores(images)[:, -len(self.classes):], dim=1).numpy().astype(np.float32)
+        return torch.softmax(self._scores(images)[:, -len(self.classes) :], dim=1).numpy().astype(np.float32)
 
     def predict(self, images) -> np.ndarray:
         return np.asarray(self.classes, dtype=object)[self.predict_proba(images).argmax(1)]
@@ -241,8 +275,19 @@ def _check_aus(aus, n: int) -> np.ndarray:
     return aus
 
 
-def _fit(images, aus: np.ndarray | None, labels, *, seed: int, epochs: int, device: str, batch_size: int, lr: float,
-         cfg: OracleNetConfig | None, desc: str) -> tuple[OracleNet, list[str], list[float]]:
+def _fit(
+    images,
+    aus: np.ndarray | None,
+    labels,
+    *,
+    seed: int,
+    epochs: int,
+    device: str,
+    batch_size: int,
+    lr: float,
+    cfg: OracleNetConfig | None,
+    desc: str,
+) -> tuple[OracleNet, list[str], list[float]]:
     n = len(images)
     aus_t = None if aus is None else torch.from_numpy(_check_aus(aus, n))
     classes, cls_t = ([], None) if labels is None else _class_indices(labels, n)
@@ -250,30 +295,96 @@ def _fit(images, aus: np.ndarray | None, labels, *, seed: int, epochs: int, devi
     with torch.random.fork_rng(devices=[]):  # init and dropout draw from the global generator: seed a private copy
         torch.manual_seed(seed)
         net = OracleNet(replace(cfg or OracleNetConfig(), outputs=outputs))
-        history = _train(net, prepare_images(images, net.cfg.image_size), aus_t, cls_t, seed=seed, epochs=epochs,
-                         batch_size=batch_size, lr=lr, device=resolve_device(device), desc=desc)
+        history = _train(
+            net,
+            prepare_images(images, net.cfg.image_size),
+            aus_t,
+            cls_t,
+            seed=seed,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            device=resolve_device(device),
+            desc=desc,
+        )
     return net, classes, history
 
 
-def train_au_oracle(images: np.ndarray, aus: np.ndarray, *, labels=None, seed: int = 0, epochs: int = 30,
-                    device: str = "cpu", batch_size: int = 64, lr: float = 3e-3,
-                    cfg: OracleNetConfig | None = None) -> AuOracle:
+def train_au_oracle(
+    images: np.ndarray,
+    aus: np.ndarray,
+    *,
+    labels=None,
+    seed: int = 0,
+    epochs: int = 30,
+    device: str = "cpu",
+    batch_size: int = 64,
+    lr: float = 3e-3,
+    cfg: OracleNetConfig | None = None,
+) -> AuOracle:
     """Fit the AU regressor to aligned crops and their AUs (N, 17) in 0–1. With `labels` (class names, None for
     images without one) a class head is trained beside it as an auxiliary task (`cfg.outputs` is set from the data)."""
-    net, classes, history = _fit(images, aus, labels, seed=seed, epochs=epochs, device=device, batch_size=batch_size,
-                                 lr=lr, cfg=cfg, desc="AU oracle")
-    return AuOracle(net, {"aus": list(AU_NAMES), "aux_classes": classes, "train_images": len(images),
-                          "epochs": epochs, "seed": seed, "final_loss": history[-1] if history else None})
+    net, classes, history = _fit(
+        images,
+        aus,
+        labels,
+        seed=seed,
+        epochs=epochs,
+        device=device,
+        batch_size=batch_size,
+        lr=lr,
+        cfg=cfg,
+        desc="AU oracle",
+    )
+    return AuOracle(
+        net,
+        {
+            "aus": list(AU_NAMES),
+            "aux_classes": classes,
+            "train_images": len(images),
+            "epochs": epochs,
+            "seed": seed,
+            "final_loss": history[-1] if history else None,
+        },
+    )
 
 
-def train_emotion_oracle(images: np.ndarray, labels: list[str], *, aus: np.ndarray | None = None, seed: int = 0,
-                         epochs: int = 30, device: str = "cpu", batch_size: int = 64, lr: float = 3e-3,
-                         cfg: OracleNetConfig | None = None) -> EmotionOracle:
+def train_emotion_oracle(
+    images: np.ndarray,
+    labels: list[str],
+    *,
+    aus: np.ndarray | None = None,
+    seed: int = 0,
+    epochs: int = 30,
+    device: str = "cpu",
+    batch_size: int = 64,
+    lr: float = 3e-3,
+    cfg: OracleNetConfig | None = None,
+) -> EmotionOracle:
     """Fit the expression classifier (cross-entropy, light label smoothing) to aligned crops and class names. With
     `aus` (N, 17) an AU head is trained beside it as an auxiliary task (`cfg.outputs` is set from the data)."""
     if labels is None or any(c is None or str(c) == "" for c in labels):
         raise ValueError("every image of the emotion oracle needs a class label")
-    net, classes, history = _fit(images, aus, labels, seed=seed, epochs=epochs, device=device, batch_size=batch_size,
-                                 lr=lr, cfg=cfg, desc="emotion oracle")
-    return EmotionOracle(net, {"classes": classes, "aux_aus": aus is not None, "train_images": len(images),
-                               "epochs": epochs, "seed": seed, "final_loss": history[-1] if history else None})
+    net, classes, history = _fit(
+        images,
+        aus,
+        labels,
+        seed=seed,
+        epochs=epochs,
+        device=device,
+        batch_size=batch_size,
+        lr=lr,
+        cfg=cfg,
+        desc="emotion oracle",
+    )
+    return EmotionOracle(
+        net,
+        {
+            "classes": classes,
+            "aux_aus": aus is not None,
+            "train_images": len(images),
+            "epochs": epochs,
+            "seed": seed,
+            "final_loss": history[-1] if history else None,
+        },
+    )

@@ -70,8 +70,9 @@ def load_synth_crops(synth_dir: Path, crop_size: int = CROP_SIZE) -> FaceSet:
             face = read_openface_csv(synth_dir / Path(rel).with_suffix(".csv"))[0]
             crops[i] = align_face(read_image(synth_dir / rel), face.landmarks, crop_size).crop
             bar.advance(task)
-    return FaceSet(crops, df[list(AU_NAMES)].to_numpy(np.float32), df["label"].to_numpy(str),
-                   df["subject"].to_numpy(str))
+    return FaceSet(
+        crops, df[list(AU_NAMES)].to_numpy(np.float32), df["label"].to_numpy(str), df["subject"].to_numpy(str)
+    )
 
 
 def load_work_faces(work_dir: Path) -> FaceSet:
@@ -82,8 +83,9 @@ def load_work_faces(work_dir: Path) -> FaceSet:
         raise UserError(f"{work_dir} has no faces.parquet: run `faceaug preprocess` first.")
     df = pd.read_parquet(table)
     images = np.stack([read_image(work_dir / p) for p in df["image_path"]])
-    return FaceSet(images, df[list(AU_NAMES)].to_numpy(np.float32), df["label"].to_numpy(str),
-                   df["subject"].to_numpy(str))
+    return FaceSet(
+        images, df[list(AU_NAMES)].to_numpy(np.float32), df["label"].to_numpy(str), df["subject"].to_numpy(str)
+    )
 
 
 def random_au_vectors(rng: np.random.Generator, n: int, active_prob: float = 0.3) -> np.ndarray:
@@ -92,8 +94,9 @@ def random_au_vectors(rng: np.random.Generator, n: int, active_prob: float = 0.3
     return np.where(on, rng.uniform(0, 1, (n, N_AUS)), 0.0).astype(np.float32)
 
 
-def render_random_au_crops(identities: list[Identity], n: int, seed: int, *, render_size: int = 128,
-                           crop_size: int = CROP_SIZE) -> tuple[np.ndarray, np.ndarray]:
+def render_random_au_crops(
+    identities: list[Identity], n: int, seed: int, *, render_size: int = 128, crop_size: int = CROP_SIZE
+) -> tuple[np.ndarray, np.ndarray]:
     """`n` renders of the given identities with random AUs and poses, aligned like preprocess does."""
     rng = np.random.default_rng([seed, 7])
     aus = random_au_vectors(rng, n)
@@ -110,8 +113,11 @@ def render_random_au_crops(identities: list[Identity], n: int, seed: int, *, ren
 
 def au_scores(pred: np.ndarray, truth: np.ndarray, train_mean: np.ndarray) -> dict:
     err = np.abs(pred - truth)
-    return {"mae": float(err.mean()), "baseline_mae_train_mean": float(np.abs(train_mean - truth).mean()),
-            "per_au_mae": {au: round(float(e), 4) for au, e in zip(AU_NAMES, err.mean(0))}}
+    return {
+        "mae": float(err.mean()),
+        "baseline_mae_train_mean": float(np.abs(train_mean - truth).mean()),
+        "per_au_mae": {au: round(float(e), 4) for au, e in zip(AU_NAMES, err.mean(0))},
+    }
 
 
 def emotion_scores(pred: np.ndarray, truth: np.ndarray) -> dict:
@@ -120,9 +126,19 @@ def emotion_scores(pred: np.ndarray, truth: np.ndarray) -> dict:
     return {"accuracy": float((pred == truth).mean()), "per_class_accuracy": per_class}
 
 
-def build_oracles(data: FaceSet, out_dir: Path, *, identities: list[Identity] | None = None, extra_random: int = 0,
-                  test_fraction: float = 0.25, epochs: int = 30, emotion_epochs: int = 30, seed: int = 0,
-                  device: str = "cpu", test_64: np.ndarray | None = None) -> dict:
+def build_oracles(
+    data: FaceSet,
+    out_dir: Path,
+    *,
+    identities: list[Identity] | None = None,
+    extra_random: int = 0,
+    test_fraction: float = 0.25,
+    epochs: int = 30,
+    emotion_epochs: int = 30,
+    seed: int = 0,
+    device: str = "cpu",
+    test_64: np.ndarray | None = None,
+) -> dict:
     """Train both oracles on the training subjects of `data`, measure them on the held-out ones, save them.
 
     `test_64`: optional (N, 64, 64, 3) crops of all of `data` aligned directly at 64 px (scored separately).
@@ -133,21 +149,29 @@ def build_oracles(data: FaceSet, out_dir: Path, *, identities: list[Identity] | 
     test = held_out_subjects(data.subjects, test_fraction, seed)
     train_set, test_set = data.take(~test), data.take(test)
     report = {
-        "images": len(data.aus), "train_images": int((~test).sum()), "test_images": int(test.sum()),
+        "images": len(data.aus),
+        "train_images": int((~test).sum()),
+        "test_images": int(test.sum()),
         "train_subjects": sorted(map(str, set(train_set.subjects))),
         "test_subjects": sorted(map(str, set(test_set.subjects))),
-        "epochs": epochs, "emotion_epochs": emotion_epochs, "seed": seed, "threads": torch.get_num_threads(),
+        "epochs": epochs,
+        "emotion_epochs": emotion_epochs,
+        "seed": seed,
+        "threads": torch.get_num_threads(),
     }
     if emotion_epochs > 0:
         started = time.time()
-        emotion = train_emotion_oracle(train_set.images, list(train_set.labels), aus=train_set.aus, seed=seed,
-                                       epochs=emotion_epochs, device=device)
+        emotion = train_emotion_oracle(
+            train_set.images, list(train_set.labels), aus=train_set.aus, seed=seed, epochs=emotion_epochs, device=device
+        )
         report["emotion_oracle"] = {
             "train_seconds": round(time.time() - started, 1),
-            "held_out_dataset": emotion_scores(emotion.predict(test_set.images), test_set.labels)}
+            "held_out_dataset": emotion_scores(emotion.predict(test_set.images), test_set.labels),
+        }
         if test_64 is not None:
             report["emotion_oracle"]["held_out_dataset_64px_crops"] = emotion_scores(
-                emotion.predict(test_64[test]), test_set.labels)
+                emotion.predict(test_64[test]), test_set.labels
+            )
         emotion.meta.update(test_accuracy=report["emotion_oracle"]["held_out_dataset"]["accuracy"])
         emotion.save(out_dir / "emotion_oracle.safetensors")
         write_json_atomic(report, out_dir / "oracle_report.json")  # partial: the AU oracle follows
@@ -170,11 +194,14 @@ def build_oracles(data: FaceSet, out_dir: Path, *, identities: list[Identity] | 
     started = time.time()
     au = train_au_oracle(au_images, au_targets, labels=au_labels, seed=seed, epochs=epochs, device=device)
     train_mean = au_targets.mean(0)
-    report["au_oracle"] = {"train_seconds": round(time.time() - started, 1),
-                           "held_out_dataset": au_scores(au.predict(test_set.images), test_set.aus, train_mean)}
+    report["au_oracle"] = {
+        "train_seconds": round(time.time() - started, 1),
+        "held_out_dataset": au_scores(au.predict(test_set.images), test_set.aus, train_mean),
+    }
     if test_64 is not None:
-        report["au_oracle"]["held_out_dataset_64px_crops"] = au_scores(au.predict(test_64[test]), test_set.aus,
-                                                                       train_mean)
+        report["au_oracle"]["held_out_dataset_64px_crops"] = au_scores(
+            au.predict(test_64[test]), test_set.aus, train_mean
+        )
     if random_test is not None:
         report["au_oracle"]["held_out_random_aus"] = au_scores(au.predict(random_test[0]), random_test[1], train_mean)
     au.meta.update(test_mae=report["au_oracle"]["held_out_dataset"]["mae"])
@@ -185,8 +212,10 @@ def build_oracles(data: FaceSet, out_dir: Path, *, identities: list[Identity] | 
 
 def load_oracles(out_dir: Path, device: str = "cpu") -> tuple[AuOracle, EmotionOracle]:
     out_dir = Path(out_dir)
-    return (AuOracle.load(out_dir / "au_oracle.safetensors", device),
-            EmotionOracle.load(out_dir / "emotion_oracle.safetensors", device))
+    return (
+        AuOracle.load(out_dir / "au_oracle.safetensors", device),
+        EmotionOracle.load(out_dir / "emotion_oracle.safetensors", device),
+    )
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -199,8 +228,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--per-class", type=int, default=8, help="without --synth/--work: images per subject and class")
     ap.add_argument("--extra-random", type=int, default=800, help="random-AU renders added to the AU training set")
     ap.add_argument("--epochs", type=int, default=45, help="AU-regressor epochs")
-    ap.add_argument("--emotion-epochs", type=int, default=30,
-                    help="emotion-classifier epochs (0: re-train the AU oracle only)")
+    ap.add_argument(
+        "--emotion-epochs", type=int, default=30, help="emotion-classifier epochs (0: re-train the AU oracle only)"
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     args = ap.parse_args(argv)
@@ -210,8 +240,15 @@ def main(argv: list[str] | None = None) -> dict:
     if args.work is None and synth_dir is None:
         synth_dir = args.out / "synth"
         if not (synth_dir / "synth.json").exists():
-            write_dataset(synth_dir, subjects=args.subjects, per_class=args.per_class, size=128,
-                          classes=parse_au_spec("all"), seed=args.seed, overwrite=True)
+            write_dataset(
+                synth_dir,
+                subjects=args.subjects,
+                per_class=args.per_class,
+                size=128,
+                classes=parse_au_spec("all"),
+                seed=args.seed,
+                overwrite=True,
+            )
     identities, test_64 = None, None
     if args.work is not None:
         data = load_work_faces(args.work)
@@ -220,16 +257,28 @@ def main(argv: list[str] | None = None) -> dict:
         test_64 = load_synth_crops(synth_dir, 64).images
         ids = pd.read_parquet(synth_dir / "identities.parquet").sort_values("subject")
         identities = [Identity.from_record(r) for r in ids.to_dict("records")]
-    report = build_oracles(data, args.out, identities=identities, extra_random=args.extra_random,
-                           epochs=args.epochs, emotion_epochs=args.emotion_epochs, seed=args.seed, test_64=test_64)
+    report = build_oracles(
+        data,
+        args.out,
+        identities=identities,
+        extra_random=args.extra_random,
+        epochs=args.epochs,
+        emotion_epochs=args.emotion_epochs,
+        seed=args.seed,
+        test_64=test_64,
+    )
     au, emo = report["au_oracle"], report.get("emotion_oracle")
     if emo:
         info(f"Emotion oracle: held-out accuracy {emo['held_out_dataset']['accuracy']:.4f}")
-    info(f"AU oracle: held-out MAE {au['held_out_dataset']['mae']:.4f} "
-         f"(baseline {au['held_out_dataset']['baseline_mae_train_mean']:.4f})"
-         + (f", random AUs {au['held_out_random_aus']['mae']:.4f}" if "held_out_random_aus" in au else ""))
-    info(f"Saved {args.out / 'au_oracle.safetensors'}, {args.out / 'emotion_oracle.safetensors'}, "
-         f"{args.out / 'oracle_report.json'}")
+    info(
+        f"AU oracle: held-out MAE {au['held_out_dataset']['mae']:.4f} "
+        f"(baseline {au['held_out_dataset']['baseline_mae_train_mean']:.4f})"
+        + (f", random AUs {au['held_out_random_aus']['mae']:.4f}" if "held_out_random_aus" in au else "")
+    )
+    info(
+        f"Saved {args.out / 'au_oracle.safetensors'}, {args.out / 'emotion_oracle.safetensors'}, "
+        f"{args.out / 'oracle_report.json'}"
+    )
     return report
 
 

@@ -88,14 +88,18 @@ def _draw_hair_back(cv: _Canvas, idn: Identity) -> None:
     cv.paint(cv.ellipse_mask((CX, cy), (idn.face_w + vol, cy - top + vol)), idn.hair_colour, hair=True)
     if idn.hair_style == 1:  # long: falls behind the face to the shoulders
         w = idn.face_w + vol
-        cv.paint(cv.poly_mask(np.array([[CX - w, cy], [CX + w, cy], [CX + w + 0.03, 0.9], [CX - w - 0.03, 0.9]])),
-                 idn.hair_colour, hair=True)
+        cv.paint(
+            cv.poly_mask(np.array([[CX - w, cy], [CX + w, cy], [CX + w + 0.03, 0.9], [CX - w - 0.03, 0.9]])),
+            idn.hair_colour,
+            hair=True,
+        )
 
 
 def _draw_body(cv: _Canvas, idn: Identity) -> None:
     nw = 0.55 * idn.face_w
-    neck = np.array([[CX - nw, idn.eye_y + 0.1], [CX + nw, idn.eye_y + 0.1], [CX + nw * 1.1, 1.02],
-                     [CX - nw * 1.1, 1.02]])
+    neck = np.array(
+        [[CX - nw, idn.eye_y + 0.1], [CX + nw, idn.eye_y + 0.1], [CX + nw * 1.1, 1.02], [CX - nw * 1.1, 1.02]]
+    )
     cv.paint(cv.poly_mask(neck), _scaled(idn.skin, 0.78))
     cv.paint(cv.ellipse_mask((CX, 1.1), (0.42, 0.22)), idn.shirt_colour)
     for side in (-1, 1):
@@ -134,9 +138,13 @@ def _draw_skin_cues(cv: _Canvas, idn: Identity, shape: FaceShape) -> None:
                 arc = _arc(CX + side * 0.1, brow_base - 0.07 - 0.02 * k, 0.04, -0.006)
                 cv.paint(cv.line_mask(arc, line), crease, 0.75 * cue["forehead_side"])
         if cue["nasolabial"] > 0:
-            pts = np.array([[CX + side * (idn.nose_w + 0.008), lm[33, 1] - 0.002],
-                            [CX + side * (idn.mouth_w + 0.022), idn.eye_y + idn.mouth_dy - 0.02],
-                            [CX + side * (idn.mouth_w + 0.03), idn.eye_y + idn.mouth_dy + 0.025]])
+            pts = np.array(
+                [
+                    [CX + side * (idn.nose_w + 0.008), lm[33, 1] - 0.002],
+                    [CX + side * (idn.mouth_w + 0.022), idn.eye_y + idn.mouth_dy - 0.02],
+                    [CX + side * (idn.mouth_w + 0.03), idn.eye_y + idn.mouth_dy + 0.025],
+                ]
+            )
             cv.paint(cv.blur(cv.line_mask(spline(pts, 8), 0.006), 0.003), crease, 0.8 * cue["nasolabial"])
         corner = lm[48] if side == -1 else lm[54]
         if cue["dimple"] > 0:
@@ -147,8 +155,11 @@ def _draw_skin_cues(cv: _Canvas, idn: Identity, shape: FaceShape) -> None:
             cv.paint(cv.blur(cv.line_mask(seg, line), 0.002), crease, 0.8 * cue["depressor"])
     if cue["forehead_mid"] > 0:
         for k in range(3):
-            cv.paint(cv.line_mask(_arc(CX, brow_base - 0.07 - 0.02 * k, 0.05, -0.008), line), crease,
-                     0.75 * cue["forehead_mid"])
+            cv.paint(
+                cv.line_mask(_arc(CX, brow_base - 0.07 - 0.02 * k, 0.05, -0.008), line),
+                crease,
+                0.75 * cue["forehead_mid"],
+            )
     if cue["glabella"] > 0:
         for side in (-1, 1):
             seg = np.array([[CX + side * 0.011, brow_base + 0.012], [CX + side * 0.014, brow_base - 0.03]])
@@ -195,11 +206,17 @@ def _draw_eyes(cv: _Canvas, idn: Identity, shape: FaceShape) -> None:
         within = lambda m: cv2.multiply(sclera, m, scale=1 / 255)  # noqa: E731, B023 (clip a mask to the eye opening)
         cv.paint(within(iris), idn.iris_colour)
         cv.paint(within(pupil), (0.04, 0.03, 0.03))
-        cv.paint(within(cv.ellipse_mask((ex + 0.3 * radius, idn.eye_y - 0.3 * radius), (0.2 * radius,) * 2)),
-                 (1.0, 1.0, 1.0), 0.8)
+        cv.paint(
+            within(cv.ellipse_mask((ex + 0.3 * radius, idn.eye_y - 0.3 * radius), (0.2 * radius,) * 2)),
+            (1.0, 1.0, 1.0),
+            0.8,
+        )
         cv.paint(cv.line_mask(upper, 0.006), lash)
-        cv.paint(cv.line_mask(lower, 0.003 + 0.003 * shape.cues["lid_tension"]), _scaled(idn.skin, 0.55),
-                 0.4 + 0.5 * shape.cues["lid_tension"])
+        cv.paint(
+            cv.line_mask(lower, 0.003 + 0.003 * shape.cues["lid_tension"]),
+            _scaled(idn.skin, 0.55),
+            0.4 + 0.5 * shape.cues["lid_tension"],
+        )
 
 
 def _draw_brows(cv: _Canvas, idn: Identity, shape: FaceShape) -> None:
@@ -222,8 +239,9 @@ def _draw_mouth(cv: _Canvas, idn: Identity, shape: FaceShape) -> None:
     seam = _scaled(idn.lip_colour, 0.45)
     cv.paint(cv.line_mask(shape.lip_inner_upper, 0.003), seam, 0.9)
     cv.paint(cv.line_mask(shape.lip_inner_lower, 0.003), seam, 0.9)
-    hi = shape.lip_outer_lower[14:27] * [1, 0] + [0, 1] * (0.4 * shape.lip_outer_lower[14:27]
-                                                           + 0.6 * shape.lip_inner_lower[14:27])
+    hi = shape.lip_outer_lower[14:27] * [1, 0] + [0, 1] * (
+        0.4 * shape.lip_outer_lower[14:27] + 0.6 * shape.lip_inner_lower[14:27]
+    )
     cv.paint(cv.blur(cv.line_mask(hi, 0.004), 0.002), _scaled(idn.lip_colour, 1.25), 0.5)
 
 
@@ -255,15 +273,23 @@ def _draw_glasses(cv: _Canvas, idn: Identity) -> None:
         rims.append(rim)
         cv.paint(cv.poly_mask(rim), idn.glasses_colour, 0.1)
         cv.paint(cv.line_mask(rim, 0.005, closed=True), idn.glasses_colour)
-        cv.paint(cv.line_mask(np.array([[ex + side * ax, ey - 0.01], [CX + side * idn.face_w, ey - 0.005]]), 0.004),
-                 idn.glasses_colour)
-    bridge = np.array([[CX - idn.eye_dx + idn.eye_w + 0.02, idn.eye_y - 0.006], [CX, idn.eye_y - 0.012],
-                       [CX + idn.eye_dx - idn.eye_w - 0.02, idn.eye_y - 0.006]])
+        cv.paint(
+            cv.line_mask(np.array([[ex + side * ax, ey - 0.01], [CX + side * idn.face_w, ey - 0.005]]), 0.004),
+            idn.glasses_colour,
+        )
+    bridge = np.array(
+        [
+            [CX - idn.eye_dx + idn.eye_w + 0.02, idn.eye_y - 0.006],
+            [CX, idn.eye_y - 0.012],
+            [CX + idn.eye_dx - idn.eye_w - 0.02, idn.eye_y - 0.006],
+        ]
+    )
     cv.paint(cv.line_mask(bridge, 0.004), idn.glasses_colour)
 
 
-def render_face(identity: Identity, aus: np.ndarray, size: int, pose: Pose | None = None, *,
-                rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+def render_face(
+    identity: Identity, aus: np.ndarray, size: int, pose: Pose | None = None, *, rng: np.random.Generator | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Draw `identity` showing `aus` ((17,) on 0–1) as a `size`×`size` RGB uint8 image.
 
     Returns (image, landmarks) with landmarks (68, 2) float32 in iBUG order, in output pixels. `pose` defaults to

@@ -86,5 +86,6 @@ def background(identity: Identity, size: int) -> np.ndarray:
 def lighting(identity: Identity, size: int) -> np.ndarray:
     """Multiplicative lighting gradient (size, size) across the canonical canvas."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
-    return 1.0 + identity.light_strength * 2 * ((0.5 - xx) * np.cos(identity.light_angle)
-                                                + (0.5 - yy) * np.sin(identity.light_angle))
+    return 1.0 + identity.light_strength * 2 * (
+        (0.5 - xx) * np.cos(identity.light_angle) + (0.5 - yy) * np.sin(identity.light_angle)
+    )

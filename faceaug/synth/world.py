@@ -48,17 +48,29 @@ def vary_class_aus(vector: np.ndarray, rng: np.random.Generator, *, neutral: boo
 
 def sample_pose(rng: np.random.Generator) -> Pose:
     j = POSE_JITTER
-    return Pose(roll=float(rng.uniform(-j["roll_deg"], j["roll_deg"])), skew=float(rng.uniform(-j["skew"], j["skew"])),
-                scale=float(rng.uniform(*j["scale"])), dx=float(rng.uniform(-j["shift"], j["shift"])),
-                dy=float(rng.uniform(-j["shift"], j["shift"])))
+    return Pose(
+        roll=float(rng.uniform(-j["roll_deg"], j["roll_deg"])),
+        skew=float(rng.uniform(-j["skew"], j["skew"])),
+        scale=float(rng.uniform(*j["scale"])),
+        dx=float(rng.uniform(-j["shift"], j["shift"])),
+        dy=float(rng.uniform(-j["shift"], j["shift"])),
+    )
 
 
 def subject_name(index: int) -> str:
     return f"s{index:03d}"
 
 
-def render_subject_class(out_dir: str, seed: int, subject: int, identity: Identity, class_index: int,
-                          target: TargetClass, per_class: int, size: int) -> list[dict]:
+def render_subject_class(
+    out_dir: str,
+    seed: int,
+    subject: int,
+    identity: Identity,
+    class_index: int,
+    target: TargetClass,
+    per_class: int,
+    size: int,
+) -> list[dict]:
     """Render and write the `per_class` images of one subject and class; returns their images.parquet rows."""
     rows = []
     name = subject_name(subject)
@@ -71,7 +83,18 @@ def render_subject_class(out_dir: str, seed: int, subject: int, identity: Identi
         # No per-file fsync: `faceaug synth` flushes all of them at once before writing the tables that list them.
         write_png_atomic(Path(out_dir) / f"{rel}.png", rgb, durable=False)
         write_openface_csv(Path(out_dir) / f"{rel}.csv", [OpenFaceRow(aus=aus, landmarks=landmarks)], durable=False)
-        rows.append({"path": f"{rel}.png", "label": target.name, "subject": name, "k": k,
-                     **{au: float(v) for au, v in zip(AU_NAMES, aus)},
-                     "roll": pose.roll, "skew": pose.skew, "scale": pose.scale, "dx": pose.dx, "dy": pose.dy})
+        rows.append(
+            {
+                "path": f"{rel}.png",
+                "label": target.name,
+                "subject": name,
+                "k": k,
+                **{au: float(v) for au, v in zip(AU_NAMES, aus)},
+                "roll": pose.roll,
+                "skew": pose.skew,
+                "scale": pose.scale,
+                "dx": pose.dx,
+                "dy": pose.dy,
+            }
+        )
     return rows

@@ -47,8 +47,13 @@ class EstimatorJudge(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[None, torch.Tensor]:
         grey = (x * self.luma.to(x.dtype)).sum(1, keepdim=True)
         if grey.shape[-1] != self.image_size:
-            grey = F.interpolate(grey, size=(self.image_size, self.image_size), mode="bilinear",
-                                 align_corners=False, antialias=grey.shape[-1] > self.image_size)
+            grey = F.interpolate(
+                grey,
+                size=(self.image_size, self.image_size),
+                mode="bilinear",
+                align_corners=False,
+                antialias=grey.shape[-1] > self.image_size,
+            )
         return None, torch.sigmoid(self.net(grey))
 
 

@@ -20,7 +20,7 @@ from faceaug.config import DIFFAUGMENT_POLICIES as POLICIES
 
 
 def parse_policy(text: str) -> tuple[str, ...]:
-    """"color,translation" → ("color", "translation"); "" → () (off). Unknown names raise ValueError."""
+    """ "color,translation" → ("color", "translation"); "" → () (off). Unknown names raise ValueError."""
     names = tuple(p.strip() for p in text.split(",") if p.strip())
     unknown = [n for n in names if n not in POLICIES]
     if unknown:
@@ -61,8 +61,12 @@ def _cutout(x: torch.Tensor, gen: torch.Generator, ratio: float = 0.5) -> torch.
     left = torch.randint(0, w - cw + 1, (b,), generator=gen).to(x.device)
     rows = torch.arange(h, device=x.device).view(1, h, 1)
     cols = torch.arange(w, device=x.device).view(1, 1, w)
-    hole = ((rows >= top.view(b, 1, 1)) & (rows < (top + ch).view(b, 1, 1))
-            & (cols >= left.view(b, 1, 1)) & (cols < (left + cw).view(b, 1, 1)))
+    hole = (
+        (rows >= top.view(b, 1, 1))
+        & (rows < (top + ch).view(b, 1, 1))
+        & (cols >= left.view(b, 1, 1))
+        & (cols < (left + cw).view(b, 1, 1))
+    )
     return x * (~hole).unsqueeze(1).to(x.dtype)
 
 

@@ -21,16 +21,22 @@ CHECKPOINT_VERSION = 1
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> Path:
-    return save_torch_atomic({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
-                              "faceaug_version": __version__, **payload}, path)
+    return save_torch_atomic(
+        {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "faceaug_version": __version__, **payload}, path
+    )
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
     payload = load_torch_safely(path, "Checkpoint")
     if payload.get("format") != CHECKPOINT_FORMAT:
         raise UserError(f"{path} is not a faceaug GANimation training checkpoint.")
-    check_format_version(path, "GANimation training checkpoint", payload.get("version", 1), CHECKPOINT_VERSION,
-                         payload.get("faceaug_version"))
+    check_format_version(
+        path,
+        "GANimation training checkpoint",
+        payload.get("version", 1),
+        CHECKPOINT_VERSION,
+        payload.get("faceaug_version"),
+    )
     if "ganimation" not in payload:
         raise UserError(f"{path} is an incomplete faceaug GANimation training checkpoint (no ganimation settings).")
     return payload
@@ -39,5 +45,6 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 def config_from_checkpoint(payload: dict[str, Any], path: Path | str = "a stored checkpoint") -> GanimationConfig:
     """The GanimationConfig stored in a checkpoint: missing keys (older files) take the defaults, unknown keys
     (another version) are a UserError naming them, as in a --config file."""
-    return section_from_dict(GanimationConfig, "ganimation", payload.get("ganimation"),
-                             f"the settings stored in {path}")
+    return section_from_dict(
+        GanimationConfig, "ganimation", payload.get("ganimation"), f"the settings stored in {path}"
+    )

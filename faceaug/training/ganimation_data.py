@@ -36,8 +36,9 @@ class FaceCache:
     def __len__(self) -> int:
         return int(self.images.shape[0])
 
-    def batch(self, index: torch.Tensor, flip: torch.Tensor,
-              photometric: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(
+        self, index: torch.Tensor, flip: torch.Tensor, photometric: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Images in [−1, 1] (flipped where `flip` is True) and their AU vectors, for row indices `index`;
         `photometric` (B, 2) = per-face (contrast gain, brightness offset) applied about mid-grey, or None."""
         images = to_model_range(self.images[index])

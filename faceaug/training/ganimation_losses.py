@@ -24,10 +24,7 @@ def generator_adversarial_loss(fake_scores: torch.Tensor) -> torch.Tensor:
 
 
 def gradient_penalty(
-    critic_scores: Callable[[torch.Tensor], torch.Tensor],
-    real: torch.Tensor,
-    fake: torch.Tensor,
-    epsilon: torch.Tensor,
+    critic_scores: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor, epsilon: torch.Tensor
 ) -> torch.Tensor:
     """WGAN-GP: E[(‖∇ D(x̂)‖₂ − 1)²] at x̂ = ε·real + (1 − ε)·fake, one ε ∈ [0, 1] per sample (shape (B, 1, 1, 1)).
 

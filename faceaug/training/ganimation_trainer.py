@@ -76,8 +76,16 @@ def step_generator(seed: int, rank: int, step: int) -> torch.Generator:
 class GanimationTrainer:
     """Networks, optimisers and one training step; the loop and file I/O are `faceaug.commands.train`'s."""
 
-    def __init__(self, cfg: Config, cache: FaceCache, device: torch.device, *, rank: int = 0, world: int = 1,
-                 au_estimator: Path | None = None):
+    def __init__(
+        self,
+        cfg: Config,
+        cache: FaceCache,
+        device: torch.device,
+        *,
+        rank: int = 0,
+        world: int = 1,
+        au_estimator: Path | None = None,
+    ):
         self.cfg, self.g, self.cache, self.device = cfg, cfg.ganimation, cache, device
         self.rank, self.world = rank, world
         init = torch.Generator().manual_seed(int(cfg.seed))
@@ -94,8 +102,9 @@ class GanimationTrainer:
         # Exponential moving average of the generator's weights (`ema_decay` > 0): what the model file, the
         # samples and expand get. It follows the oscillating adversarial game smoothly, like the averaged
         # generators of ProGAN / StyleGAN.
-        self.generator_ema = (copy.deepcopy(self.generator).requires_grad_(False).eval()
-                              if self.g.ema_decay > 0 else None)
+        self.generator_ema = (
+            copy.deepcopy(self.generator).requires_grad_(False).eval() if self.g.ema_decay > 0 else None
+        )
         self.G, self.D = self.generator, self.critic  # what the step calls (DDP / compiled wrappers)
         if world > 1:
             from torch.nn.parallel import DistributedDataParallel as DDP
@@ -106,8 +115,10 @@ class GanimationTrainer:
             self.G = torch.compile(self.G)
         self.steps_per_epoch = len(cache) // (self.g.batch_size * world)
         if self.steps_per_epoch < 1:
-            raise UserError(f"The train split has {len(cache)} faces, fewer than one batch of {self.g.batch_size}"
-                            f"{f' per GPU × {world}' if world > 1 else ''}; lower --batch-size.")
+            raise UserError(
+                f"The train split has {len(cache)} faces, fewer than one batch of {self.g.batch_size}"
+                f"{f' per GPU × {world}' if world > 1 else ''}; lower --batch-size."
+            )
         self.total_steps, self.decay_start = self.g.schedule(self.steps_per_epoch)
         self.time_progress = 0.0  # share of the time budget spent, set by the training loop (0 = no budget)
         self.augment_policy = parse_policy(self.g.diffaugment)  # the critic's input augmentation (() = off)
@@ -137,7 +148,7 @@ class GanimationTrainer:
         order = epoch_order(len(self.cache), self.cfg.seed, epoch)
         b = self.g.batch_size
         start = (within * self.world + self.rank) * b
-        index = order[start:start + b]
+        index = order[start : start + b]
         flips = torch.rand(b, generator=gen) < 0.5
         images, aus = self.cache.batch(index, flips, photometric_draws(b, self.g.photometric_jitter, gen))
         targets = random_targets(self.cache, b, self.g.target_noise, gen)
@@ -194,8 +205,9 @@ class GanimationTrainer:
         return losses
 
     @torch.no_grad()
-    def _keep_best(self, best: tuple[float, int, dict | None], step: int,
-                   heldout: torch.Tensor) -> tuple[float, int, dict | None]:
+    def _keep_best(
+        self, best: tuple[float, int, dict | None], step: int, heldout: torch.Tensor
+    ) -> tuple[float, int, dict | None]:
         """Measure the held-out AU error now; return (error, step, critic weights) of the better of now and `best`."""
         errors = []
         for index in heldout.split(256):
@@ -234,15 +246,24 @@ class GanimationTrainer:
             color, attention = self.G(real, conditioning(g.condition, target, real_aus))
             fake = blend(real, self._colour(color), attention)
 
-        out = {"lr": torch.tensor(g.lr * factor),
-               **self._critic_update(real, fake.detach(), real_aus, epsilon, step, gen)}
+        out = {
+            "lr": torch.tensor(g.lr * factor),
+            **self._critic_update(real, fake.detach(), real_aus, epsilon, step, gen),
+        }
         if train_g:
             out.update(self._generator_update(real, fake, attention, real_aus, target, step, gen))
         self.step += 1
         return {k: v.detach() for k, v in out.items()}
 
-    def _critic_update(self, real: torch.Tensor, fake: torch.Tensor, real_aus: torch.Tensor, epsilon: torch.Tensor,
-                       step: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
+    def _critic_update(
+        self,
+        real: torch.Tensor,
+        fake: torch.Tensor,
+        real_aus: torch.Tensor,
+        epsilon: torch.Tensor,
+        step: int,
+        gen: torch.Generator,
+    ) -> dict[str, torch.Tensor]:
         """One critic step: Wasserstein realism, AU regression on the real faces, the (lazy) gradient penalty; with
         `diffaugment`, on augmented real and fake faces alike."""
         g = self.g
@@ -265,9 +286,16 @@ class GanimationTrainer:
         out["d_loss"] = d_loss
         return out
 
-    def _generator_update(self, real: torch.Tensor, fake: torch.Tensor, attention: torch.Tensor,
-                          real_aus: torch.Tensor, target: torch.Tensor, step: int,
-                          gen: torch.Generator) -> dict[str, torch.Tensor]:
+    def _generator_update(
+        self,
+        real: torch.Tensor,
+        fake: torch.Tensor,
+        attention: torch.Tensor,
+        real_aus: torch.Tensor,
+        target: torch.Tensor,
+        step: int,
+        gen: torch.Generator,
+    ) -> dict[str, torch.Tensor]:
         """One generator step: fool the critic, hit the target AUs, come back under the cycle, keep the mask
         sparse and smooth."""
         g = self.g
@@ -292,8 +320,15 @@ class GanimationTrainer:
         self.opt_g.step()
         self._update_ema(step)
         self.critic.requires_grad_(True)
-        return dict(g_loss=g_loss, g_adv=g_adv, g_au=g_au, g_cyc=g_cyc, g_mask=g_mask, g_tv=g_tv,
-                    attention_mean=attention.float().mean())
+        return dict(
+            g_loss=g_loss,
+            g_adv=g_adv,
+            g_au=g_au,
+            g_cyc=g_cyc,
+            g_mask=g_mask,
+            g_tv=g_tv,
+            attention_mean=attention.float().mean(),
+        )
 
     def generator_updates(self, step: int) -> int:
         """How many generator updates steps 0..`step` make (a function of the step, so resuming keeps it)."""
@@ -375,6 +410,9 @@ class GanimationTrainer:
             target = torch.from_numpy(preset_vector(name)).expand(real.shape[0], -1).to(self.device)
             color, attention = self.inference_generator(real, conditioning(self.g.condition, target, source))
             columns.append(to_uint8(blend(real, self._colour(color), attention)))
-            masks.append(np.repeat((attention.float().clamp(0, 1) * 255).round().byte().cpu().numpy()
-                                   .transpose(0, 2, 3, 1), 3, axis=3))
+            masks.append(
+                np.repeat(
+                    (attention.float().clamp(0, 1) * 255).round().byte().cpu().numpy().transpose(0, 2, 3, 1), 3, axis=3
+                )
+            )
         return np.concatenate([np.concatenate(list(row), axis=1) for row in zip(*(columns + masks))], axis=0)

@@ -191,8 +191,9 @@ def _critic_step(group: _Group, n: int, nets: _ScaleNets, opt, noise: torch.Tens
     return loss, prev
 
 
-def _generator_step(group: _Group, n: int, nets: _ScaleNets, opt, noise: torch.Tensor, prev: torch.Tensor,
-                    rec: _Reconstruction):
+def _generator_step(
+    group: _Group, n: int, nets: _ScaleNets, opt, noise: torch.Tensor, prev: torch.Tensor, rec: _Reconstruction
+):
     """One generator update on a fresh fake (the official loop reuses a stale one); returns (loss, its weighted
     reconstruction term), per model."""
     adversarial = generator_adversarial_loss(nets.d(nets.g(noise, prev)), group.k)
@@ -246,8 +247,10 @@ def _freeze(group: _Group, n: int, nets: _ScaleNets, rec: _Reconstruction, losse
     with torch.no_grad():
         reconstruction = nets.g(rec.noise, rec.prev)
     group.frozen.append((nets.g, rec.amp_t))
-    plain = (unstack_module(nets.g, lambda groups: ScaleGenerator(nets.spec, groups)),
-             unstack_module(nets.d, lambda groups: ScaleCritic(nets.spec, groups)))
+    plain = (
+        unstack_module(nets.g, lambda groups: ScaleGenerator(nets.spec, groups)),
+        unstack_module(nets.d, lambda groups: ScaleCritic(nets.spec, groups)),
+    )
     trained = _TrainedScale(n, nets.spec.channels, [g.eval() for g in plain[0]], rec.amp, losses)
     return reconstruction, trained, plain
 
@@ -269,16 +272,33 @@ def _train_group(images, cfg: SinganConfig, seeds, device, first: int, mode: str
 
 def _model(i: int, image, seed: int, group: _Group, scales: list[_TrainedScale]) -> SinganModel:
     """Model i of a trained group."""
-    arch = SinganArchitecture(sizes=tuple(group.sizes), scale_factor=group.scale_factor, first_scale=group.first,
-                              channels=tuple(s.channels for s in scales), num_layers=group.cfg.num_layers,
-                              noise_amps=tuple(float(s.amp[i]) for s in scales), mode=group.mode)
-    losses = [{"scale": s.scale, "loss_d": s.losses[0][i].item(), "loss_g": s.losses[1][i].item(),
-               "rec": s.losses[2][i].item()} for s in scales if s.losses is not None]
+    arch = SinganArchitecture(
+        sizes=tuple(group.sizes),
+        scale_factor=group.scale_factor,
+        first_scale=group.first,
+        channels=tuple(s.channels for s in scales),
+        num_layers=group.cfg.num_layers,
+        noise_amps=tuple(float(s.amp[i]) for s in scales),
+        mode=group.mode,
+    )
+    losses = [
+        {
+            "scale": s.scale,
+            "loss_d": s.losses[0][i].item(),
+            "loss_g": s.losses[1][i].item(),
+            "rec": s.losses[2][i].item(),
+        }
+        for s in scales
+        if s.losses is not None
+    ]
     return SinganModel(
-        arch=arch, image=image, generators=[s.generators[i] for s in scales],
+        arch=arch,
+        image=image,
+        generators=[s.generators[i] for s in scales],
         z_rec=None if group.z_rec is None else group.z_rec[i],
         provenance={"seed": seed, "faceaug_version": __version__, "settings": asdict(group.cfg), "losses": losses},
-        cpu_threads=group.cfg.cpu_threads)
+        cpu_threads=group.cfg.cpu_threads,
+    )
 
 
 def _first_trained(image: np.ndarray, cfg: SinganConfig, start_scale: int, mode: str) -> int:
@@ -286,22 +306,40 @@ def _first_trained(image: np.ndarray, cfg: SinganConfig, start_scale: int, mode:
         return 0
     n_scales = len(pyramid_sizes(*image.shape[:2], cfg)[0])
     if start_scale >= n_scales:
-        raise UserError(f"Start scale {start_scale} is beyond this image's {n_scales} SinGAN scales; "
-                        f"inject mode needs a start scale below {n_scales}.")
+        raise UserError(
+            f"Start scale {start_scale} is beyond this image's {n_scales} SinGAN scales; "
+            f"inject mode needs a start scale below {n_scales}."
+        )
     return start_scale
 
 
-def train_singan(image: np.ndarray, cfg: SinganConfig, *, seed: int, device: torch.device, start_scale: int = 0,
-                 mode: str = "reconstruct", progress: Progress | None = None) -> SinganModel:
+def train_singan(
+    image: np.ndarray,
+    cfg: SinganConfig,
+    *,
+    seed: int,
+    device: torch.device,
+    start_scale: int = 0,
+    mode: str = "reconstruct",
+    progress: Progress | None = None,
+) -> SinganModel:
     """Train one single-image SinGAN on an RGB uint8 image (inject mode skips scales coarser than start_scale)."""
     check_mode_and_start_scale(mode, start_scale)
     first = _first_trained(image, cfg, start_scale, mode)
     return _train_group([image], cfg, [seed], torch.device(device), first, mode, progress)[0]
 
 
-def train_singan_batch(images: list[np.ndarray], cfg: SinganConfig, *, seeds: list[int], device: torch.device,
-                       start_scale: int = 0, mode: str = "reconstruct", strategy: str = "auto",
-                       progress: Progress | None = None) -> list[SinganModel]:
+def train_singan_batch(
+    images: list[np.ndarray],
+    cfg: SinganConfig,
+    *,
+    seeds: list[int],
+    device: torch.device,
+    start_scale: int = 0,
+    mode: str = "reconstruct",
+    strategy: str = "auto",
+    progress: Progress | None = None,
+) -> list[SinganModel]:
     """Train K independent SinGANs, one per image; same models as K `train_singan` calls with these seeds.
 
     Images are grouped by (pyramid shape, first trained scale). `strategy`: "grouped" stacks each group into
@@ -317,14 +355,24 @@ def train_singan_batch(images: list[np.ndarray], cfg: SinganConfig, *, seeds: li
     if strategy not in ("grouped", "sequential"):
         raise ValueError(f"unknown strategy {strategy!r}")
     groups = _stackable_groups(images, cfg, start_scale, mode)
-    chunks = [(first, chunk) for (_, first), idx in groups.items()
-              for chunk in ([idx] if strategy == "grouped" else [[i] for i in idx])]
+    chunks = [
+        (first, chunk)
+        for (_, first), idx in groups.items()
+        for chunk in ([idx] if strategy == "grouped" else [[i] for i in idx])
+    ]
     total = sum((len(key[0]) - key[1]) * cfg.iters_per_scale * len(idx) for key, idx in groups.items())
     models: list[SinganModel | None] = [None] * len(images)
     done = 0
     for first, chunk in chunks:
-        trained = _train_group([images[i] for i in chunk], cfg, [seeds[i] for i in chunk], device, first, mode,
-                               _progress_of_chunk(progress, done, len(chunk), total))
+        trained = _train_group(
+            [images[i] for i in chunk],
+            cfg,
+            [seeds[i] for i in chunk],
+            device,
+            first,
+            mode,
+            _progress_of_chunk(progress, done, len(chunk), total),
+        )
         done += (trained[0].num_scales - first) * cfg.iters_per_scale * len(chunk)
         for i, m in zip(chunk, trained):
             models[i] = m

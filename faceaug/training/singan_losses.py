@@ -31,8 +31,9 @@ def reconstruction_loss(reconstruction: torch.Tensor, real: torch.Tensor, k: int
     return per_model_mean((reconstruction - real) ** 2, k)
 
 
-def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
-                     alpha: torch.Tensor, k: int) -> torch.Tensor:
+def gradient_penalty(
+    critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor, k: int
+) -> torch.Tensor:
     """WGAN-GP as in SinGAN: E[(‖∇ D(x̂)‖₂ − 1)²] at x̂ = α·real + (1 − α)·fake, the norm taken per pixel over each
     model's 3 channels; `alpha` holds one α ∈ [0, 1] per model, repeated over its channels, (1, 3K, 1, 1)."""
     mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
