@@ -54,7 +54,7 @@ def build(root: Path, generated: int, size: int, variants: int = 4) -> Path:
             noisy = np.clip(source + rng.normal(0, 6, source.shape), 0, 255).astype(np.uint8)
             rel = f"images/happy/{stem}_s{j:02d}.png"
             write_png_atomic(out / rel, noisy)
-            rows.append(_row(f"{stem}_s{j:02d}", rel, face, "singan", True, target, sample_index=j))
+            rows.append(_row(f"{stem}_s{j:02d}", rel, face, "variant", True, target, sample_index=j))
     write_table_atomic(rows, out / "manifest.parquet", "manifest")
     (out / "expand.json").write_text(json.dumps({"request": {"work_dir": str(work)}}))
     return out
@@ -74,8 +74,9 @@ def _row(image_id, rel, face, stage, generated, aus, sample_index=None) -> dict:
         "target": "happy" if generated else "original",
         **aus,
         "alpha": None,
-        "gen_start_scale": 2 if stage == "singan" else None,
-        "singan_mode": "inject" if stage == "singan" else None,
+        "gen_start_scale": 2 if stage == "variant" else None,
+        "singan_mode": "inject" if stage == "variant" else None,
+        "regenerator": "singan" if stage == "variant" else None,
         "sample_index": sample_index,
         "seed": 0,
         "ganimation_model_id": None,

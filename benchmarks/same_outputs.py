@@ -35,8 +35,11 @@ def chain(out: Path) -> None:
     """The step-bounded chain; every step seeded."""
     _faceaug("synth", str(out / "data"), "--subjects", "6", "--per-class", "2", "--size", "64", "--seed", "0")
     _faceaug("preprocess", str(out / "data"), "--out", str(out / "work"), "--labels", str(out / "data/labels.csv"))
-    _faceaug("train", str(out / "work"), "--steps", "40", "--seed", "0")
-    common = ["--au-preset", "happy,surprise", "--per-class", "4", "--min-target-probability", "0", "--seed", "0"]
+    # --max-minutes 0: no time budget, whose share would stop the AU pre-training after a machine-dependent step
+    _faceaug("train", str(out / "work"), "--steps", "40", "--max-minutes", "0", "--seed", "0")
+    # 2 edits and 4 variants per class (variants drawn before more edits), so that both regenerators run
+    common = ["--au-preset", "happy,surprise", "--per-class", "6", "--samples-per-edit", "2", "--no-edits-first"]
+    common += ["--min-target-probability", "0", "--seed", "0"]
     _faceaug("expand", str(out / "work"), *common, "--out", str(out / "singan"), "--regenerator", "singan")
     _faceaug("expand", str(out / "work"), *common, "--out", str(out / "patch"), "--regenerator", "patch")
     subprocess.run(
@@ -49,10 +52,12 @@ def chain(out: Path) -> None:
     )  # fmt: skip
 
 
-def _table(path: Path) -> list[dict]:
+def _table(path: Path, out: Path) -> list[dict]:
     frame = pd.read_parquet(path)
     frame = frame[[c for c in frame.columns if c not in VOLATILE]]
-    return json.loads(frame.round(6).to_json(orient="records"))
+    records = json.loads(frame.round(6).to_json(orient="records"))
+    where = str(out)  # the folder the chain ran in, which a path column may name
+    return [{k: v.replace(where, "OUT") if isinstance(v, str) else v for k, v in r.items()} for r in records]
 
 
 def fingerprint(out: Path) -> dict:
@@ -63,7 +68,7 @@ def fingerprint(out: Path) -> dict:
             continue
         result["images"][rel] = hashlib.sha256(image.read_bytes()).hexdigest()
     for table in sorted(out.rglob("*.parquet")):
-        result["tables"][str(table.relative_to(out))] = _table(table)
+        result["tables"][str(table.relative_to(out))] = _table(table, out)
     return result
 
 

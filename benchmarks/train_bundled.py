@@ -91,14 +91,14 @@ def train_judge(args, work: Path) -> Path:
         split="train",
         labels=labels,
         image_size=48,
-        grayscale=True,
+        greyscale=True,
         transform=classic_pipeline(seed=args.seed),
         preload=True,
     )
     started = time.time()
     net = train_classifier([train], len(labels), settings, seed=args.seed, device=torch.device("cpu"))
     test = ManifestDataset(
-        test_work / "faces.parquet", split="test", labels=labels, image_size=48, grayscale=True, preload=True
+        test_work / "faces.parquet", split="test", labels=labels, image_size=48, greyscale=True, preload=True
     )
     heldout = scores(test.targets, predict(net, test, torch.device("cpu")), len(labels))
     judge = ExpressionJudge(

@@ -29,7 +29,7 @@ def main() -> None:
     torch.manual_seed(0)
 
     train = ManifestDataset(
-        args.manifest, split="train", image_size=args.size, grayscale=args.grey, transform=classic_pipeline(seed=0)
+        args.manifest, split="train", image_size=args.size, greyscale=args.grey, transform=classic_pipeline(seed=0)
     )  # real and generated training faces
     test = ManifestDataset(
         args.manifest,
@@ -38,7 +38,7 @@ def main() -> None:
         labels=train.labels,
         unknown_labels="drop",
         image_size=args.size,
-        grayscale=args.grey,
+        greyscale=args.grey,
     )
     print(
         f"{len(train)} training images ({int(train.rows['is_generated'].sum())} generated), {len(test)} test "

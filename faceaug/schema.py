@@ -18,11 +18,20 @@ from faceaug import __version__
 from faceaug.aus import AU_NAMES, AU_PRESENT_NAMES
 from faceaug.errors import UserError
 from faceaug.io.atomic import atomic_path
+from faceaug.io.versions import check_format_version
 from faceaug.labels import label_problem
 
-SCHEMA_VERSION = "1"
-#: the manifest's singan_mode of a variant made by the patch regenerator (SinGAN's: reconstruct | inject)
-PATCH_MODE = "patch"
+#: Each table's format version, written into its Parquet metadata as `faceaug_schema = "<table>/<version>"`; a
+#: reader refuses a newer one and reads every older one (`read_table` maps what changed). manifest and metrics 2:
+#: a variant of an edit has stage "variant" and the manifest names its `regenerator` (1: stage "singan", and
+#: singan_mode "patch" for the patch regenerator's variants).
+TABLE_VERSIONS = {"faces": 1, "rejects": 1, "manifest": 2, "metrics": 2}
+
+#: The manifest's (and metrics') stages: the real faces, GANimation's edits, the variants of an edit.
+ORIGINAL, EDIT, VARIANT = "original", "ganimation", "variant"
+STAGES = (ORIGINAL, EDIT, VARIANT)
+#: What made a variant (the manifest's `regenerator`, the setting `expand.regenerator`: faceaug.config.REGENERATORS).
+SINGAN, PATCH = "singan", "patch"
 
 _AU_FIELDS = [pa.field(name, pa.float32(), nullable=False) for name in AU_NAMES]
 
@@ -67,8 +76,7 @@ MANIFEST_SCHEMA = pa.schema(
         pa.field("label", pa.string(), nullable=False),
         pa.field("split", pa.string(), nullable=False),
         pa.field("is_generated", pa.bool_(), nullable=False),
-        # original | ganimation | singan (a variant of an edit, by SinGAN or the patch regenerator: see singan_mode)
-        pa.field("stage", pa.string(), nullable=False),
+        pa.field("stage", pa.string(), nullable=False),  # original | ganimation | variant (STAGES)
         pa.field("source_id", pa.string(), nullable=False),
         pa.field("source_label", pa.string(), nullable=False),
         pa.field("subject", pa.string(), nullable=False),
@@ -76,7 +84,7 @@ MANIFEST_SCHEMA = pa.schema(
         *_AU_FIELDS,  # target AU intensities (the source's own AUs for originals)
         pa.field("alpha", pa.float32(), nullable=True),
         pa.field("gen_start_scale", pa.int32(), nullable=True),
-        pa.field("singan_mode", pa.string(), nullable=True),  # reconstruct | inject (SinGAN) | patch
+        pa.field("singan_mode", pa.string(), nullable=True),  # reconstruct | inject (SinGAN's variants only)
         pa.field("sample_index", pa.int32(), nullable=True),
         pa.field("seed", pa.int64(), nullable=True),
         pa.field("ganimation_model_id", pa.string(), nullable=True),
@@ -89,6 +97,8 @@ MANIFEST_SCHEMA = pa.schema(
         pa.field("target_probability", pa.float32(), nullable=True),
         # an edit's mean attention over the template face region (1 = kept from the source; None: not an edit)
         pa.field("face_attention", pa.float32(), nullable=True),
+        # what made a variant: singan | patch (None: not a variant)
+        pa.field("regenerator", pa.string(), nullable=True),
     ]
 )
 
@@ -102,7 +112,7 @@ METRICS_SCHEMA = pa.schema(
     [
         pa.field("id", pa.string(), nullable=False),
         pa.field("label", pa.string(), nullable=False),
-        pa.field("stage", pa.string(), nullable=False),
+        pa.field("stage", pa.string(), nullable=False),  # the manifest row's
         pa.field("target", pa.string(), nullable=False),
         pa.field("source_id", pa.string(), nullable=False),
         pa.field("face_detected", pa.bool_(), nullable=False),
@@ -145,6 +155,22 @@ def _not_recorded(table: pa.Table) -> pa.Array:
     return pa.nulls(table.num_rows, pa.bool_())
 
 
+#: The stage of a variant in manifest and metrics tables of format 1.
+_V1_VARIANT_STAGE = "singan"
+
+
+def _v1_regenerator(table: pa.Table) -> pa.Array:
+    """A manifest of format 1 names no regenerator: its variants have stage "singan", and singan_mode "patch" when
+    the patch regenerator made them."""
+    try:
+        stage, mode = table.column("stage").cast(pa.string()), table.column("singan_mode").cast(pa.string())
+    except (pa.ArrowException, ValueError):
+        return pa.nulls(table.num_rows, pa.string())  # the type check of read_table names the bad column
+    patch = pc.fill_null(pc.equal(mode, PATCH), False)
+    made_by = pc.if_else(patch, PATCH, SINGAN)
+    return pc.if_else(pc.equal(stage, _V1_VARIANT_STAGE), made_by, pa.scalar(None, pa.string()))
+
+
 #: Columns added after a table's first release, and how a reader fills them in an older file.
 ADDED_COLUMNS = {
     "faces": {"landmark_method": _legacy_landmark_method, "grey": _not_recorded},
@@ -154,7 +180,15 @@ ADDED_COLUMNS = {
         "editor": lambda table: pa.nulls(table.num_rows, pa.string()),
         "target_probability": lambda table: pa.nulls(table.num_rows, pa.float32()),
         "face_attention": lambda table: pa.nulls(table.num_rows, pa.float32()),
+        "regenerator": _v1_regenerator,
     },
+}
+
+#: Values renamed after a table's first release (column → {old: new}): every reader sees only the new ones, so an
+#: older expansion reads like a new one. Applied after ADDED_COLUMNS, which may still read the old values.
+RENAMED_VALUES = {
+    "manifest": {"stage": {_V1_VARIANT_STAGE: VARIANT}, "singan_mode": {PATCH: None}},
+    "metrics": {"stage": {_V1_VARIANT_STAGE: VARIANT}},
 }
 
 
@@ -165,6 +199,7 @@ ID_COLUMNS = {"faces": ("face_id",), "manifest": ("id", "source_id"), "metrics":
 LABEL_COLUMNS = {"faces": ("label",), "manifest": ("label", "source_label"), "metrics": ("label",)}
 SPLIT_COLUMNS = {"faces": ("split",), "manifest": ("split",)}
 SPLITS = ("train", "test")
+STAGE_COLUMNS = {"manifest": ("stage",), "metrics": ("stage",)}
 _ID = re.compile(r"[A-Za-z0-9_-]+")
 
 
@@ -185,6 +220,7 @@ def _row_problems(df: pd.DataFrame, name: str) -> str | None:
         (ID_COLUMNS, lambda v: None if _ID.fullmatch(v) else "may use only ASCII letters, digits, '_', '-'"),
         (LABEL_COLUMNS, label_problem),
         (SPLIT_COLUMNS, lambda v: None if v in SPLITS else f"is not one of {', '.join(SPLITS)}"),
+        (STAGE_COLUMNS, lambda v: None if v in STAGES else f"is not one of {', '.join(STAGES)}"),
     ]
     for columns, problem_of in checks:
         for column in columns.get(name, ()):
@@ -206,7 +242,7 @@ def to_table(rows: pd.DataFrame | list[dict[str, Any]], name: str) -> pa.Table:
     if problem:
         raise ValueError(f"{name} table {problem}")
     table = pa.Table.from_pandas(df[schema.names], schema=schema, preserve_index=False)
-    meta = {b"faceaug_version": __version__.encode(), b"faceaug_schema": f"{name}/{SCHEMA_VERSION}".encode()}
+    meta = {b"faceaug_version": __version__.encode(), b"faceaug_schema": f"{name}/{TABLE_VERSIONS[name]}".encode()}
     return table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
 
 
@@ -218,10 +254,27 @@ def write_table_atomic(rows: pd.DataFrame | list[dict[str, Any]] | pa.Table, pat
     return Path(path)
 
 
+def _check_version(table: pa.Table, path: Path, name: str) -> None:
+    """A table of a newer format than this faceaug reads is refused (files without faceaug's mark: format 1)."""
+    meta = table.schema.metadata or {}
+    tag = meta.get(b"faceaug_schema", b"").decode(errors="replace")
+    if tag.startswith(f"{name}/"):
+        written_by = meta.get(b"faceaug_version", b"").decode(errors="replace") or None
+        check_format_version(path, f"{name} table", tag.split("/", 1)[1], TABLE_VERSIONS[name], written_by)
+
+
+def _rename_values(df: pd.DataFrame, name: str) -> pd.DataFrame:
+    for column, renamed in RENAMED_VALUES.get(name, {}).items():
+        for old, new in renamed.items():
+            df.loc[df[column] == old, column] = new
+    return df
+
+
 def read_table(path: Path, name: str) -> pd.DataFrame:
-    """Read a faceaug Parquet table and validate it like any input: the columns of its schema, cast to their
-    types, no nulls where the schema allows none, and the row rules (relative paths that stay inside the folder,
-    file-name-safe ids, labels that follow the label rule, known splits). Any violation is a UserError."""
+    """Read a faceaug Parquet table and validate it like any input: a format this faceaug reads, the columns of
+    its schema (older files: added columns filled in, renamed values mapped), cast to their types, no nulls where
+    the schema allows none, and the row rules (relative paths that stay inside the folder, file-name-safe ids,
+    labels that follow the label rule, known splits and stages). Any violation is a UserError."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path} does not exist.")
@@ -229,6 +282,7 @@ def read_table(path: Path, name: str) -> pd.DataFrame:
         table = pq.read_table(path)
     except (OSError, pa.ArrowException) as exc:
         raise UserError(f"{path} is not a readable Parquet file: {exc}.") from None
+    _check_version(table, path, name)
     schema = SCHEMAS[name]
     added = ADDED_COLUMNS.get(name, {})
     if all(c in table.column_names for c in schema.names if c not in added):  # an older file of this table
@@ -253,7 +307,7 @@ def read_table(path: Path, name: str) -> pd.DataFrame:
                 f"{path} is not a valid faceaug {name} table: column {field.name!r} is "
                 f"{column.type}, expected {field.type} ({exc})."
             ) from None
-    df = pa.Table.from_arrays(columns, schema=schema).to_pandas()
+    df = _rename_values(pa.Table.from_arrays(columns, schema=schema).to_pandas(), name)
     problem = _row_problems(df, name)
     if problem:
         raise UserError(

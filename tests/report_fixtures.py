@@ -1,4 +1,4 @@
-"""Shared test worlds that take a while to build (built once per test session)."""
+"""Shared test worlds that take a while to build (built once per test session), and a manifest made older."""
 
 from __future__ import annotations
 
@@ -37,3 +37,21 @@ def build_report_world(root: Path) -> tuple[Path, Path]:
     )
     run_train_au(TrainAuRequest(work_dir=work, steps=300, image_size=32, device="cpu"))
     return work, root / "expanded"
+
+
+def as_manifest_format_1(manifest_path: Path) -> None:
+    """Rewrite a manifest as faceaug wrote it at format 1: variants with stage "singan", no `regenerator` column
+    (the patch regenerator's variants said so in singan_mode)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(manifest_path)
+    patch = pc.fill_null(pc.equal(table["regenerator"], "patch"), False)
+    stage = pc.if_else(pc.equal(table["stage"], "variant"), "singan", table["stage"])
+    mode = pc.if_else(patch, pa.scalar("patch"), table["singan_mode"])
+    table = table.set_column(table.schema.get_field_index("stage"), "stage", stage)
+    table = table.set_column(table.schema.get_field_index("singan_mode"), "singan_mode", mode)
+    table = table.drop_columns(["regenerator"])
+    meta = {**table.schema.metadata, b"faceaug_schema": b"manifest/1"}
+    pq.write_table(table.replace_schema_metadata(meta), manifest_path)

@@ -144,7 +144,7 @@ def test_expand_help_keeps_bracketed_text(runner):
 
 
 def _help_texts():
-    """(command, help text) for the app, every command and every parameter, as written in faceaug/cli.py."""
+    """(command, help text) for the app, every command and every parameter, as written in faceaug/cli/."""
     import typer.main
 
     group = typer.main.get_command(app)
@@ -191,6 +191,44 @@ def test_verbose_shows_the_resolved_config_and_the_time_taken_and_normal_output_
     assert "config: profile fast" in verbose and "config: profile" not in quiet_enough
 
 
+#: the fewest arguments each command parses (a missing input fails right after the -v output, writing nothing)
+MINIMAL_ARGS = {
+    "synth": ["S", "--subjects", "0"],
+    "preprocess": ["D", "--out", "W"],
+    "train": ["W"],
+    "import-ganimation": ["g.pth", "--out", "m.safetensors"],
+    "singan": ["face.png", "--out", "O"],
+    "expand": ["W"],
+    "fer-eval": ["W"],
+    "train-au": ["W"],
+    "report": ["W"],
+}
+#: the commands with a config (--profile, --config): -v also prints it, resolved
+CONFIG_COMMANDS = {"preprocess", "train", "singan", "expand"}
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_verbose_prints_what_every_command_was_given(runner, monkeypatch, tmp_path, name):
+    monkeypatch.chdir(tmp_path)
+    args = [name, *MINIMAL_ARGS[name]]
+    verbose = _flat(runner.invoke(app, [*args, "-v"]).output)
+    normal = _flat(runner.invoke(app, args).output)
+    assert f"{name}: " in verbose and f"{name}: " not in normal  # its arguments, as the parser resolved them
+    assert f"={MINIMAL_ARGS[name][0]}," in verbose.split(f"{name}: ", 1)[1]
+    assert ("config: profile fast" in verbose) == (name in CONFIG_COMMANDS), verbose
+    assert "config: profile" not in normal
+
+
+def test_fer_eval_takes_greyscale_and_the_american_spelling_unlisted(runner, monkeypatch, tmp_path):
+    seen = []
+    monkeypatch.setattr("faceaug.commands.fer_eval.run_fer_eval", lambda request: seen.append(request.greyscale))
+    for flags in ([], ["--greyscale", "on"], ["--grayscale", "off"]):
+        assert runner.invoke(app, ["fer-eval", str(tmp_path), *flags]).exit_code == 0
+    assert seen == ["auto", "on", "off"]
+    text = _flat(runner.invoke(app, ["fer-eval", "--help"], terminal_width=200).stdout)
+    assert "--greyscale" in text and "--grayscale" not in text
+
+
 def test_singan_takes_the_start_scale_of_a_config_file_unless_the_flag_is_given(runner, tmp_path, monkeypatch):
     seen = []
     monkeypatch.setattr(
@@ -204,3 +242,121 @@ def test_singan_takes_the_start_scale_of_a_config_file_unless_the_flag_is_given(
     assert runner.invoke(app, [*base, "--start-scale", "3"]).exit_code == 0
     assert runner.invoke(app, base[:4]).exit_code == 0  # no file: the profile's
     assert seen == [1, 3, 2]
+
+
+#: a config file that sets every setting a flag maps to, each to a value neither profile has
+EVERY_FLAGGED_SETTING = """seed = 5
+device = "cpu"
+[preprocess]
+size = 96
+test_fraction = 0.3
+split_by = "image"
+min_confidence = 0.5
+workers = 1
+[ganimation]
+epochs = 3
+epochs_decay = 2
+steps = 7
+batch_size = 3
+image_size = 32
+max_minutes = 1.5
+au_judge = "frozen"
+au_estimator = "judge.safetensors"
+[singan]
+iters_per_scale = 11
+[expand]
+samples_per_edit = 2
+edits_first = false
+start_scale = 1
+singan_mode = "reconstruct"
+regenerator = "singan"
+min_edit_score = 0.1
+max_identity_distance = 0.5
+min_target_probability = 0.2
+"""
+
+#: the commands with a config: (arguments before --config, what runs, where its config is in the call)
+CONFIG_COMMANDS = {
+    "preprocess": (["preprocess", "D", "--out", "W"], "faceaug.commands.preprocess.run_preprocess", 2),
+    "train": (["train", "W"], "faceaug.commands.train.run_train", 1),
+    "singan": (["singan", "face.png", "--out", "O"], "faceaug.commands.singan.run_singan_command", 2),
+    "expand": (["expand", "W"], "faceaug.commands.expand.run_expand", 1),
+}
+
+
+def _config_seen(runner, monkeypatch, tmp_path, name: str, extra: list[str]):
+    """The Config the command `name` hands to its command function, or the failed result."""
+    args, target, position = CONFIG_COMMANDS[name]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "W").mkdir(exist_ok=True)
+    seen = []
+    monkeypatch.setattr(target, lambda *a, **k: seen.append(a[position]))
+    result = runner.invoke(app, [*args, *extra])
+    return seen[0] if seen else result
+
+
+@pytest.mark.parametrize("name", sorted(CONFIG_COMMANDS))
+def test_flags_not_given_leave_every_value_of_the_config_file(runner, monkeypatch, tmp_path, name):
+    from faceaug.config import resolve_config
+
+    toml = tmp_path / "c.toml"
+    toml.write_text(EVERY_FLAGGED_SETTING)
+    cfg = _config_seen(runner, monkeypatch, tmp_path, name, ["--config", str(toml)])
+    assert not hasattr(cfg, "exit_code"), cfg.output
+    assert cfg.to_dict() == resolve_config(None, toml).to_dict()
+    assert cfg.device == "cpu" and cfg.seed == 5 and cfg.expand.edits_first is False
+
+
+@pytest.mark.parametrize(
+    "name, flags, message",
+    [
+        ("train", ["--epochs", "-1"], "--epochs must be 0 or more, got -1."),
+        ("train", ["--batch-size", "0"], "--batch-size must be 1 or more, got 0."),
+        ("train", ["--max-minutes", "-2"], "--max-minutes must be 0 (no limit) or more, got -2.0."),
+        ("preprocess", ["--size", "4"], "--size must be 8 or more, got 4."),
+        ("preprocess", ["--test-fraction", "1"], "--test-fraction must be in [0, 1), got 1.0."),
+        ("singan", ["--iters", "0"], "--iters must be 1 or more, got 0."),
+        ("singan", ["--start-scale", "-1"], "--start-scale must be 0 or more, got -1."),
+        ("expand", ["--min-target-probability", "2"], "--min-target-probability must be in [0, 1], got 2.0."),
+    ],
+)
+def test_a_bad_flag_value_is_checked_by_the_config_and_named_as_typed(
+    runner, monkeypatch, tmp_path, name, flags, message
+):
+    result = _config_seen(runner, monkeypatch, tmp_path, name, flags)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"error: {message}" in _flat(result.output)
+
+
+def test_the_cli_allows_what_the_config_allows(runner, monkeypatch, tmp_path):
+    cfg = _config_seen(runner, monkeypatch, tmp_path, "train", ["--epochs", "0", "--epochs-decay", "4"])
+    assert cfg.ganimation.epochs == 0 and cfg.ganimation.steps == 0  # epochs asked for: the step budget is unused
+    assert cfg.ganimation.schedule(10) == (40, 0)
+
+
+@pytest.mark.parametrize(
+    "flags, steps, epochs",
+    [
+        (["--init", "bundled"], 3000, 32),  # fine-tuning: its own step budget
+        (["--init", "bundled", "--steps", "20"], 20, 32),
+        (["--init", "bundled", "--epochs", "2"], 0, 2),  # epochs asked for: counted
+        ([], 9000, 32),  # from scratch: the profile's
+    ],
+)
+def test_fine_tuning_steps(runner, monkeypatch, tmp_path, flags, steps, epochs):
+    cfg = _config_seen(runner, monkeypatch, tmp_path, "train", flags)
+    assert (cfg.ganimation.steps, cfg.ganimation.epochs) == (steps, epochs)
+
+
+def test_python_m_faceaug_and_the_console_script_run_the_same_app():
+    import subprocess
+    import sys
+    import tomllib
+    from importlib import import_module
+    from pathlib import Path
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    module, name = pyproject["project"]["scripts"]["faceaug"].split(":")
+    assert getattr(import_module(module), name) is app
+    done = subprocess.run([sys.executable, "-m", "faceaug", "--version"], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == f"faceaug {__version__}"

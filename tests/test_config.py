@@ -1,8 +1,22 @@
+import dataclasses
 import json
+import re
 
 import pytest
 
-from faceaug.config import Config, config_from_dict, resolve_config, write_resolved_config
+from faceaug.config import (
+    RULES,
+    SECTIONS,
+    Config,
+    GanimationConfig,
+    SinganConfig,
+    config_from_dict,
+    resolve_config,
+    section_from_dict,
+    validate,
+    write_resolved_config,
+)
+from faceaug.config.validation import LIMITS
 from faceaug.errors import UserError
 
 
@@ -43,12 +57,18 @@ def test_precedence_profile_then_file_then_flags(tmp_path):
         ("[ganimation\n", "could not be read"),
         ("colour = 'blue'\n", "Unknown top-level key"),
         ("profile = 'huge'\n", "Unknown profile"),
+        ("[preprocess]\nsize = 4\n", "Setting preprocess.size must be 8 or more, got 4 (from "),
+        ("[preprocess]\ntest_fraction = 1.0\n", "Setting preprocess.test_fraction must be in [0, 1), got 1.0"),
+        ("[ganimation]\nlr = 0\n", "Setting ganimation.lr must be more than 0, got 0.0"),
+        ("[ganimation]\nmax_minutes = -1\n", "max_minutes must be 0 (no limit) or more, got -1.0"),
+        ("[expand]\nregenerator = 'gan'\n", "Setting expand.regenerator must be one of singan, patch, got 'gan'"),
+        ("[singan]\nmin_size = 30\nmax_size = 20\n", "singan.max_size must not be below singan.min_size (30)"),
     ],
 )
 def test_bad_config_files_are_user_errors(tmp_path, text, fragment):
     toml = tmp_path / "c.toml"
     toml.write_text(text)
-    with pytest.raises(UserError, match=fragment):
+    with pytest.raises(UserError, match=re.escape(fragment)):
         resolve_config(None, toml)
 
 
@@ -82,3 +102,110 @@ def test_the_example_configs_load_on_the_fast_profile():
     assert wild.ganimation.steps == resolve_config().ganimation.steps
     demo = resolve_config(None, examples / "demo.toml")
     assert demo.ganimation.steps == 1500
+
+
+def _field(section: str, name: str) -> dataclasses.Field:
+    return next(f for f in dataclasses.fields(getattr(Config(), section)) if f.name == name)
+
+
+#: settings whose values are free: on/off switches and free text (checked where they are used)
+FREE = {"diffaugment", "au_estimator"}
+
+
+@pytest.mark.parametrize("section", SECTIONS)
+def test_every_setting_has_its_limits_beside_it(section):
+    for f in dataclasses.fields(getattr(Config(), section)):
+        if f.type in ("bool", bool) or f.name in FREE:
+            assert LIMITS not in f.metadata, f.name
+        else:
+            assert f.metadata.get(LIMITS), f"{section}.{f.name} has no limits"
+    names = [f for f in dataclasses.fields(getattr(Config(), section)) if "one_of" in f.metadata.get(LIMITS, {})]
+    assert all(getattr(getattr(Config(), section), f.name) in f.metadata[LIMITS]["one_of"] for f in names)
+
+
+def test_the_defaults_and_both_profiles_are_within_the_limits():
+    validate(Config())
+    for profile in ("fast", "paper"):
+        validate(resolve_config(profile))
+
+
+def test_a_bad_flag_is_named_as_typed_and_a_bad_file_value_by_its_key_and_file(tmp_path):
+    with pytest.raises(UserError, match="^--epochs must be 0 or more, got -1.$"):
+        resolve_config(None, None, {"ganimation.epochs": -1}, flag_names={"ganimation.epochs": "--epochs"})
+    with pytest.raises(
+        UserError, match=r"^Setting ganimation.epochs must be 0 or more, got -1 \(from the command line\).$"
+    ):
+        resolve_config(None, None, {"ganimation.epochs": -1})
+    toml = tmp_path / "c.toml"
+    toml.write_text("[ganimation]\nepochs = -1\n")
+    with pytest.raises(
+        UserError, match=f"^{re.escape(f'Setting ganimation.epochs must be 0 or more, got -1 (from {toml}).')}$"
+    ):
+        resolve_config(None, toml, {"ganimation.steps": 3}, flag_names={"ganimation.epochs": "--epochs"})
+    # the limits hold for the resolved value: a flag may mend a file's bad value
+    assert resolve_config(None, toml, {"ganimation.epochs": 2}).ganimation.epochs == 2
+
+
+def test_configs_and_sections_read_back_from_files_are_validated():
+    stored = resolve_config("fast").to_dict()
+    stored["ganimation"]["beta1"] = 1.0
+    with pytest.raises(
+        UserError, match=r"Setting ganimation.beta1 must be in \[0, 1\), got 1.0 \(from a stored config\)"
+    ):
+        config_from_dict(stored)
+    with pytest.raises(UserError, match=r"Setting ganimation.lr must be more than 0, got -1.0 \(from the file X\)"):
+        section_from_dict(GanimationConfig, "ganimation", {"lr": -1.0}, "the file X")
+    with pytest.raises(UserError, match="must not be below singan.nfc"):
+        section_from_dict(SinganConfig, "singan", {"nfc": 64, "max_nfc": 32}, "the file X")
+    assert section_from_dict(SinganConfig, "singan", {"nfc": 8}, "the file X") == SinganConfig(nfc=8)
+
+
+def test_the_rules_are_the_documented_ones():
+    assert {(r.section, r.given, r.then, r.value) for r in RULES} == {
+        ("ganimation", ("epochs", "epochs_decay"), "steps", 0),
+        ("ganimation", ("lambda_au",), "lambda_au_prototypes", 0.0),
+    }
+    assert all(r.why for r in RULES)
+
+
+@pytest.mark.parametrize(
+    "file, flags, steps",
+    [
+        ("", {}, 9000),  # the fast profile's step budget
+        ("epochs = 3", {}, 0),  # epochs asked for: count epochs
+        ("epochs_decay = 3", {}, 0),
+        ("epochs = 3\nsteps = 50", {}, 50),  # both given: both kept
+        ("steps = 50", {"ganimation.epochs": 4}, 0),  # a later layer's epochs replace the file's steps
+        ("epochs = 3", {"ganimation.steps": 70}, 70),
+        ("", {"ganimation.epochs": 4, "ganimation.steps": 70}, 70),  # in one layer the order does not matter
+        ("", {"ganimation.steps": 70, "ganimation.epochs": 4}, 70),
+    ],
+)
+def test_epochs_given_means_steps_unused(tmp_path, file, flags, steps):
+    toml = tmp_path / "c.toml"
+    toml.write_text("[ganimation]\n" + file + "\n")
+    cfg = resolve_config("fast", toml, flags)
+    assert cfg.ganimation.steps == steps
+    assert cfg.ganimation.schedule(10)[0] == (steps or 10 * (cfg.ganimation.epochs + cfg.ganimation.epochs_decay))
+
+
+@pytest.mark.parametrize(
+    "file, flags, prototypes",
+    [
+        ("", {}, 50.0),  # the fast profile's weight on label prototypes
+        ("lambda_au = 80.0", {}, 0.0),  # an AU weight asked for is the weight, whatever the AUs
+        ("lambda_au = 80.0\nlambda_au_prototypes = 20.0", {}, 20.0),
+        ("lambda_au_prototypes = 20.0", {"ganimation.lambda_au": 90.0}, 0.0),
+        ("lambda_au = 80.0", {"ganimation.lambda_au_prototypes": 20.0}, 20.0),
+    ],
+)
+def test_lambda_au_given_means_no_prototype_weight(tmp_path, file, flags, prototypes):
+    toml = tmp_path / "c.toml"
+    toml.write_text("[ganimation]\n" + file + "\n")
+    assert resolve_config("fast", toml, flags).ganimation.lambda_au_prototypes == prototypes
+
+
+def test_a_stored_config_takes_no_rule():
+    stored = resolve_config("fast").to_dict()
+    again = config_from_dict(stored)
+    assert again.ganimation.steps == 9000 and again.ganimation.lambda_au_prototypes == 50

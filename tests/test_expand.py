@@ -100,22 +100,24 @@ def test_happy_gives_exactly_per_class_rows_plus_the_originals(work, tmp_path):
     generated = manifest[manifest["is_generated"]]
     assert len(generated) == 7 and set(generated["label"]) == {"happy"}
     # 7 images = 2 edit jobs with M=3: 2 GANimation edits + 5 SinGAN samples, every row says which
-    assert generated["stage"].value_counts().to_dict() == {"singan": 5, "ganimation": 2}
+    assert generated["stage"].value_counts().to_dict() == {"variant": 5, "ganimation": 2}
     originals = manifest[~manifest["is_generated"]]
     assert len(originals) == len(faces) and set(originals["stage"]) == {"original"}
     # sources come from the train split only, and generated rows inherit the source's split and subject
     train = faces[faces["split"] == "train"].set_index("face_id")
     assert set(generated["source_id"]) <= set(train.index) and set(generated["split"]) == {"train"}
     assert (generated["subject"].to_numpy() == train.loc[generated["source_id"], "subject"].to_numpy()).all()
-    # target AUs are the preset's, as float32 columns; SinGAN rows carry start scale and mode
+    # target AUs are the preset's, as float32 columns; SinGAN rows carry their regenerator, start scale and mode
     assert all(manifest[au].dtype == np.float32 for au in AU_NAMES)
     np.testing.assert_allclose(generated[list(AU_NAMES)].to_numpy()[0], preset_vector("happy"), atol=1e-6)
-    singan = generated[generated["stage"] == "singan"]
+    singan = generated[generated["stage"] == "variant"]
     assert set(singan["gen_start_scale"]) == {2} and set(singan["singan_mode"]) == {"inject"}
+    assert set(singan["regenerator"]) == {"singan"} and singan["singan_model_id"].notna().all()
+    assert manifest.loc[manifest["stage"] != "variant", "regenerator"].isna().all()
     _check_invariants(out, manifest)
     # the manifest is readable by pyarrow with our schema metadata, images at the model size
     meta = pq.read_schema(out / "manifest.parquet").metadata
-    assert meta[b"faceaug_version"] and meta[b"faceaug_schema"].startswith(b"manifest/")
+    assert meta[b"faceaug_version"] and meta[b"faceaug_schema"] == b"manifest/2"
     from faceaug.io.images import read_image
 
     assert read_image(out / singan["path"].iloc[0]).shape == (32, 32, 3)
@@ -129,9 +131,10 @@ def test_patch_regenerator_writes_a_complete_manifest_and_trains_no_singan(work,
     out = tmp_path / "patch"
     manifest = _expand(work, out, "happy", per_class=7, cfg=_cfg(**{"expand.regenerator": "patch"}))
     generated = manifest[manifest["is_generated"]]
-    assert generated["stage"].value_counts().to_dict() == {"singan": 5, "ganimation": 2}
-    variants = generated[generated["stage"] == "singan"]
-    assert set(variants["singan_mode"]) == {"patch"} and variants["gen_start_scale"].isna().all()
+    assert generated["stage"].value_counts().to_dict() == {"variant": 5, "ganimation": 2}
+    variants = generated[generated["stage"] == "variant"]
+    assert set(variants["regenerator"]) == {"patch"} and variants["gen_start_scale"].isna().all()
+    assert variants["singan_mode"].isna().all()  # a SinGAN setting: the patch regenerator has none
     assert variants["singan_model_id"].isna().all() and sorted(set(variants["sample_index"])) == [0, 1, 2]
     _check_invariants(out, manifest)
     from faceaug.io.images import read_image
@@ -152,7 +155,7 @@ def test_fast_edits_every_source_before_drawing_variants(work, tmp_path, capsys)
     assert "Each target edited 7 of the 20 source faces; --per-class 20" in " ".join(capsys.readouterr().err.split())
     many = _expand(work, tmp_path / "many", "happy", per_class=26, cfg=cfg)  # 20 train faces: 20 edits + 6 variants
     generated = many[many["is_generated"]]
-    assert generated["stage"].value_counts().to_dict() == {"ganimation": 20, "singan": 6}
+    assert generated["stage"].value_counts().to_dict() == {"ganimation": 20, "variant": 6}
     assert generated.loc[generated["stage"] == "ganimation", "source_id"].nunique() == 20
     _check_invariants(tmp_path / "many", many)
     capsys.readouterr()
@@ -192,7 +195,7 @@ def test_variants_that_lost_the_face_are_replaced_by_spare_draws(work, tmp_path,
     monkeypatch.setattr(shard_mod, "keep_faces", choose)
     cfg = _cfg(**{"expand.regenerator": "patch", "expand.face_redraws": 2})
     manifest = _expand(work, tmp_path / "out", "happy", per_class=4, cfg=cfg)
-    variants = manifest.query("stage == 'singan'").sort_values("sample_index")
+    variants = manifest.query("stage == 'variant'").sort_values("sample_index")
     assert len(variants) == 3 and spare_draws[-1] == 6  # the first variant is a miss: 3 × 2 spares were drawn
     written = np.stack([read_image(tmp_path / "out" / p) for p in variants["path"]])
     assert np.array_equal(written, chosen[0])
@@ -301,6 +304,27 @@ def test_interrupted_run_resumes_to_exactly_the_uninterrupted_result(work, tmp_p
     pd.testing.assert_frame_equal(manifest, reference)
     assert _pixels(out) == _pixels(tmp_path / "ref")
     _check_invariants(out, manifest)
+
+
+def test_a_run_interrupted_by_an_older_faceaug_resumes_from_its_format_1_parts(work, tmp_path, monkeypatch, capsys):
+    """Finished part files of manifest format 1 (variants with stage "singan") count as finished and merge into the
+    same manifest as an uninterrupted run."""
+    from tests.report_fixtures import as_manifest_format_1
+
+    reference = _expand(work, tmp_path / "ref", "happy,sad", per_class=9)
+    out = tmp_path / "out"
+    with monkeypatch.context() as m:
+        _crash_on_call(m, shard_mod, "write_table_atomic", 2)
+        with pytest.raises(_Crash):
+            _expand(work, out, "happy,sad", per_class=9)
+    finished = shard_mod.part_path(out, 0)
+    as_manifest_format_1(finished)
+    assert "singan" in set(pd.read_parquet(finished)["stage"])
+    capsys.readouterr()
+    manifest = _expand(work, out, "happy,sad", per_class=9)
+    assert "damaged" not in capsys.readouterr().err  # the older part file was kept, not redone
+    pd.testing.assert_frame_equal(manifest, reference)
+    assert pq.read_schema(out / "manifest.parquet").metadata[b"faceaug_schema"] == b"manifest/2"
 
 
 def _wait_for(predicate, seconds: float) -> bool:

@@ -5,7 +5,6 @@ import pandas as pd
 import pytest
 
 from faceaug.aus import AU_INDEX, AU_NAMES, parse_au_spec, preset_vector
-from faceaug.commands.expand import select_sources
 from faceaug.errors import UserError
 from faceaug.pipeline.plan import (
     SINGLE_AU_LEVELS,
@@ -16,6 +15,7 @@ from faceaug.pipeline.plan import (
     plan_jobs,
     single_au_targets,
 )
+from faceaug.pipeline.sources import select_sources
 
 
 def _faces(n_subjects=4, per_subject=3, test_subjects=1):

@@ -21,6 +21,7 @@ from faceaug.errors import UserError
 from faceaug.fer import ManifestDataset
 from faceaug.fer.augment import classic_pipeline
 from tests.ganimation_fixtures import make_work_dir, save_model, split_by_subject
+from tests.report_fixtures import as_manifest_format_1
 from tests.test_expand import TINY
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -51,9 +52,29 @@ def test_dataset_over_a_manifest_filters_rows_and_maps_labels(world):
     assert generated.labels[label] == generated.rows["label"].iloc[0]
     edits = ManifestDataset(manifest, generated=True, stages=["ganimation"], labels=["neutral", "happy", "sad"])
     assert set(edits.rows["stage"]) == {"ganimation"} and edits.label_index == {"neutral": 0, "happy": 1, "sad": 2}
-    grey = ManifestDataset(manifest, split="test", generated=False, grayscale=True, with_aus=True)
+    grey = ManifestDataset(manifest, split="test", generated=False, greyscale=True, with_aus=True)
     image, _, aus = grey[0]
     assert image.shape[0] == 1 and aus.shape == (17,) and grey.is_grey() is False
+
+
+def test_a_manifest_of_format_1_selects_the_same_rows_and_fer_eval_reads_it(world, tmp_path, runner):
+    work, expanded = world
+    older = tmp_path / "older"
+    shutil.copytree(expanded, older)
+    as_manifest_format_1(older / "manifest.parquet")
+    new = ManifestDataset(expanded / "manifest.parquet", stages=["variant"])
+    old = ManifestDataset(older / "manifest.parquet", stages=["variant"])
+    assert len(old) == len(new) > 0 and list(old.rows["id"]) == list(new.rows["id"])
+    assert set(old.rows["regenerator"]) == {"singan"} and set(old.rows["stage"]) == {"variant"}
+    with pytest.raises(UserError, match="'singan': a manifest's stages are original, ganimation, variant"):
+        ManifestDataset(older / "manifest.parquet", stages=["singan"])
+    assert ManifestDataset(older / "manifest.parquet", grayscale=True).channels == 1  # the American keyword too
+    # the American spelling of --greyscale still works, hidden from --help
+    args = ["fer-eval", str(work), "--expanded", str(older), "--arms", "faceaug", "--seeds", "1", "--steps", "2"]
+    result = runner.invoke(app, [*args, "--image-size", "16", "--grayscale", "on", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    stored = json.loads((older / "fer-eval.json").read_text())
+    assert stored["settings"]["greyscale"] is True and stored["counts"]["train_generated"] == 16
 
 
 def test_class_weights_and_the_classic_transform(world):

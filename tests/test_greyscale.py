@@ -64,7 +64,7 @@ def test_every_generated_image_of_a_grey_dataset_is_grey(tmp_path, regenerator):
     run_expand(ExpandRequest(work_dir=work, au_preset="happy,surprise", per_class=6, out_dir=out, workers=1), cfg)
     manifest = read_table(out / "manifest.parquet", "manifest")
     generated = manifest[manifest["is_generated"]]
-    assert set(generated["stage"]) == {"ganimation", "singan"}
+    assert set(generated["stage"]) == {"ganimation", "variant"}
     spreads = [colour_spread(read_image(out / p)) for p in generated["path"]]
     assert max(spreads) == 0, spreads
 

@@ -11,11 +11,11 @@ import pytest
 from faceaug.io.images import decode_image
 
 
-def _picture(gray: bool = False) -> np.ndarray:
+def _picture(grey: bool = False) -> np.ndarray:
     """A 6 x 10 image with no symmetry: three coloured quarters and a black one (BGR, as cv2 writes it)."""
     img = np.zeros((6, 10, 3), np.uint8)
     img[:3, :5], img[:3, 5:], img[3:, 5:] = (255, 0, 0), (0, 0, 255), (0, 255, 0)
-    return img[:, :, 1] + img[:, :, 2] // 2 if gray else img
+    return img[:, :, 1] + img[:, :, 2] // 2 if grey else img
 
 
 def _encode(ext: str, img: np.ndarray, *params: int) -> bytes:
@@ -65,8 +65,8 @@ def test_jpeg_exif_orientation_is_applied(orientation, byte_order):
     assert np.array_equal(shown, DISPLAYED[orientation](stored))
 
 
-def test_grayscale_jpeg_is_oriented_and_becomes_rgb():
-    jpeg = _encode(".jpg", _picture(gray=True), cv2.IMWRITE_JPEG_QUALITY, 100)
+def test_greyscale_jpeg_is_oriented_and_becomes_rgb():
+    jpeg = _encode(".jpg", _picture(grey=True), cv2.IMWRITE_JPEG_QUALITY, 100)
     shown = decode_image(_with_orientation(jpeg, 6))
     assert shown.shape == (10, 6, 3)
     assert np.array_equal(shown, np.rot90(decode_image(jpeg), -1))
@@ -118,10 +118,10 @@ def test_16_bit_colour_png_keeps_its_channel_order():
     assert decode_image(_encode(".png", bgr))[0, 0].tolist() == [200, 10, 0]
 
 
-def test_grayscale_and_alpha_pngs_become_rgb():
+def test_greyscale_and_alpha_pngs_become_rgb():
     bgr = _picture()
     rgb = bgr[:, :, ::-1]
     assert np.array_equal(decode_image(_encode(".png", bgr)), rgb)
     assert np.array_equal(decode_image(_encode(".png", np.dstack([bgr, np.full(bgr.shape[:2], 7, np.uint8)]))), rgb)
-    gray = _picture(gray=True)
-    assert np.array_equal(decode_image(_encode(".png", gray)), np.dstack([gray] * 3))
+    grey = _picture(grey=True)
+    assert np.array_equal(decode_image(_encode(".png", grey)), np.dstack([grey] * 3))

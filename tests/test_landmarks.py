@@ -172,7 +172,7 @@ def _cfg():
 @needs_dlib
 def test_whole_frame_landmarks_when_detection_fails_on_a_precropped_face(tmp_path, monkeypatch):
     truth = _precropped_dataset(tmp_path / "data")
-    monkeypatch.setattr(dlib_landmarks_module, "detect_faces", lambda gray: [])  # dlib finds no face anywhere
+    monkeypatch.setattr(dlib_landmarks_module, "detect_faces", lambda gray, side=0: [])  # dlib finds no face anywhere
     with pytest.raises(UserError, match="None of the 6 inputs became a face"):
         run_preprocess(tmp_path / "data", tmp_path / "plain", _cfg(), aus_from_labels=True, landmarks="dlib")
     # not known to be one face: rejected, never cropped some other way

@@ -37,8 +37,9 @@ FORBIDDEN = {
     # the data layer: the synthetic world renders and writes faces with numpy/OpenCV, trains its oracles itself
     "synth": ("models", "inference", "training", "pipeline", "metrics", "commands", "cli", "fer", "report"),
 }
-#: the base layer: top-level modules, importing each other only, plus io's dependency-free atomic writer (config and
-#: schema write atomically) and, for config, the architecture configs of models/ganimation_config.py (no torch)
+#: the base layer: top-level modules and the config package, importing each other only, plus io's dependency-free
+#: atomic writer (config and schema write atomically) and format-version check (schema) and, for config, the
+#: architecture configs of models/ganimation_config.py (no torch)
 BASE = {
     "aus",
     "labels",
@@ -55,6 +56,8 @@ BASE = {
 BASE_EXTRA = {"config": {"io", "models"}, "schema": {"io"}}
 #: `python -m` tools that are commands in all but name (none at present)
 TOOLS: set[str] = set()
+#: the top layers (packages): they may import every layer below, and only the CLI imports the commands
+TOP = {"cli", "commands"}
 
 
 def _faceaug_imports(path: Path) -> set[str]:
@@ -86,25 +89,44 @@ def test_no_layer_imports_a_layer_above_it(layer):
     assert not {k: v for k, v in broken.items() if v}
 
 
+def _base_files(module: str) -> list[Path]:
+    """A base module's file, or every file of a base package (config)."""
+    single = PACKAGE / f"{module}.py"
+    return [single] if single.is_file() else _modules(module)
+
+
 @pytest.mark.parametrize("module", sorted(BASE - {"__version__"}))
 def test_the_base_modules_import_nothing_above_them(module):
-    assert _faceaug_imports(PACKAGE / f"{module}.py") <= BASE | BASE_EXTRA.get(module, set())
+    files = _base_files(module)
+    assert files, f"no faceaug/{module}.py or faceaug/{module}/"
+    allowed = BASE | BASE_EXTRA.get(module, set())
+    broken = {str(p.relative_to(PACKAGE.parent)): sorted(_faceaug_imports(p) - allowed) for p in files}
+    assert not {k: v for k, v in broken.items() if v}
 
 
 def test_every_package_has_its_layer_rule():
     packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
-    assert packages <= set(FORBIDDEN) | {"commands"}, packages - set(FORBIDDEN)
-    modules = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__", "__main__", "cli"}
+    assert packages <= set(FORBIDDEN) | TOP | BASE, packages - set(FORBIDDEN) - TOP - BASE
+    modules = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__", "__main__"}
     assert modules <= BASE, modules - BASE
 
 
-def test_only_the_cli_and_tools_import_the_commands():
-    importers = {
+def _importers_of(name: str) -> set[str]:
+    """The files outside faceaug/<name>/ that import faceaug.<name>."""
+    return {
         str(p.relative_to(PACKAGE.parent))
         for p in PACKAGE.rglob("*.py")
-        if "commands" in _faceaug_imports(p) and p.parent.name != "commands"
+        if name in _faceaug_imports(p) and p.parent.name != name
     }
-    assert importers <= {"faceaug/cli.py", *TOOLS}, importers
+
+
+def test_only_the_cli_and_tools_import_the_commands():
+    importers = _importers_of("commands")
+    assert all(p.startswith("faceaug/cli/") or p in TOOLS for p in importers), importers
+
+
+def test_nothing_but_python_m_imports_the_cli():
+    assert _importers_of("cli") <= {"faceaug/__main__.py"}
 
 
 def test_the_rule_reader_sees_an_import_inside_a_function(tmp_path):

@@ -272,20 +272,20 @@ def test_a_stop_while_preprocess_journals_a_face_stops_the_worker_pool_at_once(t
     workers: the pool must be stopped then too, not whenever the interrupted generator is garbage collected."""
     import multiprocessing
 
-    import faceaug.commands.preprocess as preprocess_module
+    import faceaug.preprocess.cache as cache_module
     from faceaug.commands.preprocess import run_preprocess
     from faceaug.interrupts import Stopped
     from tests.test_preprocess import _cfg
 
     data = tmp_path / "data"
     _good_dataset(data, subjects=12)
-    real_dumps = preprocess_module.json.dumps
+    real_dumps = cache_module.json.dumps
 
     def stop_on_first(*args, **kwargs):
-        monkeypatch.setattr(preprocess_module.json, "dumps", real_dumps)
+        monkeypatch.setattr(cache_module.json, "dumps", real_dumps)
         raise Stopped(signal.SIGTERM)
 
-    monkeypatch.setattr(preprocess_module.json, "dumps", stop_on_first)
+    monkeypatch.setattr(cache_module.json, "dumps", stop_on_first)
     cfg = _cfg(size=48)
     cfg.preprocess.workers = 2
     with pytest.raises(Stopped) as stopped:

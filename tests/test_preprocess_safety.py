@@ -13,9 +13,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import faceaug.commands.preprocess as run_module
-from faceaug.commands.preprocess import JOURNAL_FILE, run_preprocess
+import faceaug.preprocess.pool as pool_module
+from faceaug.commands.preprocess import run_preprocess
 from faceaug.errors import UserError
+from faceaug.preprocess.cache import JOURNAL_FILE
 from tests.test_preprocess import _cfg, _faces, _good_dataset, _rejects
 
 
@@ -24,7 +25,7 @@ class _Killed(BaseException):
 
 
 def _fail_on(monkeypatch, n: int, error: BaseException) -> None:
-    real, calls = run_module.process_source, {"n": 0}
+    real, calls = pool_module.process_source, {"n": 0}
 
     def wrapper(task):
         calls["n"] += 1
@@ -32,7 +33,7 @@ def _fail_on(monkeypatch, n: int, error: BaseException) -> None:
             raise error
         return real(task)
 
-    monkeypatch.setattr(run_module, "process_source", wrapper)
+    monkeypatch.setattr(pool_module, "process_source", wrapper)
 
 
 def _killed_run(monkeypatch, data: Path, work: Path, at: int) -> None:

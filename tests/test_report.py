@@ -26,6 +26,7 @@ from faceaug.io.openface_writer import OpenFaceRow, write_openface_csv
 from faceaug.report.checks import Finding, image_findings, variant_maker, variants_caption
 from faceaug.report.verdict import judge
 from faceaug.schema import read_table
+from tests.report_fixtures import as_manifest_format_1
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -62,7 +63,7 @@ def test_report_on_an_expansion_scores_every_image_and_leaves_the_manifest_alone
     edits = metrics[metrics["stage"] == "ganimation"]
     assert edits["au_error"].notna().all() and edits["unedited_au_error"].notna().all()
     assert (metrics["au_measured_by"] == "faceaug-au-estimator").all()
-    assert edits["diversity"].notna().any() and metrics.loc[metrics["stage"] == "singan", "ssim_to_edit"].notna().all()
+    assert edits["diversity"].notna().any() and metrics.loc[metrics["stage"] == "variant", "ssim_to_edit"].notna().all()
     assert metrics["sifid"].isna().all()  # no InceptionV3 weights here: left empty, never made up
     # recorded by expand in the manifest, and what the expansion's editor gives when it is recomputed
     recorded = manifest.set_index("id").loc[edits["id"], "face_attention"].to_numpy()
@@ -88,6 +89,25 @@ def test_an_expansion_without_recorded_attention_has_it_recomputed_by_the_editor
     again = read_table(older / "metrics.parquet", "metrics").set_index("id")
     recorded = read_table(out / "manifest.parquet", "manifest").set_index("id")["face_attention"].dropna()
     assert np.allclose(again.loc[recorded.index, "face_attention"], recorded, atol=1e-4)
+
+
+def test_an_expansion_of_manifest_format_1_reads_like_a_new_one(report_world, tmp_path):
+    _, out = report_world
+    older = tmp_path / "older"
+    shutil.copytree(out, older)
+    as_manifest_format_1(older / "manifest.parquet")
+    assert "singan" in set(pd.read_parquet(older / "manifest.parquet")["stage"])
+    summary = run_report(ReportRequest(path=older, html=None, metrics=True))
+    manifest = read_table(out / "manifest.parquet", "manifest")
+    variants = manifest[manifest["stage"] == "variant"]
+    assert len(variants) and set(variants["regenerator"]) == {"singan"}
+    assert sum(row["variants"] for row in summary["counts"].values()) == len(variants)
+    assert "SinGAN variants." in (older / "report.html").read_text()
+    metrics = read_table(older / "metrics.parquet", "metrics").set_index("id")
+    assert set(metrics["stage"]) == {"original", "ganimation", "variant"}
+    assert metrics.loc[variants["id"], "ssim_to_edit"].notna().all()
+    again = read_table(older / "manifest.parquet", "manifest")
+    pd.testing.assert_frame_equal(again, manifest)
 
 
 def test_report_on_a_work_dir_without_an_expansion_summarises_the_dataset(report_world, tmp_path, runner):
@@ -244,7 +264,7 @@ def test_sifid_with_weights_fills_the_column(report_world, tmp_path):
         write_png_atomic(path, np.kron(read_image(path), np.ones((2, 2, 1), np.uint8)))
     run_report(ReportRequest(path=copy, inception_weights=weights))
     metrics = read_table(copy / "metrics.parquet", "metrics")
-    singan = metrics[metrics["stage"] == "singan"]
+    singan = metrics[metrics["stage"] == "variant"]
     assert singan["sifid"].notna().all() and (singan["sifid"] >= -1e-6).all()
 
 
@@ -291,15 +311,15 @@ def test_the_report_finds_the_work_dir_and_model_from_another_working_directory(
 def test_the_report_names_what_made_the_variants():
     """An expansion made with `--regenerator patch` is not described as SinGAN's."""
     manifest = pd.DataFrame(
-        {"stage": ["original", "ganimation", "singan", "singan"], "singan_mode": [None, None, "patch", "patch"]}
+        {"stage": ["original", "ganimation", "variant", "variant"], "regenerator": [None, None, "patch", "patch"]}
     )
     assert variant_maker(manifest) == "patch regenerator"
-    assert variant_maker(manifest.assign(singan_mode=[None, None, "inject", "inject"])) == "SinGAN"
-    assert variant_maker(manifest.assign(singan_mode=[None, None, "inject", "patch"])) == "SinGAN and patch regenerator"
+    assert variant_maker(manifest.assign(regenerator=[None, None, "singan", "singan"])) == "SinGAN"
+    assert variant_maker(manifest.assign(regenerator=[None, None, "singan", "patch"])) == "SinGAN and patch regenerator"
     assert variants_caption(manifest) == "patch regenerator variants."
     assert variants_caption(manifest.iloc[:2]).startswith("no variants")  # edits only
     rows = [{"id": "orig_f0", "stage": "original"}, {"id": "e0", "stage": "ganimation"}] + [
-        {"id": f"e0_v{i}", "stage": "singan", "diversity": 0.01, "pairwise_ssim": 0.99, "ssim_to_edit": 0.99}
+        {"id": f"e0_v{i}", "stage": "variant", "diversity": 0.01, "pairwise_ssim": 0.99, "ssim_to_edit": 0.99}
         for i in range(2)
     ]
     metrics = _metrics(rows)

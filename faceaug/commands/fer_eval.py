@@ -44,7 +44,7 @@ class FerEvalRequest:
     steps: int = 600
     lr: float | None = None  # None = the classifier's default (FerTrainSettings.lr)
     image_size: int = 48
-    grayscale: str = "auto"
+    greyscale: str = "auto"
     device: str = "auto"
     out_dir: Path | None = None
 
@@ -68,8 +68,8 @@ def run_fer_eval(request: FerEvalRequest) -> dict:
     bad_lr = request.lr is not None and not request.lr > 0
     if request.seeds < 1 or request.steps < 1 or request.image_size < 16 or bad_lr:
         raise UserError("--seeds, --steps and --lr must be positive and --image-size at least 16.")
-    if request.grayscale not in GREYSCALE_CHOICES:
-        raise UserError(f"--grayscale must be one of {', '.join(GREYSCALE_CHOICES)}, not {request.grayscale!r}.")
+    if request.greyscale not in GREYSCALE_CHOICES:
+        raise UserError(f"--greyscale must be one of {', '.join(GREYSCALE_CHOICES)}, not {request.greyscale!r}.")
     table = _table(request)
     if any(arm.generated for arm in arms) and request.expanded is None:
         raise UserError(
@@ -92,11 +92,11 @@ def run_fer_eval(request: FerEvalRequest) -> dict:
     labels = sorted(rows.loc[(rows["split"] == "train") & ~generated_col, "label"].unique())
     device = resolve_device(request.device)
 
-    if request.grayscale == "auto":
+    if request.greyscale == "auto":
         grey = ManifestDataset(table, split="train", generated=False, labels=labels, unknown_labels="drop").is_grey()
     else:
-        grey = request.grayscale == "on"
-    base = dict(labels=labels, unknown_labels="drop", image_size=request.image_size, preload=True, grayscale=grey)
+        grey = request.greyscale == "on"
+    base = dict(labels=labels, unknown_labels="drop", image_size=request.image_size, preload=True, greyscale=grey)
     originals = ManifestDataset(table, split="train", generated=False, **base)
     test = ManifestDataset(table, split="test", generated=False, **base)
     generated = (
@@ -154,7 +154,7 @@ def run_fer_eval(request: FerEvalRequest) -> dict:
             **asdict(settings),
             "seeds": request.seeds,
             "image_size": request.image_size,
-            "grayscale": grey,
+            "greyscale": grey,
             "device": str(device),
             "arms": [a.name for a in arms],
         },

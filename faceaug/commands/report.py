@@ -13,36 +13,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
-from faceaug.aus import AU_NAMES, LABEL_PROTOTYPE
 from faceaug.console import info, progress
 from faceaug.errors import UserError
 from faceaug.fer.au_estimator import AuEstimator, default_au_estimator_path, trained_against
-from faceaug.inference.au_coherence import coherent_sources
 from faceaug.io.atomic import write_bytes_atomic, write_json_atomic
-from faceaug.io.images import read_image, refuse_damaged_images
+from faceaug.io.images import refuse_damaged_images
 from faceaug.preprocess.align import crop_template_id
-from faceaug.report import plots
-from faceaug.report.checks import (
-    Finding,
-    dataset_findings,
-    image_findings,
-    model_findings,
-    variant_maker,
-    variants_caption,
-)
-from faceaug.report.html import Sheet, is_faceaug_report, render_html, table_html
+from faceaug.report.attention import attention_of, expansion_editor
+from faceaug.report.checks import Finding, dataset_findings, image_findings, model_findings, variant_maker
+from faceaug.report.html import is_faceaug_report
 from faceaug.report.inputs import MANIFEST, ReportInputs, load_inputs
-from faceaug.report.scoring import edit_id_of, estimator_source, load_from, openface_source, score_manifest
-from faceaug.report.verdict import Verdict, judge
+from faceaug.report.notes import editor_note, editor_of, gate_notes
+from faceaug.report.scoring import estimator_source, load_from, openface_source, score_manifest
+from faceaug.report.sections import counts_table, page
+from faceaug.report.verdict import judge
 from faceaug.schema import write_table_atomic
 
 HTML_FILE = "report.html"
 JSON_FILE = "report.json"
 METRICS_FILE = "metrics.parquet"
-SHEET_ROWS = 4  # edits shown per class
 
 
 @dataclass
@@ -55,21 +44,6 @@ class ReportRequest:
     openface_dir: Path | None = None
     sifid_dims: int = 64
     device: str = "cpu"
-
-
-def _counts(inputs: ReportInputs) -> pd.DataFrame:
-    originals, generated = inputs.originals, inputs.generated
-    labels = sorted(set(originals["label"]) | set(generated["label"]))
-    table = pd.DataFrame(index=pd.Index(labels, name="label"))
-    for split in ("train", "test"):
-        table[f"original {split}"] = originals[originals["split"] == split]["label"].value_counts()
-    for stage in ("ganimation", "singan"):
-        table[stage] = generated[generated["stage"] == stage]["label"].value_counts()
-    table = table.fillna(0).astype(int)
-    table["total"] = table.sum(axis=1)
-    train = table["original train"].replace(0, np.nan)
-    table["generated / original train"] = ((table["ganimation"] + table["singan"]) / train).round(2)
-    return table
 
 
 def _estimator(request: ReportRequest, inputs: ReportInputs) -> AuEstimator | None:
@@ -94,169 +68,6 @@ def _sifid_stem(request: ReportRequest, notes: list[str]):
     return load_inception_stem(path, request.sifid_dims)
 
 
-def _editor(inputs: ReportInputs, device: str):
-    """The expansion's GANimation editor, for the attention masks of the contact sheets (None if unavailable)."""
-    model = inputs.settings.get("expand", {}).get("ganimation_model", {}).get("path")
-    if not model or not Path(model).is_file():
-        return None
-    from faceaug.inference.editor import GanimationEditor
-
-    try:
-        return GanimationEditor.load(Path(model), device)
-    except (UserError, OSError, ValueError, RuntimeError):
-        return None
-
-
-class _Attention:
-    """Attention masks of edit rows from the expansion's editor, each computed once (scoring, then the sheets)."""
-
-    def __init__(self, editor, faces: pd.DataFrame):
-        self.editor, self.own, self.masks = editor, faces.set_index("face_id")[list(AU_NAMES)], {}
-
-    def __call__(self, sources: np.ndarray, rows: pd.DataFrame) -> np.ndarray:
-        source_aus = self.own.reindex(rows["source_id"]).fillna(0.0).to_numpy(np.float32)
-        masks = self.editor.edit(sources, rows[list(AU_NAMES)].to_numpy(np.float32), source_aus)[1]
-        self.masks.update(zip(rows["id"], masks))
-        return masks
-
-    def of(self, edit: pd.Series, source: np.ndarray) -> np.ndarray:
-        if edit["id"] not in self.masks:
-            self(source[None], edit.to_frame().T)
-        return self.masks[edit["id"]]
-
-
-def _attention_of(editor, inputs: ReportInputs) -> _Attention | None:
-    """The masks as expand made them: with the source AUs it gave the editor (inference.au_coherence)."""
-    if editor is None or inputs.faces is None:
-        return None
-    try:
-        faces = coherent_sources(inputs.faces, editor.condition, editor.provenance).sources
-    except UserError:  # expand would have refused these sources: its masks cannot be recomputed faithfully
-        return None
-    return _Attention(editor, faces)
-
-
-def _sheets(inputs: ReportInputs, metrics: pd.DataFrame | None, attention: _Attention | None) -> list[Sheet]:
-    manifest = inputs.manifest
-    by_id = manifest.set_index("id")
-    scores = metrics.set_index("id") if metrics is not None else None
-    samples = manifest[manifest["stage"] == "singan"]
-    variants_of = dict(list(samples.groupby(samples["id"].map(edit_id_of))["path"]))
-    sheets = []
-    for label in sorted(manifest.loc[manifest["is_generated"], "label"].unique()):
-        edits = manifest[(manifest["stage"] == "ganimation") & (manifest["label"] == label)]
-        edits = edits.drop_duplicates("source_id").head(SHEET_ROWS)
-        tiles, lines = [], []
-        for _, edit in edits.iterrows():
-            source_id = f"orig_{edit['source_id']}"
-            source = read_image(inputs.out_dir / by_id.loc[source_id, "path"]) if source_id in by_id.index else None
-            mask = attention.of(edit, source) if attention is not None and source is not None else None
-            tiles.append(
-                [
-                    source,
-                    read_image(inputs.out_dir / edit["path"]),
-                    mask,
-                    *[read_image(inputs.out_dir / p) for p in variants_of.get(edit["id"], [])],
-                ]
-            )
-            line = f"source {edit['source_id']} ({by_id.loc[source_id, 'label'] if source_id in by_id.index else '?'})"
-            if scores is not None and edit["id"] in scores.index:
-                row = scores.loc[edit["id"]]
-                if pd.notna(row["au_error"]):
-                    line += f": AU error to target {row['unedited_au_error']:.3f} before → {row['au_error']:.3f} after"
-                if pd.notna(row["diversity"]):
-                    line += f"; variants: diversity {row['diversity']:.3f}, pairwise SSIM {row['pairwise_ssim']:.3f}"
-            lines.append(line)
-        if tiles:
-            columns = (
-                "Columns: source face · GANimation edit · attention mask (white = kept from the source"
-                + ("" if attention is not None else "; not shown: the GANimation model file is not at hand")
-                + f") · {variants_caption(manifest)}"
-            )
-            sheets.append(Sheet(label, plots.contact_sheet(tiles), columns, lines))
-    return sheets
-
-
-def _estimator_section(est: AuEstimator | None, measured_by: str | None) -> str:
-    if measured_by == "openface":
-        return "<p>Achieved AUs were measured by OpenFace on the generated images (--openface-dir).</p>"
-    if est is None:
-        return (
-            "<p class='warn'>No AU estimator: achieved AUs were not measured. Run <code>faceaug train-au "
-            "WORK_DIR</code> (or pass --au-estimator FILE / --openface-dir DIR).</p>"
-        )
-    held = est.heldout
-    rows = pd.DataFrame(
-        {
-            "held-out MAE": [held.get(f"mae_{au}") for au in AU_NAMES],
-            "always the mean": [held.get("baseline", {}).get(f"mae_{au}") for au in AU_NAMES],
-        },
-        index=pd.Index(AU_NAMES, name="AU"),
-    )
-    text = (
-        f"<p>Achieved AUs come from faceaug's AU estimator (a CNN trained by <code>faceaug train-au</code> on "
-        f"{est.training.get('n_train', '?')} real training faces, independent of GANimation's critic). Its own "
-        f"error on {held.get('n', '?')} held-out faces ({held.get('how', '')}): MAE <b>{held.get('mae', 0):.3f}"
-        f"</b> against {held.get('baseline', {}).get('mae', 0):.3f} for always answering the training mean — "
-        "read the achieved-AU errors below with this in mind.</p>"
-    )
-    if est.training.get("synthetic_truth"):
-        text += (
-            "<p>This is a synthetic world: the held-out AUs are the renderer's exact values, so the MAE above "
-            "is the estimator's agreement with the synth oracle's ground truth.</p>"
-        )
-    if LABEL_PROTOTYPE in est.training.get("au_source", []):
-        text += (
-            "<p class='warn'>The training faces' AUs are label prototypes: the estimator only learned one AU "
-            "vector per class, so it tells whether an image looks like a class, not its AU intensities.</p>"
-        )
-    return text + table_html(rows)
-
-
-def _fer_eval_section(inputs: ReportInputs) -> str | None:
-    result = inputs.fer_eval
-    if not result or not isinstance(result.get("arms"), dict):
-        return None
-    gains = result.get("gains", {}).get("accuracy", {})
-    rows = {}
-    for arm, value in result["arms"].items():
-        acc = value.get("accuracy", {}) if isinstance(value, dict) else {}
-        rows[arm] = {
-            "accuracy": acc.get("mean"),
-            "std": acc.get("std"),
-            **{
-                f"gain vs {base}": (gains.get(arm, {}).get(f"vs_{base}") or {}).get("gain", {}).get("mean")
-                for base in ("original", "classic")
-            },
-        }
-    df = pd.DataFrame.from_dict(rows, orient="index")
-    df.index.name = "arm"
-    html = "<p>From fer-eval.json (<code>faceaug fer-eval</code>): a compact CNN trained per arm and seed.</p>"
-    html += table_html(df)
-    png = (inputs.out_dir or inputs.work_dir) / "fer-eval.png"
-    if png.is_file():
-        from faceaug.report.html import data_uri
-
-        html += f"<figure><img class='plot' alt='fer-eval' src='{data_uri(png.read_bytes())}'></figure>"
-    return html
-
-
-def _per_class(metrics: pd.DataFrame) -> pd.DataFrame:
-    generated = metrics[metrics["stage"] != "original"]
-    table = generated.groupby("label").agg(
-        images=("id", "size"),
-        face_detected=("face_detected", "mean"),
-        grey=("grey", "mean"),
-        au_error=("au_error", "mean"),
-        unedited_au_error=("unedited_au_error", "mean"),
-        diversity=("diversity", "mean"),
-        pairwise_ssim=("pairwise_ssim", "mean"),
-        ssim_to_edit=("ssim_to_edit", "mean"),
-        sifid=("sifid", "mean"),
-    )
-    return table.astype({"images": int})
-
-
 def _html_path(request: ReportRequest, inputs: ReportInputs) -> Path:
     path = Path(request.html) if request.html else (inputs.out_dir or inputs.work_dir) / HTML_FILE
     if path.exists():
@@ -264,47 +75,6 @@ def _html_path(request: ReportRequest, inputs: ReportInputs) -> Path:
         if not is_faceaug_report(head):
             raise UserError(f"{path} exists and is not a faceaug report; choose another --html (nothing written).")
     return path
-
-
-def _gate_notes(inputs: ReportInputs) -> list[str]:
-    """What expand's quality gate (--min-edit-score) did, from expand.json."""
-    gate = inputs.settings.get("expand", {}).get("quality_gate")
-    if not isinstance(gate, dict):
-        return []
-    dropped = gate.get("dropped", {})
-    reasons = ", ".join(f"{n} {r.replace('_', ' ')}" for r, n in dropped.items()) or "none"
-    rules = [
-        f"{name} {gate[key]:g}"
-        for key, name in (
-            ("min_edit_score", "min edit score"),
-            ("min_target_probability", "min target probability"),
-            ("max_identity_distance", "max identity distance"),
-        )
-        if isinstance(gate.get(key), (int, float))
-    ]
-    return [
-        f"Quality gate ({', '.join(rules) or 'no rule'}): {gate.get('judged', 0)} edits judged, "
-        f"{sum(dropped.values())} dropped ({reasons}) and drawn again from other sources."
-    ]
-
-
-def _editor_of(inputs: ReportInputs) -> dict[str, Any] | None:
-    """Which editor made the expansion (expand.json's ganimation_model: name, id, bundled or not), or None."""
-    model = inputs.settings.get("expand", {}).get("ganimation_model") if inputs.has_expansion else None
-    if not isinstance(model, dict):
-        return None
-    return {
-        "name": model.get("name") or model.get("path"),
-        "id": model.get("id"),
-        "bundled": bool(model.get("bundled", False)),
-    }
-
-
-def _editor_note(editor: dict[str, Any] | None) -> list[str]:
-    if editor is None:
-        return []
-    kind = "the editor bundled with faceaug, trained on FER2013" if editor["bundled"] else "a model file"
-    return [f"Edited by {editor['name']} ({kind}; weights {editor['id']})."]
 
 
 def _check_images(inputs: ReportInputs, html_path: Path) -> None:
@@ -330,14 +100,14 @@ def run_report(request: ReportRequest) -> dict[str, Any]:
     if inputs.has_expansion:
         _check_images(inputs, html_path)
     findings: list[Finding] = dataset_findings(inputs)
-    editor_used = _editor_of(inputs)
-    notes: list[str] = _editor_note(editor_used) + _gate_notes(inputs)
+    editor_used = editor_of(inputs)
+    notes: list[str] = editor_note(editor_used) + gate_notes(inputs)
     est = None if request.openface_dir else _estimator(request, inputs)
     metrics, editor, attention = None, None, None
     maker = variant_maker(inputs.manifest) if inputs.has_expansion else "SinGAN"
     if inputs.has_expansion:
-        editor = _editor(inputs, request.device)
-        attention = _attention_of(editor, inputs)
+        editor = expansion_editor(inputs, request.device)
+        attention = attention_of(editor, inputs)
         if editor is not None:
             sources = set(inputs.generated["source_id"])
             methods = (
@@ -381,9 +151,9 @@ def run_report(request: ReportRequest) -> dict[str, Any]:
         est.heldout | {"au_source": est.training.get("au_source", [])} if est is not None else None,
         maker,
     )
-    counts = _counts(inputs)
-    page = _page(inputs, verdict, findings, counts, metrics, attention, est, notes)
-    write_bytes_atomic(page.encode(), html_path)
+    counts = counts_table(inputs)
+    html = page(inputs, verdict, findings, counts, metrics, attention, est, notes)
+    write_bytes_atomic(html.encode(), html_path)
     summary = {
         "verdict": {"level": verdict.level, "text": verdict.text, "numbers": verdict.numbers},
         "editor": editor_used,
@@ -400,50 +170,6 @@ def run_report(request: ReportRequest) -> dict[str, Any]:
     print_report(verdict, findings, counts, metrics, notes)
     info(f"report: {html_path} ({summary['seconds']:.0f} s)")
     return summary
-
-
-def _page(inputs, verdict: Verdict, findings, counts, metrics, attention, est, notes) -> str:
-    plot_pngs: dict[str, bytes] = {}
-    balance = counts[["original train", "original test"]].copy()
-    if inputs.has_expansion:
-        balance["generated"] = counts["ganimation"] + counts["singan"]
-    plot_pngs["balance"] = plots.class_balance(balance)
-    sections: list[tuple[str, str]] = []
-    sheets: list[Sheet] = []
-    if inputs.has_expansion:
-        sheets = _sheets(inputs, metrics, attention)
-    if metrics is not None:
-        if metrics["au_error"].notna().any():
-            plot_pngs["au_heatmap"] = plots.au_heatmap(*plots.achieved_means(metrics, inputs.manifest))
-        dist = plots.distributions(metrics)
-        if dist:
-            plot_pngs["distributions"] = dist
-        sections.append(("Per generated class", table_html(_per_class(metrics))))
-    if inputs.has_expansion:
-        sections.append(
-            (
-                "AU estimator",
-                _estimator_section(
-                    est, metrics["au_measured_by"].iloc[0] if metrics is not None and len(metrics) else None
-                ),
-            )
-        )
-    fer = _fer_eval_section(inputs)
-    if fer:
-        sections.append(("Does it help a classifier? (fer-eval)", fer))
-    if notes:
-        sections.append(("Notes", "<ul>" + "".join(f"<li>{n}</li>" for n in notes) + "</ul>"))
-    title = f"faceaug report — {inputs.path}"
-    return render_html(
-        title=title,
-        verdict=verdict,
-        findings=findings,
-        counts=counts,
-        plots=plot_pngs,
-        sheets=sheets,
-        sections=sections,
-        settings=inputs.settings,
-    )
 
 
 __all__ = ["ReportRequest", "run_report"]

@@ -14,7 +14,6 @@ import numpy as np
 from rich.table import Table
 
 from faceaug.aus import AU_NAMES, LABEL_PROTOTYPE
-from faceaug.commands.preprocess import data_dir_of
 from faceaug.console import console, info, progress, warn
 from faceaug.device import resolve_device
 from faceaug.errors import UserError
@@ -22,6 +21,7 @@ from faceaug.fer.au_estimator import default_au_estimator_path
 from faceaug.fer.au_train import AuTrainSettings, heldout_report, split_heldout, train_au_estimator
 from faceaug.io.atomic import write_json_atomic
 from faceaug.io.images import read_image
+from faceaug.preprocess.work_dir import data_dir_of
 from faceaug.schema import read_table
 
 PROTOTYPE_NOTE = (

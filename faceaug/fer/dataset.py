@@ -5,10 +5,11 @@
     image, label = ds[0]          # float (C, S, S) in [−1, 1], label index
     ds.labels                     # index → label name (sorted names unless given)
 
-Rows are chosen by split, stage and `is_generated`; the label ↔ index map is `labels` (pass the same list to every
-dataset of one experiment, e.g. the training set's). Paths are validated: relative, never leaving the table's folder
-(also through links). Images are resized to `image_size` with faceaug's face resize, made greyscale (one channel)
-with `grayscale`, then given to the albumentations `transform` (RGB or grey uint8 (H, W[, C])).
+Rows are chosen by split, stage (original, ganimation or variant) and `is_generated`; the label ↔ index map is
+`labels` (pass the same list to every dataset of one experiment, e.g. the training set's). Paths are validated:
+relative, never leaving the table's folder (also through links). Images are resized to `image_size` with faceaug's
+face resize, made greyscale (one channel) with `greyscale`, then given to the albumentations `transform` (RGB or grey
+uint8 (H, W[, C])).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from faceaug.aus import AU_NAMES
 from faceaug.errors import UserError
 from faceaug.io.images import path_inside, read_image, resize_face
 from faceaug.models.tensors import to_model_range
-from faceaug.schema import read_table
+from faceaug.schema import STAGES, read_table
 
 _PATH_COLUMN = {"manifest": "path", "faces": "image_path"}
 
@@ -56,11 +57,17 @@ class ManifestDataset(Dataset):
         labels: Sequence[str] | None = None,
         unknown_labels: str = "error",
         image_size: int | None = None,
-        grayscale: bool = False,
+        greyscale: bool = False,
         transform: Callable | None = None,
         with_aus: bool = False,
         preload: bool = False,
+        grayscale: bool | None = None,  # `greyscale` in American spelling, for scripts that use it
     ):
+        greyscale = greyscale if grayscale is None else grayscale
+        unknown_stages = sorted(set(stages or ()) - set(STAGES))
+        if unknown_stages:
+            named = ", ".join(map(repr, unknown_stages))
+            raise UserError(f"stages {named}: a manifest's stages are {', '.join(STAGES)}.")
         self.table = Path(table)
         rows, kind = read_any_table(self.table)
         self.root = self.table.parent
@@ -85,7 +92,7 @@ class ManifestDataset(Dataset):
         self.label_index = {name: i for i, name in enumerate(self.labels)}
         self.targets = np.asarray([self.label_index[name] for name in self.rows["label"]], np.int64)
         self.aus = self.rows[list(AU_NAMES)].to_numpy(np.float32)
-        self.image_size, self.grayscale, self.transform, self.with_aus = image_size, grayscale, transform, with_aus
+        self.image_size, self.greyscale, self.transform, self.with_aus = image_size, greyscale, transform, with_aus
         self._cache = [self._load(i) for i in range(len(self))] if preload else None
 
     def _inside(self, rel: str) -> Path:
@@ -99,13 +106,13 @@ class ManifestDataset(Dataset):
 
     @property
     def channels(self) -> int:
-        return 1 if self.grayscale else 3
+        return 1 if self.greyscale else 3
 
     def _load(self, index: int) -> np.ndarray:
         image = read_image(self.paths[index])
         if self.image_size:
             image = resize_face(image, self.image_size)
-        if self.grayscale:
+        if self.greyscale:
             image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
         return image
 

@@ -1,6 +1,6 @@
 """What faceaug's FerNet-based models share: grey face crops as input, and a model file (safetensors weights + a JSON
-header with a `kind`, the network config and the model's own fields). The AU estimator and the expression judge use
-it."""
+header with a `kind`, the network config and the model's own fields; read and written by `faceaug.io.model_file`,
+unversioned: such files read as format 1). The AU estimator and the expression judge use it."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ import torch
 from faceaug.errors import UserError
 from faceaug.fer.model import FerNet, FerNetConfig
 from faceaug.io.images import resize_face
-from faceaug.io.safetensors_files import check_architecture, read_model_file, save_with_header
+from faceaug.io.model_file import FileKind, layer_weight, load_weights, read_model_file, write_model_file
+from faceaug.io.safetensors_files import check_architecture
 from faceaug.models.tensors import to_model_range
 
 
@@ -36,10 +37,14 @@ def net_header(net: FerNet, kind: str, fields: dict[str, Any]) -> dict[str, Any]
     return {"kind": kind, "net": asdict(net.config), **fields}
 
 
+def _file_kind(kind: str, what: str) -> FileKind:
+    """A FerNet model file of `kind`: the kind under "kind", no version, the network config and image side needed."""
+    return FileKind(kind, what, key="kind", versioned=False, required=("net", "image_size"))
+
+
 def save_net(net: FerNet, header: dict[str, Any], path: Path) -> Path:
     """Write `net` with `header` (net_header) atomically."""
-    tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    return save_with_header(tensors, header, Path(path))
+    return write_model_file(net.state_dict(), header, Path(path), _file_kind(header["kind"], "FerNet model"))
 
 
 def _checked_config(path: Path, what: str, values: Any, tensors: dict[str, torch.Tensor]) -> FerNetConfig:
@@ -48,9 +53,8 @@ def _checked_config(path: Path, what: str, values: Any, tensors: dict[str, torch
     if not isinstance(values, dict) or "n_classes" not in values or set(values) - known:
         raise UserError(f"{path} is a damaged faceaug {what}: its network settings are incomplete or unknown.")
     cfg = FerNetConfig(**values)
-    stem, head = tensors.get("body.0.0.weight"), tensors.get("head.3.weight")
-    if stem is None or stem.dim() != 4 or head is None or head.dim() != 2:
-        raise UserError(f"{path} is a damaged faceaug {what}: it lacks the weights of its first or last layer.")
+    stem = layer_weight(path, what, tensors, "body.0.0.weight", 4)
+    head = layer_weight(path, what, tensors, "head.3.weight", 2)
     stages = sum(1 for name in tensors if re.fullmatch(r"body\.\d+\.0\.weight", name)) - 1  # stem + stages
     check_architecture(
         path,
@@ -67,14 +71,8 @@ def _checked_config(path: Path, what: str, values: Any, tensors: dict[str, torch
 
 def load_net(path: Path, kind: str, what: str, missing: str | None = None) -> tuple[FerNet, dict[str, Any]]:
     """(the network in eval mode, the header) of a file written by `save_net` with this `kind`; anything else is a
-    UserError naming `what` it should have been."""
+    UserError naming `what` it should have been (`missing`: the message for a missing file)."""
     path = Path(path)
-    header, tensors = read_model_file(path, what, missing)
-    if not header or header.get("kind") != kind:
-        raise UserError(f"{path} is not a faceaug {what}.")
-    net = FerNet(_checked_config(path, what, header.get("net"), tensors))
-    try:
-        net.load_state_dict(tensors)
-    except RuntimeError as exc:
-        raise UserError(f"{path} holds weights that do not fit its own architecture: {exc}") from None
+    header, tensors = read_model_file(path, _file_kind(kind, what), missing)
+    net = load_weights(FerNet(_checked_config(path, what, header["net"], tensors)), tensors, path, what)
     return net.eval(), header

@@ -7,7 +7,7 @@ The source faces' AUs (from faces.parquet) are needed by models trained with `co
 (`editor.needs_source_aus`); absolute-conditioned ones (the paper's, imported ones) ignore them. Faces must be crops
 made by `faceaug preprocess` (the model was trained on that framing), of any size: the generator runs at its own
 size and its colour map and attention are resized to the faces' size and composed there, so a 128-px source keeps
-its 128-px detail wherever the attention keeps the input. Grayscale images (2-D or single-channel) are expanded
+its 128-px detail wherever the attention keeps the input. Greyscale images (2-D or single-channel) are expanded
 to RGB. A model trained on grey faces (provenance training.grey) edits the luminance of a colour face and keeps its
 chroma (colour in ⇒ colour out); a grey face gives a grey edit whatever tint a model learned.
 """
@@ -75,7 +75,7 @@ class GanimationEditor:
     @staticmethod
     def _prepare(faces: np.ndarray) -> np.ndarray:
         faces = np.asarray(faces)
-        if faces.ndim == 3:  # (B, H, W) grayscale
+        if faces.ndim == 3:  # (B, H, W) greyscale
             faces = faces[..., None]
         if faces.ndim != 4 or faces.shape[-1] not in (1, 3) or faces.shape[1] != faces.shape[2]:
             raise ValueError(f"faces must be square uint8 (B, S, S, 3), got shape {faces.shape}")

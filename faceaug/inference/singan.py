@@ -19,10 +19,9 @@ import torch
 
 from faceaug.device import torch_cpu_threads, torch_generator
 from faceaug.errors import UserError
-from faceaug.inference.singan_file import StoredSingan, check_stored, read_singan_file, write_singan_file
-from faceaug.inference.singan_legacy import is_torch_file, read_legacy_singan
 from faceaug.io.images import grey_like
 from faceaug.models.singan import MODES, ScaleGenerator, SinganArchitecture
+from faceaug.models.singan_file import SinganFile
 from faceaug.models.singan_pyramid import injected_image, resize
 from faceaug.models.tensors import IMAGE_CHANNELS, to_uint8
 
@@ -63,36 +62,21 @@ class SinganModel:
         return self.arch.noise_amps[scale - self.arch.first_scale]
 
     def save(self, path: Path) -> Path:
-        """Write the model file (singan.safetensors, see faceaug.inference.singan_file), atomically."""
-        states = [g.state_dict() for g in self.generators]
-        return write_singan_file(StoredSingan(self.arch, self.image, states, self.z_rec, self.provenance), path)
+        """Write the model file (singan.safetensors, see faceaug.models.singan_file), atomically."""
+        return SinganFile(self.arch, self.image, self.generators, self.z_rec, self.provenance).save(path)
 
     @classmethod
     def load(cls, path: Path, device="cpu", *, cpu_threads: int = 1) -> SinganModel:
-        """Read a model file: singan.safetensors, or a singan.pt of faceaug 0.1; UserError for a bad one."""
-        path = Path(path)
-        stored = read_legacy_singan(path) if is_torch_file(path) else read_singan_file(path)
-        check_stored(path, stored)
-        generators = [
-            _generator(path, stored, scale, device) for scale in range(stored.arch.first_scale, len(stored.arch.sizes))
-        ]
+        """Read a model file (singan.safetensors); UserError for a bad one."""
+        stored = SinganFile.load(path)
         return cls(
             arch=stored.arch,
             image=stored.image,
-            generators=generators,
+            generators=[generator.to(device) for generator in stored.generators],
             z_rec=stored.z_rec,
             provenance=stored.provenance,
             cpu_threads=cpu_threads,
         )
-
-
-def _generator(path: Path, stored: StoredSingan, scale: int, device) -> ScaleGenerator:
-    generator = ScaleGenerator(stored.arch.spec(scale))
-    try:
-        generator.load_state_dict(stored.generator_states[scale - stored.arch.first_scale])
-    except RuntimeError as exc:
-        raise UserError(f"{path} holds SinGAN weights that don't match its own architecture ({exc}).") from None
-    return generator.to(device).eval().requires_grad_(False)
 
 
 def check_mode_and_start_scale(mode: str, start_scale: int) -> None:

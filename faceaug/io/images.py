@@ -49,7 +49,7 @@ def sniff_image_format(data: bytes) -> str | None:
 def decode_image(data: bytes) -> np.ndarray:
     """Bytes of an image file → RGB uint8 (H, W, 3), turned upright as its EXIF Orientation tag says.
 
-    Grayscale inputs become 3-channel RGB, alpha is dropped, 16-bit values are divided by 257 (65535 → 255).
+    Greyscale inputs become 3-channel RGB, alpha is dropped, 16-bit values are divided by 257 (65535 → 255).
     Truncated JPEGs (no end-of-image marker) are refused rather than decoded with a grey lower part.
     """
     if not data:
@@ -143,7 +143,7 @@ def refuse_damaged_images(root: Path, rels: Iterable[str], *, table: Path, write
 
 
 def encode_png(rgb: np.ndarray) -> bytes:
-    """RGB (or grayscale) uint8 → PNG bytes."""
+    """RGB (or greyscale) uint8 → PNG bytes."""
     rgb = np.ascontiguousarray(rgb)
     bgr = rgb if rgb.ndim == 2 else cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
     ok, buf = cv2.imencode(".png", bgr)

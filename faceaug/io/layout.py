@@ -8,8 +8,9 @@
 - the GANimation layout: ``imgs/`` + ``aus_openface.pkl`` (name → 17 raw OpenFace intensities) +
   ``train_ids.csv`` / ``test_ids.csv``; the pickle is loaded with an unpickler that only rebuilds numpy arrays.
 
-Inputs that cannot be used (symlink loops, paths outside DATA_DIR, bad labels, ...) become reject rows here;
-only whole-dataset problems (missing folder, unreadable labels file, unsafe pickle) raise UserError.
+Inputs that cannot be used (symlink loops, paths outside DATA_DIR, bad labels, ...) become reject rows here or in
+the folder walk (faceaug.io.dataset_files); only whole-dataset problems (missing folder, unreadable labels file,
+unsafe pickle) raise UserError.
 """
 
 from __future__ import annotations
@@ -19,73 +20,28 @@ import errno
 import io
 import os
 import pickle
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from faceaug.aus import N_AUS, openface_to_unit
 from faceaug.errors import UserError
-from faceaug.io.images import IMAGE_EXTENSIONS
+from faceaug.io.dataset_files import (
+    OTHER_IMAGE_EXTENSIONS,
+    Discovery,
+    SourceItem,
+    dir_id,
+    entry_kind,
+    is_image_name,
+    name_rejected,
+    walk_images,
+)
 from faceaug.labels import label_problem
 
 GANIMATION_PICKLE = "aus_openface.pkl"
 LABELS_FILE = "labels.csv"  # DATA_DIR/labels.csv with path,label[,subject][,split] is picked up without --labels
 GANIMATION_LABEL = "unlabelled"  # the GANimation layout carries no expression labels
 SPLITS = ("train", "test")
-
-
-@dataclass
-class SourceItem:
-    """One input image and where its AUs come from."""
-
-    rel: str  # path relative to DATA_DIR, POSIX separators (the `source_path` column)
-    path: Path  # the file on disk
-    label: str
-    subject: str | None = None  # from the labels file; None = decided later (regex or one per image)
-    split: str | None = None  # an explicit split from the labels file / GANimation ids; None = assigned later
-    csv_path: Path | None = None  # the OpenFace CSV, if one was found
-    aus: np.ndarray | None = None  # (17,) 0–1 AUs given by the layout itself (GANimation pickle)
-
-
-@dataclass
-class Discovery:
-    layout: str  # "class_folders" | "labels_csv" | "ganimation"
-    items: list[SourceItem] = field(default_factory=list)
-    rejects: list[dict] = field(default_factory=list)  # rows of REJECTS_SCHEMA
-
-    def reject(self, rel: str, reason: str, message: str) -> None:
-        self.rejects.append({"source_path": rel, "reason": reason, "message": message})
-
-
-#: Image formats a class folder may hold that faceaug does not read: each becomes a reject row, never a silent skip.
-OTHER_IMAGE_EXTENSIONS = (".gif", ".webp", ".heic", ".heif", ".avif", ".jxl", ".jp2", ".svg", ".ppm", ".pgm")
-
-
-def is_image_name(name: str) -> bool:
-    return name.lower().endswith(IMAGE_EXTENSIONS)
-
-
-def undecodable_name(rel: str) -> str | None:
-    """For a path whose bytes are not valid UTF-8 (Python keeps them as surrogate escapes, e.g. a name copied from
-    an old archive): a printable form with the bad bytes written as \\xNN, for the reject row; else None."""
-    try:
-        rel.encode("utf-8")
-    except UnicodeEncodeError:
-        return os.fsencode(rel).decode("utf-8", "backslashreplace")
-    return None
-
-
-def _name_rejected(found: Discovery, rel: str) -> bool:
-    """Reject (and return True for) a path whose name is not UTF-8 text: it could be neither a face id nor a row."""
-    printable = undecodable_name(rel)
-    if printable is not None:
-        found.reject(
-            printable,
-            "undecodable_file_name",
-            "the file name is not valid UTF-8 text (bytes from another encoding); rename the file.",
-        )
-    return printable is not None
 
 
 def discover_dataset(
@@ -118,80 +74,21 @@ def discover_dataset(
 
 def _from_class_folders(data_dir: Path, skip: set[str]) -> Discovery:
     found = Discovery("class_folders")
-    root_id = _dir_id(data_dir)
+    root_id = dir_id(data_dir)
     for entry in sorted(os.scandir(data_dir), key=lambda e: e.name):
-        if entry.name.startswith(".") or os.path.realpath(entry.path) in skip or _name_rejected(found, entry.name):
+        if entry.name.startswith(".") or os.path.realpath(entry.path) in skip or name_rejected(found, entry.name):
             continue
-        kind = _entry_kind(entry, found, entry.name)
+        kind = entry_kind(entry, found, entry.name)
         if kind == "file" and is_image_name(entry.name):
             found.reject(entry.name, "no_label", "the image is not inside a class folder (DATA_DIR/<label>/...).")
         elif kind == "dir" and not entry.name.endswith("_aligned"):
             problem = label_problem(entry.name)
-            for rel, path in _walk(Path(entry.path), entry.name, {root_id}, found, skip):
+            for rel, path in walk_images(Path(entry.path), entry.name, {root_id}, found, skip):
                 if problem:
                     found.reject(rel, "invalid_label", f"{problem} (class folder name).")
                 else:
                     found.items.append(SourceItem(rel=rel, path=path, label=entry.name))
     return found
-
-
-def _dir_id(path: Path | str) -> tuple[int, int]:
-    st = os.stat(path)
-    return (st.st_dev, st.st_ino)
-
-
-def _entry_kind(entry: os.DirEntry, found: Discovery, rel: str) -> str | None:
-    """'file' / 'dir' following links; broken links and link loops become rejects (→ None)."""
-    try:
-        if entry.is_dir(follow_symlinks=True):
-            return "dir"
-        if entry.is_file(follow_symlinks=True):
-            return "file"
-        os.stat(entry.path)  # raises for loops / dangling links (is_dir/is_file just say False)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            found.reject(rel, "symlink_loop", "the path is a symbolic link loop; skipped.")
-        elif not is_image_name(entry.name):
-            pass  # a dangling link to some side file: not an input
-        elif entry.is_symlink():
-            found.reject(rel, "broken_link", "the symbolic link points to nothing; skipped.")
-        else:
-            found.reject(rel, "unreadable", f"could not be read: {exc.strerror or exc}.")
-    return None
-
-
-def _walk(folder: Path, rel: str, ancestors: set[tuple[int, int]], found: Discovery, skip: set[str]):
-    """Image files below `folder` (sorted, links followed, loops refused)."""
-    ident = _dir_id(folder)
-    if ident in ancestors:
-        found.reject(rel, "symlink_loop", "the folder links back to a folder above it (a loop); skipped.")
-        return
-    ancestors = ancestors | {ident}
-    try:
-        entries = sorted(os.scandir(folder), key=lambda e: e.name)
-    except OSError as exc:
-        found.reject(rel, "unreadable", f"the folder could not be listed: {exc.strerror or exc}.")
-        return
-    for entry in entries:
-        if entry.name.startswith(".") or os.path.realpath(entry.path) in skip:
-            continue
-        child = f"{rel}/{entry.name}" if rel else entry.name
-        if _name_rejected(found, child):
-            continue
-        if entry.name.lower().endswith(OTHER_IMAGE_EXTENSIONS):
-            found.reject(
-                child,
-                "unsupported_format",
-                f"faceaug reads {', '.join(IMAGE_EXTENSIONS)} images; convert this one (e.g. to PNG) to use it.",
-            )
-            continue
-        if not is_image_name(entry.name) and not entry.is_dir(follow_symlinks=False) and not entry.is_symlink():
-            continue  # CSVs, notes, OpenFace side files
-        kind = _entry_kind(entry, found, child)
-        if kind == "dir" and not entry.name.endswith("_aligned"):
-            yield from _walk(Path(entry.path), child, ancestors, found, skip)
-        elif kind == "file" and is_image_name(entry.name):
-            yield child, Path(entry.path)
 
 
 # --- labels file -----------------------------------------------------------------------------------------------
@@ -272,7 +169,7 @@ def _from_labels_file(data_dir: Path, labels: Path, skip: set[str]) -> Discovery
             SourceItem(rel=rel, path=path, label=label, subject=get("subject") or None, split=split or None)
         )
     listed = seen | {r["source_path"] for r in found.rejects}
-    for rel, _ in _walk(data_dir, "", set(), found, skip):
+    for rel, _ in walk_images(data_dir, "", set(), found, skip):
         if rel not in listed:  # nothing is dropped silently: unlisted images are reported
             found.reject(rel, "not_in_labels", "the image is in DATA_DIR but not in the labels file; skipped.")
     return found
@@ -387,7 +284,7 @@ def _from_ganimation(data_dir: Path) -> Discovery:
     found = Discovery("ganimation")
     aus = load_ganimation_aus(data_dir / GANIMATION_PICKLE)
     train_ids, test_ids = _read_ids(data_dir / "train_ids.csv"), _read_ids(data_dir / "test_ids.csv")
-    for rel, path in _walk(data_dir / "imgs", "imgs", {_dir_id(data_dir)}, found, set()):
+    for rel, path in walk_images(data_dir / "imgs", "imgs", {dir_id(data_dir)}, found, set()):
         stem = Path(rel).stem
         if stem not in aus:
             found.reject(rel, "missing_aus", f"{stem} has no entry in {GANIMATION_PICKLE}.")

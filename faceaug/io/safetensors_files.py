@@ -1,16 +1,14 @@
-"""faceaug's model files: tensors in safetensors, with one JSON object in the header metadata (key "faceaug").
+"""The safetensors layer under faceaug's model files: tensors in safetensors, string metadata in its header.
 
-The one home of that layout for every model (GANimation, SinGAN, the FerNet files, the synthetic world's oracles):
-writes are atomic, reads hand back the parsed header (None when the file has no faceaug header) and the tensors, or
-raise `NotSafetensors`. A model file is input like any other: reads refuse weights that are not finite numbers
-(`refuse_non_finite`), and loaders check the architecture a header claims against the tensors stored with it
+Writes are atomic; reads hand back the metadata as stored and the tensors, or raise `NotSafetensors`, and refuse
+weights that are not finite numbers (`refuse_non_finite`). What a model file's header holds and how it is checked
+is `faceaug.io.model_file`'s; loaders check the architecture a header claims against the tensors stored with it
 (`check_architecture`) before they build a network of that size.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,18 +16,17 @@ from typing import Any
 from faceaug.errors import UserError
 from faceaug.io.atomic import atomic_path
 
-HEADER_KEY = "faceaug"
-
 
 class NotSafetensors(ValueError):
     """The file is not a readable safetensors file (another format, or damaged)."""
 
 
-def save_with_header(tensors: dict, header: dict[str, Any], path: Path) -> Path:
+def write_tensors(tensors: dict, metadata: dict[str, str], path: Path) -> Path:
+    """Write `tensors` with `metadata` in the safetensors header, atomically."""
     from safetensors.torch import save_file  # here, so that importing faceaug.io stays light
 
     with atomic_path(Path(path)) as tmp:
-        save_file(tensors, str(tmp), metadata={HEADER_KEY: json.dumps(header)})
+        save_file(tensors, str(tmp), metadata=metadata)
     return Path(path)
 
 
@@ -46,28 +43,6 @@ def read_tensors(path: Path, what: str = "model file") -> tuple[dict[str, str], 
         raise NotSafetensors(str(exc)) from None
     refuse_non_finite(path, what, tensors)
     return metadata, tensors
-
-
-def read_with_header(path: Path, what: str = "model file") -> tuple[dict[str, Any] | None, dict]:
-    """(header, tensors); the header is None when the file has none or it is not a JSON object."""
-    metadata, tensors = read_tensors(path, what)
-    try:
-        header = json.loads(metadata[HEADER_KEY])
-    except (KeyError, TypeError, ValueError):
-        header = None
-    return (header if isinstance(header, dict) else None), tensors
-
-
-def read_model_file(path: Path, what: str, missing: str | None = None) -> tuple[dict[str, Any] | None, dict]:
-    """`read_with_header` for a file a user named: a missing (message `missing`, default "WHAT PATH does not
-    exist.") or unreadable file is a UserError of one sentence."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(missing or f"{what} {path} does not exist.")
-    try:
-        return read_with_header(path, what)
-    except NotSafetensors as exc:
-        raise UserError(f"{what} {path} could not be read: {exc}.") from None
 
 
 def refuse_non_finite(path: Path, what: str, tensors: Mapping[str, Any]) -> None:

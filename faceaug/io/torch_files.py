@@ -1,4 +1,4 @@
-"""Files written with `torch.save` (training checkpoints, model files of faceaug ≤ 0.x): atomic writes, and reads
+"""Files written with `torch.save` (training checkpoints): atomic writes, and reads
 with `weights_only=True`, so a file carrying pickled code is refused, never executed."""
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from faceaug.preprocess.landmarks import DETECT_SIDE, INSTALL_HINT, WHOLE_FRAME_BOX, model_file
+from faceaug.preprocess.landmarks import INSTALL_HINT, PREDICT_SIDE, WHOLE_FRAME_BOX, model_file
 
 DESCRIPTOR_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 SHAPE_FILE = "shape_predictor_5_face_landmarks.dat"
@@ -55,7 +55,7 @@ class FaceDescriptor:
             raise ValueError(f"expected uint8 images (B, S, S, 3), got {images.dtype} {images.shape}")
         out = np.empty((len(images), 128), np.float32)
         for i, image in enumerate(images):
-            side = max(DETECT_SIDE, image.shape[0])
+            side = max(PREDICT_SIDE, image.shape[0])
             work = np.ascontiguousarray(
                 image if image.shape[0] == side else cv2.resize(image, (side, side), interpolation=cv2.INTER_CUBIC)
             )

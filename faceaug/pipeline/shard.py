@@ -1,7 +1,7 @@
 """Running one shard of an expansion: GANimation edits → variants per edit → images + a part file. The variants
 come from a SinGAN trained per edit (batched), or from the training-free patch regenerator
-(`ExpandConfig.regenerator`); their manifest rows have stage "singan" either way, and `singan_mode` says which made
-them: reconstruct | inject (SinGAN) or "patch".
+(`ExpandConfig.regenerator`); their manifest rows have stage "variant" either way and name the one that made them
+in `regenerator` (SinGAN's also record their `singan_mode`, start scale and model id).
 
 A shard is finished exactly when its part file exists. Images are written first (each atomically), the part file
 last, so a crash anywhere leaves either a finished shard or one that is redone from scratch. Image ids are a pure
@@ -27,7 +27,7 @@ from faceaug.io.images import read_image, write_png_atomic
 from faceaug.metrics.edit_measures import face_attention
 from faceaug.pipeline.plan import EditJob
 from faceaug.pipeline.variants import inject_amplitude, keep_faces
-from faceaug.schema import PATCH_MODE, write_table_atomic
+from faceaug.schema import EDIT, PATCH, SINGAN, VARIANT, write_table_atomic
 from faceaug.training.singan import train_singan_batch
 
 PARTS_DIR = "parts"
@@ -46,7 +46,7 @@ class ShardContext:
     start_scale: int
     singan_mode: str
     torch_threads: int = 0  # 0 = leave torch's default
-    regenerator: str = "singan"  # singan | patch (faceaug.config.REGENERATORS)
+    regenerator: str = "singan"  # singan | patch (faceaug.config.REGENERATORS, the manifest's `regenerator`)
     patch: dict[str, Any] = field(default_factory=dict)  # PatchConfig as a dict
     face_redraws: int = 0  # spare draws per variant for the ones that lost the face (pipeline.variants)
     editor_name: str = ""  # how the manifest names the editor (the bundled one's name, else the model path)
@@ -104,6 +104,7 @@ def _row(job: EditJob, image_id: str, stage: str, **extra: Any) -> dict[str, Any
         "identity_distance": job.identity_distance,
         "target_probability": job.target_probability,
         "face_attention": None,
+        "regenerator": None,
     }
     row.update(zip(AU_NAMES, job.aus))
     row.update(extra)
@@ -111,7 +112,7 @@ def _row(job: EditJob, image_id: str, stage: str, **extra: Any) -> dict[str, Any
 
 
 def run_shard(index: int, jobs: list[EditJob], ctx: ShardContext) -> ShardResult:
-    """Edit, train SinGAN, sample and write one shard; returns its row count and stage timings."""
+    """Edit, make the variants of the edits and write one shard; returns its row count and stage timings."""
     if ctx.torch_threads:
         torch.set_num_threads(ctx.torch_threads)
     device = resolve_device(ctx.device)
@@ -129,18 +130,12 @@ def run_shard(index: int, jobs: list[EditJob], ctx: ShardContext) -> ShardResult
     for job, image, mask in zip(jobs, edited, attention):
         write_png_atomic(out_dir / image_relpath(job.label, job.edit_id()), image)
         rows.append(
-            _row(
-                job,
-                job.edit_id(),
-                "ganimation",
-                ganimation_model_id=editor.model_id,
-                face_attention=face_attention(mask),
-            )
+            _row(job, job.edit_id(), EDIT, ganimation_model_id=editor.model_id, face_attention=face_attention(mask))
         )
 
     with_samples = [(job, image) for job, image in zip(jobs, edited) if job.n_samples > 0]
     if with_samples:
-        make = _patch_variants if ctx.regenerator == PATCH_MODE else _singan_variants
+        make = _patch_variants if ctx.regenerator == PATCH else _singan_variants
         rows += make(with_samples, ctx, device, editor.model_id, out_dir, timings)
 
     for row in rows:
@@ -153,7 +148,7 @@ def _write_variants(job: EditJob, samples: np.ndarray, out_dir: Path, **extra: A
     rows = []
     for k, sample in enumerate(samples):
         write_png_atomic(out_dir / image_relpath(job.label, job.sample_id(k)), sample)
-        rows.append(_row(job, job.sample_id(k), "singan", sample_index=k, **extra))
+        rows.append(_row(job, job.sample_id(k), VARIANT, sample_index=k, **extra))
     return rows
 
 
@@ -196,6 +191,7 @@ def _singan_variants(
             samples,
             out_dir,
             ganimation_model_id=editor_id,
+            regenerator=SINGAN,
             gen_start_scale=ctx.start_scale,
             singan_mode=ctx.singan_mode,
             singan_model_id=model.model_id,
@@ -217,6 +213,6 @@ def _patch_variants(
             return regenerate_patches(image, k, cfg=cfg, seed=job.seed + offset)
 
         samples = keep_faces(draw, image, job.n_samples, ctx.face_redraws)
-        rows += _write_variants(job, samples, out_dir, ganimation_model_id=editor_id, singan_mode=PATCH_MODE)
+        rows += _write_variants(job, samples, out_dir, ganimation_model_id=editor_id, regenerator=PATCH)
     timings["patch_s"] = time.perf_counter() - t
     return rows

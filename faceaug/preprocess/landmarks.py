@@ -7,10 +7,14 @@ through the same `align_face` as a CSV's. The 68-point model is trained on iBUG 
 research use only.
 
 Small images are upscaled before detection: the HOG detector's window is 80 px, so a 48-px FER2013 face is never
-found at its own size. Measured on 64 synthetic FER-like 48-px crops and 128 `faceaug synth` faces (64 and 128
-px): with the short side at 200 px and the detection threshold lowered to −0.3, dlib finds 63 / 64 crops and
-58 / 64 of either synth size (at 160 px 44–58, at 320 px 49–60; thresholds 0 → −0.6 trade misses for 1–2 px of
-error); eye and mouth centres are within about 1.3 px of the truth on average.
+found at its own size. Detection runs with the short side at `DETECT_SIDE` (200 px) and the threshold lowered to
+−0.3; the shape predictor then runs with the short side at `PREDICT_SIDE` (200 px), the scale it was trained near.
+An image known to be one face (`--assume-cropped`) fills the detector's window at a smaller scale,
+`CROPPED_DETECT_SIDE` (120 px): on 400 synthetic FER-like 48-px crops with known landmarks the eye/mouth centres
+land 0.91 px from the truth detecting at 120 px, 0.96 px at 200 px, in 2.3 vs 4.7 ms per image (landmarks
+included); on 400 FER2013 train crops both sides find as many faces (328 vs 326) and put the eye/mouth centres a
+median 0.3 px apart (docs/results.md). A face that is a part of a small frame needs the 200 px (at 120 px dlib
+finds 4 of 24 synthetic 64-px frames, at 200 px 21).
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import numpy as np
 INSTALL_HINT = "pip install 'faceaug[landmarks]'"
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
 DETECT_SIDE = 200  # images with a shorter side are upscaled to this before detection (the HOG window is 80 px)
+CROPPED_DETECT_SIDE = 120  # the same for an image known to be one face (see the module docstring)
+PREDICT_SIDE = 200  # images with a shorter side are upscaled to this before the shape predictor runs
 DETECT_MAX_SIDE = 640  # larger images are detected on a copy this large (speed); the predictor sees the original
 DETECT_THRESHOLD = -0.3  # dlib's adjust_threshold: below 0 finds more faces (see the module docstring)
 #: The face box assumed on a pre-cropped image when detection fails, as fractions of its width and height
@@ -76,15 +82,15 @@ def _models() -> tuple:
     return _MODELS
 
 
-def detect_faces(gray: np.ndarray) -> list[tuple[float, float, float, float]]:
+def detect_faces(gray: np.ndarray, side: int = DETECT_SIDE) -> list[tuple[float, float, float, float]]:
     """dlib's frontal faces in a grey uint8 image as (left, top, right, bottom) in its pixels, most confident
     first (not largest: at the lowered threshold a large false box can appear beside a real face, e.g. on
-    skimage's astronaut)."""
+    skimage's astronaut). Images with a short side below `side` are upscaled to it first."""
     detector, _ = _models()
     h, w = gray.shape
     factor = 1.0
-    if min(h, w) < DETECT_SIDE:
-        factor = DETECT_SIDE / min(h, w)
+    if min(h, w) < side:
+        factor = side / min(h, w)
     elif max(h, w) > DETECT_MAX_SIDE:
         factor = DETECT_MAX_SIDE / max(h, w)
     work = gray
@@ -102,13 +108,13 @@ def detect_faces(gray: np.ndarray) -> list[tuple[float, float, float, float]]:
 def predict_landmarks(gray: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
     """The 68 iBUG points (68, 2) float64 in source pixels inside a face box (left, top, right, bottom).
 
-    Small images are predicted at the detection scale (`DETECT_SIDE`), as the predictor was trained on faces
-    larger than a 48-px crop holds."""
+    Small images are predicted at `PREDICT_SIDE`, as the predictor was trained on faces larger than a 48-px crop
+    holds."""
     import dlib
 
     _, predictor = _models()
     h, w = gray.shape
-    factor = max(1.0, DETECT_SIDE / min(h, w))
+    factor = max(1.0, PREDICT_SIDE / min(h, w))
     work = (
         gray
         if factor == 1.0
@@ -126,7 +132,7 @@ def dlib_landmarks(image: np.ndarray, *, whole_frame: bool) -> tuple[np.ndarray,
     of the whole image, else None.
     """
     gray = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
-    boxes = detect_faces(gray)
+    boxes = detect_faces(gray, CROPPED_DETECT_SIDE if whole_frame else DETECT_SIDE)
     if boxes:
         return predict_landmarks(gray, boxes[0]), False
     if not whole_frame:

@@ -19,11 +19,17 @@ import numpy as np
 
 from faceaug.aus import AU_NAMES, AU_PRESENT_NAMES, LABEL_PROTOTYPE, PRESETS, preset_vector
 from faceaug.errors import is_machine_fault
+from faceaug.io.dataset_files import SourceItem
 from faceaug.io.images import ImageDecodeError, decode_image, is_grey, png_shape, write_png_atomic
-from faceaug.io.layout import SourceItem
 from faceaug.io.openface import OpenFaceError, parse_openface_csv, select_face
 from faceaug.preprocess.align import CROP_TEMPLATE, HAAR_BOX_ANCHORS, AlignmentError, align_face, anchor_points
-from faceaug.preprocess.landmarks import DETECT_SIDE, DETECT_THRESHOLD, WHOLE_FRAME_BOX
+from faceaug.preprocess.landmarks import (
+    CROPPED_DETECT_SIDE,
+    DETECT_SIDE,
+    DETECT_THRESHOLD,
+    PREDICT_SIDE,
+    WHOLE_FRAME_BOX,
+)
 
 FACES_SUBDIR = "faces"
 
@@ -49,7 +55,7 @@ class PreprocessSettings:
     def key(self) -> str:
         payload = {**asdict(self), "template": asdict(CROP_TEMPLATE), "haar": HAAR_BOX_ANCHORS.tolist(), "v": 2}
         if self.detector == "dlib":
-            payload["dlib"] = [DETECT_SIDE, DETECT_THRESHOLD, list(WHOLE_FRAME_BOX)]
+            payload["dlib"] = [DETECT_SIDE, CROPPED_DETECT_SIDE, PREDICT_SIDE, DETECT_THRESHOLD, list(WHOLE_FRAME_BOX)]
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -129,11 +135,10 @@ def _au_source(task: SourceTask) -> tuple[str, str, bytes | None] | dict:
     )
 
 
-def process_source(task: SourceTask) -> dict:
-    """One source → {"status": "face" | "reused" | "reject", ...}; writes faces/<face_id>.png for new faces."""
-    item, settings = task.item, task.settings
+def _read_source(task: SourceTask) -> tuple[bytes, str, str, str, bytes | None] | dict:
+    """(image bytes, their sha256, au_source, au_key, CSV bytes or None) — or a reject dict."""
     try:
-        data = item.path.read_bytes()
+        data = task.item.path.read_bytes()
     except OSError as exc:
         if is_machine_fault(exc):
             raise
@@ -143,11 +148,41 @@ def process_source(task: SourceTask) -> dict:
     if isinstance(source, dict):
         source["sha"] = sha
         return source
-    au_source, au_key, csv_bytes = source
-    png = task.work_dir / FACES_SUBDIR / f"{task.face_id}.png"
-    # reused only when the face on disk is what these settings make (a folder mixed by two runs is repaired)
-    if task.cached == (sha, au_key) and png_shape(png) == (settings.size, settings.size):
+    return (data, sha, *source)
+
+
+def face_png(task: SourceTask) -> Path:
+    """Where the aligned face of a source is written."""
+    return task.work_dir / FACES_SUBDIR / f"{task.face_id}.png"
+
+
+def _reused(task: SourceTask, sha: str, au_key: str) -> dict | None:
+    """The result for a source whose face of the last run is still right; None when the face must be made. Reused
+    only when the face on disk is what these settings make (a folder mixed by two runs is repaired)."""
+    if task.cached == (sha, au_key) and png_shape(face_png(task)) == (task.settings.size, task.settings.size):
         return {"status": "reused", "sha": sha, "au_key": au_key}
+    return None
+
+
+def reused_face(task: SourceTask) -> dict | None:
+    """`process_source`'s result when it would reuse the last run's face (reading and hashing only, no decoding),
+    else None: what the command checks itself before handing the remaining sources to worker processes."""
+    if task.cached is None:
+        return None
+    read = _read_source(task)
+    return None if isinstance(read, dict) else _reused(task, read[1], read[3])
+
+
+def process_source(task: SourceTask) -> dict:
+    """One source → {"status": "face" | "reused" | "reject", ...}; writes faces/<face_id>.png for new faces."""
+    item, settings = task.item, task.settings
+    read = _read_source(task)
+    if isinstance(read, dict):
+        return read
+    data, sha, au_source, au_key, csv_bytes = read
+    reused = _reused(task, sha, au_key)
+    if reused is not None:
+        return reused
     try:
         image = decode_image(data)
     except ImageDecodeError as exc:
@@ -193,7 +228,7 @@ def process_source(task: SourceTask) -> dict:
         return _reject(task, exc.reason, exc.message, sha)
     except cv2.error as exc:
         return _reject(task, "image_error", f"OpenCV could not process the image: {str(exc).strip()[:200]}.", sha)
-    write_png_atomic(png, aligned.crop, durable=False)  # run_preprocess flushes all faces before the tables
+    write_png_atomic(face_png(task), aligned.crop, durable=False)  # run_preprocess flushes all faces before the tables
 
     row = {
         "face_id": task.face_id,
@@ -218,6 +253,7 @@ def process_source(task: SourceTask) -> dict:
         "sha": sha,
         "au_key": au_key,
         "row": row,
+        "row_json": json.dumps(row, default=float),  # the journal's copy, encoded here rather than in the command
         "method": method,
         "upscaled": min(height, width) < settings.min_source_side,
     }

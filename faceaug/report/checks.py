@@ -9,7 +9,7 @@ import pandas as pd
 
 from faceaug.preprocess.align import other_framing
 from faceaug.report.inputs import ReportInputs
-from faceaug.schema import PATCH_MODE
+from faceaug.schema import PATCH, SINGAN, VARIANT
 
 #: variants more alike than this (mean pairwise SSIM) are near-copies of each other
 COPY_SSIM = 0.95
@@ -23,19 +23,18 @@ COLOUR_SHIFT_BOUND = 1.5
 
 
 def variant_maker(manifest: pd.DataFrame) -> str:
-    """What made the expansion's variants, as the report names it: "SinGAN", "patch regenerator" or both (the
-    manifest's variant rows have stage "singan" either way; their singan_mode says which)."""
-    modes = set(manifest.loc[manifest["stage"] == "singan", "singan_mode"].dropna())
-    patch = PATCH_MODE in modes
-    if patch and modes - {PATCH_MODE}:
+    """What made the expansion's variants, as the report names it: "SinGAN", "patch regenerator" or both (from
+    the variant rows' `regenerator`)."""
+    makers = set(manifest.loc[manifest["stage"] == VARIANT, "regenerator"].dropna())
+    if PATCH in makers and SINGAN in makers:
         return "SinGAN and patch regenerator"
-    return "patch regenerator" if patch else "SinGAN"
+    return "patch regenerator" if PATCH in makers else "SinGAN"
 
 
 def variants_caption(manifest: pd.DataFrame) -> str:
     """The contact sheets' last columns: whose variants, or none (an expansion of edits only: `--samples-per-edit
     0`, or edits first with fewer images per class than sources)."""
-    if not (manifest["stage"] == "singan").any():
+    if not (manifest["stage"] == VARIANT).any():
         return "no variants: every image is an edit of its own source."
     return f"{variant_maker(manifest)} variants."
 

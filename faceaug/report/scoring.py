@@ -26,6 +26,7 @@ from faceaug.io.openface import OpenFaceError, read_openface_csv, select_face
 from faceaug.metrics.diversity import template_face_mask, variant_diversity
 from faceaug.metrics.edit_measures import colour_change, face_attention
 from faceaug.metrics.structure import face_detected, ssim_rgb
+from faceaug.schema import EDIT, VARIANT
 
 ACHIEVED = [f"achieved_{au}" for au in AU_NAMES]
 
@@ -121,13 +122,13 @@ def score_manifest(
     stages = rows["stage"].to_numpy()
     colour_shift = np.full(len(rows), np.nan, np.float32)
     outside = ~template_face_mask(size)
-    for i in np.flatnonzero(stages == "ganimation"):
+    for i in np.flatnonzero(stages == EDIT):
         if source_rows[i] >= 0:
             ssim_source[i] = ssim_rgb(faces[i], faces[source_rows[i]])
             colour_shift[i] = colour_change(faces[i], faces[source_rows[i]])[outside].mean()
     out["colour_shift_outside_face"] = colour_shift
     variants: dict[int, list[int]] = {}
-    for i in np.flatnonzero(stages == "singan"):
+    for i in np.flatnonzero(stages == VARIANT):
         edit = index.get(edit_id_of(rows["id"][i]), -1)
         if edit >= 0:
             variants.setdefault(edit, []).append(i)
@@ -144,7 +145,7 @@ def score_manifest(
             sifid_values[members] = sifid(sifid_stem, faces[members], faces[edit])
     out["ssim_to_source"], out["ssim_to_edit"], out["sifid"] = ssim_source, ssim_edit, sifid_values
     out["face_attention"] = np.nan
-    edits = np.flatnonzero((stages == "ganimation") & (source_rows >= 0))
+    edits = np.flatnonzero((stages == EDIT) & (source_rows >= 0))
     recorded = rows["face_attention"].to_numpy(np.float32) if "face_attention" in rows else None
     if recorded is not None and len(edits) and np.isfinite(recorded[edits]).all():  # expand recorded it
         out.loc[edits, "face_attention"] = recorded[edits]

@@ -14,30 +14,29 @@ and 97% after 21 epochs of a 30-epoch schedule — not a controlled comparison).
     au.predict(crops) -> (N, 17) float32 in 0–1
     emo = train_emotion_oracle(crops, labels, aus=aus, seed=0)
     emo.predict(crops) -> (N,) class names; emo.predict_proba(crops) -> (N, C)
-    au.save(path); AuOracle.load(path)                        # safetensors + JSON metadata
+    au.save(path); AuOracle.load(path, device="cpu")          # safetensors + JSON metadata (faceaug.io.model_file)
 
 Training data and the measured quality: `python -m faceaug.synth.oracle_build --help` (faceaug.synth.oracle_build).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 from torch import nn
 
 from faceaug.aus import AU_NAMES, N_AUS
 from faceaug.console import progress
 from faceaug.device import resolve_device, torch_generator
 from faceaug.errors import UserError
-from faceaug.io.atomic import atomic_path
-from faceaug.io.safetensors_files import NotSafetensors, check_architecture, read_tensors
+from faceaug.io.model_file import FileKind, ModelFile, layer_weight, load_weights
+from faceaug.io.safetensors_files import check_architecture
 
 ORACLE_SIZE = 64  # input side in pixels; predict() resizes anything else to this
 AUX_WEIGHT = 0.5  # weight of the class loss next to the AU loss in joint training
@@ -179,9 +178,20 @@ def _train(
     return history
 
 
-class _Oracle:
-    kind = ""
+def _oracle_kind(kind: str, what: str) -> FileKind:
+    """An oracle's model file: {"kind", "net" (OracleNetConfig), "meta"} as metadata keys of their own, no version."""
+    return FileKind(
+        kind,
+        what,
+        key="kind",
+        versioned=False,
+        required=("net",),
+        advice="build them with `python -m faceaug.synth.oracle_build`",
+        flat=True,
+    )
 
+
+class _Oracle(ModelFile):
     def __init__(self, net: OracleNet, meta: dict | None = None):
         self.net = net.eval()
         self.meta = meta or {}
@@ -192,34 +202,26 @@ class _Oracle:
         device = next(self.net.parameters()).device
         return torch.cat([self.net(x[i : i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)])
 
-    def save(self, path: Path) -> Path:
-        path = Path(path)
-        meta = {"kind": self.kind, "net": json.dumps(asdict(self.net.cfg)), "meta": json.dumps(self.meta)}
-        tensors = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
-        with atomic_path(path) as tmp:
-            save_file(tensors, str(tmp), metadata=meta)
-        return path
+    def file_header(self) -> dict[str, Any]:
+        return {"net": asdict(self.net.cfg), "meta": self.meta}
+
+    def file_tensors(self) -> dict[str, torch.Tensor]:
+        return self.net.state_dict()
 
     @classmethod
-    def load(cls, path: Path, device: str = "cpu"):
-        path = Path(path)
-        if not path.exists():
-            raise UserError(
-                f"Oracle weights {path} do not exist (build them with `python -m faceaug.synth.oracle_build`)."
-            )
-        try:  # the shared reader also refuses NaN or infinite weights
-            meta, tensors = read_tensors(path, f"oracle ({cls.kind})")
-        except NotSafetensors as exc:
-            raise UserError(f"Oracle weights {path} could not be read: {exc}.") from None
-        if meta.get("kind") != cls.kind:
-            raise UserError(f"{path} holds a {meta.get('kind') or 'unknown'} model, not a {cls.kind} oracle.")
-        cfg = OracleNetConfig(**json.loads(meta["net"]))
-        stem, hidden, out = (tensors.get(name) for name in ("features.0.weight", "head.2.weight", "head.5.weight"))
-        if stem is None or hidden is None or out is None:
-            raise UserError(f"{path} is a damaged {cls.kind} oracle: it lacks the weights of a layer.")
+    def from_file(cls, path: Path, header: dict[str, Any], tensors: dict, device: str = "cpu"):
+        what = cls.file_kind.what
+        values = header["net"]
+        if not isinstance(values, dict) or set(values) - set(OracleNetConfig.__dataclass_fields__):
+            raise UserError(f"{path} is a damaged {what}: its network settings are unknown.")
+        cfg = OracleNetConfig(**values)
+        stem, hidden, out = (
+            layer_weight(path, what, tensors, name, dims)
+            for name, dims in (("features.0.weight", 4), ("head.2.weight", 2), ("head.5.weight", 2))
+        )
         check_architecture(
             path,
-            f"{cls.kind} oracle",
+            what,
             {  # before a network of the claimed size is built
                 "width": (cfg.width, int(stem.shape[0]), 1, 4096),
                 "hidden": (cfg.hidden, int(hidden.shape[0]), 1, 65536),
@@ -227,15 +229,14 @@ class _Oracle:
                 "image_size": (cfg.image_size, None, 16, 1024),
             },
         )
-        net = OracleNet(cfg)
-        net.load_state_dict(tensors)
-        return cls(net.to(resolve_device(device)), json.loads(meta.get("meta", "{}")))
+        net = load_weights(OracleNet(cfg), tensors, path, what)
+        return cls(net.to(resolve_device(device)), dict(header.get("meta") or {}))
 
 
 class AuOracle(_Oracle):
     """Image → 17 AU intensities on 0–1 (faceaug.aus.AU_NAMES order)."""
 
-    kind = "au_oracle"
+    file_kind: ClassVar[FileKind] = _oracle_kind("au_oracle", "AU oracle")
 
     def predict(self, images) -> np.ndarray:
         return torch.sigmoid(self._scores(images)[:, :N_AUS]).numpy().astype(np.float32)
@@ -244,7 +245,7 @@ class AuOracle(_Oracle):
 class EmotionOracle(_Oracle):
     """Image → expression class (the class names it was trained on, in `classes`)."""
 
-    kind = "emotion_oracle"
+    file_kind: ClassVar[FileKind] = _oracle_kind("emotion_oracle", "emotion oracle")
 
     @property
     def classes(self) -> list[str]:

@@ -213,8 +213,8 @@ def build_oracles(
 def load_oracles(out_dir: Path, device: str = "cpu") -> tuple[AuOracle, EmotionOracle]:
     out_dir = Path(out_dir)
     return (
-        AuOracle.load(out_dir / "au_oracle.safetensors", device),
-        EmotionOracle.load(out_dir / "emotion_oracle.safetensors", device),
+        AuOracle.load(out_dir / "au_oracle.safetensors", device=device),
+        EmotionOracle.load(out_dir / "emotion_oracle.safetensors", device=device),
     )
 
 

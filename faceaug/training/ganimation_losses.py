@@ -61,7 +61,8 @@ def attention_tv_loss(attention: torch.Tensor) -> torch.Tensor:
     independent of both; `GanimationConfig.lambda_tv` = 1e-5 × 25 × 128² ≈ 4.1 reproduces the official term at the
     paper's batch 25 / 128 px. Against the attention-mean term it still depends on image size: a region of the
     mask costs its edge length (∝ side) in TV but saves its area (∝ side²) in the mean, so at 64 px the same weight
-    holds edits back twice as hard as at 128 px (`fast` keeps 4.1: lower weights measured no better, config.py).
+    holds edits back twice as hard as at 128 px (`fast` keeps 4.1: lower weights measured no better,
+    config/profiles.py).
     """
     a = attention.float()
     return (a[:, :, :, 1:] - a[:, :, :, :-1]).abs().mean() + (a[:, :, 1:, :] - a[:, :, :-1, :]).abs().mean()

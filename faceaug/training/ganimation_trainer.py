@@ -1,5 +1,5 @@
 """The GANimation trainer: networks, optimisers and one training step (WGAN-GP critic, AU regression, cycle and
-attention losses). The loop, its files and torchrun set-up are the `faceaug train` command's (faceaug.commands.train).
+attention losses). The loop, its files and torchrun set-up are faceaug.training.ganimation_run's.
 
 One *step* is one critic update; the generator is updated on every `n_critic`-th step (step % n_critic == 0),
 reusing that step's generated batch, as in the public code. `critic_warmup_steps` (0 in the paper profile) lets
@@ -21,7 +21,6 @@ epoch's batches under DistributedDataParallel and rank 0 writes all files.
 from __future__ import annotations
 
 import copy
-import dataclasses
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from faceaug.aus import AU_NAMES, PRESET_NAMES, preset_vector
+from faceaug.aus import PRESET_NAMES, preset_vector
 from faceaug.config import Config
 from faceaug.device import cpu_has_native_bf16
 from faceaug.errors import UserError
@@ -42,6 +41,7 @@ from faceaug.training import ganimation_losses as L
 from faceaug.training.au_judge import load_judge
 from faceaug.training.diffaugment import diff_augment, parse_policy
 from faceaug.training.ganimation_data import FaceCache, epoch_order, photometric_draws, random_targets
+from faceaug.training.ganimation_state import TrainerState
 
 
 def lr_factor(step: int, total_steps: int, decay_start: int, time_progress: float = 0.0) -> float:
@@ -73,8 +73,9 @@ def step_generator(seed: int, rank: int, step: int) -> torch.Generator:
     return torch.Generator().manual_seed((int(seed) * 7919 + rank) * 1_000_003 + int(step))
 
 
-class GanimationTrainer:
-    """Networks, optimisers and one training step; the loop and file I/O are `faceaug.commands.train`'s."""
+class GanimationTrainer(TrainerState):
+    """Networks, optimisers and one training step; the loop and file I/O are `faceaug.training.ganimation_run`'s
+    (what goes into a checkpoint and comes back from one: `TrainerState`)."""
 
     def __init__(
         self,
@@ -348,55 +349,6 @@ class GanimationTrainer:
     def inference_generator(self) -> torch.nn.Module:
         """The generator to save and sample from: the weight average when there is one."""
         return self.generator if self.generator_ema is None else self.generator_ema
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "step": self.step,
-            "au_pretrained": self.au_pretrained,
-            "generator": self.generator.state_dict(),
-            "generator_ema": None if self.generator_ema is None else self.generator_ema.state_dict(),
-            "critic": self.critic.state_dict(),
-            "au_judge": self.au_judge.state_dict() if self.g.au_judge == "frozen" and self.au_judge else None,
-            "au_heldout": self.au_heldout,
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
-            "scheduler": {"kind": "constant_then_linear", "step": self.step},
-            "scaler": None,  # bf16 autocast needs no gradient scaler
-            "rng": {"torch": torch.get_rng_state(), "seed": self.cfg.seed},
-            "config": self.cfg.to_dict(),
-            "ganimation": dataclasses.asdict(self.g),
-            "au_names": list(AU_NAMES),
-            "image_size": self.g.image_size,
-            "init_from": self.init_from,
-            "grey": self.grey,
-        }
-
-    def start_from(self, generator_state: dict[str, torch.Tensor], origin: dict[str, Any], grey: bool = False) -> None:
-        """Fine-tune: the generator (and its average) start from given weights; `origin` names them (it goes into
-        checkpoints and the model file). `grey`: those weights were trained on grey faces, so the fine-tuned editor
-        stays a luminance editor whatever the faces (its colour output is made grey, and the model file says so)."""
-        self.generator.load_state_dict(generator_state)
-        if self.generator_ema is not None:
-            self.generator_ema.load_state_dict(generator_state)
-        self.init_from = dict(origin)
-        self.grey = self.grey or grey
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.generator.load_state_dict(state["generator"])
-        if self.generator_ema is not None:
-            self.generator_ema.load_state_dict(state.get("generator_ema") or state["generator"])
-        self.critic.load_state_dict(state["critic"])
-        if state.get("au_judge") is not None:
-            self.au_judge = copy.deepcopy(self.critic).requires_grad_(False).eval()
-            self.au_judge.load_state_dict(state["au_judge"])
-        self.au_heldout = [tuple(x) for x in state.get("au_heldout", [])]
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        torch.set_rng_state(state["rng"]["torch"])
-        self.step = int(state["step"])
-        self.au_pretrained = bool(state.get("au_pretrained", self.step > 0))
-        self.init_from = state.get("init_from")
-        self.grey = bool(state.get("grey", self.grey))  # a fine-tuned grey editor stays grey when resumed
 
     @torch.no_grad()
     def sample_grid(self, n_sources: int = 4) -> np.ndarray:

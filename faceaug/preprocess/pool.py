@@ -1,0 +1,101 @@
+"""Running `process_source` over every source: in this process for a few sources, else in a process pool.
+
+Results come back in task order; every new face is appended to the journal (faceaug.preprocess.cache) as it
+arrives, so the work of a run that is stopped is reused by the next one.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Iterator
+from concurrent.futures import as_completed
+from contextlib import closing
+from pathlib import Path
+
+import cv2
+
+from faceaug.console import progress
+from faceaug.cpus import cpu_count
+from faceaug.errors import is_machine_fault
+from faceaug.interrupts import process_pool, submit_all, worker_init
+from faceaug.preprocess.cache import journal_face
+from faceaug.preprocess.worker import SourceTask, process_source, reused_face
+
+_SERIAL_BELOW = 24  # fewer sources than this: no process pool (its start-up costs more than it saves)
+
+
+def worker_count(requested: int, n_tasks: int) -> int:
+    """Processes for `n_tasks` sources (`requested` 0 = one per core; one below `_SERIAL_BELOW` sources)."""
+    workers = requested if requested > 0 else cpu_count()
+    return 1 if n_tasks < _SERIAL_BELOW else max(1, min(workers, n_tasks))
+
+
+def process_all(tasks: list[SourceTask], requested: int, journal: Path, settings_key: str) -> list[dict]:
+    """Results in task order, with a progress bar; every new face is appended to the journal as it arrives.
+
+    The last run's faces that are still right are found first, in this process, by hashing alone (no decoding):
+    only the sources left are handed to `worker_count(requested, …)` processes, so a re-run with nothing new
+    starts none."""
+    results: list[dict | None] = [None] * len(tasks)
+    todo = []
+    for index, task in enumerate(tasks):
+        reused = reused_face(task)
+        if reused is None:
+            todo.append((index, task))
+        else:
+            results[index] = reused
+    workers = worker_count(requested, len(todo))
+    # closing(): a stop raised here (Ctrl-C, SIGTERM, a full disk while journalling) closes the generator at once,
+    # which stops its worker pool, rather than whenever the generator is garbage collected
+    with progress() as bar, open(journal, "a", encoding="utf-8") as log, closing(_run_tasks(todo, workers)) as done:
+        job = bar.add_task(f"Aligning faces ({workers} process{'es' if workers > 1 else ''})", total=len(tasks))
+        bar.advance(job, len(tasks) - len(todo))
+        for index, res in done:
+            results[index] = res
+            if res["status"] == "face":
+                journal_face(log, tasks[index], res, settings_key)
+            bar.advance(job)
+    return results  # type: ignore[return-value]
+
+
+def _init_worker() -> None:
+    worker_init()
+    cv2.setNumThreads(1)  # one image per process; OpenCV's own threads would only oversubscribe the cores
+
+
+def _indexed(pair: tuple[int, SourceTask]) -> tuple[int, dict]:
+    """Run one task; an unexpected failure (a decoder bug, MemoryError) rejects that file, not the whole run."""
+    index, task = pair
+    try:
+        return index, process_source(task)
+    except Exception as exc:  # noqa: BLE001 — one bad file must not cost the user the rest of the run
+        if is_machine_fault(exc):  # a full disk is not this file's fault: the run stops (the journal keeps the rest)
+            raise
+        message = f"faceaug failed on this file ({type(exc).__name__}: {str(exc)[:200]}); please report it."
+        return index, {
+            "status": "reject",
+            "sha": None,
+            "reject": {"source_path": task.item.rel, "reason": "internal_error", "message": message},
+        }
+
+
+def _run_tasks(pairs: list[tuple[int, SourceTask]], workers: int) -> Iterator[tuple[int, dict]]:
+    """(task index, result) pairs in completion order."""
+    if workers <= 1:
+        yield from map(_indexed, pairs)
+        return
+    # forkserver: workers fork from a fresh server process, never from this one, whose OpenCV / torch thread
+    # pools can deadlock a forked child. The server imports the worker module once, so workers start fast.
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if "forkserver" in methods:
+        ctx.set_forkserver_preload(["faceaug.preprocess.worker"])
+    size = max(1, min(16, len(pairs) // (workers * 8)))
+    chunks = [pairs[i : i + size] for i in range(0, len(pairs), size)]
+    with process_pool(ctx, workers, _init_worker) as pool:
+        for done in as_completed(submit_all(pool, _run_chunk, chunks)):
+            yield from done.result()
+
+
+def _run_chunk(pairs: list[tuple[int, SourceTask]]) -> list[tuple[int, dict]]:
+    return [_indexed(pair) for pair in pairs]
