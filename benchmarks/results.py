@@ -36,7 +36,7 @@ RESULTS_DIR = ROOT / "benchmarks" / "results"
 #: topic → keys of the figures its results file must hold (measured, or listed under `skipped` with the reason).
 #: The order is the README's.
 EXPECTED: dict[str, tuple[str, ...]] = {
-    "preprocess": ("images_per_s", "warm_images_per_s"),
+    "preprocess": ("images_per_s", "warm_images_per_s", "dlib_images_per_s"),
     "ganimation": ("train_fast", "train_paper", "edit_fast", "edit_paper"),
     "singan": (
         "s_per_face_fast_64",

@@ -167,6 +167,25 @@ def test_fer_eval_without_an_expansion_runs_the_real_arms_only(world, tmp_path):
     assert set(result["arms"]) == {"original", "classic"} and result["counts"]["train_generated"] == 0
 
 
+def test_without_steps_each_arm_trains_longer_the_more_images_it_has(world, tmp_path, monkeypatch):
+    import faceaug.commands.fer_eval as fer_eval
+
+    assert fer_eval.steps_for(804, 32) == 600 and fer_eval.steps_for(8_000, 32) == 5_000  # 20 passes, ≥ 600
+    monkeypatch.setattr(fer_eval, "EPOCHS", 4)  # small numbers: 4 passes, at least 5 steps
+    monkeypatch.setattr(fer_eval, "MIN_STEPS", 5)
+    work, expanded = world
+    result = run_fer_eval(
+        FerEvalRequest(
+            work_dir=work, expanded=expanded, arms="original,faceaug", seeds=1, image_size=32, device="cpu",
+            out_dir=tmp_path,
+        )
+    )  # fmt: skip
+    # 60 real faces → 4 × 60 / 32 → 8 steps; with the 16 generated ones → 10
+    assert result["settings"]["steps"] == "auto"
+    assert result["arms"]["original"]["steps"] == 8 and result["arms"]["faceaug"]["steps"] == 10
+    assert [r["steps"] for r in result["arms"]["faceaug"]["runs"]] == [10]
+
+
 def test_a_run_that_does_not_fit_its_training_faces_is_refit_then_named(world, tmp_path, capsys):
     work, _ = world
     result = run_fer_eval(

@@ -29,7 +29,13 @@ def fer_eval(
         "original,classic,faceaug,faceaug+classic"
     ),
     seeds: Annotated[int, typer.Option(help="Seeds per arm (the classifier is trained once per arm and seed).")] = 3,
-    steps: Annotated[int, typer.Option(help="Optimisation steps per training run (the same for every arm).")] = 600,
+    steps: Annotated[
+        Optional[int],
+        typer.Option(
+            help="Optimisation steps per training run [default: 20 passes over the arm's training images, at least "
+            "600]."
+        ),
+    ] = None,
     lr: Annotated[
         Optional[float],
         typer.Option(

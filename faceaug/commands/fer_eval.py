@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -33,6 +34,16 @@ UNDERFIT_TRAIN_ACCURACY = 0.7
 #: every arm is compared converged: on FER2013 (104 real + 700 generated faces, 600 steps at 2e-3) the
 #: faceaug+classic arm read 0.19 of its own faces on two seeds of five (chance), 0.67-0.78 on the others.
 REFIT_ATTEMPTS = 2
+#: Without --steps, an arm trains for this many passes over its training images, and at least `MIN_STEPS` steps: the
+#: step count grows with the data. 600 steps of 32 are 24 passes over the FER2013 few-shot protocol's largest arm
+#: (104 real + 700 generated faces), where every arm fits (docs/results.md); a bigger set gets the same passes.
+EPOCHS = 20
+MIN_STEPS = 600
+
+
+def steps_for(n_images: int, batch_size: int) -> int:
+    """An arm's optimisation steps without --steps: `EPOCHS` passes over its `n_images`, at least `MIN_STEPS`."""
+    return max(MIN_STEPS, math.ceil(EPOCHS * n_images / batch_size))
 
 
 @dataclass
@@ -41,7 +52,7 @@ class FerEvalRequest:
     expanded: Path | None = None
     arms: str = "original,classic,faceaug,faceaug+classic"
     seeds: int = 3
-    steps: int = 600
+    steps: int | None = None  # None: every arm gets `steps_for` its training images
     lr: float | None = None  # None = the classifier's default (FerTrainSettings.lr)
     image_size: int = 48
     greyscale: str = "auto"
@@ -66,7 +77,7 @@ def run_fer_eval(request: FerEvalRequest) -> dict:
     started = time.perf_counter()
     arms = parse_arms(request.arms)
     bad_lr = request.lr is not None and not request.lr > 0
-    if request.seeds < 1 or request.steps < 1 or request.image_size < 16 or bad_lr:
+    if request.seeds < 1 or (request.steps is not None and request.steps < 1) or request.image_size < 16 or bad_lr:
         raise UserError("--seeds, --steps and --lr must be positive and --image-size at least 16.")
     if request.greyscale not in GREYSCALE_CHOICES:
         raise UserError(f"--greyscale must be one of {', '.join(GREYSCALE_CHOICES)}, not {request.greyscale!r}.")
@@ -108,15 +119,20 @@ def run_fer_eval(request: FerEvalRequest) -> dict:
     if generated is not None and not len(generated):
         raise UserError(f"{table} lists no generated training images with the training labels ({', '.join(labels)}).")
 
-    settings = FerTrainSettings(steps=request.steps, **({} if request.lr is None else {"lr": request.lr}))
+    settings = FerTrainSettings(**({} if request.lr is None else {"lr": request.lr}))
+    arm_steps = {
+        arm.name: request.steps
+        or steps_for(len(originals) + (len(generated) if arm.generated else 0), settings.batch_size)
+        for arm in arms
+    }
     runs: dict[str, list[dict]] = {arm.name: [] for arm in arms}
     with progress() as bar:
-        total = len(arms) * request.seeds * settings.steps
+        total = request.seeds * sum(arm_steps.values())
         task = bar.add_task("fer-eval", total=total)
         for seed in range(request.seeds):
             for arm in arms:
                 pools = [originals] + ([generated] if arm.generated else [])
-                run_settings = settings
+                run_settings = replace(settings, steps=arm_steps[arm.name])
                 for attempt in range(REFIT_ATTEMPTS + 1):
                     for ds in pools:
                         ds.transform = classic_pipeline(seed=seed) if arm.classic else None
@@ -128,11 +144,18 @@ def run_fer_eval(request: FerEvalRequest) -> dict:
                     if fit >= UNDERFIT_TRAIN_ACCURACY or attempt == REFIT_ATTEMPTS:
                         break
                     run_settings = replace(run_settings, lr=run_settings.lr / 2)
-                    total += settings.steps
+                    total += run_settings.steps
                     bar.update(task, total=total)
                 result = scores(test.targets, predict(model, test, device), len(labels))
                 runs[arm.name].append(
-                    {"seed": seed, **result, "train_accuracy": fit, "lr": run_settings.lr, "refits": attempt}
+                    {
+                        "seed": seed,
+                        **result,
+                        "train_accuracy": fit,
+                        "lr": run_settings.lr,
+                        "steps": run_settings.steps,
+                        "refits": attempt,
+                    }
                 )
     underfit = {
         name: seeds
@@ -152,6 +175,7 @@ def run_fer_eval(request: FerEvalRequest) -> dict:
         "table": str(table),
         "settings": {
             **asdict(settings),
+            "steps": request.steps or "auto",  # the steps of each arm: arms.<name>.steps
             "seeds": request.seeds,
             "image_size": request.image_size,
             "greyscale": grey,
@@ -172,6 +196,7 @@ def run_fer_eval(request: FerEvalRequest) -> dict:
                 "accuracy": summary([r["accuracy"] for r in rr]),
                 "macro_f1": summary([r["macro_f1"] for r in rr]),
                 "train_accuracy": summary([r["train_accuracy"] for r in rr]),
+                "steps": arm_steps[name],
                 "runs": rr,
             }
             for name, rr in runs.items()
@@ -187,10 +212,16 @@ def run_fer_eval(request: FerEvalRequest) -> dict:
     return result
 
 
+def _steps_words(result: dict) -> str:
+    """'600 steps', or the range over the arms ('600–1,250 steps by arm')."""
+    steps = sorted({arm["steps"] for arm in result["arms"].values()})
+    return f"{steps[0]:,} steps" if len(steps) == 1 else f"{steps[0]:,}–{steps[-1]:,} steps by arm"
+
+
 def _print(result: dict, out_dir: Path) -> None:
     table = Table(
         title=f"faceaug fer-eval ({result['counts']['test']} test faces, "
-        f"{result['settings']['seeds']} seeds × {result['settings']['steps']} steps)"
+        f"{result['settings']['seeds']} seeds × {_steps_words(result)})"
     )
     for column in ("arm", "accuracy", "macro-F1", "vs original", "vs classic", "fit"):
         table.add_column(column, justify="left" if column == "arm" else "right")

@@ -98,8 +98,10 @@ class GanimationTrainer(TrainerState):
         self.generator.to(memory_format=self.memory_format)
         self.critic.to(memory_format=self.memory_format)
         betas = (self.g.beta1, self.g.beta2)
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=self.g.lr, betas=betas)
-        self.opt_d = torch.optim.Adam(self.critic.parameters(), lr=self.g.lr, betas=betas)
+        # fused: one kernel updates every parameter (CPU and CUDA); 5% faster `fast` steps on 2 cores (docs/results.md)
+        fused = device.type in ("cpu", "cuda")
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=self.g.lr, betas=betas, fused=fused)
+        self.opt_d = torch.optim.Adam(self.critic.parameters(), lr=self.g.lr, betas=betas, fused=fused)
         # Exponential moving average of the generator's weights (`ema_decay` > 0): what the model file, the
         # samples and expand get. It follows the oscillating adversarial game smoothly, like the averaged
         # generators of ProGAN / StyleGAN.
