@@ -103,6 +103,7 @@ def test_relative_model_is_given_target_minus_source_aus(tmp_path):
     relative = GanimationConfig(image_size=32, conv_dim=8, repeat_num=2, condition="relative")
     generator = Generator(relative.generator_config(), init_generator=torch.Generator().manual_seed(3))
     editor = GanimationEditor.load(save_model(tmp_path / "r.safetensors", generator), CPU)
+    editor.bf16 = False  # compared with an fp32 forward pass below, to a grey level
     assert editor.needs_source_aus
     rng = np.random.default_rng(1)
     faces = rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
@@ -188,6 +189,7 @@ def test_import_replicate_weights_reproduces_their_generator(tmp_path, runner):
     result = runner.invoke(app, ["import-ganimation", str(ckpt), "--out", str(out), "--image-size", "32"])
     assert result.exit_code == 0, result.output
     editor = GanimationEditor.load(out, CPU)
+    editor.bf16 = False  # compared with their generator in fp32 below, to a grey level
     assert editor.image_size == 32 and editor.generator.n_aus == N_AUS
     assert GanimationModel.load(out).origin == "imported"
     rng = np.random.default_rng(1)
@@ -243,3 +245,21 @@ def test_a_refused_file_is_never_advised_to_be_loaded_with_weights_only_false(tm
                 "\x1b[",
             ):
                 assert advice not in message, (path.name, message)
+
+
+def test_the_editor_edits_in_bf16_where_it_pays_off_within_3_grey_levels_of_fp32(tmp_path):
+    from faceaug.inference.editor import bf16_edits_pay_off
+
+    editor = GanimationEditor.load(save_model(tmp_path / "m.safetensors", SMALL), CPU)
+    assert editor.bf16 == bf16_edits_pay_off(CPU)
+    if not editor.bf16:
+        pytest.skip("this CPU runs bf16 emulated: the editor stays in fp32")
+    rng = np.random.default_rng(0)
+    faces = rng.integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
+    aus = rng.random((8, N_AUS)).astype(np.float32)
+    fast, fast_masks = editor.edit(faces, aus)
+    editor.bf16 = False
+    exact, exact_masks = editor.edit(faces, aus)
+    difference = np.abs(fast.astype(int) - exact.astype(int))
+    assert 0 < difference.max() <= 3  # bf16 really ran, and stayed within the stated tolerance
+    assert np.abs(fast_masks - exact_masks).max() < 0.02

@@ -23,12 +23,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from faceaug.device import cpu_has_native_bf16
 from faceaug.io.images import grey_like
 from faceaug.models.ganimation import Generator, conditioning
 from faceaug.models.ganimation_file import GanimationModel
 from faceaug.models.tensors import to_model_range
 
 _MAX_BATCH = 64  # faces per forward pass (bounds memory for large shards)
+
+
+def bf16_edits_pay_off(device: torch.device) -> bool:
+    """Whether editing under bf16 autocast pays here: on CUDA, and on CPUs that run bf16 natively (elsewhere it is
+    emulated, slower than fp32). Measured with the bundled editor on 64 synthetic faces, 64 px: bf16 edits lie within
+    3 grey levels of fp32's (mean 0.02, 99th percentile 1; attention 0.0002), at 3.5× the edits per second on a
+    2-core Xeon with AMX (docs/results.md)."""
+    return device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16())
 
 
 @dataclass
@@ -45,6 +54,7 @@ class GanimationEditor:
     condition: str = "absolute"
     provenance: dict[str, Any] = field(default_factory=dict)  # the model file's (training summary, versions)
     name: str = ""
+    bf16: bool = False  # the generator under bf16 autocast (`bf16_edits_pay_off`); False: fp32
 
     @property
     def needs_source_aus(self) -> bool:
@@ -57,10 +67,12 @@ class GanimationEditor:
 
     @classmethod
     def load(cls, path: Path, device: torch.device, name: str | None = None) -> GanimationEditor:
-        """Load a model file written by `faceaug train` or `faceaug import-ganimation`."""
+        """Load a model file written by `faceaug train` or `faceaug import-ganimation`; it edits in bf16 where that
+        pays off (`bf16_edits_pay_off`), so expand, the report and every other user edit alike."""
         model = GanimationModel.load(Path(path))
         arch = model.config
         return cls(
+            bf16=bf16_edits_pay_off(torch.device(device)),
             generator=model.generator.to(device),
             device=torch.device(device),
             image_size=arch.image_size,
@@ -116,7 +128,8 @@ class GanimationEditor:
             x = to_model_range(small.round().clamp(0, 255)).to(self.device)
             target = torch.from_numpy(aus[chunk]).to(self.device)
             source = None if source_aus is None else torch.from_numpy(source_aus[chunk]).to(self.device)
-            color, attention = self.generator(x, conditioning(self.condition, target, source))
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+                color, attention = self.generator(x, conditioning(self.condition, target, source))
             color = (color.float().cpu().clamp(-1, 1) + 1.0) * 127.5
             attention = _resize(attention.float().cpu(), full.shape[-1]).clamp(0, 1)
             color = _resize(color, full.shape[-1])
