@@ -27,6 +27,14 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent / "faceaug" / "pretrained"
 REPO_URL = "https://github.com/RecepTahirGunlu/Duygu-Tanima"
 
 
+def preprocess_fer(data: Path, work: Path, seed: int) -> None:
+    """`faceaug preprocess` of extracted FER2013 faces (labels only, pre-cropped) at 64 px, from scratch."""
+    faceaug(
+        "preprocess", str(data), "--out", str(work), "--labels", str(data / "labels.csv"), "--aus-from-labels",
+        "--assume-cropped", "--size", "64", "--seed", str(seed), "--overwrite",
+    )  # fmt: skip
+
+
 def extract_train(repo: Path, data: Path) -> int:
     """Write train/<class>/*.png of COMMIT into `data` and data/labels.csv (path,label,split); the image count."""
     archive = subprocess.run(
@@ -69,21 +77,7 @@ def train_judge(args, work: Path) -> Path:
         from benchmarks.fer2013_fewshot import extract
 
         extract(args.repo, test_data, {"test": args.judge_test}, args.seed + 100)
-        faceaug(
-            "preprocess",
-            str(test_data),
-            "--out",
-            str(test_work),
-            "--labels",
-            str(test_data / "labels.csv"),
-            "--aus-from-labels",
-            "--assume-cropped",
-            "--size",
-            "64",
-            "--seed",
-            str(args.seed),
-            "--overwrite",
-        )
+        preprocess_fer(test_data, test_work, args.seed)
     labels = CLASSES
     settings = FerTrainSettings(steps=args.judge_steps, batch_size=64, width=args.judge_width)
     train = ManifestDataset(
@@ -154,21 +148,7 @@ def main() -> None:
     if not (work / "faces.parquet").is_file():
         count = extract_train(args.repo, data)
         print(f"{count} FER2013 train/ images at {COMMIT}", flush=True)
-        faceaug(
-            "preprocess",
-            str(data),
-            "--out",
-            str(work),
-            "--labels",
-            str(data / "labels.csv"),
-            "--aus-from-labels",
-            "--assume-cropped",
-            "--size",
-            "64",
-            "--seed",
-            str(args.seed),
-            "--overwrite",
-        )
+        preprocess_fer(data, work, args.seed)
     if args.judge:
         train_judge(args, work)
         return
