@@ -99,6 +99,13 @@ def expand(
             "from their source's, an identity leak (default 0.6, dlib's threshold for one person; 0 = off)."
         ),
     ] = None,
+    warp: Annotated[
+        Optional[float],
+        typer.Option(
+            help="After each edit, move the face's landmarks toward the target AUs with a smooth image warp of this "
+            "strength (1 = the face model's full motion; 0 = off)."
+        ),
+    ] = None,
     au_estimator: Annotated[
         Optional[Path],
         typer.Option(help="The gate's AU estimator [default: WORK_DIR/models/au_estimator.safetensors]."),
@@ -123,6 +130,7 @@ def expand(
             "--min-edit-score": ("expand.min_edit_score", min_edit_score),
             "--max-identity-distance": ("expand.max_identity_distance", max_identity_distance),
             "--min-target-probability": ("expand.min_target_probability", min_target_probability),
+            "--warp": ("expand.warp", warp),
         },
     )
     from faceaug.commands.expand import ExpandRequest, run_expand

@@ -134,7 +134,7 @@ def run_expand(request: ExpandRequest, cfg: Config) -> dict[str, Any]:
             f"To adapt it to your faces: `faceaug train {work_dir} --init {BUNDLED}`."
         )
     device = resolve_device(cfg.device)
-    editor = load_editor(model_path, str(device), choice.name)  # validated here, reused by in-process shards
+    editor = load_editor(model_path, str(device), choice.name, cfg.expand.warp)  # validated, reused by shards
     if tuple(editor.au_names) != AU_NAMES:
         raise UserError(f"{model_path} was trained for another AU list ({', '.join(editor.au_names)}).")
     if editor.crop_template != crop_template_id():
@@ -196,6 +196,7 @@ def run_expand(request: ExpandRequest, cfg: Config) -> dict[str, Any]:
         model_path=str(model_path),
         device=str(device),
         editor_name=choice.name,
+        warp=cfg.expand.warp,
         singan=asdict(cfg.singan),
         start_scale=cfg.expand.start_scale,
         singan_mode=cfg.expand.singan_mode,
@@ -231,6 +232,7 @@ def run_expand(request: ExpandRequest, cfg: Config) -> dict[str, Any]:
             "id": editor.model_id,
             "name": choice.name,
             "bundled": choice.bundled,
+            "warp": cfg.expand.warp,
         },
         "counts": manifest_counts(manifest, len(jobs), len(shards)),
         "quality_gate": gate.summary() if gate is not None else None,

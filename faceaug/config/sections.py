@@ -222,6 +222,9 @@ class ExpandConfig:
     # with the gate on and the landmarks extra installed: an edit whose dlib face descriptor is further than this
     # from its source's is an identity leak, dropped too (0.6 = dlib's same-person threshold; 0 = not checked)
     max_identity_distance: float = limit(0.6, ge=0)
+    # after the editor's edit, move the face's geometry toward the target AUs with a smooth warp of this strength
+    # (faceaug.inference.warp: the landmarks move by the face model's AU motion times this; 0 = no warp)
+    warp: float = limit(0.0, ge=0, le=3)
 
 
 @dataclass

@@ -52,6 +52,7 @@ class SourceFaces:
     labels: list[str] | None = None
     subjects: list[str] | None = None
     face_masks: np.ndarray | None = None
+    landmarks: list[np.ndarray | None] | None = None  # each face's 68 landmarks in its crop's pixels (or None)
 
     def subset(self, keep: np.ndarray) -> SourceFaces:
         pick = lambda xs: None if xs is None else [x for x, k in zip(xs, keep) if k]  # noqa: E731
@@ -61,6 +62,7 @@ class SourceFaces:
             pick(self.labels),
             pick(self.subjects),
             None if self.face_masks is None else self.face_masks[keep],
+            pick(self.landmarks),
         )
 
 
@@ -82,6 +84,7 @@ def face_region_masks(landmarks: Sequence, transforms: Sequence, size: int) -> n
 def load_source_faces(work_dir: Path, split: str = "test", max_faces: int = 0) -> SourceFaces:
     """The `split` faces of a `faceaug preprocess` work folder (held-out subjects by default), at crop size."""
     from faceaug.io.images import read_image
+    from faceaug.preprocess.align import landmarks_in_crop
     from faceaug.schema import read_table
 
     work_dir = Path(work_dir)
@@ -98,12 +101,17 @@ def load_source_faces(work_dir: Path, split: str = "test", max_faces: int = 0) -
         images = np.repeat(images[..., None], 3, axis=3)
     # crop_transform maps source pixels into the crop as written by preprocess (its side = the stored crop side)
     masks = face_region_masks(list(table["landmarks"]), list(table["crop_transform"]), images.shape[1])
+    landmarks = [
+        None if lm is None or len(lm) != 136 else landmarks_in_crop(np.asarray(lm, np.float64).reshape(2, 68).T, side)
+        for lm, side in zip(table["landmarks"], [images.shape[1]] * len(table))
+    ]
     return SourceFaces(
         images=images,
         aus=table[list(AU_NAMES)].to_numpy(np.float32),
         labels=list(table["label"]),
         subjects=list(table["subject"]),
         face_masks=masks,
+        landmarks=landmarks,
     )
 
 
@@ -162,7 +170,12 @@ def evaluate_edits(
     }
     for name in presets:
         target = np.repeat(preset_vector(name)[None], len(small), 0)
-        edited, attention = editor.edit(small, target, given)
+        if getattr(editor, "uses_landmarks", False) and sources.landmarks is not None:
+            scale = size / sources.images.shape[1]
+            own = [None if lm is None else lm * scale for lm in sources.landmarks]
+            edited, attention = editor.edit(small, target, given, landmarks=own)
+        else:
+            edited, attention = editor.edit(small, target, given)
         err = np.abs(au_oracle.predict(edited) - target).mean(1)
         err0 = np.abs(unedited_aus - target).mean(1)
         row = {
@@ -298,7 +311,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description="Score GANimation edits with the synthetic world's oracles.")
     parser.add_argument("--work", type=Path, required=True, help="work folder made by `faceaug preprocess`")
     parser.add_argument(
-        "--model", help="GANimation model file, or 'bundled' (default WORK/models/ganimation.safetensors)"
+        "--model",
+        help="GANimation model file, 'bundled', or 'warp' for the geometric warp alone "
+        "(default WORK/models/ganimation.safetensors)",
+    )
+    parser.add_argument(
+        "--warp", type=float, default=0.0, help="warp strength after the model's edits (0 = none; 1 with --model warp)"
     )
     parser.add_argument("--oracles", type=Path, required=True, help="folder with the oracle .safetensors files")
     parser.add_argument("--split", default="test", help="faces.parquet split to edit (default: held-out test)")
@@ -315,12 +333,19 @@ def main(argv: Sequence[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     from faceaug.inference.editor import GanimationEditor
+    from faceaug.inference.warp import WARP, WarpEditor
     from faceaug.io.atomic import write_json_atomic
     from faceaug.models.ganimation_file import default_model_path
     from faceaug.pretrained import BUNDLED, bundled_editor_path
 
-    model_path = bundled_editor_path() if args.model == BUNDLED else Path(args.model or default_model_path(args.work))
-    editor = GanimationEditor.load(model_path, torch.device("cpu"))
+    if args.model == WARP:
+        model_path, editor = WARP, WarpEditor(args.warp or 1.0)
+    else:
+        own = Path(args.model or default_model_path(args.work))
+        model_path = bundled_editor_path() if args.model == BUNDLED else own
+        editor = GanimationEditor.load(model_path, torch.device("cpu"))
+        if args.warp > 0:
+            editor = WarpEditor(args.warp, base=editor)
     au_oracle, emotion_oracle = find_oracles(args.oracles)
     sources = load_source_faces(args.work, args.split, args.max_faces)
     result = evaluate_edits(editor, sources, au_oracle, emotion_oracle, source_aus=args.source_aus)
@@ -337,6 +362,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
                 f"attention {unseen['attention_mean']:.2f}, Δout {unseen['change_outside_face']:.1f}"
             )
     result["model"] = str(model_path)
+    result["warp"] = args.warp
     result["model_id"] = editor.model_id
     if args.out:
         write_json_atomic(result, args.out)

@@ -36,6 +36,7 @@ from faceaug.errors import UserError
 from faceaug.io.images import read_image
 from faceaug.metrics.edit_measures import REPAINT_FLOOR, au_gain, face_attention
 from faceaug.metrics.identity import identity_distance
+from faceaug.pipeline.editing import edit_jobs
 from faceaug.pipeline.plan import EditJob
 
 ATTENTION_FLOOR = REPAINT_FLOOR
@@ -99,7 +100,7 @@ class EditGate:
     def _judge_batch(self, jobs: list[EditJob]) -> list[Judgement]:
         faces = np.stack([self._face(job.source_image) for job in jobs])
         targets = np.asarray([job.aus for job in jobs], np.float32)
-        edited, attention = self.editor.edit(faces, targets, np.asarray([job.source_aus for job in jobs], np.float32))
+        edited, attention = edit_jobs(self.editor, faces, jobs)
         scores: list[float | None] = [None] * len(jobs)
         if self.estimator is not None:
             read = self.estimator.predict(np.concatenate([faces, edited]), self.device)

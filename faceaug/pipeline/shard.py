@@ -25,6 +25,7 @@ from faceaug.inference.patch_regen import regenerate_patches
 from faceaug.inference.singan import sample_singan
 from faceaug.io.images import read_image, write_png_atomic
 from faceaug.metrics.edit_measures import face_attention
+from faceaug.pipeline.editing import edit_jobs
 from faceaug.pipeline.plan import EditJob
 from faceaug.pipeline.variants import inject_amplitude, keep_faces
 from faceaug.schema import EDIT, PATCH, SINGAN, VARIANT, write_table_atomic
@@ -50,6 +51,7 @@ class ShardContext:
     patch: dict[str, Any] = field(default_factory=dict)  # PatchConfig as a dict
     face_redraws: int = 0  # spare draws per variant for the ones that lost the face (pipeline.variants)
     editor_name: str = ""  # how the manifest names the editor (the bundled one's name, else the model path)
+    warp: float = 0.0  # the geometric warp after each edit (ExpandConfig.warp; 0 = none)
 
 
 @dataclass
@@ -67,18 +69,21 @@ def image_relpath(label: str, image_id: str) -> str:
     return f"{IMAGES_DIR}/{label}/{image_id}.png"
 
 
-_EDITORS: dict[tuple[str, int, int, str, str], Any] = {}
+_EDITORS: dict[tuple[str, int, int, str, str, float], Any] = {}
 
 
-def load_editor(model_path: str | Path, device: str, name: str = ""):
-    """The GANimation editor, loaded once per process (and again only if the model file changes)."""
+def load_editor(model_path: str | Path, device: str, name: str = "", warp: float = 0.0):
+    """The GANimation editor, followed by the geometric warp when `warp` > 0 (faceaug.inference.warp), loaded once
+    per process (and again only if the model file changes)."""
     from faceaug.inference.editor import GanimationEditor
+    from faceaug.inference.warp import WarpEditor
 
     stat = Path(model_path).stat()
-    key = (str(model_path), stat.st_mtime_ns, stat.st_size, str(device), name)
+    key = (str(model_path), stat.st_mtime_ns, stat.st_size, str(device), name, float(warp))
     if key not in _EDITORS:
         _EDITORS.clear()
-        _EDITORS[key] = GanimationEditor.load(Path(model_path), resolve_device(str(device)), name or None)
+        editor = GanimationEditor.load(Path(model_path), resolve_device(str(device)), name or None)
+        _EDITORS[key] = WarpEditor(warp, base=editor) if warp > 0 else editor
     return _EDITORS[key]
 
 
@@ -120,10 +125,9 @@ def run_shard(index: int, jobs: list[EditJob], ctx: ShardContext) -> ShardResult
     timings: dict[str, float] = {}
 
     t = time.perf_counter()
-    editor = load_editor(ctx.model_path, ctx.device, ctx.editor_name)
+    editor = load_editor(ctx.model_path, ctx.device, ctx.editor_name, ctx.warp)
     faces = np.stack([read_image(work_dir / job.source_image) for job in jobs])
-    targets = np.asarray([job.aus for job in jobs], dtype=np.float32)
-    edited, attention = editor.edit(faces, targets, np.asarray([job.source_aus for job in jobs], np.float32))
+    edited, attention = edit_jobs(editor, faces, jobs)
     timings["ganimation_s"] = time.perf_counter() - t
 
     rows: list[dict[str, Any]] = []

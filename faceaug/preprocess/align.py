@@ -217,6 +217,18 @@ def other_framing(trained_methods: dict[str, int], methods) -> str | None:
     )
 
 
+def landmark_crop_transform(landmarks: np.ndarray, size: int) -> np.ndarray:
+    """(2, 3) source → crop similarity of the `size`-px crop aligned by these 68 landmarks (source pixels)."""
+    return similarity_transform(anchor_points(landmarks), CROP_TEMPLATE.points(size))
+
+
+def landmarks_in_crop(landmarks: np.ndarray, size: int) -> np.ndarray:
+    """68 landmarks (68, 2) in source pixels → where they lie in the `size`-px crop `align_face` makes from them."""
+    pts = np.asarray(landmarks, dtype=np.float64)
+    m = landmark_crop_transform(pts, size)
+    return pts @ m[:, :2].T + m[:, 2]
+
+
 def align_face(
     image: np.ndarray, landmarks: np.ndarray | None, size: int, *, assume_cropped: bool = False, detector: str = "haar"
 ) -> AlignedFace:
@@ -240,7 +252,7 @@ def align_face(
             )
         (landmarks, whole_frame), method = found, "dlib"
     if landmarks is not None:
-        m = similarity_transform(anchor_points(landmarks), CROP_TEMPLATE.points(size))
+        m = landmark_crop_transform(landmarks, size)
     else:
         box = detect_face_haar(image) if detector == "haar" else None
         if box is not None:

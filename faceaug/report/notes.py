@@ -39,6 +39,7 @@ def editor_of(inputs: ReportInputs) -> dict[str, Any] | None:
         "name": model.get("name") or model.get("path"),
         "id": model.get("id"),
         "bundled": bool(model.get("bundled", False)),
+        "warp": float(model.get("warp") or 0.0),
     }
 
 
@@ -47,4 +48,5 @@ def editor_note(editor: dict[str, Any] | None) -> list[str]:
     if editor is None:
         return []
     kind = "the editor bundled with faceaug, trained on FER2013" if editor["bundled"] else "a model file"
-    return [f"Edited by {editor['name']} ({kind}; weights {editor['id']})."]
+    warp = f", then the geometric warp at strength {editor['warp']:g}" if editor.get("warp") else ""
+    return [f"Edited by {editor['name']} ({kind}; weights {editor['id']}){warp}."]
