@@ -13,47 +13,43 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 
-def _umask() -> int:
-    """The process's umask: from /proc on Linux (a read that changes nothing), else by setting and restoring it."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except OSError:
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+def _create_temp(path: Path) -> tuple[int, Path]:
+    """Create and open (O_EXCL) a new hidden temporary file beside `path`, creating its folder if needed. Mode 0666
+    is given to the kernel, which takes the umask off, so the file gets a plain `open(path, "w")`'s permissions."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+    raise FileExistsError(f"could not create a temporary file beside {path}")
 
 
 @contextmanager
 def atomic_path(path: Path, *, durable: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it is (fsynced and) renamed onto `path`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())
-    finally:
-        os.close(fd)
-    tmp_path = Path(tmp)
+    fd, tmp_path = _create_temp(path)
+    os.close(fd)
     try:
         yield tmp_path
         if durable:
             with open(tmp_path, "rb+") as fh:
                 os.fsync(fh.fileno())
         os.replace(tmp_path, path)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
 
 
 def fsync_files(paths: Iterable[Path]) -> None:
@@ -67,9 +63,24 @@ def fsync_files(paths: Iterable[Path]) -> None:
 
 
 def write_bytes_atomic(data: bytes, path: Path, *, durable: bool = True) -> Path:
-    with atomic_path(path, durable=durable) as tmp:
-        tmp.write_bytes(data)
-    return Path(path)
+    """`data` as the file `path`, atomically: written through the temporary file's own descriptor (the fewest
+    system calls, which is what a preprocess or expand of thousands of small images spends its I/O time on)."""
+    path = Path(path)
+    fd, tmp_path = _create_temp(path)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp_path, path)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+    return path
 
 
 def write_json_atomic(payload: Any, path: Path) -> Path:
