@@ -5,6 +5,7 @@ dropped and why."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from faceaug.fer.au_estimator import AuEstimator, default_au_estimator_path
 from faceaug.pipeline import gate as gate_mod
 from faceaug.pipeline.gate import EditGate, Judgement
 from faceaug.pipeline.plan import discrete_targets, plan_jobs
+from faceaug.pipeline.sources import hint_more_sources
 from faceaug.schema import read_table
 from tests.ganimation_fixtures import make_work_dir, save_model
 
@@ -72,25 +74,41 @@ def test_the_plan_skips_failed_edits_and_keeps_the_counts_exact(work):
         )
 
 
-def test_when_few_edits_pass_they_take_more_variants_instead_of_repeating(work):
+def _plan_half_passing(work: Path, per_class_per_passing: int, **kw):
+    """(train sources, how many edits pass `_odd`, per_class, jobs) of one happy target planned with M = 2."""
     faces = read_table(work / "faces.parquet", "faces")
     sources = faces[faces["split"] == "train"].reset_index(drop=True)
     passing = sum(int(face[1:]) % 2 == 0 for face in sources["face_id"])
-    per_class = 4 * passing  # with M = 2 that needs more edits than there are passing sources
+    per_class = per_class_per_passing * passing
+    jobs = plan_jobs(
+        sources,
+        discrete_targets(parse_au_spec("happy")),
+        per_class=per_class,
+        samples_per_edit=2,
+        seed=0,
+        accept=_odd,
+        **kw,
+    )
+    return sources, passing, per_class, jobs
+
+
+def test_when_few_edits_pass_they_take_more_variants_instead_of_repeating(work):
     for edits_first in (False, True):
-        jobs = plan_jobs(
-            sources,
-            discrete_targets(parse_au_spec("happy")),
-            per_class=per_class,
-            samples_per_edit=2,
-            seed=0,
-            accept=_odd,
-            edits_first=edits_first,
-        )
+        # 4 images per passing source: with M = 2 that needs more edits than there are passing sources
+        _, passing, per_class, jobs = _plan_half_passing(work, 4, edits_first=edits_first)
         assert sorted(j.source_id for j in jobs) == sorted(set(j.source_id for j in jobs))  # each edit once
         assert len(jobs) == passing and sum(j.n_samples + 1 for j in jobs) == per_class
         assert {j.n_samples for j in jobs} == {3}  # spread evenly, above M
         assert [j.index for j in jobs] == list(range(len(jobs)))
+
+
+def test_a_variant_cap_gives_a_short_class_fewer_images_instead_of_many_copies(work, capsys):
+    """With --max-variants-per-edit, a class whose edits mostly fail the gate gets (passing edits) x (1 + cap)
+    images, not per_class near-copies of a few edits, and expand's hint says how many it got."""
+    sources, passing, per_class, jobs = _plan_half_passing(work, 10, edits_first=True, max_variants=4)
+    assert len(jobs) == passing and {j.n_samples for j in jobs} == {4}
+    hint_more_sources(jobs, len(sources), 2, per_class)
+    assert f"gets {5 * passing} of the {per_class} images asked for" in " ".join(capsys.readouterr().err.split())
 
 
 def test_expand_with_the_gate_records_scores_and_what_it_dropped(work, tmp_path, monkeypatch):

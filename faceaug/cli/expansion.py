@@ -99,6 +99,13 @@ def expand(
             "from their source's, an identity leak (default 0.6, dlib's threshold for one person; 0 = off)."
         ),
     ] = None,
+    max_variants_per_edit: Annotated[
+        Optional[int],
+        typer.Option(
+            help="When a class has fewer usable edits than it needs, each edit takes at most this many variants and "
+            "the class gets fewer images (0 = as many as --per-class needs)."
+        ),
+    ] = None,
     warp: Annotated[
         Optional[float],
         typer.Option(
@@ -131,6 +138,7 @@ def expand(
             "--max-identity-distance": ("expand.max_identity_distance", max_identity_distance),
             "--min-target-probability": ("expand.min_target_probability", min_target_probability),
             "--warp": ("expand.warp", warp),
+            "--max-variants-per-edit": ("expand.max_variants_per_edit", max_variants_per_edit),
         },
     )
     from faceaug.commands.expand import ExpandRequest, run_expand

@@ -163,11 +163,12 @@ def run_expand(request: ExpandRequest, cfg: Config) -> dict[str, Any]:
         label_threshold=cfg.expand.continuous_label_threshold,
         accept=gate,
         edits_first=cfg.expand.edits_first,
+        max_variants=cfg.expand.max_variants_per_edit,
     )
     plan_seconds = time.perf_counter() - planning
     if gate is not None:
         report_gate(gate, jobs, targets)
-    hint_more_sources(jobs, len(sources), cfg.expand.samples_per_edit)
+    hint_more_sources(jobs, len(sources), cfg.expand.samples_per_edit, request.per_class)
     shards = cut_shards(jobs, cfg.expand.shard_size)
     expected = sum(job.n_samples + 1 for job in jobs)
 

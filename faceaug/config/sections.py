@@ -222,6 +222,10 @@ class ExpandConfig:
     # with the gate on and the landmarks extra installed: an edit whose dlib face descriptor is further than this
     # from its source's is an identity leak, dropped too (0.6 = dlib's same-person threshold; 0 = not checked)
     max_identity_distance: float = limit(0.6, ge=0)
+    # when a class has fewer usable edits (sources, or edits passing the gate) than it needs, each edit takes at
+    # most this many variants and the class gets fewer than per_class images (expand says how many); 0 = as many
+    # variants as per_class needs (a class with one passing edit gets per_class - 1 variants of it)
+    max_variants_per_edit: int = limit(0, ge=0)
     # after the editor's edit, move the face's geometry toward the target AUs with a smooth warp of this strength
     # (faceaug.inference.warp: the landmarks move by the face model's AU motion times this; 0 = no warp)
     warp: float = limit(0.0, ge=0, le=3)

@@ -169,6 +169,7 @@ def plan_jobs(
     label_threshold: float = 0.5,
     accept: Callable[[EditJob], Any] | None = None,
     edits_first: bool = False,
+    max_variants: int = 0,
 ) -> list[EditJob]:
     """Every target gets exactly `per_class` images (edits + SinGAN samples), sources spread over subjects.
 
@@ -177,7 +178,8 @@ def plan_jobs(
     says so), and when that is every target it is a UserError.
     A target edits each source at most once (a repeated edit would be the same image under another id): when
     fewer sources (or fewer passing edits) are left than the edits it needs, its images are spread evenly over the
-    edits it has, each then taking more than M variants (expand says so)."""
+    edits it has, each then taking more than M variants (expand says so) — at most `max_variants` when that is > 0,
+    the target then getting fewer than `per_class` images."""
     check_per_class(per_class)
     if sources.empty:
         raise UserError("There are no source faces to expand.")
@@ -230,6 +232,8 @@ def plan_jobs(
             )
         if len(chosen) < len(counts):  # fewer usable sources than edits wanted: their edits take more variants
             counts = spread_samples(per_class, len(chosen))
+            if max_variants > 0:
+                counts = [min(n, max_variants) for n in counts]
         jobs.extend(dataclasses.replace(job, n_samples=n) for job, n in zip(chosen, counts))
     if empty and not jobs:
         raise UserError(

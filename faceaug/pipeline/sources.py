@@ -47,10 +47,10 @@ def warn_other_landmarks(model_path: Path, provenance: dict[str, Any], sources: 
         warn(f"{model_path} {problem}.")
 
 
-def hint_more_sources(jobs: list[EditJob], n_sources: int, samples_per_edit: int) -> None:
+def hint_more_sources(jobs: list[EditJob], n_sources: int, samples_per_edit: int, per_class: int = 0) -> None:
     """Say when a target edits only some of the source faces (distinct edits are what helps a classifier most:
-    docs/results.md, 2026-12-02), and when a target ran out of sources (or of edits passing the
-    gate) so that its edits take more than --samples-per-edit variants each."""
+    docs/results.md, 2026-12-02), when a target ran out of sources (or of edits passing the gate) so that its edits
+    take more than --samples-per-edit variants each, and when it gets fewer than `per_class` images."""
     by_target: dict[str, list] = {}
     for job in jobs:
         by_target.setdefault(job.target, []).append(job)
@@ -61,9 +61,16 @@ def hint_more_sources(jobs: list[EditJob], n_sources: int, samples_per_edit: int
             "one of them (on FER2013 more distinct edits per class helped the classifier most)."
         )
     for target, group in by_target.items():
+        faces = f"{len(group)} source face{'s' if len(group) != 1 else ''} gave usable edits"
         most = max(job.n_samples for job in group)
-        if most > samples_per_edit:
+        made = sum(job.n_samples + 1 for job in group)
+        if per_class and made < per_class:
+            warn(
+                f"{target}: only {faces}; with at most {most} variants each "
+                f"(--max-variants-per-edit) it gets {made} of the {per_class} images asked for."
+            )
+        elif most > samples_per_edit:
             info(
-                f"{target}: {len(group)} source faces gave usable edits, so each edit takes up to {most} variants "
+                f"{target}: {faces}, so each edit takes up to {most} variants "
                 f"(--samples-per-edit {samples_per_edit}) rather than repeat an edit."
             )
