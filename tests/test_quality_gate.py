@@ -102,13 +102,22 @@ def test_when_few_edits_pass_they_take_more_variants_instead_of_repeating(work):
         assert [j.index for j in jobs] == list(range(len(jobs)))
 
 
-def test_a_variant_cap_gives_a_short_class_fewer_images_instead_of_many_copies(work, capsys):
-    """With --max-variants-per-edit, a class whose edits mostly fail the gate gets (passing edits) x (1 + cap)
-    images, not per_class near-copies of a few edits, and expand's hint says how many it got."""
+def test_a_variant_cap_fills_a_short_class_with_its_own_faces_and_says_what_is_missing(work, capsys):
+    """With --max-variants-per-edit, a class whose edits mostly fail the gate gets at most `cap` variants of each
+    passing edit, then its own source faces edited to their own class (label-keeping, not judged) with variants,
+    and expand says how many images it could make when even those run out."""
     sources, passing, per_class, jobs = _plan_half_passing(work, 10, edits_first=True, max_variants=4)
-    assert len(jobs) == passing and {j.n_samples for j in jobs} == {4}
+    judged = [j for j in jobs if j.target_probability is not None or j.edit_score is not None]
+    own = [j for j in jobs if j not in judged]
+    assert len(judged) == passing and {j.n_samples for j in judged} == {4}
+    happy_sources = set(sources.loc[sources["label"] == "happy", "face_id"])
+    assert own and {j.source_id for j in own} <= happy_sources - {j.source_id for j in judged}
+    assert all(j.source_label == "happy" and j.label == "happy" and j.n_samples <= 4 for j in own)
+    made = sum(j.n_samples + 1 for j in jobs)
+    assert made == min(per_class, 5 * passing + 5 * len(happy_sources - {j.source_id for j in judged}))
     hint_more_sources(jobs, len(sources), 2, per_class)
-    assert f"gets {5 * passing} of the {per_class} images asked for" in " ".join(capsys.readouterr().err.split())
+    said = " ".join(capsys.readouterr().err.split())
+    assert made < per_class and f"gets {made} of the {per_class} images asked for" in said
 
 
 def test_expand_with_the_gate_records_scores_and_what_it_dropped(work, tmp_path, monkeypatch):

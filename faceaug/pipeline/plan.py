@@ -220,10 +220,11 @@ def plan_jobs(
                     target_probability=verdict.target_probability,
                 )
             chosen.append(job)
-        if not chosen:  # the gate passed no edit to this target: it gets no images (expand says so)
+        fill = max_variants > 0 and target.kind == "discrete"  # a short class is filled by its own faces
+        if not chosen and not fill:  # the gate passed no edit to this target: it gets no images (expand says so)
             empty.append(target.name)
             continue
-        if len(chosen) < len(counts) and samples_per_edit == 0:
+        if 0 < len(chosen) < len(counts) and samples_per_edit == 0:
             passing = " whose edit passes the quality gate" if accept is not None else ""
             raise UserError(
                 f"{target.name}: --per-class {per_class} with --samples-per-edit 0 needs {per_class} "
@@ -231,16 +232,50 @@ def plan_jobs(
                 "let each edit have variants (--samples-per-edit M)."
             )
         if len(chosen) < len(counts):  # fewer usable sources than edits wanted: their edits take more variants
-            counts = spread_samples(per_class, len(chosen))
+            counts = spread_samples(per_class, len(chosen)) if chosen else []
             if max_variants > 0:
                 counts = [min(n, max_variants) for n in counts]
         jobs.extend(dataclasses.replace(job, n_samples=n) for job, n in zip(chosen, counts))
+        short = per_class - sum(n + 1 for n in counts[: len(chosen)])
+        own = []
+        if fill and short > 0:
+            own = _own_class_jobs(sources, order, au_matrix, target, chosen, short, max_variants, len(jobs), seeds)
+            jobs.extend(own)
+        if not chosen and not own:
+            empty.append(target.name)
     if empty and not jobs:
         raise UserError(
             f"No source face's edit to {', '.join(repr(name) for name in empty)} passes the quality "
             "gate (--min-target-probability, --min-edit-score); lower them, or give the editor other "
             "sources (neutral or mild faces edit most clearly)."
         )
+    return jobs
+
+
+def _own_class_jobs(
+    sources: pd.DataFrame,
+    order: list[int],
+    au_matrix: np.ndarray,
+    target: Target,
+    chosen: list[EditJob],
+    short: int,
+    max_variants: int,
+    first_index: int,
+    seeds: int,
+) -> list[EditJob]:
+    """Fill a class left `short` of images by its own source faces: each edited to its own class (an edit that keeps
+    its label, so no gate judges it) with up to `max_variants` variants, until the class is full or they run out."""
+    used = {job.source_id for job in chosen}
+    jobs: list[EditJob] = []
+    for pos in order:
+        if short <= 0:
+            break
+        row = sources.iloc[pos]
+        if str(row["label"]).lower() != target.name.lower() or str(row["face_id"]) in used:
+            continue
+        n = min(max_variants, short - 1)
+        jobs.append(_job(row, au_matrix[pos], target, first_index + len(jobs), n, seeds, 0.5))
+        short -= n + 1
     return jobs
 
 
