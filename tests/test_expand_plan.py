@@ -146,3 +146,22 @@ def test_shards_cover_jobs_in_order():
     shards = cut_shards(jobs, 5)
     assert [j for s in shards for j in s] == jobs
     assert all(len(s) <= 5 for s in shards)
+
+
+def test_a_job_carries_its_sources_landmarks_into_the_stored_crop():
+    """The warp places its motion by each source's landmarks: faces.parquet's (source pixels) mapped by the row's
+    crop_transform; a source without landmarks gives None."""
+    faces = _faces()
+    xs, ys = np.linspace(10, 60, 68), np.linspace(20, 70, 68)
+    shift_half = [0.5, 0.0, 3.0, 0.0, 0.5, -2.0]  # x/2 + 3, y/2 - 2
+    first = int(np.flatnonzero(faces["split"] == "train")[0])
+    faces["landmarks"] = [list(xs) + list(ys) if i == first else None for i in range(len(faces))]
+    faces["crop_transform"] = [shift_half] * len(faces)
+    sources = select_sources(faces, "train", None)
+    target = discrete_targets(parse_au_spec("happy"))
+    jobs = plan_jobs(sources, target, per_class=len(sources), samples_per_edit=0, seed=0)
+    mine = [j for j in jobs if j.source_id == faces.loc[first, "face_id"]]
+    others = [j for j in jobs if j.source_id != faces.loc[first, "face_id"]]
+    assert len(mine) == 1 and others
+    np.testing.assert_allclose(mine[0].landmarks(), np.stack([xs / 2 + 3, ys / 2 - 2], 1), atol=1e-4)
+    assert all(j.landmarks() is None for j in others)

@@ -26,11 +26,11 @@ import numpy as np
 from scipy.interpolate import RBFInterpolator
 
 from faceaug.aus import AU_NAMES, N_AUS
-from faceaug.preprocess.align import CROP_TEMPLATE, anchor_points, similarity_transform
+from faceaug.preprocess.align import CROP_TEMPLATE, anchor_points, similarity_transform, transform_points
 from faceaug.synth.geometry import face_shape
 from faceaug.synth.identity import Identity, sample_identity
 
-#: the editor name `--model warp` selects
+#: the warp's name in editor names (and `python -m faceaug.metrics.edit_quality --model warp`, the warp alone)
 WARP = "warp"
 _FIELD_SIDE = 64  # the motion field is computed at most this large and resized (it is smooth)
 _RING_SCALE = 1.45  # the fixed ring: the face's hull scaled this much about its centre
@@ -59,9 +59,8 @@ def _to_crop(size: int) -> np.ndarray:
 
 
 def _landmarks(aus: np.ndarray, size: int) -> np.ndarray:
-    lm = face_shape(typical_identity(), np.clip(np.asarray(aus, np.float64), 0.0, 1.0)).landmarks.astype(np.float64)
-    m = _to_crop(size)
-    return lm @ m[:, :2].T + m[:, 2]
+    lm = face_shape(typical_identity(), np.clip(np.asarray(aus, np.float64), 0.0, 1.0)).landmarks
+    return transform_points(lm, _to_crop(size))
 
 
 def _ring(landmarks: np.ndarray, size: int) -> np.ndarray:

@@ -70,21 +70,26 @@ def face_region_masks(landmarks: Sequence, transforms: Sequence, size: int) -> n
     """(N, size, size) bool: the convex hull of each face's 68 landmarks (source px, x_0..x_67 then y_0..y_67)
     mapped by its 2×3 source → crop transform. A face without landmarks counts as face everywhere."""
     masks = np.zeros((len(landmarks), size, size), dtype=np.uint8)
-    for i, (lm, m) in enumerate(zip(landmarks, transforms)):
-        if lm is None or len(lm) != 136:
+    for i, crop in enumerate(crop_landmarks(landmarks, transforms)):
+        if crop is None:
             masks[i] = 1
             continue
-        pts = np.stack([np.asarray(lm[:68], np.float64), np.asarray(lm[68:], np.float64)], 1)
-        affine = np.asarray(m, dtype=np.float64).reshape(2, 3)
-        crop = pts @ affine[:, :2].T + affine[:, 2]
         cv2.fillConvexPoly(masks[i], cv2.convexHull(np.round(crop).astype(np.int32)), 1)
     return masks.astype(bool)
+
+
+def crop_landmarks(landmarks: Sequence, transforms: Sequence) -> list[np.ndarray | None]:
+    """Each face's 68 landmarks (faces.parquet's flat source-pixel values) mapped into its crop by its 2×3
+    transform, (68, 2), or None for a face without landmarks."""
+    from faceaug.preprocess.align import landmark_points, transform_points
+
+    points = [landmark_points(lm) for lm in landmarks]
+    return [None if p is None else transform_points(p, m) for p, m in zip(points, transforms)]
 
 
 def load_source_faces(work_dir: Path, split: str = "test", max_faces: int = 0) -> SourceFaces:
     """The `split` faces of a `faceaug preprocess` work folder (held-out subjects by default), at crop size."""
     from faceaug.io.images import read_image
-    from faceaug.preprocess.align import landmarks_in_crop
     from faceaug.schema import read_table
 
     work_dir = Path(work_dir)
@@ -101,10 +106,7 @@ def load_source_faces(work_dir: Path, split: str = "test", max_faces: int = 0) -
         images = np.repeat(images[..., None], 3, axis=3)
     # crop_transform maps source pixels into the crop as written by preprocess (its side = the stored crop side)
     masks = face_region_masks(list(table["landmarks"]), list(table["crop_transform"]), images.shape[1])
-    landmarks = [
-        None if lm is None or len(lm) != 136 else landmarks_in_crop(np.asarray(lm, np.float64).reshape(2, 68).T, side)
-        for lm, side in zip(table["landmarks"], [images.shape[1]] * len(table))
-    ]
+    landmarks = crop_landmarks(list(table["landmarks"]), list(table["crop_transform"]))
     return SourceFaces(
         images=images,
         aus=table[list(AU_NAMES)].to_numpy(np.float32),

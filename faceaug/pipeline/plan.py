@@ -22,7 +22,7 @@ import pandas as pd
 
 from faceaug.aus import AU_INDEX, AU_NAMES, TargetClass
 from faceaug.errors import UserError
-from faceaug.preprocess.align import landmarks_in_crop
+from faceaug.preprocess.align import flat_landmarks, landmark_points, transform_points
 
 #: Intensities of a single-AU sweep (seed thesis §5.4.1).
 SINGLE_AU_LEVELS: tuple[float, ...] = (0.0, 0.33, 0.66, 1.0)
@@ -60,15 +60,13 @@ class EditJob:
     edit_score: float | None = None  # the quality gate's score of this edit (None = no gate)
     identity_distance: float | None = None  # the gate's face-descriptor distance edit ↔ source (None = not measured)
     target_probability: float | None = None  # the gate's expression judge: P(target) of the edit (None = not judged)
-    # the source's 68 landmarks as faces.parquet has them (x_0..x_67, y_0..y_67 in source pixels; () = none)
-    source_landmarks: tuple[float, ...] = ()
+    # the source's 68 landmarks in its stored crop (faces.parquet's landmarks mapped by its crop_transform), in
+    # faces.parquet's flat layout x_0..x_67, y_0..y_67; () = none
+    crop_landmarks: tuple[float, ...] = ()
 
-    def landmarks_in(self, size: int) -> np.ndarray | None:
-        """The source's landmarks (68, 2) in its `size`-px aligned crop, or None when it has none."""
-        if len(self.source_landmarks) != 136:
-            return None
-        xy = np.asarray(self.source_landmarks, np.float64).reshape(2, 68).T
-        return landmarks_in_crop(xy, size) if np.isfinite(xy).all() else None
+    def landmarks(self) -> np.ndarray | None:
+        """The source's landmarks (68, 2) in the pixels of its stored crop, or None when it has none."""
+        return landmark_points(self.crop_landmarks or None)
 
     @property
     def stem(self) -> str:
@@ -274,7 +272,8 @@ def _own_class_jobs(
         if str(row["label"]).lower() != target.name.lower() or str(row["face_id"]) in used:
             continue
         n = min(max_variants, short - 1)
-        jobs.append(_job(row, au_matrix[pos], target, first_index + len(jobs), n, seeds, 0.5))
+        # a discrete target labels its images with its own name: the label threshold plays no part
+        jobs.append(_job(row, au_matrix[pos], target, first_index + len(jobs), n, seeds, label_threshold=0.5))
         short -= n + 1
     return jobs
 
@@ -319,13 +318,15 @@ def _job(
         n_samples=n_samples,
         seed=int((int(seeds) + 1_000_003 * index) % (2**31 - 1)),
         source_aus=tuple(float(v) for v in source_aus),
-        source_landmarks=_landmarks(row),
+        crop_landmarks=_crop_landmarks(row),
     )
 
 
-def _landmarks(row: pd.Series) -> tuple[float, ...]:
-    value = row.get("landmarks")
-    return () if value is None or np.size(value) != 136 else tuple(float(v) for v in value)
+def _crop_landmarks(row: pd.Series) -> tuple[float, ...]:
+    points = landmark_points(row.get("landmarks"))
+    if points is None or row.get("crop_transform") is None:
+        return ()
+    return tuple(flat_landmarks(transform_points(points, row["crop_transform"])))
 
 
 def cut_shards(jobs: list[EditJob], shard_size: int) -> list[list[EditJob]]:

@@ -217,16 +217,25 @@ def other_framing(trained_methods: dict[str, int], methods) -> str | None:
     )
 
 
-def landmark_crop_transform(landmarks: np.ndarray, size: int) -> np.ndarray:
-    """(2, 3) source → crop similarity of the `size`-px crop aligned by these 68 landmarks (source pixels)."""
-    return similarity_transform(anchor_points(landmarks), CROP_TEMPLATE.points(size))
+def flat_landmarks(points: np.ndarray | None) -> list[float] | None:
+    """(68, 2) landmarks → faces.parquet's 136 values x_0..x_67, y_0..y_67 (None stays None)."""
+    if points is None:
+        return None
+    return np.concatenate([points[:, 0], points[:, 1]]).astype(np.float32).tolist()
 
 
-def landmarks_in_crop(landmarks: np.ndarray, size: int) -> np.ndarray:
-    """68 landmarks (68, 2) in source pixels → where they lie in the `size`-px crop `align_face` makes from them."""
-    pts = np.asarray(landmarks, dtype=np.float64)
-    m = landmark_crop_transform(pts, size)
-    return pts @ m[:, :2].T + m[:, 2]
+def landmark_points(values) -> np.ndarray | None:
+    """faces.parquet's 136 landmark values → (68, 2) float64; None when missing, of another length or not finite."""
+    if values is None or np.size(values) != 136:
+        return None
+    points = np.asarray(values, np.float64).reshape(2, 68).T
+    return points if np.isfinite(points).all() else None
+
+
+def transform_points(points: np.ndarray, transform) -> np.ndarray:
+    """Points (N, 2) mapped by a 2×3 affine transform (6 values, row-major, e.g. faces.parquet's crop_transform)."""
+    m = np.asarray(transform, np.float64).reshape(2, 3)
+    return np.asarray(points, np.float64) @ m[:, :2].T + m[:, 2]
 
 
 def align_face(
@@ -252,7 +261,7 @@ def align_face(
             )
         (landmarks, whole_frame), method = found, "dlib"
     if landmarks is not None:
-        m = landmark_crop_transform(landmarks, size)
+        m = similarity_transform(anchor_points(landmarks), CROP_TEMPLATE.points(size))
     else:
         box = detect_face_haar(image) if detector == "haar" else None
         if box is not None:

@@ -22,7 +22,14 @@ from faceaug.errors import is_machine_fault
 from faceaug.io.dataset_files import SourceItem
 from faceaug.io.images import ImageDecodeError, decode_image, is_grey, png_shape, write_png_atomic
 from faceaug.io.openface import OpenFaceError, parse_openface_csv, select_face
-from faceaug.preprocess.align import CROP_TEMPLATE, HAAR_BOX_ANCHORS, AlignmentError, align_face, anchor_points
+from faceaug.preprocess.align import (
+    CROP_TEMPLATE,
+    HAAR_BOX_ANCHORS,
+    AlignmentError,
+    align_face,
+    anchor_points,
+    flat_landmarks,
+)
 from faceaug.preprocess.landmarks import (
     CROPPED_DETECT_SIDE,
     DETECT_SIDE,
@@ -99,13 +106,6 @@ def _landmarks_problem(landmarks: np.ndarray, height: int, width: int) -> str | 
     ):
         return f"some of the CSV's landmarks lie far outside the {width}×{height} image."
     return None
-
-
-def _flat_landmarks(landmarks: np.ndarray | None) -> list[float] | None:
-    """(68, 2) → faces.parquet's 136 values x_0..x_67, y_0..y_67."""
-    if landmarks is None:
-        return None
-    return np.concatenate([landmarks[:, 0], landmarks[:, 1]]).astype(np.float32).tolist()
 
 
 def _au_source(task: SourceTask) -> tuple[str, str, bytes | None] | dict:
@@ -240,7 +240,7 @@ def process_source(task: SourceTask) -> dict:
         **{name: np.float32(v) for name, v in zip(AU_NAMES, aus)},
         **{name: bool(v) for name, v in zip(AU_PRESENT_NAMES, presence)},
         "confidence": None if confidence is None else np.float32(confidence),
-        "landmarks": _flat_landmarks(aligned.landmarks),  # the ones the crop was aligned by (CSV's or dlib's)
+        "landmarks": flat_landmarks(aligned.landmarks),  # the ones the crop was aligned by (CSV's or dlib's)
         "landmark_method": aligned.method,
         "grey": is_grey(image),
         "crop_transform": aligned.transform.reshape(-1).astype(np.float32).tolist(),
