@@ -60,6 +60,38 @@ def test_preprocess_on_a_full_disk_stops_with_exit_1_then_the_rerun_finishes(tmp
     assert len(faces) == 8 and pd.read_parquet(work / "rejects.parquet").empty
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="syncfs is Linux's")
+def test_faces_flushed_at_once_and_an_io_error_of_that_flush_is_not_a_success(tmp_path, runner, monkeypatch):
+    import ctypes
+
+    import faceaug.io.atomic as atomic
+
+    data, work = tmp_path / "data", tmp_path / "work"
+    _good_dataset(data, subjects=40)  # 80 faces: flushed by one syncfs, not 80 fsyncs
+    args = ["preprocess", str(data), "--out", str(work), "--size", "48", "--aus-from-labels", "--workers", "1"]
+    fsyncs = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (fsyncs.append(fd), real_fsync(fd))[1])
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_parquet(work / "faces.parquet")) == 80
+    assert len(fsyncs) < 10  # the tables' own fsyncs, not one a face
+
+    class FailingLibc:  # the disk reported a write error while the faces were being flushed
+        @staticmethod
+        def syncfs(fd):
+            ctypes.set_errno(errno.EIO)
+            return -1
+
+    monkeypatch.setattr(atomic.ctypes, "CDLL", lambda *a, **k: FailingLibc())
+    again = tmp_path / "again"
+    result = runner.invoke(app, [*args[:3], str(again), *args[4:]])
+    assert result.exit_code == 1, result.output
+    said = _one_line(result.output)
+    assert "Input/output error" in said and str(again) in said and "Traceback" not in result.output
+    assert not (again / "faces.parquet").exists() and not (again / "preprocess.json").exists()
+
+
 def test_expand_on_a_full_disk_stops_naming_its_output_folder_then_the_rerun_finishes(
     work, tmp_path, runner, monkeypatch
 ):

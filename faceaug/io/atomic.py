@@ -10,10 +10,12 @@ Kept free of pandas/pyarrow so image-only worker processes stay light.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import os
 import secrets
+import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,14 +54,51 @@ def atomic_path(path: Path, *, durable: bool = True) -> Iterator[Path]:
         raise
 
 
+#: From this many files on, `fsync_files` flushes their filesystem at once where the OS can (Linux's syncfs).
+SYNCFS_FROM = 64
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _syncfs(path: Path) -> bool:
+    """Flush the filesystem holding `path` with one syncfs(2) (Linux; errors of the writeback are reported since
+    Linux 5.8); False where there is no syncfs."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        syncfs = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if syncfs(fd) != 0:
+            code = ctypes.get_errno()
+            raise OSError(code, f"syncfs failed: {os.strerror(code)}", str(path))
+    finally:
+        os.close(fd)
+    return True
+
+
 def fsync_files(paths: Iterable[Path]) -> None:
-    """Make files written with `durable=False` durable (one fsync each: only these files, not the machine)."""
+    """Make files written with `durable=False` durable. A few files: one fsync each. Many (a preprocess or synth of
+    thousands of images): one syncfs per filesystem they are on where the OS has it, which flushes that
+    filesystem's dirty data, these files' included, at a fraction of the cost (2,000 files of 44 kB on ext4:
+    0.06 s against 0.4 s for one fsync each)."""
+    paths = [Path(p) for p in paths]
+    if len(paths) >= SYNCFS_FROM:
+        folders: dict[int, Path] = {}
+        for folder in {p.parent for p in paths}:
+            folders.setdefault(os.stat(folder).st_dev, folder)
+        if all(_syncfs(folder) for folder in folders.values()):
+            return
     for path in paths:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _fsync(path)
 
 
 def write_bytes_atomic(data: bytes, path: Path, *, durable: bool = True) -> Path:

@@ -7,6 +7,7 @@ arrives, so the work of a run that is stopped is reused by the next one.
 from __future__ import annotations
 
 import multiprocessing
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import as_completed
 from contextlib import closing
@@ -93,7 +94,16 @@ def _run_tasks(pairs: list[tuple[int, SourceTask]], workers: int) -> Iterator[tu
     size = max(1, min(16, len(pairs) // (workers * 8)))
     chunks = [pairs[i : i + size] for i in range(0, len(pairs), size)]
     with process_pool(ctx, workers, _init_worker) as pool:
-        for done in as_completed(submit_all(pool, _run_chunk, chunks)):
+        # the workers take a few tenths of a second to start (a fresh interpreter each, OpenCV, dlib's models): the
+        # pool gets two chunks a worker at first, and this process runs chunks from the back of the queue itself
+        # until a worker's first result arrives; then the pool gets the rest
+        queue = deque(chunks)
+        first = [queue.popleft() for _ in range(min(len(queue), 2 * workers))]
+        running = submit_all(pool, _run_chunk, first)
+        while queue and not any(future.done() for future in running):
+            yield from _run_chunk(queue.pop())
+        running += submit_all(pool, _run_chunk, list(queue))
+        for done in as_completed(running):
             yield from done.result()
 
 
