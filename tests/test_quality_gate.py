@@ -399,3 +399,46 @@ def test_the_gate_judges_candidates_in_batches_and_plans_as_one_at_a_time_would(
     ]
     assert np.allclose([j.target_probability for j in plan], [j.target_probability for j in alone], atol=1e-4)
     assert batched.summary() == single.summary() and sum(batched.dropped.values()) > 0
+
+
+def test_expand_and_report_say_when_the_judge_cannot_read_the_user_s_own_faces(work, tmp_path, monkeypatch, capsys):
+    """The judge's verdicts on edits mean something only on faces it can read: expand measures how many of the
+    sources it reads as their own label, records it, and says plainly (expand and report) when that is low."""
+    from faceaug.commands.report import ReportRequest, run_report
+    from faceaug.fer.expression_judge import ExpressionJudge
+
+    def reads_as(label):
+        def probabilities(self, images, device="cpu"):
+            out = np.zeros((len(images), len(self.labels)), np.float32)
+            out[:, self.labels.index(label)] = 1.0
+            return out
+
+        return probabilities
+
+    monkeypatch.setattr(  # the edits themselves pass, whatever the sources are read as
+        ExpressionJudge, "target_probability", lambda self, images, targets, device="cpu": np.full(len(targets), 0.9)
+    )
+    train = read_table(work / "faces.parquet", "faces").query("split == 'train'")
+    cfg = resolve_config(
+        "fast",
+        None,
+        {**TINY, "expand.min_target_probability": 0.5, "expand.max_identity_distance": 0.0},
+        seed=0,
+        device="cpu",
+    )
+    said = {}
+    for label in ("happy", "surprise"):  # surprise: a label no source has
+        monkeypatch.setattr(ExpressionJudge, "probabilities", reads_as(label))
+        out = tmp_path / label
+        request = ExpandRequest(work_dir=work, au_preset="happy", per_class=4, out_dir=out, workers=1)
+        reading = run_expand(request, cfg)["quality_gate"]["judge_reads_sources"]
+        assert reading["faces"] == len(train)
+        assert reading["accuracy"] == pytest.approx(float((train["label"] == label).mean()))
+        assert reading["per_class"]["neutral"] == 0.0
+        notes = run_report(ReportRequest(path=out, metrics=False))["notes"]
+        said[label] = (" ".join(capsys.readouterr().err.split()), [n for n in notes if "expression judge read" in n])
+    happy_share = float((train["label"] == "happy").mean())
+    assert 0.4 <= happy_share < 1  # the fixture's sources: a judge reading all as happy reads enough of them
+    assert "reads only" not in said["happy"][0] and "say little" not in said["happy"][1][0]
+    assert f"reads only 0% of your {len(train)} labelled source faces" in said["surprise"][0]
+    assert "say little" in said["surprise"][1][0]

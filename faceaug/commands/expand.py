@@ -152,6 +152,8 @@ def run_expand(request: ExpandRequest, cfg: Config) -> dict[str, Any]:
         info(source_aus.note())
     sources = source_aus.sources
     gate, judge_files = make_gate(cfg.expand, work_dir, editor, str(device), request.au_estimator)
+    if gate is not None:
+        gate.read_sources(sources, cfg.seed)
     targets = _targets(request, cfg)
     planning = time.perf_counter()
     jobs = plan_jobs(

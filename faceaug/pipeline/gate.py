@@ -40,6 +40,12 @@ from faceaug.pipeline.editing import edit_jobs
 from faceaug.pipeline.plan import EditJob
 
 ATTENTION_FLOOR = REPAINT_FLOOR
+#: Below this share of the user's own labelled faces read as their label, the expression judge's verdicts on edits of
+#: those faces say little (it reads FER2013's test faces at 59%, LFW news photos at 54%, the synthetic world's
+#: renders at 29%; chance is 14%), and expand says so.
+JUDGE_READS_SOURCES_FLOOR = 0.4
+#: Sources the judge reads to measure that (a random sample of the larger datasets)
+JUDGE_SOURCE_SAMPLE = 2000
 #: Candidate edits judged together (editor, judges and descriptor in one call each).
 GATE_BATCH = 32
 
@@ -73,6 +79,8 @@ class EditGate:
     batch_size: int = GATE_BATCH
     dropped: Counter = field(default_factory=Counter)
     judged: int = 0
+    # the expression judge's reading of the sources' own labels (read_sources): accuracy, faces, per_class
+    source_reading: dict | None = None
     _faces: dict[str, np.ndarray] = field(default_factory=dict)
     _identities: dict[str, np.ndarray] = field(default_factory=dict)
     _verdicts: dict[tuple, Judgement] = field(default_factory=dict)
@@ -157,6 +165,35 @@ class EditGate:
             self.dropped[verdict.reason] += 1
         return verdict
 
+    def read_sources(self, sources, seed: int = 0) -> dict | None:
+        """How well the expression judge reads the sources' own labels (those among its classes; at most
+        `JUDGE_SOURCE_SAMPLE` of them, drawn at random): its verdicts on edits of faces it cannot read are not
+        evidence. Kept in `source_reading` (and expand.json); None without a judge or a source it can judge."""
+        if self.expression_judge is None:
+            return None
+        known = sources[sources["label"].isin(self.expression_judge.labels)]
+        if len(known) > JUDGE_SOURCE_SAMPLE:
+            known = known.sample(JUDGE_SOURCE_SAMPLE, random_state=seed)
+        if known.empty:
+            return None
+        judge = self.expression_judge
+        labels = known["label"].to_numpy()
+        images = np.stack([self._face(rel) for rel in known["image_path"]])
+        probabilities = judge.probabilities(images, self.device)
+        hits = np.asarray(judge.labels)[probabilities.argmax(1)] == labels
+        columns = [judge.labels.index(label) for label in labels]
+        self.source_reading = {
+            "accuracy": float(hits.mean()),
+            "faces": len(labels),
+            "mean_label_probability": float(probabilities[np.arange(len(labels)), columns].mean()),
+            "per_class": {label: float(hits[labels == label].mean()) for label in sorted(set(labels))},
+            "heldout_accuracy": judge.heldout.get("accuracy"),  # on the faces of its own test split
+        }
+        self.source_reading["enough"] = self.source_reading["accuracy"] >= JUDGE_READS_SOURCES_FLOOR
+        for rel in known["image_path"]:  # only the faces planning asks for stay in memory
+            self._faces.pop(rel, None)
+        return self.source_reading
+
     def summary(self) -> dict:
         return {
             "min_edit_score": self.min_score if self.estimator is not None else None,
@@ -166,6 +203,7 @@ class EditGate:
             "max_identity_distance": self.max_identity_distance if self.descriptor is not None else None,
             "judged": self.judged,
             "judge_independent": self.judge_problem is None,
+            "judge_reads_sources": self.source_reading,
             "dropped": dict(self.dropped),
         }
 
@@ -227,6 +265,11 @@ def make_gate(
     return gate, files
 
 
+def _heldout(reading: dict) -> str:
+    accuracy = reading.get("heldout_accuracy")
+    return "its own held-out faces" + (f" {accuracy:.0%}" if accuracy is not None else "")
+
+
 def report_gate(gate: EditGate, jobs: list[EditJob], targets) -> None:
     """Say what the gate did: what it dropped and why, targets left with no images, and when it dropped most."""
     dropped = sum(gate.dropped.values())
@@ -246,6 +289,16 @@ def report_gate(gate: EditGate, jobs: list[EditJob], targets) -> None:
         warn(
             f"No edit to {', '.join(empty)} passed the quality gate: the expansion has no images of "
             f"{'that class' if len(empty) == 1 else 'these classes'}."
+        )
+    reading = gate.source_reading
+    if reading is not None and not reading["enough"]:
+        worst = sorted(reading["per_class"].items(), key=lambda item: item[1])[:3]
+        warn(
+            f"The expression judge reads only {reading['accuracy']:.0%} of your {reading['faces']} labelled source "
+            f"faces as their own label ({', '.join(f'{label} {share:.0%}' for label, share in worst)}; "
+            f"{_heldout(reading)}): on faces this unlike the ones it learned from, its "
+            "verdicts on the edits say little, so the gate cannot promise that an image shows its label. Look at "
+            "`faceaug report`'s contact sheets and measure with `faceaug fer-eval` before training on it."
         )
     if gate.judged and dropped > gate.judged / 2:
         warn(

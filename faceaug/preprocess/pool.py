@@ -48,7 +48,8 @@ def process_all(tasks: list[SourceTask], requested: int, journal: Path, settings
     workers = worker_count(requested, len(todo))
     # closing(): a stop raised here (Ctrl-C, SIGTERM, a full disk while journalling) closes the generator at once,
     # which stops its worker pool, rather than whenever the generator is garbage collected
-    with progress() as bar, open(journal, "a", encoding="utf-8") as log, closing(_run_tasks(todo, workers)) as done:
+    running = _run_tasks(todo, workers, steal=_light(todo))
+    with progress() as bar, open(journal, "a", encoding="utf-8") as log, closing(running) as done:
         job = bar.add_task(f"Aligning faces ({workers} process{'es' if workers > 1 else ''})", total=len(tasks))
         bar.advance(job, len(tasks) - len(todo))
         for index, res in done:
@@ -57,6 +58,15 @@ def process_all(tasks: list[SourceTask], requested: int, journal: Path, settings
                 journal_face(log, tasks[index], res, settings_key)
             bar.advance(job)
     return results  # type: ignore[return-value]
+
+
+def _light(pairs: list[tuple[int, SourceTask]]) -> bool:
+    """Whether this process can align these faces without first loading dlib's models (0.65 s, as long as a
+    worker takes to start): only then is it worth its running faces while the workers start."""
+    return not any(
+        task.settings.detector == "dlib" and (task.item.csv_path is None or not task.settings.csv_landmarks)
+        for _, task in pairs
+    )
 
 
 def _init_worker() -> None:
@@ -80,8 +90,9 @@ def _indexed(pair: tuple[int, SourceTask]) -> tuple[int, dict]:
         }
 
 
-def _run_tasks(pairs: list[tuple[int, SourceTask]], workers: int) -> Iterator[tuple[int, dict]]:
-    """(task index, result) pairs in completion order."""
+def _run_tasks(pairs: list[tuple[int, SourceTask]], workers: int, steal: bool) -> Iterator[tuple[int, dict]]:
+    """(task index, result) pairs in completion order; `steal`: this process runs chunks itself while the workers
+    start."""
     if workers <= 1:
         yield from map(_indexed, pairs)
         return
@@ -94,13 +105,13 @@ def _run_tasks(pairs: list[tuple[int, SourceTask]], workers: int) -> Iterator[tu
     size = max(1, min(16, len(pairs) // (workers * 8)))
     chunks = [pairs[i : i + size] for i in range(0, len(pairs), size)]
     with process_pool(ctx, workers, _init_worker) as pool:
-        # the workers take a few tenths of a second to start (a fresh interpreter each, OpenCV, dlib's models): the
-        # pool gets two chunks a worker at first, and this process runs chunks from the back of the queue itself
-        # until a worker's first result arrives; then the pool gets the rest
+        # the workers take a few tenths of a second to start (a fresh interpreter each, OpenCV): the pool gets two
+        # chunks a worker at first, and this process runs chunks from the back of the queue itself (`steal`) until a
+        # worker's first result arrives; then the pool gets the rest
         queue = deque(chunks)
         first = [queue.popleft() for _ in range(min(len(queue), 2 * workers))]
         running = submit_all(pool, _run_chunk, first)
-        while queue and not any(future.done() for future in running):
+        while steal and queue and not any(future.done() for future in running):
             yield from _run_chunk(queue.pop())
         running += submit_all(pool, _run_chunk, list(queue))
         for done in as_completed(running):

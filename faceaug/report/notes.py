@@ -24,10 +24,25 @@ def gate_notes(inputs: ReportInputs) -> list[str]:
         )
         if isinstance(gate.get(key), (int, float))
     ]
-    return [
+    notes = [
         f"Quality gate ({', '.join(rules) or 'no rule'}): {gate.get('judged', 0)} edits judged, "
         f"{sum(dropped.values())} dropped ({reasons}) and drawn again from other sources."
     ]
+    reading = gate.get("judge_reads_sources")
+    if isinstance(reading, dict) and isinstance(reading.get("accuracy"), (int, float)):
+        heldout = reading.get("heldout_accuracy")
+        said = (
+            f"The expression judge read {reading['accuracy']:.0%} of {reading.get('faces', '?')} source faces as "
+            f"their own label" + (f" (its own held-out faces: {heldout:.0%})" if isinstance(heldout, float) else "")
+        )
+        if reading.get("enough", True):
+            notes.append(said + ".")
+        else:
+            notes.append(
+                said + ": on faces it reads this poorly its verdicts on the edits say little, so images may not "
+                "show their label; look at the contact sheets."
+            )
+    return notes
 
 
 def editor_of(inputs: ReportInputs) -> dict[str, Any] | None:
