@@ -48,6 +48,14 @@ def work(tmp_path_factory):
     return root
 
 
+#: the expression gate on, the identity check off (no dlib descriptor needed)
+JUDGE_ONLY = {"expand.min_target_probability": 0.5, "expand.max_identity_distance": 0.0}
+
+
+def _fast(overrides: dict):
+    return resolve_config("fast", None, {**TINY, **overrides}, seed=0, device="cpu")
+
+
 def _odd(job) -> Judgement:
     """A judge that fails every source with an odd face number."""
     odd = int(job.source_id[1:]) % 2 == 1
@@ -343,13 +351,7 @@ def test_a_target_no_edit_passes_gets_no_images_and_expand_says_so(work, tmp_pat
 
     monkeypatch.setattr(ExpressionJudge, "target_probability", reads)
     out = tmp_path / "expanded"
-    cfg = resolve_config(
-        "fast",
-        None,
-        {**TINY, "expand.min_target_probability": 0.5, "expand.max_identity_distance": 0.0},
-        seed=0,
-        device="cpu",
-    )
+    cfg = _fast(JUDGE_ONLY)
     summary = run_expand(ExpandRequest(work_dir=work, au_preset="happy,sad", per_class=6, out_dir=out, workers=1), cfg)
     err = " ".join(capsys.readouterr().err.split())
     assert "No edit to sad passed the quality gate" in err
@@ -419,13 +421,7 @@ def test_expand_and_report_say_when_the_judge_cannot_read_the_user_s_own_faces(w
         ExpressionJudge, "target_probability", lambda self, images, targets, device="cpu": np.full(len(targets), 0.9)
     )
     train = read_table(work / "faces.parquet", "faces").query("split == 'train'")
-    cfg = resolve_config(
-        "fast",
-        None,
-        {**TINY, "expand.min_target_probability": 0.5, "expand.max_identity_distance": 0.0},
-        seed=0,
-        device="cpu",
-    )
+    cfg = _fast(JUDGE_ONLY)
     said = {}
     for label in ("happy", "surprise"):  # surprise: a label no source has
         monkeypatch.setattr(ExpressionJudge, "probabilities", reads_as(label))
