@@ -190,9 +190,7 @@ class EditGate:
             "heldout_accuracy": judge.heldout.get("accuracy"),  # on the faces of its own test split
         }
         self.source_reading["enough"] = self.source_reading["accuracy"] >= JUDGE_READS_SOURCES_FLOOR
-        for rel in known["image_path"]:  # only the faces planning asks for stay in memory
-            self._faces.pop(rel, None)
-        return self.source_reading
+        return self.source_reading  # the faces read stay in `_faces`: planning edits them next
 
     def summary(self) -> dict:
         return {

@@ -63,10 +63,7 @@ def process_all(tasks: list[SourceTask], requested: int, journal: Path, settings
 def _light(pairs: list[tuple[int, SourceTask]]) -> bool:
     """Whether this process can align these faces without first loading dlib's models (0.65 s, as long as a
     worker takes to start): only then is it worth its running faces while the workers start."""
-    return not any(
-        task.settings.detector == "dlib" and (task.item.csv_path is None or not task.settings.csv_landmarks)
-        for _, task in pairs
-    )
+    return not any(task.settings.detector == "dlib" and task.may_detect for _, task in pairs)
 
 
 def _init_worker() -> None:

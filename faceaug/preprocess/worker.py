@@ -74,6 +74,11 @@ class SourceTask:
     settings: PreprocessSettings
     cached: tuple[str, str] | None = None  # (source_sha256, au_key) of a previous run's face; None = no reuse
 
+    @property
+    def may_detect(self) -> bool:
+        """Whether aligning this source may need `settings.detector`: it has no CSV whose landmarks are used."""
+        return self.item.csv_path is None or not self.settings.csv_landmarks
+
 
 def make_face_id(rel: str) -> str:
     """A readable, unique, ASCII id from the source path: `<name slug>-<10 hex of the path's sha256>`."""
