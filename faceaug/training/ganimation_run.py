@@ -12,6 +12,7 @@ epoch's batches under DistributedDataParallel and rank 0 writes all files.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import os
 import time
@@ -106,6 +107,29 @@ def train(
             device = torch.device("cuda", local_rank)
             torch.cuda.set_device(device)
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    model_path = _train_rank(work_dir, cfg, device, rank, world, resume=resume, max_steps=max_steps, initial=initial)
+    if world > 1:
+        # The trainer (its DDP modules and their gradient buckets) is only freed by the cycle collector: free it now,
+        # while the process group and the interpreter are whole. Left to interpreter shut-down, gloo's threads can
+        # abort the process (`terminate called without an active exception`) after a finished run.
+        gc.collect()
+        dist.barrier()
+        dist.destroy_process_group()
+    return model_path
+
+
+def _train_rank(
+    work_dir: Path,
+    cfg: Config,
+    device: torch.device,
+    rank: int,
+    world: int,
+    *,
+    resume: bool,
+    max_steps: int | None,
+    initial: FineTuning | None,
+) -> Path:
+    """One rank's training (the process group, if any, is up); returns the path of the model file."""
     models_dir = work_dir / "models"
     ckpt_path = models_dir / "checkpoints" / "last.pt"
     state = None
@@ -217,9 +241,6 @@ def train(
             f"model:       {model_path}\ncheckpoints: {ckpt_path.parent}\nmetrics:     {metrics_path}\n"
             f"samples:     {models_dir / 'samples'}"
         )
-    if world > 1:
-        dist.barrier()
-        dist.destroy_process_group()
     return model_path
 
 
