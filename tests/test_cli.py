@@ -355,8 +355,14 @@ def test_python_m_faceaug_and_the_console_script_run_the_same_app():
     from importlib import import_module
     from pathlib import Path
 
+    import faceaug.__main__
+
     pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
     module, name = pyproject["project"]["scripts"]["faceaug"].split(":")
-    assert getattr(import_module(module), name) is app
+    assert getattr(import_module(module), name) is faceaug.__main__.main  # what `python -m faceaug` runs
     done = subprocess.run([sys.executable, "-m", "faceaug", "--version"], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == f"faceaug {__version__}"
+    script = Path(sys.executable).with_name("faceaug")
+    if script.is_file():
+        done = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=True)
+        assert done.stdout.strip() == f"faceaug {__version__}"

@@ -98,6 +98,9 @@ def preprocess(
             "--workers": ("preprocess.workers", workers),
         },
     )
+    from faceaug.preprocess.server import start_server
+
+    start_server(cfg.preprocess.workers)  # its start overlaps the imports and the discovery of files below
     from faceaug.commands.preprocess import run_preprocess
 
     with writing(out, "preprocess"):

@@ -92,6 +92,12 @@ def entry_kind(entry: os.DirEntry, found: Discovery, rel: str) -> str | None:
     return None
 
 
+def _may_be_folder(entry: os.DirEntry) -> bool:
+    """A folder, or a link (to anything, even to itself): what walk_images' `skip` holds are folders (the work
+    folder, --au-dir), so plain files need no realpath (8 system calls each)."""
+    return entry.is_symlink() or entry.is_dir(follow_symlinks=False)
+
+
 def walk_images(folder: Path, rel: str, ancestors: set[tuple[int, int]], found: Discovery, skip: set[str]):
     """Image files below `folder` (sorted, links followed, loops refused)."""
     ident = dir_id(folder)
@@ -105,7 +111,7 @@ def walk_images(folder: Path, rel: str, ancestors: set[tuple[int, int]], found: 
         found.reject(rel, "unreadable", f"the folder could not be listed: {exc.strerror or exc}.")
         return
     for entry in entries:
-        if entry.name.startswith(".") or os.path.realpath(entry.path) in skip:
+        if entry.name.startswith(".") or (skip and _may_be_folder(entry) and os.path.realpath(entry.path) in skip):
             continue
         child = f"{rel}/{entry.name}" if rel else entry.name
         if name_rejected(found, child):

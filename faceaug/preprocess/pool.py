@@ -6,21 +6,18 @@ arrives, so the work of a run that is stopped is reused by the next one.
 
 from __future__ import annotations
 
-import multiprocessing
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import as_completed
 from contextlib import closing
 from pathlib import Path
 
-import cv2
-
 from faceaug.console import progress
 from faceaug.cpus import cpu_count
-from faceaug.errors import is_machine_fault
-from faceaug.interrupts import process_pool, submit_all, worker_init
+from faceaug.interrupts import process_pool, submit_all
 from faceaug.preprocess.cache import journal_face
-from faceaug.preprocess.worker import SourceTask, process_source, reused_face
+from faceaug.preprocess.server import pool_context
+from faceaug.preprocess.worker import SourceTask, init_worker_process, reused_face, run_chunk, run_one
 
 _SERIAL_BELOW = 24  # fewer sources than this: no process pool (its start-up costs more than it saves)
 
@@ -66,54 +63,24 @@ def _light(pairs: list[tuple[int, SourceTask]]) -> bool:
     return not any(task.settings.detector == "dlib" and task.may_detect for _, task in pairs)
 
 
-def _init_worker() -> None:
-    worker_init()
-    cv2.setNumThreads(1)  # one image per process; OpenCV's own threads would only oversubscribe the cores
-
-
-def _indexed(pair: tuple[int, SourceTask]) -> tuple[int, dict]:
-    """Run one task; an unexpected failure (a decoder bug, MemoryError) rejects that file, not the whole run."""
-    index, task = pair
-    try:
-        return index, process_source(task)
-    except Exception as exc:  # noqa: BLE001 — one bad file must not cost the user the rest of the run
-        if is_machine_fault(exc):  # a full disk is not this file's fault: the run stops (the journal keeps the rest)
-            raise
-        message = f"faceaug failed on this file ({type(exc).__name__}: {str(exc)[:200]}); please report it."
-        return index, {
-            "status": "reject",
-            "sha": None,
-            "reject": {"source_path": task.item.rel, "reason": "internal_error", "message": message},
-        }
-
-
 def _run_tasks(pairs: list[tuple[int, SourceTask]], workers: int, steal: bool) -> Iterator[tuple[int, dict]]:
     """(task index, result) pairs in completion order; `steal`: this process runs chunks itself while the workers
     start."""
     if workers <= 1:
-        yield from map(_indexed, pairs)
+        yield from map(run_one, pairs)
         return
-    # forkserver: workers fork from a fresh server process, never from this one, whose OpenCV / torch thread
-    # pools can deadlock a forked child. The server imports the worker module once, so workers start fast.
-    methods = multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-    if "forkserver" in methods:
-        ctx.set_forkserver_preload(["faceaug.preprocess.worker"])
+    ctx = pool_context()
     size = max(1, min(16, len(pairs) // (workers * 8)))
     chunks = [pairs[i : i + size] for i in range(0, len(pairs), size)]
-    with process_pool(ctx, workers, _init_worker) as pool:
-        # the workers take a few tenths of a second to start (a fresh interpreter each, OpenCV): the pool gets two
-        # chunks a worker at first, and this process runs chunks from the back of the queue itself (`steal`) until a
-        # worker's first result arrives; then the pool gets the rest
+    with process_pool(ctx, workers, init_worker_process) as pool:
+        # the first worker can take a few tenths of a second to start (the fork server's own start, when the command
+        # did not start it early): the pool gets two chunks a worker at first, and this process runs chunks from the
+        # back of the queue itself (`steal`) until a worker's first result arrives; then the pool gets the rest
         queue = deque(chunks)
         first = [queue.popleft() for _ in range(min(len(queue), 2 * workers))]
-        running = submit_all(pool, _run_chunk, first)
+        running = submit_all(pool, run_chunk, first)
         while steal and queue and not any(future.done() for future in running):
-            yield from _run_chunk(queue.pop())
-        running += submit_all(pool, _run_chunk, list(queue))
+            yield from run_chunk(queue.pop())
+        running += submit_all(pool, run_chunk, list(queue))
         for done in as_completed(running):
             yield from done.result()
-
-
-def _run_chunk(pairs: list[tuple[int, SourceTask]]) -> list[tuple[int, dict]]:
-    return [_indexed(pair) for pair in pairs]

@@ -19,6 +19,7 @@ import numpy as np
 
 from faceaug.aus import AU_NAMES, AU_PRESENT_NAMES, LABEL_PROTOTYPE, PRESETS, preset_vector
 from faceaug.errors import is_machine_fault
+from faceaug.interrupts import worker_init
 from faceaug.io.dataset_files import SourceItem
 from faceaug.io.images import ImageDecodeError, decode_image, is_grey, png_shape, write_png_atomic
 from faceaug.io.openface import OpenFaceError, parse_openface_csv, select_face
@@ -262,3 +263,33 @@ def process_source(task: SourceTask) -> dict:
         "method": method,
         "upscaled": min(height, width) < settings.min_source_side,
     }
+
+
+def init_worker_process() -> None:
+    """A pool worker's start: faceaug's signal handling, and OpenCV on one thread (one image per process; its own
+    threads would only oversubscribe the cores)."""
+    worker_init()
+    cv2.setNumThreads(1)
+
+
+def run_one(pair: tuple[int, SourceTask]) -> tuple[int, dict]:
+    """(index, result) of one task; an unexpected failure (a decoder bug, MemoryError) rejects that file, not the
+    whole run."""
+    index, task = pair
+    try:
+        return index, process_source(task)
+    except Exception as exc:  # noqa: BLE001 — one bad file must not cost the user the rest of the run
+        if is_machine_fault(exc):  # a full disk is not this file's fault: the run stops (the journal keeps the rest)
+            raise
+        message = f"faceaug failed on this file ({type(exc).__name__}: {str(exc)[:200]}); please report it."
+        return index, {
+            "status": "reject",
+            "sha": None,
+            "reject": {"source_path": task.item.rel, "reason": "internal_error", "message": message},
+        }
+
+
+def run_chunk(pairs: list[tuple[int, SourceTask]]) -> list[tuple[int, dict]]:
+    """What a pool worker runs: a chunk of tasks. It lives here, beside `process_source`, so that a worker (forked
+    from the server that pre-imported this module) imports nothing more: not pandas, not the progress bars."""
+    return [run_one(pair) for pair in pairs]
