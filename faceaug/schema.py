@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import re
 from pathlib import Path, PureWindowsPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -20,6 +19,9 @@ from faceaug.errors import UserError
 from faceaug.io.atomic import atomic_path
 from faceaug.io.versions import check_format_version
 from faceaug.labels import label_problem
+
+if TYPE_CHECKING:  # pandas (0.2 s to import) is imported where a table is built: see `to_table`
+    import pandas as pd
 
 #: Each table's format version, written into its Parquet metadata as `faceaug_schema = "<table>/<version>"`; a
 #: reader refuses a newer one and reads every older one (`read_table` maps what changed). manifest and metrics 2:
@@ -233,6 +235,8 @@ def _row_problems(df: pd.DataFrame, name: str) -> str | None:
 
 def to_table(rows: pd.DataFrame | list[dict[str, Any]], name: str) -> pa.Table:
     """Validate rows against the named schema (column set, types, row rules) and return an Arrow table."""
+    import pandas as pd  # here rather than at the top: preprocess imports pandas while its workers run
+
     schema = SCHEMAS[name]
     df = pd.DataFrame(rows, columns=schema.names) if isinstance(rows, list) else rows
     missing = [c for c in schema.names if c not in df.columns]

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import faceaug.preprocess.pool as pool_module
+import faceaug.preprocess.worker as worker_module
 from faceaug.commands.preprocess import run_preprocess
 from faceaug.errors import UserError
 from faceaug.preprocess.cache import JOURNAL_FILE
@@ -25,7 +25,7 @@ class _Killed(BaseException):
 
 
 def _fail_on(monkeypatch, n: int, error: BaseException) -> None:
-    real, calls = pool_module.process_source, {"n": 0}
+    real, calls = worker_module.process_source, {"n": 0}
 
     def wrapper(task):
         calls["n"] += 1
@@ -33,7 +33,7 @@ def _fail_on(monkeypatch, n: int, error: BaseException) -> None:
             raise error
         return real(task)
 
-    monkeypatch.setattr(pool_module, "process_source", wrapper)
+    monkeypatch.setattr(worker_module, "process_source", wrapper)
 
 
 def _killed_run(monkeypatch, data: Path, work: Path, at: int) -> None:

@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from pathlib import Path
 
-import pandas as pd
-
 from faceaug.io.dataset_files import Discovery
 from faceaug.preprocess.work_dir import face_path
 from faceaug.preprocess.worker import SourceTask
@@ -105,4 +103,6 @@ def summary_counts(
 
 def _flag(value) -> bool | None:
     """A nullable bool cell (None, NaN, pd.NA → None)."""
+    import pandas as pd  # not at the top: preprocess imports pandas while its workers run
+
     return None if value is None or pd.isna(value) else bool(value)

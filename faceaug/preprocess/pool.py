@@ -6,6 +6,8 @@ arrives, so the work of a run that is stopped is reused by the next one.
 
 from __future__ import annotations
 
+import importlib
+import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import as_completed
@@ -81,6 +83,14 @@ def _run_tasks(pairs: list[tuple[int, SourceTask]], workers: int, steal: bool) -
         running = submit_all(pool, run_chunk, first)
         while steal and queue and not any(future.done() for future in running):
             yield from run_chunk(queue.pop())
+        _import_in_background("pandas")
         running += submit_all(pool, run_chunk, list(queue))
         for done in as_completed(running):
             yield from done.result()
+
+
+def _import_in_background(module: str) -> None:
+    """Import `module` in a daemon thread: the tables written after the pool need pandas (0.2 s to import), which this
+    process, otherwise waiting for its workers, can import meanwhile instead of after them. An import of the same
+    module by the main thread waits for this one (Python's import lock)."""
+    threading.Thread(target=importlib.import_module, args=(module,), daemon=True, name=f"import-{module}").start()
