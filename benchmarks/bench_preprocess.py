@@ -9,12 +9,14 @@ The dataset comes from `faceaug.synth` (rendered faces with OpenFace 2.x CSVs; `
 drawn faces of faceaug.preprocess.drawn_faces instead; `--source fer-like` cuts synth faces into `--size`-px
 greyscale crops without CSVs, as FER2013 ships them, and runs with --aus-from-labels --assume-cropped).
 `--landmarks` is preprocess's option (auto | openface | dlib | haar | none). Timed from the outside, as the user
-waits (the `faceaug` command in a subprocess: interpreter start, imports, the worker pool's start, the tables): a
-cold run (nothing to reuse) with 1 process and with `--workers` processes, and a warm re-run (everything reused:
-hashing only); then the same for `--dlib-n` FER-like 48-px crops with dlib landmarks (the FER2013 user's path,
-7,636 faces by default: FER2013's training set of the few-shot protocol). Generation is not timed; the one-off
-costs are, so a small N understates the rate and the ratio. The CPU time recorded is the command's own process
-(the workers are children of multiprocessing's fork server, whose time the OS does not hand up).
+waits (the `faceaug` command in a subprocess: interpreter start, imports, the worker pool's start, the tables):
+`--repeats` rounds (3) of a cold run (nothing to reuse, a fresh folder) with 1 process then one with `--workers`
+processes, the figures being each kind's median (single runs of the same code differ by ±0.2 s of 3–5 s on this
+VM's disk), and a warm re-run (everything reused: hashing only); then the same for `--dlib-n` FER-like 48-px crops
+with dlib landmarks (the FER2013 user's path, 7,636 faces by default: FER2013's training set of the few-shot
+protocol). Generation is not timed; the one-off costs are, so a small N understates the rate and the ratio. The CPU
+time recorded is the command's own process (the workers are children of multiprocessing's fork server, whose time
+the OS does not hand up).
 """
 
 from __future__ import annotations
@@ -102,30 +104,39 @@ def timed_run(data: Path, work: Path, workers: int, size: int, landmarks: str, s
     return seconds, counts
 
 
-def _runs(root: Path, n: int, size: int, source: str, landmarks: str, workers: int) -> list[dict]:
-    """Cold with 1 process, cold with `workers`, warm re-run with `workers`, on one generated dataset."""
+def _record(label: str, count: int, seconds: float, counts: dict) -> dict:
+    return {
+        "run": label,
+        "workers": count,
+        "inputs": counts["inputs"],
+        "faces": counts["faces"],
+        "alignment": counts["alignment"],
+        "reused": counts["reused"],
+        "seconds": round(seconds, 3),
+        "images_per_s": round(counts["inputs"] / seconds, 1),
+        "cpu_ms_per_image": round(1000 * counts["cpu_s"] / counts["inputs"], 2),
+    }
+
+
+def _runs(
+    root: Path, n: int, size: int, source: str, landmarks: str, workers: int, repeats: int
+) -> tuple[list[dict], list[dict]]:
+    """On one generated dataset: `repeats` rounds of a cold run with 1 process then one with `workers` (each into a
+    fresh folder, so that the rounds alternate and share the machine's drift), then a warm re-run with `workers`
+    of the last folder. Returns (the median run of each of the three, every run)."""
     data = make_dataset(root, n, size, source)
-    results = []
-    for label, count, work in (
-        ("cold, 1 process", 1, root / "w1"),
-        (f"cold, {workers} processes", workers, root / "w2"),
-        (f"warm re-run, {workers} processes", workers, root / "w2"),
-    ):
-        seconds, counts = timed_run(data, work, count, size, landmarks, source)
-        results.append(
-            {
-                "run": label,
-                "workers": count,
-                "inputs": counts["inputs"],
-                "faces": counts["faces"],
-                "alignment": counts["alignment"],
-                "reused": counts["reused"],
-                "seconds": round(seconds, 3),
-                "images_per_s": round(counts["inputs"] / seconds, 1),
-                "cpu_ms_per_image": round(1000 * counts["cpu_s"] / counts["inputs"], 2),
-            }
-        )
-    return results
+    runs: list[dict] = []
+    for round_ in range(repeats):
+        for label, count in (("cold, 1 process", 1), (f"cold, {workers} processes", workers)):
+            seconds, counts = timed_run(data, root / f"w{count}-{round_}", count, size, landmarks, source)
+            runs.append(_record(label, count, seconds, counts))
+    seconds, counts = timed_run(data, root / f"w{workers}-{repeats - 1}", workers, size, landmarks, source)
+    runs.append(_record(f"warm re-run, {workers} processes", workers, seconds, counts))
+    medians = []
+    for label in dict.fromkeys(run["run"] for run in runs):
+        same = sorted((run for run in runs if run["run"] == label), key=lambda run: run["seconds"])
+        medians.append({**same[len(same) // 2], "of_runs": len(same)})
+    return medians, runs
 
 
 def main() -> None:
@@ -141,6 +152,9 @@ def main() -> None:
         default=7636,  # FER2013's training faces a user of the few-shot protocol preprocesses
         help="then N FER-like 48-px crops with dlib landmarks (0 = skip)",
     )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="cold runs of each kind, alternating; the figures are their medians"
+    )
     add_output_args(parser)
     args = parser.parse_args()
     set_verbosity(-1)
@@ -154,14 +168,19 @@ def main() -> None:
             "landmarks": args.landmarks,
             "workers": args.workers,
             "dlib_n": args.dlib_n,
+            "repeats": args.repeats,
         },
     )
     root = Path(tempfile.mkdtemp(prefix="bench_preprocess_"))
     try:
-        single, pool, warm = _runs(root / "main", args.n, args.size, args.source, args.landmarks, args.workers)
-        dlib_runs = []
+        (single, pool, warm), every_run = _runs(
+            root / "main", args.n, args.size, args.source, args.landmarks, args.workers, args.repeats
+        )
+        dlib_runs, every_dlib_run = [], []
         if args.dlib_n and dlib_problem() is None:
-            dlib_runs = _runs(root / "dlib", args.dlib_n, 48, "fer-like", "dlib", args.workers)
+            dlib_runs, every_dlib_run = _runs(
+                root / "dlib", args.dlib_n, 48, "fer-like", "dlib", args.workers, args.repeats
+            )
     finally:
         shutil.rmtree(root, ignore_errors=True)
     what = f"{args.n} {args.source} {args.size}-px images ({', '.join(single['alignment'])})"
@@ -197,6 +216,8 @@ def main() -> None:
     record.details = {
         "runs": [single, pool, warm],
         "dlib_runs": dlib_runs,
+        "every_run": every_run,
+        "every_dlib_run": every_dlib_run,
         "alignment": single["alignment"],
         "note": "timed as the faceaug command in a subprocess; cpu_ms_per_image: that process only (with 1 process, "
         "the whole per-image cost); each process loads its models once (dlib ~0.65 s)",
