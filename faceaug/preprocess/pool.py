@@ -15,10 +15,9 @@ from contextlib import closing
 from pathlib import Path
 
 from faceaug.console import progress
-from faceaug.cpus import cpu_count
 from faceaug.interrupts import process_pool, submit_all
 from faceaug.preprocess.cache import journal_face
-from faceaug.preprocess.server import pool_context
+from faceaug.preprocess.server import pool_context, requested_processes
 from faceaug.preprocess.worker import SourceTask, init_worker_process, reused_face, run_chunk, run_one
 
 _SERIAL_BELOW = 24  # fewer sources than this: no process pool (its start-up costs more than it saves)
@@ -26,8 +25,7 @@ _SERIAL_BELOW = 24  # fewer sources than this: no process pool (its start-up cos
 
 def worker_count(requested: int, n_tasks: int) -> int:
     """Processes for `n_tasks` sources (`requested` 0 = one per core; one below `_SERIAL_BELOW` sources)."""
-    workers = requested if requested > 0 else cpu_count()
-    return 1 if n_tasks < _SERIAL_BELOW else max(1, min(workers, n_tasks))
+    return 1 if n_tasks < _SERIAL_BELOW else max(1, min(requested_processes(requested), n_tasks))
 
 
 def process_all(tasks: list[SourceTask], requested: int, journal: Path, settings_key: str) -> list[dict]:

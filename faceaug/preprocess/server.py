@@ -26,13 +26,16 @@ def pool_context() -> BaseContext:
     return ctx
 
 
+def requested_processes(requested: int) -> int:
+    """The processes `--workers` asks for (0 = one per core)."""
+    return requested if requested > 0 else cpu_count()
+
+
 def start_server(requested_workers: int) -> None:
-    """Start the fork server now, in the background, when this run may use more than one process (`requested_workers`
-    0 = one per core); a run that ends up with too few sources for a pool leaves it idle (it exits with us)."""
-    workers = requested_workers if requested_workers > 0 else cpu_count()
-    if workers <= 1 or "forkserver" not in multiprocessing.get_all_start_methods():
+    """Start the fork server now, in the background, when this run may use more than one process; a run that ends
+    up with too few sources for a pool leaves it idle (it exits with us)."""
+    if requested_processes(requested_workers) <= 1 or pool_context().get_start_method() != "forkserver":
         return
-    pool_context()
     from multiprocessing import forkserver
 
     forkserver.ensure_running()
