@@ -138,6 +138,13 @@ def main() -> None:
         help="with --install: a JSON of measured results to record in the model file's card",
     )
     parser.add_argument(
+        "--cycles",
+        type=int,
+        default=2,
+        help="training cycles of the recipe's steps, each resumed from the last with its learning rate restarted "
+        "(the bundled editor: 2)",
+    )
+    parser.add_argument(
         "--judge", action="store_true", help="train the expression judge (on the same faces) instead of the editor"
     )
     parser.add_argument("--judge-steps", type=int, default=4000)
@@ -152,8 +159,7 @@ def main() -> None:
     if args.judge:
         train_judge(args, work)
         return
-    resume = ["--resume"] if (work / "models" / "checkpoints" / "last.pt").is_file() else []
-    faceaug("train", str(work), "--config", str(RECIPE), "--seed", str(args.seed), *resume)
+    train_cycles(work, args.cycles, args.seed)
     if args.install:
         path = install_bundled(
             work / "models" / "ganimation.safetensors",
@@ -168,11 +174,30 @@ def main() -> None:
                 "recipe": {
                     "command": f"python -m benchmarks.train_bundled --repo REPO --seed {args.seed} --install",
                     "config": RECIPE.read_text(),
+                    "cycles": args.cycles,
                 },
             },
             args.results,
         )
         print(f"installed {path}")
+
+
+def train_cycles(work: Path, cycles: int, seed: int) -> None:
+    """`faceaug train` of the recipe, then `cycles - 1` more cycles of its steps: cycle k resumes the run to k × the
+    recipe's steps, so its learning rate is back at the recipe's until the last 30 % of the run so far, where it decays
+    to 0 again (a warm restart). Resumable: cycles whose steps the work folder's model already has are skipped."""
+    import tomllib
+
+    from faceaug.models.ganimation_file import GanimationModel
+
+    steps = tomllib.loads(RECIPE.read_text())["ganimation"]["steps"]
+    model, checkpoint = work / "models" / "ganimation.safetensors", work / "models" / "checkpoints" / "last.pt"
+    for cycle in range(1, cycles + 1):
+        if model.is_file() and GanimationModel.load(model).provenance["training"]["steps"] >= cycle * steps:
+            continue
+        resume = ["--resume"] if checkpoint.is_file() else []
+        more = ["--steps", str(cycle * steps), "--max-minutes", "0"] if cycle > 1 else []
+        faceaug("train", str(work), "--config", str(RECIPE), "--seed", str(seed), *more, *resume)
 
 
 def install_bundled(model_file: Path, card: dict, results: Path | None = None) -> Path:

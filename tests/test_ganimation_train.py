@@ -21,7 +21,7 @@ from faceaug.io.images import colour_spread, read_image, to_grey_rgb, write_png_
 from faceaug.models.ganimation_file import GanimationModel
 from faceaug.schema import read_table, write_table_atomic
 from faceaug.training.ganimation_checkpoint import load_checkpoint
-from faceaug.training.ganimation_data import load_faces
+from faceaug.training.ganimation_data import geometric_draws, load_faces
 from faceaug.training.ganimation_trainer import GanimationTrainer, heldout_split, step_generator
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -461,6 +461,32 @@ def test_training_with_diffaugment_runs_and_a_seed_repeats_it(work, tmp_path):
     run_train(plain, _cfg(), resume=False)
     other = GanimationModel.load(plain / "models" / "ganimation.safetensors").generator.state_dict()
     assert not all(torch.equal(weights[0][k], other[k]) for k in other)
+
+
+def test_geometric_jitter_moves_each_training_face_and_keeps_its_aus(work):
+    cache = load_faces(work, 32)
+    index, no_flip = torch.arange(8), torch.zeros(8, dtype=torch.bool)
+    plain, aus = cache.batch(index, no_flip)
+    assert geometric_draws(8, 0.0, torch.Generator().manual_seed(0)) is None
+    draws = geometric_draws(8, 1.0, torch.Generator().manual_seed(0))
+    moved, moved_aus = cache.batch(index, no_flip, None, draws)
+    assert torch.equal(moved_aus, aus)
+    shift = (moved - plain).abs().mean(dim=(1, 2, 3))
+    assert (shift > 0.01).all(), shift  # every face moved, none was left in place
+    again = cache.batch(index, no_flip, None, geometric_draws(8, 1.0, torch.Generator().manual_seed(0)))[0]
+    assert torch.equal(moved, again)
+    # at most ± 20° and ± 20 % of zoom: the face's mean brightness stays near the original's
+    assert (moved.mean(dim=(1, 2, 3)) - plain.mean(dim=(1, 2, 3))).abs().max() < 0.2
+
+
+def test_training_with_geometric_jitter_repeats_with_its_seed_and_differs_from_none(work, tmp_path):
+    weights = []
+    for name, jitter in (("a", 0.5), ("b", 0.5), ("none", 0.0)):
+        wd = _copy(work, tmp_path, name)
+        run_train(wd, _cfg(**{"ganimation.geometric_jitter": jitter}), resume=False)
+        weights.append(GanimationModel.load(wd / "models" / "ganimation.safetensors").generator.state_dict())
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    assert not all(torch.equal(weights[0][k], weights[2][k]) for k in weights[2])
 
 
 def test_the_fast_time_budget_bounds_the_au_pretraining_to_its_share(work, tmp_path):

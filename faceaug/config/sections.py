@@ -61,6 +61,9 @@ class GanimationConfig:
     # per-face contrast gain 1 ± x and brightness offset ± x/2 of the generator's training faces (0 = off, paper):
     # an editor meant for other datasets' faces sees other exposures while it learns
     photometric_jitter: float = limit(0.0, ge=0, le=0.5)
+    # per-face rotation ± 20°·x, scale ×(1 ± 0.2·x) and shift ± 0.1·x of the side of the generator's training faces
+    # (0 = off, paper): faces of other datasets sit less exactly on the crop template than aligned training faces
+    geometric_jitter: float = limit(0.0, ge=0, le=1)
     max_minutes: float = limit(0.0, ge=0, zero_means="no limit")  # stop after this wall-clock budget (0 = no limit)
     lr: float = limit(1e-4, gt=0)
     beta1: float = limit(0.5, ge=0, lt=1)

@@ -6,12 +6,14 @@ lookup plus a random horizontal flip (the AU vector is unchanged by a flip — f
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from faceaug.aus import AU_NAMES
 from faceaug.errors import UserError
@@ -37,12 +39,20 @@ class FaceCache:
         return int(self.images.shape[0])
 
     def batch(
-        self, index: torch.Tensor, flip: torch.Tensor, photometric: torch.Tensor | None = None
+        self,
+        index: torch.Tensor,
+        flip: torch.Tensor,
+        photometric: torch.Tensor | None = None,
+        geometric: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Images in [−1, 1] (flipped where `flip` is True) and their AU vectors, for row indices `index`;
-        `photometric` (B, 2) = per-face (contrast gain, brightness offset) applied about mid-grey, or None."""
+        `photometric` (B, 2) = per-face (contrast gain, brightness offset) applied about mid-grey, or None;
+        `geometric` (B, 2, 3) = per-face affine maps of output to input coordinates (`geometric_draws`), or None."""
         images = to_model_range(self.images[index])
         images = torch.where(flip.view(-1, 1, 1, 1), images.flip(3), images)
+        if geometric is not None:
+            grid = F.affine_grid(geometric, list(images.shape), align_corners=False)
+            images = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
         if photometric is not None:
             gain, offset = photometric[:, 0].view(-1, 1, 1, 1), photometric[:, 1].view(-1, 1, 1, 1)
             images = (images * gain + offset).clamp(-1.0, 1.0)
@@ -98,6 +108,20 @@ def photometric_draws(batch: int, strength: float, gen: torch.Generator) -> torc
         return None
     draws = torch.rand(batch, 2, generator=gen) * 2.0 - 1.0
     return torch.stack([1.0 + strength * draws[:, 0], 0.5 * strength * draws[:, 1]], dim=1)
+
+
+def geometric_draws(batch: int, strength: float, gen: torch.Generator) -> torch.Tensor | None:
+    """Per-face affine maps (B, 2, 3) for `FaceCache.batch`: rotation ± 20°·strength, scale ×(1 ± 0.2·strength),
+    shift ± 0.1·strength of the side; None when strength is 0. The AUs are unchanged by a small similarity."""
+    if strength <= 0:
+        return None
+    draws = (torch.rand(batch, 4, generator=gen) * 2.0 - 1.0) * strength
+    angle, scale = draws[:, 0] * (math.pi / 9.0), 1.0 + 0.2 * draws[:, 1]
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale  # output → input: the inverse zoom
+    shift = draws[:, 2:] * 0.2  # affine_grid's coordinates span 2 per side
+    return torch.stack(
+        [torch.stack([cos, -sin, shift[:, 0]], dim=1), torch.stack([sin, cos, shift[:, 1]], dim=1)], dim=1
+    )
 
 
 def random_targets(cache: FaceCache, batch: int, noise: float, gen: torch.Generator) -> torch.Tensor:

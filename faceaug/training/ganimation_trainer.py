@@ -40,7 +40,7 @@ from faceaug.splits import held_out_subjects
 from faceaug.training import ganimation_losses as L
 from faceaug.training.au_judge import load_judge
 from faceaug.training.diffaugment import diff_augment, parse_policy
-from faceaug.training.ganimation_data import FaceCache, epoch_order, photometric_draws, random_targets
+from faceaug.training.ganimation_data import FaceCache, epoch_order, geometric_draws, photometric_draws, random_targets
 from faceaug.training.ganimation_state import TrainerState
 
 
@@ -153,7 +153,8 @@ class GanimationTrainer(TrainerState):
         start = (within * self.world + self.rank) * b
         index = order[start : start + b]
         flips = torch.rand(b, generator=gen) < 0.5
-        images, aus = self.cache.batch(index, flips, photometric_draws(b, self.g.photometric_jitter, gen))
+        photometric = photometric_draws(b, self.g.photometric_jitter, gen)
+        images, aus = self.cache.batch(index, flips, photometric, geometric_draws(b, self.g.geometric_jitter, gen))
         targets = random_targets(self.cache, b, self.g.target_noise, gen)
         to = dict(device=self.device, non_blocking=True)
         return (images.to(**to).contiguous(memory_format=self.memory_format), aus.to(**to), targets.to(**to))
