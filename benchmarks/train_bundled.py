@@ -186,11 +186,10 @@ def train_cycles(work: Path, cycles: int, seed: int) -> None:
     """`faceaug train` of the recipe, then `cycles - 1` more cycles of its steps: cycle k resumes the run to k × the
     recipe's steps, so its learning rate is back at the recipe's until the last 30 % of the run so far, where it decays
     to 0 again (a warm restart). Resumable: cycles whose steps the work folder's model already has are skipped."""
-    import tomllib
-
+    from faceaug.config import resolve_config
     from faceaug.models.ganimation_file import GanimationModel
 
-    steps = tomllib.loads(RECIPE.read_text())["ganimation"]["steps"]
+    steps = resolve_config(config_file=RECIPE).ganimation.steps  # the recipe as `faceaug train --config` reads it
     model, checkpoint = work / "models" / "ganimation.safetensors", work / "models" / "checkpoints" / "last.pt"
     for cycle in range(1, cycles + 1):
         if model.is_file() and GanimationModel.load(model).provenance["training"]["steps"] >= cycle * steps:
