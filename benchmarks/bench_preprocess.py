@@ -1,20 +1,23 @@
 """Preprocess throughput: `faceaug preprocess` as a user runs it, on N synthetic 128-px images with OpenFace CSVs,
-then on FER2013-like 48-px crops with dlib landmarks.
+then on FER2013-like 48-px crops with OpenFace CSVs, then on the same kind of crops with dlib landmarks.
 
-    .venv/bin/python -m benchmarks.bench_preprocess --n 2000 --dlib-n 7636 --workers 2 [--out benchmarks/results]
+    .venv/bin/python -m benchmarks.bench_preprocess --n 2000 --fer-csv-n 7636 --dlib-n 7636 --workers 2 \
+        [--out benchmarks/results]
     .venv/bin/python -m benchmarks.bench_preprocess --source fer-like --size 48 \
         --landmarks dlib --n 1000 --workers 2 --out bench-out/dlib     # FER2013-like, dlib landmarks
 
 The dataset comes from `faceaug.synth` (rendered faces with OpenFace 2.x CSVs; `--source drawn` uses the simple
 drawn faces of faceaug.preprocess.drawn_faces instead; `--source fer-like` cuts synth faces into `--size`-px
-greyscale crops without CSVs, as FER2013 ships them, and runs with --aus-from-labels --assume-cropped).
+greyscale crops without CSVs, as FER2013 ships them, and runs with --aus-from-labels --assume-cropped;
+`--source fer-like-csv` gives each crop the OpenFace CSV of its AUs and landmarks, FER2013 run through OpenFace).
 `--landmarks` is preprocess's option (auto | openface | dlib | haar | none). Timed from the outside, as the user
 waits (the `faceaug` command in a subprocess: interpreter start, imports, the worker pool's start, the tables):
 `--repeats` rounds (3) of a cold run (nothing to reuse, a fresh folder) with 1 process then one with `--workers`
 processes, the figures being each kind's median (single runs of the same code differ by ±0.2 s of 3–5 s on this
 VM's disk), and a warm re-run (everything reused: hashing only); then the same for `--dlib-n` FER-like 48-px crops
 with dlib landmarks (the FER2013 user's path, 7,636 faces by default: FER2013's training set of the few-shot
-protocol). Generation is not timed; the one-off costs are, so a small N understates the rate and the ratio. The CPU
+protocol), and before it as many FER-like crops with CSVs (`--fer-csv-n`: the OpenFace-CSV path on the same kind
+of input). Generation is not timed; the one-off costs are, so a small N understates the rate and the ratio. The CPU
 time recorded is the command's own process (the workers are children of multiprocessing's fork server, whose time
 the OS does not hand up).
 """
@@ -41,8 +44,8 @@ from faceaug.preprocess.landmarks import dlib_problem
 
 def make_dataset(root: Path, n: int, size: int, source: str, seed: int = 0) -> Path:
     data = root / "data"
-    if source == "fer-like":
-        write_fer_like(data, n, size, seed)
+    if source in ("fer-like", "fer-like-csv"):
+        write_fer_like(data, n, size, seed, csvs=source == "fer-like-csv")
     elif source == "synth":
         from faceaug.aus import parse_au_spec
         from faceaug.commands.synth import run_synth
@@ -60,10 +63,12 @@ def make_dataset(root: Path, n: int, size: int, source: str, seed: int = 0) -> P
     return data
 
 
-def write_fer_like(data: Path, n: int, size: int, seed: int) -> None:
-    """N greyscale `size`-px crops of synth faces (8 classes, 10 subjects), no CSVs."""
+def write_fer_like(data: Path, n: int, size: int, seed: int, csvs: bool = False) -> None:
+    """N greyscale `size`-px crops of synth faces (8 classes, 10 subjects); `csvs`: each with the OpenFace CSV of
+    its AUs and its landmarks in the crop beside it (FER2013 run through OpenFace), else none (FER2013 as shipped)."""
     from faceaug.aus import parse_au_spec
     from faceaug.io.images import write_png_atomic
+    from faceaug.io.openface_writer import OpenFaceRow, write_openface_csv
     from faceaug.synth.fer_like import fer_like_crop
     from faceaug.synth.render import render_face, sample_identity
     from faceaug.synth.world import sample_pose, vary_class_aus
@@ -75,7 +80,11 @@ def write_fer_like(data: Path, n: int, size: int, seed: int) -> None:
         rng = np.random.default_rng([seed, 1, i])
         aus = vary_class_aus(target.vector, rng, neutral=not target.vector.any())
         rgb, landmarks = render_face(identities[subject], aus, 4 * size, sample_pose(rng), rng=rng)
-        write_png_atomic(data / target.name / f"s{subject:03d}_{i}.png", fer_like_crop(rgb, landmarks, size)[0])
+        crop, crop_landmarks = fer_like_crop(rgb, landmarks, size)
+        path = data / target.name / f"s{subject:03d}_{i}.png"
+        write_png_atomic(path, crop, durable=False)
+        if csvs:
+            write_openface_csv(path.with_suffix(".csv"), [OpenFaceRow(aus, crop_landmarks)], durable=False)
 
 
 def _command() -> list[str]:
@@ -92,6 +101,8 @@ def timed_run(data: Path, work: Path, workers: int, size: int, landmarks: str, s
     command += ["--size", str(size), "--landmarks", landmarks]
     if source == "fer-like":
         command += ["--aus-from-labels", "--assume-cropped"]
+    elif source == "fer-like-csv":
+        command += ["--assume-cropped"]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
@@ -139,13 +150,35 @@ def _runs(
     return medians, runs
 
 
+def _fer_like_figure(record: BenchRecord, key: str, runs: list[dict], what: str, goal: float | None) -> None:
+    """The figure of one FER-like section (cold with `--workers` processes against one process), if it ran."""
+    if not runs:
+        return
+    single, pool, _ = runs
+    record.figure(
+        key,
+        f"{what}, --assume-cropped, {pool['run']}",
+        pool["images_per_s"],
+        "images/s",
+        baseline=(single["run"], single["images_per_s"]),
+        goal=goal,
+        note=f"goal{' also' if goal else ''}: ≥ 1.7× one process",
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--source", choices=("synth", "drawn", "fer-like"), default="synth")
+    parser.add_argument("--source", choices=("synth", "drawn", "fer-like", "fer-like-csv"), default="synth")
     parser.add_argument("--landmarks", choices=LANDMARK_METHODS, default="auto")
+    parser.add_argument(
+        "--fer-csv-n",
+        type=int,
+        default=7636,
+        help="then N FER-like 48-px crops, each with its OpenFace CSV (landmarks and AUs; 0 = skip)",
+    )
     parser.add_argument(
         "--dlib-n",
         type=int,
@@ -167,6 +200,7 @@ def main() -> None:
             "source": args.source,
             "landmarks": args.landmarks,
             "workers": args.workers,
+            "fer_csv_n": args.fer_csv_n,
             "dlib_n": args.dlib_n,
             "repeats": args.repeats,
         },
@@ -176,6 +210,11 @@ def main() -> None:
         (single, pool, warm), every_run = _runs(
             root / "main", args.n, args.size, args.source, args.landmarks, args.workers, args.repeats
         )
+        fer_csv_runs, every_fer_csv_run = [], []
+        if args.fer_csv_n:
+            fer_csv_runs, every_fer_csv_run = _runs(
+                root / "fer-csv", args.fer_csv_n, 48, "fer-like-csv", "auto", args.workers, args.repeats
+            )
         dlib_runs, every_dlib_run = [], []
         if args.dlib_n and dlib_problem() is None:
             dlib_runs, every_dlib_run = _runs(
@@ -200,23 +239,20 @@ def main() -> None:
         "images/s",
         baseline=(pool["run"], pool["images_per_s"]),
     )
-    if dlib_runs:
-        d_single, d_pool, _ = dlib_runs
-        record.figure(
-            "dlib_images_per_s",
-            f"{args.dlib_n} FER-like 48-px crops, dlib landmarks, --assume-cropped, {d_pool['run']}",
-            d_pool["images_per_s"],
-            "images/s",
-            baseline=(d_single["run"], d_single["images_per_s"]),
-            goal=300,
-            note="goal also: ≥ 1.7× one process",
-        )
-    else:
+    _fer_like_figure(
+        record, "fer_csv_images_per_s", fer_csv_runs, f"{args.fer_csv_n} FER-like 48-px crops with OpenFace CSVs", None
+    )
+    if not fer_csv_runs:
+        record.skip("fer_csv_images_per_s", "FER-like crops with OpenFace CSVs", "--fer-csv-n 0")
+    _fer_like_figure(record, "dlib_images_per_s", dlib_runs, f"{args.dlib_n} FER-like 48-px crops, dlib landmarks", 300)
+    if not dlib_runs:
         record.skip("dlib_images_per_s", "dlib landmarks", "--dlib-n 0" if not args.dlib_n else dlib_problem())
     record.details = {
         "runs": [single, pool, warm],
+        "fer_csv_runs": fer_csv_runs,
         "dlib_runs": dlib_runs,
         "every_run": every_run,
+        "every_fer_csv_run": every_fer_csv_run,
         "every_dlib_run": every_dlib_run,
         "alignment": single["alignment"],
         "note": "timed as the faceaug command in a subprocess; cpu_ms_per_image: that process only (with 1 process, "

@@ -25,29 +25,33 @@ from tests.test_preprocess import _good_dataset
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _disk_full_after(monkeypatch, module, n: int) -> None:
-    """`module.write_png_atomic` writes n images, then fails as a full disk does."""
-    real, calls = module.write_png_atomic, {"n": 0}
+def _disk_full_after(monkeypatch, module, n: int, name: str = "write_png_atomic") -> None:
+    """`module.<name>` (an atomic file writer) writes n files, then fails as a full disk does."""
+    real, calls = getattr(module, name), {"n": 0}
 
-    def write(path, *args, **kwargs):
+    def write(*args, **kwargs):
         calls["n"] += 1
         if calls["n"] > n:
+            path = next(a for a in args if isinstance(a, (str, Path)))
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-        return real(path, *args, **kwargs)
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(module, "write_png_atomic", write)
+    monkeypatch.setattr(module, name, write)
 
 
 def _one_line(output: str) -> str:
     return " ".join(output.split())
 
 
-def test_preprocess_on_a_full_disk_stops_with_exit_1_then_the_rerun_finishes(tmp_path, runner, monkeypatch):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_preprocess_on_a_full_disk_stops_with_exit_1_then_the_rerun_finishes(tmp_path, runner, monkeypatch, workers):
+    """With a pool too, where the workers hand their faces to the command's process, which writes them."""
     data, work = tmp_path / "data", tmp_path / "work"
-    _good_dataset(data, subjects=4)
-    args = ["preprocess", str(data), "--out", str(work), "--size", "48", "--aus-from-labels", "--workers", "1"]
+    subjects = 4 if workers == 1 else 16  # 32 sources: enough for a pool
+    _good_dataset(data, subjects=subjects)
+    args = ["preprocess", str(data), "--out", str(work), "--size", "48", "--aus-from-labels", "--workers", str(workers)]
     with monkeypatch.context() as m:
-        _disk_full_after(m, worker_module, 3)
+        _disk_full_after(m, worker_module, 3, "write_bytes_atomic")
         result = runner.invoke(app, args)
     assert result.exit_code == 1, result.output
     said = _one_line(result.output)
@@ -57,7 +61,7 @@ def test_preprocess_on_a_full_disk_stops_with_exit_1_then_the_rerun_finishes(tmp
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     faces = pd.read_parquet(work / "faces.parquet")
-    assert len(faces) == 8 and pd.read_parquet(work / "rejects.parquet").empty
+    assert len(faces) == 2 * subjects and pd.read_parquet(work / "rejects.parquet").empty
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="syncfs is Linux's")

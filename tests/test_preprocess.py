@@ -262,7 +262,9 @@ def test_a_crash_leaves_the_previous_tables_intact(tmp_path, monkeypatch):
     assert not [p for p in work.iterdir() if p.name.endswith(".tmp")]
 
 
-def test_process_pool_gives_the_same_table_as_one_process(tmp_path):
+def test_process_pool_gives_the_same_table_and_faces_as_one_process(tmp_path):
+    """The pool's workers hand their faces to the command's process, which writes them: the same files as one
+    process writes, and no temporary file left."""
     data = tmp_path / "data"
     _good_dataset(data, subjects=15, seed=4)  # 30 sources: above the pool threshold
     serial = run_preprocess(data, tmp_path / "w1", _cfg(size=48, workers=1))
@@ -270,6 +272,28 @@ def test_process_pool_gives_the_same_table_as_one_process(tmp_path):
     assert serial == pooled
     a, b = _faces(tmp_path / "w1"), _faces(tmp_path / "w2")
     pd.testing.assert_frame_equal(a, b)
+    for face in a.image_path:
+        assert (tmp_path / "w1" / face).read_bytes() == (tmp_path / "w2" / face).read_bytes(), face
+    assert sorted(p.name for p in (tmp_path / "w2" / "faces").iterdir()) == sorted(Path(f).name for f in a.image_path)
+
+
+def test_a_face_the_command_cannot_write_rejects_only_that_source(tmp_path, monkeypatch):
+    """A pooled face whose file cannot be written (not a fault of the machine) is that source's reject."""
+    import faceaug.preprocess.worker as worker_module
+
+    data = tmp_path / "data"
+    _good_dataset(data, subjects=15, seed=4)
+    real = worker_module.write_bytes_atomic
+
+    def refuse_one(data_bytes, path, **kwargs):
+        if path.name.startswith("s03_sad"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(data_bytes, path, **kwargs)
+
+    monkeypatch.setattr(worker_module, "write_bytes_atomic", refuse_one)
+    counts = run_preprocess(data, tmp_path / "w", _cfg(size=48, workers=2))
+    assert (counts["faces"], counts["rejected"]) == (29, 1)
+    assert _rejects(tmp_path / "w") == {"sad/s03_sad.png": "internal_error"}
 
 
 def test_a_pool_worker_loads_neither_the_cli_nor_pandas_nor_torch_and_the_command_leaves_pandas_for_later():

@@ -27,11 +27,11 @@ class _Killed(BaseException):
 def _fail_on(monkeypatch, n: int, error: BaseException) -> None:
     real, calls = worker_module.process_source, {"n": 0}
 
-    def wrapper(task):
+    def wrapper(task, **kwargs):
         calls["n"] += 1
         if calls["n"] == n:
             raise error
-        return real(task)
+        return real(task, **kwargs)
 
     monkeypatch.setattr(worker_module, "process_source", wrapper)
 

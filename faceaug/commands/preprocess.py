@@ -12,6 +12,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from rich.markup import escape
@@ -31,7 +32,7 @@ from faceaug.preprocess.landmarks import INSTALL_HINT, dlib_problem
 from faceaug.preprocess.pool import process_all
 from faceaug.preprocess.work_dir import FACE_FILES, WORK_FILES, check_work_dir
 from faceaug.preprocess.worker import FACES_SUBDIR, PreprocessSettings, SourceTask, make_face_id
-from faceaug.schema import write_table_atomic
+from faceaug.schema import to_table, write_table_atomic
 from faceaug.splits import assign_splits
 
 
@@ -142,11 +143,15 @@ def run_preprocess(
         row.update(subject=subjects[task.item.rel], split=split)
         rows.append(row)
 
-    # the new face PNGs were written without per-file fsync: make them (only them) durable before the tables
+    # the new face PNGs were written without per-file fsync: they (only they) are made durable before the tables
+    # that list them are written; the tables are built meanwhile, as the flush mostly waits on the disk
     new = {t.face_id for t, res in zip(tasks, results) if res["status"] == "face"}
-    fsync_files(work_dir / r["image_path"] for r in rows if r["face_id"] in new)
-    write_table_atomic(rows, work_dir / "faces.parquet", "faces")
-    write_table_atomic(rejects, work_dir / "rejects.parquet", "rejects")
+    with ThreadPoolExecutor(1, thread_name_prefix="flush-faces") as flusher:
+        flushed = flusher.submit(fsync_files, [work_dir / r["image_path"] for r in rows if r["face_id"] in new])
+        faces_table, rejects_table = to_table(rows, "faces"), to_table(rejects, "rejects")
+        flushed.result()
+    write_table_atomic(faces_table, work_dir / "faces.parquet", "faces")
+    write_table_atomic(rejects_table, work_dir / "rejects.parquet", "rejects")
     write_cache(work_dir, cache_rows)
     sweep(work_dir / FACES_SUBDIR, FACE_FILES, keep={f"{r['face_id']}.png" for r in rows})  # no longer listed
     remove_temp_files(work_dir, WORK_FILES)  # left by a run killed while it wrote a table

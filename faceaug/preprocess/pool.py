@@ -1,7 +1,9 @@
 """Running `process_source` over every source: in this process for a few sources, else in a process pool.
 
 Results come back in task order; every new face is appended to the journal (faceaug.preprocess.cache) as it
-arrives, so the work of a run that is stopped is reused by the next one.
+arrives, so the work of a run that is stopped is reused by the next one. Pool workers hand their faces' PNG bytes
+back and this process writes every face file: one writer, as processes creating files side by side in one folder
+wait on each other (`_written`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,15 @@ from faceaug.console import progress
 from faceaug.interrupts import process_pool, submit_all
 from faceaug.preprocess.cache import journal_face
 from faceaug.preprocess.server import pool_context, requested_processes
-from faceaug.preprocess.worker import SourceTask, init_worker_process, reused_face, run_chunk, run_one
+from faceaug.preprocess.worker import (
+    SourceTask,
+    init_worker_process,
+    internal_error,
+    reused_face,
+    run_chunk,
+    run_one,
+    write_face,
+)
 
 _SERIAL_BELOW = 24  # fewer sources than this: no process pool (its start-up costs more than it saves)
 
@@ -72,19 +82,34 @@ def _run_tasks(pairs: list[tuple[int, SourceTask]], workers: int, steal: bool) -
     ctx = pool_context()
     size = max(1, min(16, len(pairs) // (workers * 8)))
     chunks = [pairs[i : i + size] for i in range(0, len(pairs), size)]
+    tasks = dict(pairs)
     with process_pool(ctx, workers, init_worker_process) as pool:
         # the first worker can take a few tenths of a second to start (the fork server's own start, when the command
         # did not start it early): the pool gets two chunks a worker at first, and this process runs chunks from the
         # back of the queue itself (`steal`) until a worker's first result arrives; then the pool gets the rest
         queue = deque(chunks)
         first = [queue.popleft() for _ in range(min(len(queue), 2 * workers))]
-        running = submit_all(pool, run_chunk, first)
+        running = submit_all(pool, run_chunk, first, [False] * len(first))
         while steal and queue and not any(future.done() for future in running):
             yield from run_chunk(queue.pop())
         _import_in_background("pandas")
-        running += submit_all(pool, run_chunk, list(queue))
+        running += submit_all(pool, run_chunk, list(queue), [False] * len(queue))
         for done in as_completed(running):
-            yield from done.result()
+            for index, res in done.result():
+                yield index, _written(tasks[index], res)
+
+
+def _written(task: SourceTask, res: dict) -> dict:
+    """A worker's result, its face written here: the workers hand their PNGs back rather than write them, because
+    processes creating files side by side in one folder wait on its lock (on ext4, two such processes create files
+    no faster than one), while this process, otherwise waiting, writes them one after another."""
+    if "png" not in res:
+        return res
+    try:
+        write_face(task, res.pop("png"))
+    except OSError as exc:
+        return internal_error(task, exc)
+    return res
 
 
 def _import_in_background(module: str) -> None:

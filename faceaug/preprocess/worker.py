@@ -2,7 +2,8 @@
 
 `process_source` is what the process pool runs: it reads the file, hashes it, finds its AUs (OpenFace CSV,
 GANimation pickle or the label's preset prototype), aligns the face with the shared `align_face`, and writes
-`faces/<face_id>.png` atomically. Every user-data problem becomes a reject with a reason code and a sentence.
+`faces/<face_id>.png` atomically (in a pool, the command's process writes it: faceaug.preprocess.pool). Every
+user-data problem becomes a reject with a reason code and a sentence.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import numpy as np
 from faceaug.aus import AU_NAMES, AU_PRESENT_NAMES, LABEL_PROTOTYPE, PRESETS, preset_vector
 from faceaug.errors import is_machine_fault
 from faceaug.interrupts import worker_init
+from faceaug.io.atomic import write_bytes_atomic
 from faceaug.io.dataset_files import SourceItem
-from faceaug.io.images import ImageDecodeError, decode_image, is_grey, png_shape, write_png_atomic
+from faceaug.io.images import ImageDecodeError, decode_image, encode_png, is_grey, png_shape
 from faceaug.io.openface import OpenFaceError, parse_openface_csv, select_face
 from faceaug.preprocess.align import (
     CROP_TEMPLATE,
@@ -179,8 +181,9 @@ def reused_face(task: SourceTask) -> dict | None:
     return None if isinstance(read, dict) else _reused(task, read[1], read[3])
 
 
-def process_source(task: SourceTask) -> dict:
-    """One source → {"status": "face" | "reused" | "reject", ...}; writes faces/<face_id>.png for new faces."""
+def process_source(task: SourceTask, *, write: bool = True) -> dict:
+    """One source → {"status": "face" | "reused" | "reject", ...}; writes faces/<face_id>.png for new faces, or with
+    `write=False` hands its PNG bytes back as result["png"] for the caller to write (`write_face`)."""
     item, settings = task.item, task.settings
     read = _read_source(task)
     if isinstance(read, dict):
@@ -234,7 +237,9 @@ def process_source(task: SourceTask) -> dict:
         return _reject(task, exc.reason, exc.message, sha)
     except cv2.error as exc:
         return _reject(task, "image_error", f"OpenCV could not process the image: {str(exc).strip()[:200]}.", sha)
-    write_png_atomic(face_png(task), aligned.crop, durable=False)  # run_preprocess flushes all faces before the tables
+    png = encode_png(aligned.crop)
+    if write:
+        write_face(task, png)
 
     row = {
         "face_id": task.face_id,
@@ -262,7 +267,14 @@ def process_source(task: SourceTask) -> dict:
         "row_json": json.dumps(row, default=float),  # the journal's copy, encoded here rather than in the command
         "method": method,
         "upscaled": min(height, width) < settings.min_source_side,
+        **({} if write else {"png": png}),
     }
+
+
+def write_face(task: SourceTask, png: bytes) -> None:
+    """A new face's PNG as faces/<face_id>.png, atomically; not flushed: run_preprocess flushes all faces before the
+    tables that list them."""
+    write_bytes_atomic(png, face_png(task), durable=False)
 
 
 def init_worker_process() -> None:
@@ -272,24 +284,30 @@ def init_worker_process() -> None:
     cv2.setNumThreads(1)
 
 
-def run_one(pair: tuple[int, SourceTask]) -> tuple[int, dict]:
+def run_one(pair: tuple[int, SourceTask], write: bool = True) -> tuple[int, dict]:
     """(index, result) of one task; an unexpected failure (a decoder bug, MemoryError) rejects that file, not the
     whole run."""
     index, task = pair
     try:
-        return index, process_source(task)
+        return index, process_source(task, write=write)
     except Exception as exc:  # noqa: BLE001 — one bad file must not cost the user the rest of the run
-        if is_machine_fault(exc):  # a full disk is not this file's fault: the run stops (the journal keeps the rest)
-            raise
-        message = f"faceaug failed on this file ({type(exc).__name__}: {str(exc)[:200]}); please report it."
-        return index, {
-            "status": "reject",
-            "sha": None,
-            "reject": {"source_path": task.item.rel, "reason": "internal_error", "message": message},
-        }
+        return index, internal_error(task, exc)
 
 
-def run_chunk(pairs: list[tuple[int, SourceTask]]) -> list[tuple[int, dict]]:
+def internal_error(task: SourceTask, exc: Exception) -> dict:
+    """The reject of a source whose processing failed unexpectedly; a fault of the machine (a full disk) is not this
+    file's fault and is raised again: the run stops (the journal keeps the rest)."""
+    if is_machine_fault(exc):
+        raise exc
+    message = f"faceaug failed on this file ({type(exc).__name__}: {str(exc)[:200]}); please report it."
+    return {
+        "status": "reject",
+        "sha": None,
+        "reject": {"source_path": task.item.rel, "reason": "internal_error", "message": message},
+    }
+
+
+def run_chunk(pairs: list[tuple[int, SourceTask]], write: bool = True) -> list[tuple[int, dict]]:
     """What a pool worker runs: a chunk of tasks. It lives here, beside `process_source`, so that a worker (forked
     from the server that pre-imported this module) imports nothing more: not pandas, not the progress bars."""
-    return [run_one(pair) for pair in pairs]
+    return [run_one(pair, write) for pair in pairs]
