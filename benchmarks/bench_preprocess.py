@@ -17,7 +17,7 @@ processes, the figures being each kind's median (single runs of the same code di
 VM's disk), and a warm re-run (everything reused: hashing only); then the same for `--dlib-n` FER-like 48-px crops
 with dlib landmarks (the FER2013 user's path, 7,636 faces by default: FER2013's training set of the few-shot
 protocol), and before it as many FER-like crops with CSVs (`--fer-csv-n`: the OpenFace-CSV path on the same kind
-of input). Generation is not timed; the one-off costs are, so a small N understates the rate and the ratio. The CPU
+of input; the dlib section links those crops' images rather than render them again). Generation is not timed; the one-off costs are, so a small N understates the rate and the ratio. The CPU
 time recorded is the command's own process (the workers are children of multiprocessing's fork server, whose time
 the OS does not hand up).
 """
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -42,9 +43,16 @@ from faceaug.console import set_verbosity
 from faceaug.preprocess.landmarks import dlib_problem
 
 
-def make_dataset(root: Path, n: int, size: int, source: str, seed: int = 0) -> Path:
+def make_dataset(root: Path, n: int, size: int, source: str, seed: int = 0, like: Path | None = None) -> Path:
+    """The dataset of `source` under root/data; `like`: the data folder of the same `fer-like-csv` crops (same n,
+    size and seed), whose images are linked rather than rendered again when `source` is "fer-like"."""
     data = root / "data"
-    if source in ("fer-like", "fer-like-csv"):
+    if source == "fer-like" and like is not None:
+        for image in like.rglob("*.png"):
+            target = data / image.relative_to(like)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.link(image, target)
+    elif source in ("fer-like", "fer-like-csv"):
         write_fer_like(data, n, size, seed, csvs=source == "fer-like-csv")
     elif source == "synth":
         from faceaug.aus import parse_au_spec
@@ -130,12 +138,12 @@ def _record(label: str, count: int, seconds: float, counts: dict) -> dict:
 
 
 def _runs(
-    root: Path, n: int, size: int, source: str, landmarks: str, workers: int, repeats: int
+    root: Path, n: int, size: int, source: str, landmarks: str, workers: int, repeats: int, like: Path | None = None
 ) -> tuple[list[dict], list[dict]]:
-    """On one generated dataset: `repeats` rounds of a cold run with 1 process then one with `workers` (each into a
-    fresh folder, so that the rounds alternate and share the machine's drift), then a warm re-run with `workers`
-    of the last folder. Returns (the median run of each of the three, every run)."""
-    data = make_dataset(root, n, size, source)
+    """On one generated dataset (`like`: see make_dataset): `repeats` rounds of a cold run with 1 process then one
+    with `workers` (each into a fresh folder, so that the rounds alternate and share the machine's drift), then a
+    warm re-run with `workers` of the last folder. Returns (the median run of each of the three, every run)."""
+    data = make_dataset(root, n, size, source, like=like)
     runs: list[dict] = []
     for round_ in range(repeats):
         for label, count in (("cold, 1 process", 1), (f"cold, {workers} processes", workers)):
@@ -217,8 +225,9 @@ def main() -> None:
             )
         dlib_runs, every_dlib_run = [], []
         if args.dlib_n and dlib_problem() is None:
+            like = root / "fer-csv" / "data" if fer_csv_runs and args.fer_csv_n == args.dlib_n else None
             dlib_runs, every_dlib_run = _runs(
-                root / "dlib", args.dlib_n, 48, "fer-like", "dlib", args.workers, args.repeats
+                root / "dlib", args.dlib_n, 48, "fer-like", "dlib", args.workers, args.repeats, like
             )
     finally:
         shutil.rmtree(root, ignore_errors=True)
