@@ -17,9 +17,9 @@ processes, the figures being each kind's median (single runs of the same code di
 VM's disk), and a warm re-run (everything reused: hashing only); then the same for `--dlib-n` FER-like 48-px crops
 with dlib landmarks (the FER2013 user's path, 7,636 faces by default: FER2013's training set of the few-shot
 protocol), and before it as many FER-like crops with CSVs (`--fer-csv-n`: the OpenFace-CSV path on the same kind
-of input; the dlib section links those crops' images rather than render them again). Generation is not timed; the one-off costs are, so a small N understates the rate and the ratio. The CPU
-time recorded is the command's own process (the workers are children of multiprocessing's fork server, whose time
-the OS does not hand up).
+of input; the dlib section links those crops' images rather than render them again). Generation is not timed;
+the one-off costs are, so a small N understates the rate and the ratio. The CPU time recorded is the command's own
+process (the workers are children of multiprocessing's fork server, whose time the OS does not hand up).
 """
 
 from __future__ import annotations
