@@ -158,9 +158,13 @@ def _runs(
     return medians, runs
 
 
-def _fer_like_figure(record: BenchRecord, key: str, runs: list[dict], what: str, goal: float | None) -> None:
-    """The figure of one FER-like section (cold with `--workers` processes against one process), if it ran."""
+def _fer_like_figure(
+    record: BenchRecord, key: str, runs: list[dict], what: str, goal: float | None, skipped: str | None
+) -> None:
+    """The figure of one FER-like section (cold with `--workers` processes against one process), or why it did not
+    run (`skipped`)."""
     if not runs:
+        record.skip(key, what, skipped or "not run")
         return
     single, pool, _ = runs
     record.figure(
@@ -248,14 +252,11 @@ def main() -> None:
         "images/s",
         baseline=(pool["run"], pool["images_per_s"]),
     )
-    _fer_like_figure(
-        record, "fer_csv_images_per_s", fer_csv_runs, f"{args.fer_csv_n} FER-like 48-px crops with OpenFace CSVs", None
-    )
-    if not fer_csv_runs:
-        record.skip("fer_csv_images_per_s", "FER-like crops with OpenFace CSVs", "--fer-csv-n 0")
-    _fer_like_figure(record, "dlib_images_per_s", dlib_runs, f"{args.dlib_n} FER-like 48-px crops, dlib landmarks", 300)
-    if not dlib_runs:
-        record.skip("dlib_images_per_s", "dlib landmarks", "--dlib-n 0" if not args.dlib_n else dlib_problem())
+    csv_what = f"{args.fer_csv_n} FER-like 48-px crops with OpenFace CSVs"
+    _fer_like_figure(record, "fer_csv_images_per_s", fer_csv_runs, csv_what, None, "--fer-csv-n 0")
+    dlib_what = f"{args.dlib_n} FER-like 48-px crops, dlib landmarks"
+    dlib_skipped = "--dlib-n 0" if not args.dlib_n else dlib_problem()
+    _fer_like_figure(record, "dlib_images_per_s", dlib_runs, dlib_what, 300, dlib_skipped)
     record.details = {
         "runs": [single, pool, warm],
         "fer_csv_runs": fer_csv_runs,

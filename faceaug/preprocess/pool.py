@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import as_completed
 from contextlib import closing
+from functools import partial
 from pathlib import Path
 
 from faceaug.console import progress
@@ -89,11 +90,12 @@ def _run_tasks(pairs: list[tuple[int, SourceTask]], workers: int, steal: bool) -
         # back of the queue itself (`steal`) until a worker's first result arrives; then the pool gets the rest
         queue = deque(chunks)
         first = [queue.popleft() for _ in range(min(len(queue), 2 * workers))]
-        running = submit_all(pool, run_chunk, first, [False] * len(first))
+        unwritten = partial(run_chunk, write=False)  # the workers hand their faces back (`_written`)
+        running = submit_all(pool, unwritten, first)
         while steal and queue and not any(future.done() for future in running):
             yield from run_chunk(queue.pop())
         _import_in_background("pandas")
-        running += submit_all(pool, run_chunk, list(queue), [False] * len(queue))
+        running += submit_all(pool, unwritten, list(queue))
         for done in as_completed(running):
             for index, res in done.result():
                 yield index, _written(tasks[index], res)
