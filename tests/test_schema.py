@@ -1,11 +1,15 @@
+import re
+
+import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from faceaug.aus import AU_NAMES
+from faceaug.aus import AU_NAMES, AU_PRESENT_NAMES
 from faceaug.errors import UserError
 from faceaug.io.atomic import atomic_path
-from faceaug.schema import read_table, write_table_atomic
+from faceaug.schema import SCHEMAS, read_table, to_table, write_table_atomic
 
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path):
@@ -81,3 +85,59 @@ def test_the_manifest_names_the_regenerators_the_setting_allows():
     from faceaug.schema import PATCH, SINGAN
 
     assert (SINGAN, PATCH) == REGENERATORS
+
+
+def _faces_row(i: int, **changes) -> dict:
+    """A faces row as preprocess's workers make it: numpy float32 AUs, a float or None confidence."""
+    row = {
+        "face_id": f"f{i}",
+        "image_path": f"faces/f{i}.png",
+        "source_path": f"happy/s{i}.png",
+        "source_sha256": "0" * 64,
+        "label": "happy",
+        "subject": "s1",
+        "split": "train",
+        "au_source": "openface",
+        **{name: np.float32(0.25 * i) for name in AU_NAMES},
+        **{name: bool(i % 2) for name in AU_PRESENT_NAMES},
+        "confidence": np.float32(0.9),
+        "landmarks": [float(v) for v in range(136)],
+        "landmark_method": "openface",
+        "grey": True,
+        "crop_transform": [1.0, 0.0, 0.0, 0.0, 1.0, 0.0],
+        "source_width": 48,
+        "source_height": 48,
+        "not_a_column": "dropped",
+    }
+    return {**row, **changes}
+
+
+def test_a_faces_table_from_rows_reads_back_like_one_from_a_dataframe(tmp_path):
+    """Rows become the table directly, a DataFrame through pandas: a reader sees the same table, a NaN confidence
+    as a missing one either way."""
+    rows = [_faces_row(0), _faces_row(1, confidence=float("nan")), _faces_row(2, confidence=None, grey=None)]
+    from_rows = write_table_atomic(rows, tmp_path / "rows.parquet", "faces")
+    frame = pd.DataFrame(rows, columns=SCHEMAS["faces"].names)
+    from_frame = write_table_atomic(frame, tmp_path / "frame.parquet", "faces")
+    read_rows, read_frame = read_table(from_rows, "faces"), read_table(from_frame, "faces")
+    pd.testing.assert_frame_equal(read_rows, read_frame)
+    assert read_rows.confidence.isna().tolist() == [False, True, True]
+    assert pq.read_table(from_rows).column("confidence").null_count == 2  # also for readers other than pandas
+    assert "not_a_column" not in read_rows.columns
+
+
+@pytest.mark.parametrize(
+    "path, problem",
+    [
+        ("C:/Windows/x.png", "is not a relative POSIX path"),
+        ("c:x.png", "is not a relative POSIX path"),
+        ("faces\\x.png", "is not a relative POSIX path"),
+        ("/faces/x.png", "is not a relative POSIX path"),
+        ("faces/../../x.png", "leaves its folder"),
+        ("faces//x.png", "leaves its folder"),
+    ],
+)
+def test_a_faces_row_whose_path_leaves_the_work_folder_is_refused(path, problem):
+    with pytest.raises(ValueError, match=f"row 1: image_path {re.escape(repr(path))} {problem}"):
+        to_table([_faces_row(0), _faces_row(1, image_path=path)], "faces")
+    assert to_table([_faces_row(0, image_path="faces/ab:c.png")], "faces").num_rows == 1

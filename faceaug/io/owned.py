@@ -95,9 +95,10 @@ def _files(folder: Path) -> list[str]:
     writer lock of a running command (faceaug.io.lock) is not listed: it is never swept nor counted."""
     found = []
     for root, dirs, files in os.walk(folder, followlinks=False):
-        rel_root = Path(root).relative_to(folder)
-        found += [(rel_root / name).as_posix() for name in files]
-        found += [(rel_root / name).as_posix() for name in dirs if os.path.islink(os.path.join(root, name))]
+        prefix = Path(root).relative_to(folder).as_posix() + "/"  # one path object a folder, not one a file
+        prefix = "" if prefix == "./" else prefix
+        found += [prefix + name for name in files]
+        found += [prefix + name for name in dirs if os.path.islink(os.path.join(root, name))]
     return sorted(set(found) - {LOCK_FILE})
 
 
@@ -162,8 +163,10 @@ def sweep(folder: Path, ours: re.Pattern, keep: Iterable[str] = ()) -> int:
     keep = set(keep)
     removed = 0
     for rel in _files(folder):
+        if rel in keep or rel == OWNER_FILE:
+            continue
         path = folder / rel
-        if rel in keep or rel == OWNER_FILE or os.path.islink(path) or not _is_ours(rel, ours):
+        if os.path.islink(path) or not _is_ours(rel, ours):
             continue
         path.unlink(missing_ok=True)
         removed += 1

@@ -248,9 +248,11 @@ def process_source(task: SourceTask, *, write: bool = True) -> dict:
         "source_sha256": sha,
         "label": item.label,
         "au_source": au_source,
-        **{name: np.float32(v) for name, v in zip(AU_NAMES, aus)},
+        # numbers as Python floats holding float32 values: what faces.parquet stores, and 3× cheaper than numpy
+        # scalars to hand from a pool worker to the command and to encode for the journal
+        **dict(zip(AU_NAMES, np.asarray(aus, np.float32).tolist())),
         **{name: bool(v) for name, v in zip(AU_PRESENT_NAMES, presence)},
-        "confidence": None if confidence is None else np.float32(confidence),
+        "confidence": None if confidence is None else float(np.float32(confidence)),
         "landmarks": flat_landmarks(aligned.landmarks),  # the ones the crop was aligned by (CSV's or dlib's)
         "landmark_method": aligned.method,
         "grey": is_grey(image),
