@@ -141,6 +141,19 @@ METRICS_SCHEMA = pa.schema(
     ]
 )
 
+#: WORK_DIR/preprocess_cache.parquet — which settings made each face of faces.parquet (faceaug.preprocess.cache).
+PREPROCESS_CACHE_SCHEMA = pa.schema(
+    [
+        ("source_path", pa.string()),
+        ("face_id", pa.string()),
+        ("source_sha256", pa.string()),
+        ("au_key", pa.string()),
+        ("settings_key", pa.string()),
+        ("method", pa.string()),
+        ("upscaled", pa.bool_()),
+    ]
+)
+
 SCHEMAS: dict[str, pa.Schema] = {
     "faces": FACES_SCHEMA,
     "rejects": REJECTS_SCHEMA,

@@ -49,6 +49,7 @@ BASE = {
     "console",
     "device",
     "cpus",
+    "heap",
     "errors",
     "interrupts",
     "__version__",

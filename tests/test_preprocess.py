@@ -19,6 +19,7 @@ from faceaug.errors import UserError
 from faceaug.io.images import encode_png, read_image
 from faceaug.preprocess.align import CROP_TEMPLATE, anchor_points
 from faceaug.preprocess.drawn_faces import write_drawn_face, write_openface_csv
+from faceaug.preprocess.worker import make_face_id
 
 
 def _cfg(**preprocess):
@@ -250,12 +251,12 @@ def test_a_crash_leaves_the_previous_tables_intact(tmp_path, monkeypatch):
     work = tmp_path / "work"
     run_preprocess(data, work, _cfg(size=48))
     before = (work / "faces.parquet").read_bytes()
-    import faceaug.commands.preprocess as run_module
+    import faceaug.schema
 
     def explode(*args, **kwargs):
         raise RuntimeError("simulated crash while writing")
 
-    monkeypatch.setattr(run_module, "write_table_atomic", explode)
+    monkeypatch.setattr(faceaug.schema, "write_table_atomic", explode)
     with pytest.raises(RuntimeError):
         run_preprocess(data, work, _cfg(size=48), overwrite=True)
     assert (work / "faces.parquet").read_bytes() == before
@@ -296,7 +297,7 @@ def test_a_face_the_command_cannot_write_rejects_only_that_source(tmp_path, monk
     assert _rejects(tmp_path / "w") == {"sad/s03_sad.png": "internal_error"}
 
 
-def test_a_pool_worker_loads_neither_the_cli_nor_pandas_nor_torch_and_the_command_leaves_pandas_for_later():
+def test_a_pool_worker_loads_neither_the_cli_nor_pandas_nor_torch_and_the_command_leaves_the_tables_for_later():
     """A worker process imports its parent's main script (the `faceaug` console script) and the module of the
     function it runs: with the CLI or the tables' pandas in that path, every worker spent 0.3-0.5 s importing before
     its first face."""
@@ -312,10 +313,10 @@ def test_a_pool_worker_loads_neither_the_cli_nor_pandas_nor_torch_and_the_comman
     done = subprocess.run([sys.executable, "-c", probe, str(script)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "[]", done.stdout
-    # nor does the command import pandas before its pool runs: it imports it while the workers align (0.2 s)
-    probe = "import sys, faceaug.commands.preprocess; print('pandas' in sys.modules)"
+    # nor does the command import pandas or pyarrow before its pool runs: it imports them while the workers align
+    probe = "import sys, faceaug.commands.preprocess; print([m for m in ('pandas', 'pyarrow') if m in sys.modules])"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0 and done.stdout.strip() == "False", done.stdout + done.stderr[-2000:]
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr[-2000:]
 
 
 def test_empty_and_missing_data_dir_are_user_errors(tmp_path):
@@ -393,3 +394,20 @@ def test_cli_summary_counts_upscaled_sources_and_label_prototypes(tmp_path, runn
     assert "6 sources were smaller than preprocess.min_source_side and were upscaled" in text
     counts = json.loads((tmp_path / "work" / "preprocess.json").read_text())["counts"]
     assert counts["upscaled"] == 6 and counts["au_source"] == {"label_prototype": 6}
+
+
+@pytest.mark.parametrize(
+    "rel, face_id",
+    [
+        ("happy/s001_12.png", "s001_12-75e8fd0ec5"),
+        ("Überraschung/Gesicht 3.jpeg", "Gesicht_3-95e7510ad1"),
+        ("a/b.c.png", "b_c-80a971842f"),
+        ("x/.hidden.png", "hidden-5573d08aac"),
+        ("deep/dir.d/f.JPG", "f-7ab2f3dc08"),
+        ("悲しい/顔.png", "face-e4a19dd8fe"),
+    ],
+)
+def test_a_source_keeps_its_face_id_across_versions(rel, face_id):
+    """Face ids name the faces' files and key the reuse of a previous run's faces: one that changed would make every
+    face again and rename every image of an expansion."""
+    assert make_face_id(rel) == face_id

@@ -33,7 +33,6 @@ from faceaug.preprocess.landmarks import INSTALL_HINT, dlib_problem
 from faceaug.preprocess.pool import process_all
 from faceaug.preprocess.work_dir import FACE_FILES, WORK_FILES, check_work_dir
 from faceaug.preprocess.worker import FACES_SUBDIR, PreprocessSettings, SourceTask, make_face_id
-from faceaug.schema import to_table, write_table_atomic
 from faceaug.splits import assign_splits
 
 
@@ -136,6 +135,8 @@ def run_preprocess(
         tasks.append(SourceTask(item=item, face_id=fid, work_dir=work_dir, settings=settings, cached=cached))
 
     results = process_all(tasks, pcfg.workers, work_dir / JOURNAL_FILE, settings.key())
+    from faceaug.schema import to_table, write_table_atomic  # pyarrow: imported while the pool ran (see pool.py)
+
     faces, cache_rows, stats = gather_faces(tasks, results, old_rows, cache, settings.key(), rejects)
     faces, cache_rows = drop_duplicates(faces, cache_rows, rejects, work_dir)
     units = [subjects[t.item.rel] if pcfg.split_by == "subject" else t.face_id for t, _ in faces]

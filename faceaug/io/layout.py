@@ -199,12 +199,16 @@ def _from_labels_file(data_dir: Path, labels: Path, skip: set[str]) -> Discovery
 def _attach_csvs(found: Discovery, data_dir: Path, au_dir: Path | None) -> None:
     """Beside the image, else AU_DIR/<same relative folder>/<name>.csv, else AU_DIR/<name>.csv (if unambiguous)."""
     flat_wanted: dict[str, list[SourceItem]] = {}
+    csvs_in: dict[str, set[str]] = {}
     for item in found.items:
-        stem = Path(item.rel).stem
-        beside = item.path.with_suffix(".csv")
-        if beside.is_file():
-            item.csv_path = beside
+        folder, name = os.path.split(item.path)
+        if folder not in csvs_in:
+            csvs_in[folder] = _csv_files(folder)
+        csv_name = os.path.splitext(name)[0] + ".csv"
+        if csv_name in csvs_in[folder]:
+            item.csv_path = item.path.with_name(csv_name)
             continue
+        stem = Path(item.rel).stem
         if au_dir is not None:
             mirrored = au_dir / Path(item.rel).with_suffix(".csv")
             if mirrored.is_file():
@@ -228,6 +232,23 @@ def _attach_csvs(found: Discovery, data_dir: Path, au_dir: Path | None) -> None:
             items[0].csv_path = flat
     ambiguous = {r["source_path"] for r in found.rejects if r["reason"] == "ambiguous_csv"}
     found.items = [i for i in found.items if i.rel not in ambiguous]
+
+
+def _csv_files(folder: str) -> set[str]:
+    """The names of the CSV files in `folder` (links to files included): one listing a folder rather than a stat
+    for each of its images (the folder's entries are cached by the walk that found the images)."""
+    try:
+        with os.scandir(folder or ".") as entries:
+            return {e.name for e in entries if e.name.endswith(".csv") and _is_file(e)}
+    except OSError:
+        return set()
+
+
+def _is_file(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
 
 
 # --- GANimation ------------------------------------------------------------------------------------------------

@@ -3,6 +3,9 @@
 Two records say which faces were made with which settings: WORK_DIR/preprocess_cache.parquet, written with the
 tables by a finished run, and WORK_DIR/preprocess_journal.jsonl, one JSON line per face appended as a run makes it
 (so a killed run's work is reused too; a finished run removes its journal).
+
+pyarrow (with faceaug.schema) is imported where a table is read or written, not with this module: a first run has
+none to read, and its pool imports pyarrow while the workers align (faceaug.preprocess.pool).
 """
 
 from __future__ import annotations
@@ -11,29 +14,14 @@ import json
 from pathlib import Path
 from typing import TextIO
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from faceaug.console import warn
 from faceaug.errors import UserError
 from faceaug.io.atomic import atomic_path
 from faceaug.preprocess.worker import SourceTask
-from faceaug.schema import read_table, to_table
 
 CACHE_FILE = "preprocess_cache.parquet"
 #: Faces finished by a run that has not written its tables yet, one JSON line each (a killed run's work is reused).
 JOURNAL_FILE = "preprocess_journal.jsonl"
-CACHE_SCHEMA = pa.schema(
-    [
-        ("source_path", pa.string()),
-        ("face_id", pa.string()),
-        ("source_sha256", pa.string()),
-        ("au_key", pa.string()),
-        ("settings_key", pa.string()),
-        ("method", pa.string()),
-        ("upscaled", pa.bool_()),
-    ]
-)
 
 
 def load_previous(work_dir: Path, settings_key: str) -> tuple[dict[str, dict], dict[str, dict]]:
@@ -42,9 +30,14 @@ def load_previous(work_dir: Path, settings_key: str) -> tuple[dict[str, dict], d
     faces_path, cache_path = work_dir / "faces.parquet", work_dir / CACHE_FILE
     old_rows, entries = {}, {}
     if faces_path.is_file() and cache_path.is_file():
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from faceaug.schema import PREPROCESS_CACHE_SCHEMA, read_table
+
         try:
             faces = read_table(faces_path, "faces")
-            cache = pq.read_table(cache_path, schema=CACHE_SCHEMA).to_pandas()
+            cache = pq.read_table(cache_path, schema=PREPROCESS_CACHE_SCHEMA).to_pandas()
         except UserError as exc:
             warn(f"The previous run's table is not usable ({exc}); every face is made again.")
         except (OSError, pa.ArrowException):
@@ -75,10 +68,14 @@ def _read_journal(work_dir: Path) -> tuple[dict[str, dict], dict[str, dict]]:
             records.append(record)
     if not records:
         return {}, {}
+    import pyarrow as pa
+
+    from faceaug.schema import PREPROCESS_CACHE_SCHEMA, to_table
+
     rows = [{**r["row"], "subject": "x", "split": "train"} for r in records]  # assigned later, as for any face
     try:
         to_table(rows, "faces")
-        pa.Table.from_pylist([r["entry"] for r in records], schema=CACHE_SCHEMA)
+        pa.Table.from_pylist([r["entry"] for r in records], schema=PREPROCESS_CACHE_SCHEMA)
     except (ValueError, TypeError, KeyError, pa.ArrowException):
         warn(f"{work_dir / JOURNAL_FILE} is damaged; the faces it lists are made again.")
         return {}, {}
@@ -106,5 +103,10 @@ def journal_face(log: TextIO, task: SourceTask, res: dict, settings_key: str) ->
 
 def write_cache(work_dir: Path, cache_rows: list[dict]) -> None:
     """WORK_DIR/preprocess_cache.parquet: one entry per face of the tables just written."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from faceaug.schema import PREPROCESS_CACHE_SCHEMA
+
     with atomic_path(work_dir / CACHE_FILE) as tmp:
-        pq.write_table(pa.Table.from_pylist(cache_rows, schema=CACHE_SCHEMA), tmp)
+        pq.write_table(pa.Table.from_pylist(cache_rows, schema=PREPROCESS_CACHE_SCHEMA), tmp)

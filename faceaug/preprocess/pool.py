@@ -96,7 +96,7 @@ def _run_tasks(pairs: list[tuple[int, SourceTask]], workers: int, steal: bool) -
         running = submit_all(pool, unwritten, first)
         while steal and queue and not any(future.done() for future in running):
             yield from run_chunk(queue.pop())
-        _import_in_background("pandas")
+        _import_in_background("faceaug.schema", "pandas")
         running += submit_all(pool, unwritten, list(queue))
         for done in as_completed(running):
             for index, res in done.result():
@@ -116,9 +116,14 @@ def _written(task: SourceTask, res: dict) -> dict:
     return res
 
 
-def _import_in_background(module: str) -> None:
-    """Import `module` in a daemon thread: the tables written after the pool need pandas (0.2 s to import; pyarrow
-    imports it to convert Python values), which this process, otherwise waiting for its workers, can import meanwhile
-    instead of after them. An import of the same module by the main thread waits for this one (Python's import
-    lock)."""
-    threading.Thread(target=importlib.import_module, args=(module,), daemon=True, name=f"import-{module}").start()
+def _import_in_background(*modules: str) -> None:
+    """Import `modules` in a daemon thread: the tables written after the pool need pyarrow and pandas (0.3 s to
+    import; pyarrow imports pandas to convert Python values), which this process, otherwise waiting for its workers,
+    can import meanwhile instead of after them. An import of the same module by the main thread waits for this one
+    (Python's import lock)."""
+
+    def load() -> None:
+        for module in modules:
+            importlib.import_module(module)
+
+    threading.Thread(target=load, daemon=True, name="import-table-modules").start()
