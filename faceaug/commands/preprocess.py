@@ -146,21 +146,23 @@ def run_preprocess(
         row.update(subject=subjects[task.item.rel], split=split)
         rows.append(row)
 
-    # the new face PNGs were written without per-file fsync: they (only they) are made durable before the tables
-    # that list them are written; the tables are built meanwhile, as the flush mostly waits on the disk
+    # The new face PNGs were written without per-file fsync: they (only they) are made durable before a table that
+    # lists them. The flush mostly waits on the disk, as faces.parquet's write does: this thread runs both, while the
+    # command's process builds the tables, then writes the small ones.
     new = {t.face_id for t, res in zip(tasks, results) if res["status"] == "face"}
-    with ThreadPoolExecutor(1, thread_name_prefix="flush-faces") as flusher:
+    with ThreadPoolExecutor(1, thread_name_prefix="write-faces") as writer:
         written = [os.path.join(work_dir, r["image_path"]) for r in rows if r["face_id"] in new]
-        flushed = flusher.submit(fsync_files, written)
-        faces_table, rejects_table = to_table(rows, "faces"), to_table(rejects, "rejects")
+        flushed = writer.submit(fsync_files, written)
+        faces_table = to_table(rows, "faces")
         flushed.result()
-    write_table_atomic(faces_table, work_dir / "faces.parquet", "faces")
-    write_table_atomic(rejects_table, work_dir / "rejects.parquet", "rejects")
-    write_cache(work_dir, cache_rows)
+        faces_written = writer.submit(write_table_atomic, faces_table, work_dir / "faces.parquet", "faces")
+        write_table_atomic(to_table(rejects, "rejects"), work_dir / "rejects.parquet", "rejects")
+        write_cache(work_dir, cache_rows)
+        counts = summary_counts(found, rows, rejects, cache_rows, stats)
+        faces_written.result()
     sweep(work_dir / FACES_SUBDIR, FACE_FILES, keep={f"{r['face_id']}.png" for r in rows})  # no longer listed
     remove_temp_files(work_dir, WORK_FILES)  # left by a run killed while it wrote a table
     (work_dir / JOURNAL_FILE).unlink(missing_ok=True)
-    counts = summary_counts(found, rows, rejects, cache_rows, stats)
     counts["subject_source"] = dict(subject_sources)
     write_resolved_config(
         cfg,
