@@ -56,7 +56,7 @@ def process_all(tasks: list[SourceTask], requested: int, journal: Path, settings
     workers = worker_count(requested, len(todo))
     # closing(): a stop raised here (Ctrl-C, SIGTERM, a full disk while journalling) closes the generator at once,
     # which stops its worker pool, rather than whenever the generator is garbage collected
-    running = _run_tasks(todo, workers, steal=_light(todo))
+    running = _run_tasks(todo, workers, light=_light(todo))
     with progress() as bar, open(journal, "a", encoding="utf-8") as log, closing(running) as done:
         job = bar.add_task(f"Aligning faces ({workers} process{'es' if workers > 1 else ''})", total=len(tasks))
         bar.advance(job, len(tasks) - len(todo))
@@ -74,27 +74,28 @@ def _light(pairs: list[tuple[int, SourceTask]]) -> bool:
     return not any(task.settings.detector == "dlib" and task.may_detect for _, task in pairs)
 
 
-def _run_tasks(pairs: list[tuple[int, SourceTask]], workers: int, steal: bool) -> Iterator[tuple[int, dict]]:
-    """(task index, result) pairs in completion order; `steal`: this process runs chunks itself while the workers
-    start."""
+def _run_tasks(pairs: list[tuple[int, SourceTask]], workers: int, light: bool) -> Iterator[tuple[int, dict]]:
+    """(task index, result) pairs in completion order; `light` (`_light`): this process runs chunks itself while the
+    workers start, and the chunks are bigger."""
     if workers <= 1:
         yield from map(run_one, pairs)
         return
     ctx = pool_context()
-    # chunks of up to 64 sources, at least 8 a worker: each chunk costs this process a future, two pickles and a
-    # few wake-ups, which at 16 sources a chunk added 0.2 s to 7,636 FER-sized faces; 64 of them take a worker 45 ms
-    size = max(1, min(64, len(pairs) // (workers * 8)))
+    # chunks of about 45 ms of a worker's time, at least 8 a worker: each chunk costs this process a future, two
+    # pickles and a few wake-ups (at 16 sources a chunk, 0.2 s of 7,636 FER-sized faces with CSVs, 0.7 ms each),
+    # and the last one keeps one worker busy while the other has none (faces detected by dlib take 3 ms each)
+    size = max(1, min(64 if light else 16, len(pairs) // (workers * 8)))
     chunks = [pairs[i : i + size] for i in range(0, len(pairs), size)]
     tasks = dict(pairs)
     with process_pool(ctx, workers, init_worker_process) as pool:
         # the first worker can take a few tenths of a second to start (the fork server's own start, when the command
         # did not start it early): the pool gets two chunks a worker at first, and this process runs chunks from the
-        # back of the queue itself (`steal`) until a worker's first result arrives; then the pool gets the rest
+        # back of the queue itself (when `light`) until a worker's first result arrives; then the pool gets the rest
         queue = deque(chunks)
         first = [queue.popleft() for _ in range(min(len(queue), 2 * workers))]
         unwritten = partial(run_chunk, write=False)  # the workers hand their faces back (`_written`)
         running = submit_all(pool, unwritten, first)
-        while steal and queue and not any(future.done() for future in running):
+        while light and queue and not any(future.done() for future in running):
             yield from run_chunk(queue.pop())
         _import_in_background("faceaug.schema", "pandas")
         running += submit_all(pool, unwritten, list(queue))
