@@ -77,8 +77,16 @@ def _machine_line(device: str, topics: dict[str, dict]) -> str:
     first = runs[0]
     commits = sorted({r["commit"] for r in runs})
     days = sorted({r["date"][:10] for r in runs})
+    machines: dict[str, list[str]] = {}  # the topics were not all measured on one machine: each name says which
+    for topic, payload in topics.items():
+        machines.setdefault(payload["run"]["device_name"], []).append(topic)
+    names = (
+        ", ".join(f"{name} ({', '.join(names)})" for name, names in machines.items())
+        if len(machines) > 1
+        else first["device_name"]
+    )
     return (
-        f"{first['device_name']}"
+        names
         + (f" (host CPU {first['cpu_model']})" if device == "cuda" else "")
         + f", {first['cores_usable']} of {first['cpu_count']} cores usable, torch {first['torch']}"
         + (f" (CUDA {first['cuda']})" if first.get("cuda") else "")

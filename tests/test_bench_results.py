@@ -76,6 +76,16 @@ def test_readme_table_renders_the_figures_of_a_fake_results_file(tmp_path):
     assert "No results file on this device for: ganimation" in section
 
 
+def test_the_readme_names_each_machine_its_figures_were_measured_on(tmp_path):
+    for topic, machine in (("preprocess", "AMD EPYC"), ("report", "Intel Xeon")):
+        path = _fake_results(tmp_path, topic)
+        payload = json.loads(path.read_text())
+        payload["run"]["device_name"] = machine
+        path.write_text(json.dumps(payload))
+    section = readme_table.render_section(readme_table.read_results(tmp_path))
+    assert "AMD EPYC (preprocess), Intel Xeon (report), " in section
+
+
 def test_readme_table_refuses_a_file_without_an_expected_figure(tmp_path):
     _fake_results(tmp_path, drop="warm_images_per_s")
     with pytest.raises(readme_table.MissingFigure, match="warm_images_per_s"):
