@@ -81,7 +81,7 @@ def _machine_line(device: str, topics: dict[str, dict]) -> str:
     for topic, payload in topics.items():
         machines.setdefault(payload["run"]["device_name"], []).append(topic)
     names = (
-        ", ".join(f"{name} ({', '.join(names)})" for name, names in machines.items())
+        ", ".join(f"{machine} ({', '.join(measured)})" for machine, measured in machines.items())
         if len(machines) > 1
         else first["device_name"]
     )

@@ -261,18 +261,16 @@ def to_table(rows: pd.DataFrame | list[dict[str, Any]], name: str) -> pa.Table:
     dicts (a row's missing keys are nulls, extra keys are dropped) becomes the table directly, not through a
     DataFrame: 7,636 faces rows in 0.06 s rather than 0.19 s."""
     schema = SCHEMAS[name]
-    if isinstance(rows, list):
-        problem = _row_problems(lambda column: (row.get(column) for row in rows), name)
-        if problem:
-            raise ValueError(f"{name} table {problem}")
+    from_rows = isinstance(rows, list)
+    missing = [] if from_rows else [c for c in schema.names if c not in rows.columns]
+    if missing:
+        raise ValueError(f"{name} table is missing columns {missing}")
+    problem = _row_problems((lambda column: (row.get(column) for row in rows)) if from_rows else rows.__getitem__, name)
+    if problem:
+        raise ValueError(f"{name} table {problem}")
+    if from_rows:
         table = _nan_as_null(pa.Table.from_pylist(rows, schema=schema))
     else:
-        missing = [c for c in schema.names if c not in rows.columns]
-        if missing:
-            raise ValueError(f"{name} table is missing columns {missing}")
-        problem = _row_problems(rows.__getitem__, name)
-        if problem:
-            raise ValueError(f"{name} table {problem}")
         table = pa.Table.from_pandas(rows[schema.names], schema=schema, preserve_index=False)
     meta = {b"faceaug_version": __version__.encode(), b"faceaug_schema": f"{name}/{TABLE_VERSIONS[name]}".encode()}
     return table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
